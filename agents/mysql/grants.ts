@@ -1,0 +1,204 @@
+/**
+ * mysql.grant: privileges of a declared user on *.*, db.* and db.table, with GRANT OPTION.
+ * A user whose `grants` list is declared has exactly those grants; without the list its grants
+ * are not managed. Privilege sets are compared normalized (ALL vs its expansion, case, order).
+ */
+import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { ALL, canonical, expandDeclared, GRANT_OPTION, isAll, sorted } from './privileges.js';
+import { accountId, grantTargetId, quoteAccount, quoteGrantTarget, type GrantTarget } from './quote.js';
+import type { MysqlCluster } from './schema.js';
+import type { Flavor, MysqlSession } from './session.js';
+import { isProtected } from './users.js';
+
+/** Desired grants of one account on one object. */
+export interface GrantWant {
+  user: string;
+  host: string;
+  target: GrantTarget;
+  /** As declared, normalized; may hold ALL PRIVILEGES. */
+  privileges: string[];
+  grantOption: boolean;
+}
+
+/** Observed grants of one account on one object. */
+export interface GrantState {
+  user: string;
+  host: string;
+  target: GrantTarget;
+  privileges: string[];
+  grantOption: boolean;
+}
+
+const KIND = 'mysql.grant';
+
+/** Declared table grants whose table does not exist, by observation (kept beside it, not in it: it is not a grant). */
+const missingTables = new WeakMap<Map<string, GrantState>, Set<string>>();
+
+export function grantId(user: string, host: string, t: GrantTarget): string {
+  return `${accountId(user, host)} on ${grantTargetId(t)}`;
+}
+
+function grantee(user: string, host: string): string {
+  // information_schema shows GRANTEE as 'user'@'host' with the names as they are.
+  return `'${user}'@'${host}'`;
+}
+
+export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
+  kind: KIND,
+
+  desired(ctx) {
+    const c = ctx.cluster as unknown as MysqlCluster;
+    const out = new Map<string, GrantWant>();
+    for (const u of c.users) {
+      for (const g of u.grants ?? []) {
+        const privileges = g.privileges.filter((p) => p !== GRANT_OPTION);
+        out.set(grantId(u.name, u.host, g.on), { user: u.name, host: u.host, target: g.on, privileges, grantOption: g.grantOption === true || g.privileges.includes(GRANT_OPTION) });
+      }
+    }
+    return out;
+  },
+
+  async observe(session, ctx) {
+    const accounts = await session.query<{ u: string; h: string }>('SELECT User AS u, Host AS h FROM mysql.user');
+    const byGrantee = new Map<string, { user: string; host: string } | null>();
+    for (const a of accounts) {
+      const key = grantee(a.u, a.h);
+      // Two accounts that print the same GRANTEE cannot be told apart: leave both out.
+      byGrantee.set(key, byGrantee.has(key) ? null : { user: a.u, host: a.h });
+    }
+    const out = new Map<string, GrantState>();
+    const add = (g: string, target: GrantTarget, priv: string, grantable: string) => {
+      const acct = byGrantee.get(g);
+      if (acct === undefined || acct === null || isProtected(acct.user, acct.host, ctx.facts)) return;
+      const id = grantId(acct.user, acct.host, target);
+      let s = out.get(id);
+      if (s === undefined) {
+        s = { user: acct.user, host: acct.host, target, privileges: [], grantOption: false };
+        out.set(id, s);
+      }
+      if (priv !== 'USAGE') s.privileges.push(priv);
+      if (grantable === 'YES') s.grantOption = true;
+    };
+    const global = await session.query<{ g: string; p: string; y: string }>('SELECT GRANTEE AS g, PRIVILEGE_TYPE AS p, IS_GRANTABLE AS y FROM information_schema.USER_PRIVILEGES');
+    for (const r of global) add(r.g, { level: 'global' }, r.p, r.y);
+    const schema = await session.query<{ g: string; d: string; p: string; y: string }>('SELECT GRANTEE AS g, TABLE_SCHEMA AS d, PRIVILEGE_TYPE AS p, IS_GRANTABLE AS y FROM information_schema.SCHEMA_PRIVILEGES');
+    for (const r of schema) add(r.g, { level: 'database', database: r.d }, r.p, r.y);
+    const table = await session.query<{ g: string; d: string; t: string; p: string; y: string }>(
+      'SELECT GRANTEE AS g, TABLE_SCHEMA AS d, TABLE_NAME AS t, PRIVILEGE_TYPE AS p, IS_GRANTABLE AS y FROM information_schema.TABLE_PRIVILEGES',
+    );
+    for (const r of table) add(r.g, { level: 'table', database: r.d, table: r.t }, r.p, r.y);
+    // MariaDB and MySQL refuse a table grant on a table that does not exist: such a grant waits for it.
+    const declaredTables = [...this.desired(ctx).values()].filter((g) => g.target.level === 'table');
+    if (declaredTables.length > 0) {
+      const schemas = [...new Set(declaredTables.map((g) => (g.target as { database: string }).database))];
+      const rows = await session.query<{ d: string; t: string }>(
+        `SELECT TABLE_SCHEMA AS d, TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (${schemas.map(() => '?').join(', ')})`,
+        schemas,
+      );
+      const present = new Set(rows.map((r) => `${r.d}\0${r.t}`));
+      missingTables.set(
+        out,
+        new Set(declaredTables.filter((g) => g.target.level === 'table' && !present.has(`${g.target.database}\0${g.target.table}`)).map((g) => grantTargetId(g.target))),
+      );
+    }
+    // USAGE alone (no privilege, no GRANT OPTION) is no grant at all.
+    for (const [id, s] of out) {
+      if (s.privileges.length === 0 && !s.grantOption) out.delete(id);
+      else s.privileges.sort();
+    }
+    return out;
+  },
+
+  diff(desired, observed, ctx) {
+    const f = ctx.facts.flavor as Flavor;
+    const managed = managedAccounts(ctx);
+    const drift: Drift[] = [];
+    for (const [id, want] of desired) {
+      const have = observed.get(id);
+      const haveSet = new Set(have?.privileges ?? []);
+      const wantSet = expandDeclared(want.privileges, f, want.target.level, haveSet);
+      if (!sameSet(wantSet, haveSet)) drift.push({ kind: KIND, id, field: 'privileges', desired: display(wantSet, f, want.target), observed: display(haveSet, f, want.target) });
+      if (want.grantOption !== (have?.grantOption ?? false)) drift.push({ kind: KIND, id, field: 'grantOption', desired: want.grantOption, observed: have?.grantOption ?? false });
+    }
+    for (const [id, have] of observed) {
+      if (desired.has(id) || !managed.has(accountId(have.user, have.host))) continue;
+      drift.push({ kind: KIND, id, field: 'absent', desired: [], observed: display(new Set(have.privileges), f, have.target) });
+    }
+    return drift;
+  },
+
+  plan(drift, desired, observed, ctx) {
+    const f = ctx.facts.flavor as Flavor;
+    const changes: Change[] = [];
+    const done = new Set<string>();
+    for (const d of drift) {
+      if (done.has(d.id)) continue;
+      done.add(d.id);
+      const want = desired.get(d.id);
+      const have = observed.get(d.id);
+      const ref = want ?? have;
+      if (ref === undefined) continue;
+      const acct = quoteAccount(ref.user, ref.host);
+      const on = quoteGrantTarget(ref.target);
+      const haveSet = new Set(have?.privileges ?? []);
+      const wantSet = want === undefined ? new Set<string>() : expandDeclared(want.privileges, f, want.target.level, haveSet);
+      const wantOpt = want?.grantOption ?? false;
+      const haveOpt = have?.grantOption ?? false;
+      const missing = sorted([...wantSet].filter((p) => !haveSet.has(p)));
+      const extra = sorted([...haveSet].filter((p) => !wantSet.has(p)));
+      if (missing.length > 0 || (wantOpt && !haveOpt)) {
+        const all = missing.length > 0 && haveSet.size === 0 && isAll(wantSet, f, ref.target.level) && want?.privileges.includes(ALL) === true;
+        const list = missing.length === 0 ? 'USAGE' : all ? ALL : missing.map((p) => canonical(p, f)).join(', ');
+        const opt = wantOpt && !haveOpt ? ' WITH GRANT OPTION' : '';
+        const noTable = missingTables.get(observed)?.has(grantTargetId(ref.target)) === true;
+        changes.push({
+          kind: KIND, id: d.id, action: 'grant', risk: 'safe', phase: 30,
+          summary: `grant ${list}${opt === '' ? '' : ' with grant option'} on ${grantTargetId(ref.target)} to ${accountId(ref.user, ref.host)}`,
+          statements: [{ sql: `GRANT ${list} ON ${on} TO ${acct}${opt}` }],
+          ...(noTable ? { blocked: `table ${grantTargetId(ref.target)} does not exist yet` } : {}),
+        });
+      }
+      const revoke = [...extra];
+      if (haveOpt && !wantOpt) revoke.push(GRANT_OPTION);
+      if (revoke.length > 0) {
+        // MariaDB rejects "ALL PRIVILEGES, GRANT OPTION ON x": revoke ALL, then GRANT OPTION apart.
+        const all = extra.length > 0 && extra.length === haveSet.size && isAll(haveSet, f, ref.target.level);
+        const statements = all
+          ? [{ sql: `REVOKE ${ALL} ON ${on} FROM ${acct}` }, ...(haveOpt && !wantOpt ? [{ sql: `REVOKE ${GRANT_OPTION} ON ${on} FROM ${acct}` }] : [])]
+          : [{ sql: `REVOKE ${revoke.join(', ')} ON ${on} FROM ${acct}` }];
+        const list = all ? `${ALL}${haveOpt && !wantOpt ? `, ${GRANT_OPTION}` : ''}` : revoke.join(', ');
+        changes.push({
+          kind: KIND, id: d.id, action: 'revoke', risk: 'destructive', phase: 70, prune: 'grants',
+          summary: `revoke ${list} on ${grantTargetId(ref.target)} from ${accountId(ref.user, ref.host)}${want === undefined ? ' (not declared)' : ''}`,
+          statements,
+        });
+      }
+    }
+    return changes;
+  },
+};
+
+/** Accounts whose grants the file manages: declared users that list `grants`. */
+function managedAccounts(ctx: KindContext): Set<string> {
+  const c = ctx.cluster as unknown as MysqlCluster;
+  return new Set(c.users.filter((u) => u.grants !== undefined).map((u) => accountId(u.name, u.host)));
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
+/** A set as people read it: ALL PRIVILEGES when complete, else the sorted list. */
+function display(set: ReadonlySet<string>, f: Flavor, t: GrantTarget): string[] {
+  if (set.size > 0 && isAll(set, f, t.level)) {
+    const known = new Set(sorted(set));
+    return [ALL, ...sorted([...known].filter((p) => !isKnownAtLevel(p, f, t)))];
+  }
+  return sorted(set);
+}
+
+function isKnownAtLevel(p: string, f: Flavor, t: GrantTarget): boolean {
+  return expandDeclared([ALL], f, t.level, new Set()).has(p);
+}

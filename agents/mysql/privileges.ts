@@ -1,0 +1,109 @@
+/**
+ * Privilege names and sets, normalized so a converged server shows no drift: case, spacing,
+ * aliases, order, and ALL PRIVILEGES against the privileges that level has on this server.
+ */
+import { atLeast, type Flavor } from './session.js';
+import type { GrantTarget } from './quote.js';
+
+export const ALL = 'ALL PRIVILEGES';
+export const GRANT_OPTION = 'GRANT OPTION';
+
+const ALIASES: Record<string, string> = {
+  ALL: ALL,
+  'ALL PRIVILEGES': ALL,
+  GRANT: GRANT_OPTION,
+  'REPLICATION REPLICA': 'REPLICATION SLAVE',
+  'REPLICA MONITOR': 'SLAVE MONITOR',
+  'REPLICATION REPLICA ADMIN': 'REPLICATION SLAVE ADMIN',
+  'REPLICATION SOURCE ADMIN': 'REPLICATION MASTER ADMIN',
+};
+
+/** Upper-cases, collapses spaces and resolves aliases; undefined when it cannot be a privilege name. */
+export function normalizePrivilege(p: string): string | undefined {
+  const n = p.trim().replace(/\s+/g, ' ').toUpperCase();
+  if (!/^[A-Z][A-Z0-9_ ]{0,63}$/.test(n)) return undefined;
+  return ALIASES[n] ?? n;
+}
+
+/** Privileges a table-level grant can hold on every flavor. */
+const TABLE_COMMON = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP', 'REFERENCES', 'INDEX', 'ALTER', 'CREATE VIEW', 'SHOW VIEW', 'TRIGGER'];
+/** Database level adds these. */
+const DB_EXTRA = ['CREATE TEMPORARY TABLES', 'LOCK TABLES', 'EXECUTE', 'CREATE ROUTINE', 'ALTER ROUTINE', 'EVENT'];
+/** Global level adds these on every flavor. */
+const GLOBAL_EXTRA = ['RELOAD', 'SHUTDOWN', 'PROCESS', 'FILE', 'SHOW DATABASES', 'SUPER', 'REPLICATION SLAVE', 'CREATE USER', 'CREATE TABLESPACE'];
+
+/** MySQL 8 dynamic privileges that ALL PRIVILEGES at *.* includes (the server may register more; see expand()). */
+const MYSQL8_DYNAMIC = [
+  'APPLICATION_PASSWORD_ADMIN', 'AUDIT_ABORT_EXEMPT', 'AUDIT_ADMIN', 'AUTHENTICATION_POLICY_ADMIN', 'BACKUP_ADMIN',
+  'BINLOG_ADMIN', 'BINLOG_ENCRYPTION_ADMIN', 'CLONE_ADMIN', 'CONNECTION_ADMIN', 'ENCRYPTION_KEY_ADMIN', 'FIREWALL_EXEMPT',
+  'FLUSH_OPTIMIZER_COSTS', 'FLUSH_STATUS', 'FLUSH_TABLES', 'FLUSH_USER_RESOURCES', 'GROUP_REPLICATION_ADMIN',
+  'GROUP_REPLICATION_STREAM', 'INNODB_REDO_LOG_ARCHIVE', 'INNODB_REDO_LOG_ENABLE', 'PASSWORDLESS_USER_ADMIN',
+  'PERSIST_RO_VARIABLES_ADMIN', 'REPLICATION_APPLIER', 'REPLICATION_SLAVE_ADMIN', 'RESOURCE_GROUP_ADMIN',
+  'RESOURCE_GROUP_USER', 'ROLE_ADMIN', 'SENSITIVE_VARIABLES_OBSERVER', 'SERVICE_CONNECTION_ADMIN',
+  'SESSION_VARIABLES_ADMIN', 'SET_USER_ID', 'SHOW_ROUTINE', 'SYSTEM_USER', 'SYSTEM_VARIABLES_ADMIN',
+  'TABLE_ENCRYPTION_ADMIN', 'TELEMETRY_LOG_ADMIN', 'XA_RECOVER_ADMIN',
+];
+
+/** The privileges ALL PRIVILEGES means at a grant level on a server of this flavor. */
+export function privilegesOfLevel(flavor: Flavor, level: GrantTarget['level']): Set<string> {
+  const mariadb = flavor.kind === 'mariadb';
+  const table = [...TABLE_COMMON];
+  if (mariadb && atLeast(flavor, 10, 3)) table.push('DELETE HISTORY');
+  if (level === 'table') return new Set(table);
+  const db = [...table, ...DB_EXTRA];
+  if (mariadb && atLeast(flavor, 11, 3)) db.push('SHOW CREATE ROUTINE');
+  if (level === 'database') return new Set(db);
+  const global = [...db, ...GLOBAL_EXTRA];
+  if (mariadb) {
+    global.push(atLeast(flavor, 10, 5) ? 'BINLOG MONITOR' : 'REPLICATION CLIENT');
+    if (atLeast(flavor, 10, 5)) {
+      global.push('SET USER', 'FEDERATED ADMIN', 'CONNECTION ADMIN', 'READ_ONLY ADMIN', 'REPLICATION SLAVE ADMIN', 'REPLICATION MASTER ADMIN', 'BINLOG ADMIN', 'BINLOG REPLAY');
+    }
+    // SLAVE MONITOR split from BINLOG MONITOR in 10.5.9.
+    if (flavor.major > 10 || (flavor.major === 10 && (flavor.minor > 5 || (flavor.minor === 5 && flavor.patch >= 9)))) global.push('SLAVE MONITOR');
+  } else {
+    global.push('REPLICATION CLIENT');
+    if (atLeast(flavor, 8, 0)) global.push('CREATE ROLE', 'DROP ROLE', ...MYSQL8_DYNAMIC);
+  }
+  return new Set(global);
+}
+
+/** Every name setpoint knows for any level on any flavor: a name outside it is a server addition. */
+const KNOWN = new Set<string>([
+  ...TABLE_COMMON, ...DB_EXTRA, ...GLOBAL_EXTRA, 'DELETE HISTORY', 'SHOW CREATE ROUTINE', 'BINLOG MONITOR', 'REPLICATION CLIENT',
+  'SET USER', 'FEDERATED ADMIN', 'CONNECTION ADMIN', 'READ_ONLY ADMIN', 'REPLICATION SLAVE ADMIN', 'REPLICATION MASTER ADMIN',
+  'BINLOG ADMIN', 'BINLOG REPLAY', 'SLAVE MONITOR', 'CREATE ROLE', 'DROP ROLE', ...MYSQL8_DYNAMIC,
+]);
+
+/**
+ * The privilege set a declared list means on this server. ALL PRIVILEGES becomes the level's full
+ * set; privileges the server holds that setpoint does not know (a newer server's additions) count
+ * as part of ALL, so a new server version never shows false drift on ALL.
+ */
+export function expandDeclared(declared: readonly string[], flavor: Flavor, level: GrantTarget['level'], observed: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>();
+  for (const p of declared) {
+    if (p === ALL) {
+      for (const x of privilegesOfLevel(flavor, level)) out.add(x);
+      for (const x of observed) if (!KNOWN.has(x)) out.add(x);
+    } else if (p !== 'USAGE' && p !== GRANT_OPTION) out.add(canonical(p, flavor));
+  }
+  return out;
+}
+
+/** Maps a name to the spelling this server reports (MariaDB 10.5+ reports REPLICATION CLIENT as BINLOG MONITOR). */
+export function canonical(p: string, flavor: Flavor): string {
+  if (flavor.kind === 'mariadb' && atLeast(flavor, 10, 5) && p === 'REPLICATION CLIENT') return 'BINLOG MONITOR';
+  return p;
+}
+
+/** True when a set holds every privilege of the level: the statement can say ALL PRIVILEGES. */
+export function isAll(set: ReadonlySet<string>, flavor: Flavor, level: GrantTarget['level']): boolean {
+  for (const p of privilegesOfLevel(flavor, level)) if (!set.has(p)) return false;
+  return true;
+}
+
+/** Sorted list for stable output and history. */
+export function sorted(set: Iterable<string>): string[] {
+  return [...set].sort();
+}

@@ -1,0 +1,95 @@
+/**
+ * The one place MySQL/MariaDB identifiers are quoted. Values never come here: they go to the
+ * driver as parameters.
+ */
+
+/** Quotes an identifier with backticks, doubling any backtick inside: a`b -> `a``b`. */
+export function quoteIdent(name: string): string {
+  if (name.includes('\0')) throw new Error('identifier contains a NUL byte');
+  return '`' + name.replace(/`/g, '``') + '`';
+}
+
+/** Quotes an account name `user`@`host`. Backticks work in every sql_mode, unlike '...' with backslashes. */
+export function quoteAccount(user: string, host: string): string {
+  return `${quoteIdent(user)}@${quoteIdent(host)}`;
+}
+
+/** Human and stable id of an account: 'user'@'host' with ' and \ escaped. */
+export function accountId(user: string, host: string): string {
+  const q = (s: string) => "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'";
+  return `${q(user)}@${q(host)}`;
+}
+
+/** The object a grant applies to. */
+export type GrantTarget =
+  | { level: 'global' }
+  | { level: 'database'; database: string }
+  | { level: 'table'; database: string; table: string };
+
+/** Renders a grant target for SQL: *.*, `db`.*, `db`.`tbl`. */
+export function quoteGrantTarget(t: GrantTarget): string {
+  switch (t.level) {
+    case 'global':
+      return '*.*';
+    case 'database':
+      return `${quoteIdent(t.database)}.*`;
+    case 'table':
+      return `${quoteIdent(t.database)}.${quoteIdent(t.table)}`;
+  }
+}
+
+/** Id of a grant target, the same text the user writes in `on:` (names backquoted when they need it). */
+export function grantTargetId(t: GrantTarget): string {
+  const part = (s: string) => (/^[A-Za-z0-9_$]+$/.test(s) ? s : quoteIdent(s));
+  switch (t.level) {
+    case 'global':
+      return '*.*';
+    case 'database':
+      return `${part(t.database)}.*`;
+    case 'table':
+      return `${part(t.database)}.${part(t.table)}`;
+  }
+}
+
+/**
+ * Parses `on:` as written in the file: `*.*`, `db.*`, `db.table`, with backquotes around a part
+ * that contains dots or other characters: `` `my.db`.* ``. Returns an error message on failure.
+ */
+export function parseGrantTarget(text: string): GrantTarget | string {
+  const parts: string[] = [];
+  let i = 0;
+  const s = text.trim();
+  while (i <= s.length) {
+    let part: string;
+    if (s[i] === '`') {
+      let j = i + 1;
+      part = '';
+      for (;;) {
+        if (j >= s.length) return `unterminated backquote in "${text}"`;
+        if (s[j] === '`') {
+          if (s[j + 1] === '`') {
+            part += '`';
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        part += s[j];
+        j++;
+      }
+      i = j + 1;
+    } else {
+      const j = s.indexOf('.', i);
+      part = j === -1 ? s.slice(i) : s.slice(i, j);
+      i = j === -1 ? s.length : j;
+    }
+    parts.push(part);
+    if (i >= s.length) break;
+    if (s[i] !== '.') return `expected "." after ${JSON.stringify(part)} in "${text}"`;
+    i++;
+  }
+  if (parts.length !== 2 || parts.some((p) => p === '')) return `expected "*.*", "db.*" or "db.table", got "${text}"`;
+  const [db, tbl] = parts as [string, string];
+  if (db === '*') return tbl === '*' ? { level: 'global' } : `"*.${tbl}" is not a grant target: use "*.*" or "db.${tbl}"`;
+  return tbl === '*' ? { level: 'database', database: db } : { level: 'table', database: db, table: tbl };
+}

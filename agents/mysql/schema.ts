@@ -1,0 +1,118 @@
+/** The mysql engine's part of the desired-state file: `hosts.<h>.mysql` and the cluster keys. */
+import { z } from 'zod';
+import { secretRef } from '../../src/spec/schema.js';
+import { normalizePrivilege } from './privileges.js';
+import { parseGrantTarget } from './quote.js';
+
+/** Schemas setpoint never creates, alters or drops. */
+export const SYSTEM_SCHEMAS = new Set(['mysql', 'sys', 'performance_schema', 'information_schema']);
+/** Accounts setpoint never creates, alters or drops, whatever their host. */
+export const SYSTEM_USERS = new Set(['root', 'mysql.sys', 'mariadb.sys', 'mysql.session', 'mysql.infoschema', 'mysql', 'debian-sys-maint', 'PUBLIC']);
+
+const name = (what: string, max: number) =>
+  z
+    .string()
+    .min(1, `${what} must not be empty`)
+    .max(max, `${what} is longer than ${max} characters`)
+    .refine((s) => !s.includes('\0'), `${what} must not contain a NUL byte`);
+
+export const connectionSchema = z.strictObject({
+  port: z.number().int().min(1).max(65535).default(3306),
+  user: name('user', 80).default('root'),
+  password: secretRef.optional(),
+});
+
+const identifier = z.string().regex(/^[A-Za-z0-9_]+$/, 'expected a name of letters, digits and _');
+
+export const databaseSchema = z.strictObject({
+  name: name('database name', 64)
+    .refine((s) => !/\s$/.test(s), 'a database name must not end with a space')
+    .refine((s) => !SYSTEM_SCHEMAS.has(s.toLowerCase()), 'a system schema is never managed'),
+  charset: identifier.optional(),
+  collation: identifier.optional(),
+});
+
+const privilege = z
+  .string()
+  .min(1)
+  .transform((p, ctx) => {
+    const n = normalizePrivilege(p);
+    if (n === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${p}" is not a privilege name` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+export const grantSchema = z.strictObject({
+  privileges: z.array(privilege).min(1, 'list at least one privilege (USAGE for none)'),
+  on: z.string().transform((s, ctx) => {
+    const t = parseGrantTarget(s);
+    if (typeof t === 'string') {
+      ctx.addIssue({ code: 'custom', message: t });
+      return z.NEVER;
+    }
+    if (t.level !== 'global' && (t.database.includes('\0') || (t.level === 'table' && t.table.includes('\0')))) {
+      ctx.addIssue({ code: 'custom', message: 'a name must not contain a NUL byte' });
+      return z.NEVER;
+    }
+    return t;
+  }),
+  grantOption: z.boolean().optional(),
+});
+
+export const PLUGINS = ['mysql_native_password', 'caching_sha2_password', 'unix_socket', 'auth_socket'] as const;
+
+export const userSchema = z
+  .strictObject({
+    name: name('user name', 80).refine((s) => !SYSTEM_USERS.has(s), 'a system account is never managed'),
+    host: name('host', 255).default('%'),
+    password: secretRef.optional(),
+    plugin: z.enum(PLUGINS).optional(),
+    locked: z.boolean().optional(),
+    maxConnections: z.number().int().min(0).optional(),
+    maxQueriesPerHour: z.number().int().min(0).optional(),
+    maxUpdatesPerHour: z.number().int().min(0).optional(),
+    maxConnectionsPerHour: z.number().int().min(0).optional(),
+    tls: z.enum(['none', 'ssl', 'x509']).optional(),
+    grants: z.array(grantSchema).optional(),
+  })
+  .refine(
+    (u) => u.password !== undefined || u.plugin === 'unix_socket' || u.plugin === 'auth_socket',
+    'a user needs a password (or plugin: unix_socket / auth_socket)',
+  );
+
+export const clusterShape = {
+  databases: z.array(databaseSchema).default([]),
+  users: z.array(userSchema).default([]),
+};
+
+export type DatabaseSpec = z.infer<typeof databaseSchema>;
+export type UserSpec = z.infer<typeof userSchema>;
+export type GrantSpec = z.infer<typeof grantSchema>;
+export type MysqlCluster = { databases: DatabaseSpec[]; users: UserSpec[] };
+
+/** Duplicate names and accounts are errors: which one would win is not obvious. */
+export function checkCluster(cluster: Record<string, unknown>, report: (path: (string | number)[], message: string) => void): void {
+  const c = cluster as unknown as MysqlCluster;
+  const dbs = new Map<string, number>();
+  c.databases.forEach((d, i) => {
+    const prev = dbs.get(d.name);
+    if (prev !== undefined) report(['databases', i, 'name'], `database "${d.name}" is already declared at databases[${prev}]`);
+    else dbs.set(d.name, i);
+  });
+  const users = new Map<string, number>();
+  c.users.forEach((u, i) => {
+    const key = `${u.name}\0${u.host.toLowerCase()}`;
+    const prev = users.get(key);
+    if (prev !== undefined) report(['users', i], `user '${u.name}'@'${u.host}' is already declared at users[${prev}]`);
+    else users.set(key, i);
+    const targets = new Map<string, number>();
+    (u.grants ?? []).forEach((g, j) => {
+      const k = JSON.stringify(g.on);
+      const p = targets.get(k);
+      if (p !== undefined) report(['users', i, 'grants', j, 'on'], `grants[${p}] of this user is on the same object: merge them`);
+      else targets.set(k, j);
+    });
+  });
+}

@@ -1,0 +1,153 @@
+/** A MySQL/MariaDB session: one mysql2 connection, its flavor learned once, statements counted. */
+import mysql from 'mysql2/promise';
+import type { ErrorClass, Session } from '../../src/engine.js';
+import { Secret } from '../../src/secret.js';
+
+/** Which server family a session talks to; decides the statement dialect. */
+export interface Flavor {
+  kind: 'mysql' | 'mariadb';
+  major: number;
+  minor: number;
+  patch: number;
+  /** Full version string as the server reports it. */
+  version: string;
+}
+
+export function parseFlavor(version: string, comment: string): Flavor {
+  const m = /^(\d+)\.(\d+)\.(\d+)/.exec(version);
+  const kind = /mariadb/i.test(version) || /mariadb/i.test(comment) ? 'mariadb' : 'mysql';
+  return { kind, major: Number(m?.[1] ?? 0), minor: Number(m?.[2] ?? 0), patch: Number(m?.[3] ?? 0), version };
+}
+
+/** True when the flavor's version is at least major.minor. */
+export function atLeast(f: Flavor, major: number, minor = 0): boolean {
+  return f.major > major || (f.major === major && f.minor >= minor);
+}
+
+/** Connection settings of `hosts.<name>.mysql`. */
+export interface MysqlConnection {
+  port: number;
+  user: string;
+  password?: Secret;
+}
+
+export class MysqlSession implements Session {
+  readonly stats = { statements: 0, bytesIn: 0 };
+  broken = false;
+  readonly server: string;
+  constructor(
+    private readonly conn: mysql.Connection,
+    readonly flavor: Flavor,
+    /** The account this session is logged in as, as CURRENT_USER() reports it: never changed by setpoint. */
+    readonly currentUser: { user: string; host: string },
+    private readonly statementTimeoutMs: number,
+  ) {
+    this.server = `${flavor.kind === 'mariadb' ? 'MariaDB' : 'MySQL'} ${flavor.major}.${flavor.minor}.${flavor.patch}`;
+    conn.on('error', () => {
+      this.broken = true;
+    });
+  }
+
+  async query<T = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+    this.stats.statements++;
+    const values = params.map((p) => (p instanceof Secret ? p.reveal() : p));
+    const before = this.bytesRead();
+    try {
+      const [rows] = await this.conn.query({ sql, values, timeout: this.statementTimeoutMs });
+      return Array.isArray(rows) ? (rows as T[]) : [];
+    } catch (err) {
+      if (isConnectionError(err)) this.broken = true;
+      throw err;
+    } finally {
+      this.stats.bytesIn += this.bytesRead() - before;
+    }
+  }
+
+  private bytesRead(): number {
+    const stream = (this.conn as unknown as { connection?: { stream?: { bytesRead?: number } } }).connection?.stream;
+    return stream?.bytesRead ?? 0;
+  }
+
+  async close(): Promise<void> {
+    this.broken = true;
+    try {
+      await this.conn.end();
+    } catch {
+      this.conn.destroy();
+    }
+  }
+}
+
+/** Opens a session and learns the flavor and the session's own account in one round trip. */
+export async function connectMysql(address: string, c: MysqlConnection, opts: { timeoutMs: number; statementTimeoutMs: number }): Promise<MysqlSession> {
+  const conn = await mysql.createConnection({
+    host: address,
+    port: c.port,
+    user: c.user,
+    password: c.password?.reveal() ?? '',
+    connectTimeout: opts.timeoutMs,
+    multipleStatements: false,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    dateStrings: true,
+    charset: 'utf8mb4_general_ci',
+  });
+  try {
+    const [rows] = await conn.query('SELECT VERSION() AS v, @@version_comment AS c, CURRENT_USER() AS u');
+    const row = (rows as Record<string, string>[])[0] ?? {};
+    const flavor = parseFlavor(String(row.v ?? ''), String(row.c ?? ''));
+    const cu = String(row.u ?? '');
+    const at = cu.lastIndexOf('@');
+    const session = new MysqlSession(conn, flavor, { user: cu.slice(0, at), host: cu.slice(at + 1) }, opts.statementTimeoutMs);
+    session.stats.statements = 1;
+    return session;
+  } catch (err) {
+    conn.destroy();
+    throw err;
+  }
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR',
+  'ER_TOO_MANY_USER_CONNECTIONS', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+]);
+
+function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; fatal?: boolean };
+  return e.fatal === true || (e.code !== undefined && CONNECTION_CODES.has(e.code));
+}
+
+const TERMINAL: Record<string, string> = {
+  ER_ACCESS_DENIED_ERROR: 'sql.auth',
+  ER_ACCESS_DENIED_NO_PASSWORD_ERROR: 'sql.auth',
+  ER_NOT_SUPPORTED_AUTH_MODE: 'sql.auth',
+  ER_DBACCESS_DENIED_ERROR: 'sql.privilege',
+  ER_SPECIFIC_ACCESS_DENIED_ERROR: 'sql.privilege',
+  ER_TABLEACCESS_DENIED_ERROR: 'sql.privilege',
+  ER_COLUMNACCESS_DENIED_ERROR: 'sql.privilege',
+  ER_PASSWORD_NO_MATCH: 'sql.privilege',
+  ER_HOST_NOT_PRIVILEGED: 'sql.auth',
+  ER_HOST_IS_BLOCKED: 'sql.auth',
+  ER_PARSE_ERROR: 'sql.rejected',
+  ER_WRONG_USAGE: 'sql.rejected',
+  ER_UNKNOWN_CHARACTER_SET: 'sql.rejected',
+  ER_UNKNOWN_COLLATION: 'sql.rejected',
+  ER_COLLATION_CHARSET_MISMATCH: 'sql.rejected',
+  ER_WRONG_DB_NAME: 'sql.rejected',
+  ER_TOO_LONG_IDENT: 'sql.rejected',
+  ER_WRONG_STRING_LENGTH: 'sql.rejected',
+  ER_PLUGIN_IS_NOT_LOADED: 'sql.rejected',
+  ER_ILLEGAL_GRANT_FOR_TABLE: 'sql.rejected',
+  ER_NO_SUCH_TABLE: 'sql.rejected',
+};
+
+export function classifyMysqlError(err: unknown): ErrorClass {
+  const e = err as { code?: string; message?: string; sqlMessage?: string };
+  const message = e.sqlMessage ?? e.message ?? String(err);
+  const code = e.code ?? '';
+  const terminal = TERMINAL[code];
+  if (terminal !== undefined) return { terminal: true, code: terminal, message: `${message} (${code})` };
+  if (isConnectionError(err)) return { terminal: false, code: 'sql.unreachable', message: code === '' ? message : `${message} (${code})` };
+  return { terminal: false, code: 'sql.error', message: code === '' ? message : `${message} (${code})` };
+}

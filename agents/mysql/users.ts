@@ -1,0 +1,254 @@
+/** mysql.user: accounts, their password (checked against the stored verifier), lock, limits and TLS. */
+import { createHash } from 'node:crypto';
+import { inspect } from 'node:util';
+import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { resolveSecret, Secret } from '../../src/secret.js';
+import { nativeHash, verifyPassword } from './password.js';
+import { accountId, quoteAccount } from './quote.js';
+import { SYSTEM_USERS, type MysqlCluster, type UserSpec } from './schema.js';
+import { atLeast, type Flavor, type MysqlSession } from './session.js';
+
+/** A stored password verifier: kept in memory to compare, never printed or written to history. */
+export class Verifier {
+  constructor(readonly bytes: Buffer) {}
+  toJSON(): string {
+    return '[verifier]';
+  }
+  toString(): string {
+    return '[verifier]';
+  }
+  [inspect.custom](): string {
+    return 'Verifier([redacted])';
+  }
+}
+
+export type Tls = 'none' | 'ssl' | 'x509' | 'specified';
+
+export interface UserState {
+  user: string;
+  host: string;
+  plugin: string;
+  verifier: Verifier;
+  /** When the server last saw the password set (epoch seconds), so history shows a password change. */
+  passwordChanged: number | null;
+  locked: boolean;
+  maxConnections: number;
+  maxQueriesPerHour: number;
+  maxUpdatesPerHour: number;
+  maxConnectionsPerHour: number;
+  tls: Tls;
+}
+
+const KIND = 'mysql.user';
+
+/** Users' SQL differs by flavor: MariaDB 10.4+ keeps accounts as JSON in mysql.global_priv. */
+export function usersQuery(f: Flavor): string {
+  if (f.kind === 'mariadb' && atLeast(f, 10, 4)) return 'SELECT User AS u, Host AS h, Priv AS p FROM mysql.global_priv';
+  // MySQL 8 roles are locked, expired accounts without a password; they are not users.
+  const notRole = f.kind === 'mysql' && atLeast(f, 8, 0) ? " WHERE NOT (account_locked = 'Y' AND password_expired = 'Y' AND authentication_string = '')" : '';
+  const locked = f.kind === 'mysql' && atLeast(f, 5, 7) ? 'account_locked' : "'N'";
+  const changed = f.kind === 'mysql' && atLeast(f, 5, 7) ? 'UNIX_TIMESTAMP(password_last_changed)' : 'NULL';
+  const isRole = f.kind === 'mariadb' ? " WHERE is_role = 'N'" : notRole;
+  return (
+    `SELECT User AS u, Host AS h, plugin, HEX(authentication_string) AS auth, ${locked} AS locked, ${changed} AS changed, ` +
+    `max_user_connections AS muc, max_questions AS mq, max_updates AS mu, max_connections AS mc, ssl_type AS ssl FROM mysql.user${isRole}`
+  );
+}
+
+const SSL_TYPES: Record<string, Tls> = { '': 'none', ANY: 'ssl', X509: 'x509', SPECIFIED: 'specified', '0': 'none', '1': 'ssl', '2': 'x509', '3': 'specified' };
+
+/** Parses one row of usersQuery(); undefined for roles. */
+export function parseUserRow(r: Record<string, unknown>): UserState | undefined {
+  const user = String(r.u);
+  const host = String(r.h);
+  if (r.p !== undefined) {
+    // mysql2 parses MariaDB's JSON columns itself; older drivers hand back text.
+    const p = (typeof r.p === 'string' ? JSON.parse(r.p) : r.p) as Record<string, unknown>;
+    if (p.is_role === true) return undefined;
+    return {
+      user,
+      host,
+      plugin: String(p.plugin ?? 'mysql_native_password'),
+      verifier: new Verifier(Buffer.from(String(p.authentication_string ?? ''), 'latin1')),
+      passwordChanged: typeof p.password_last_changed === 'number' ? p.password_last_changed : null,
+      locked: p.account_locked === true,
+      maxConnections: Number(p.max_user_connections ?? 0),
+      maxQueriesPerHour: Number(p.max_questions ?? 0),
+      maxUpdatesPerHour: Number(p.max_updates ?? 0),
+      maxConnectionsPerHour: Number(p.max_connections ?? 0),
+      tls: SSL_TYPES[String(p.ssl_type ?? 0)] ?? 'specified',
+    };
+  }
+  return {
+    user,
+    host,
+    plugin: String(r.plugin ?? 'mysql_native_password'),
+    verifier: new Verifier(Buffer.from(String(r.auth ?? ''), 'hex')),
+    passwordChanged: r.changed === null || r.changed === undefined ? null : Number(r.changed),
+    locked: r.locked === 'Y',
+    maxConnections: Number(r.muc ?? 0),
+    maxQueriesPerHour: Number(r.mq ?? 0),
+    maxUpdatesPerHour: Number(r.mu ?? 0),
+    maxConnectionsPerHour: Number(r.mc ?? 0),
+    tls: SSL_TYPES[String(r.ssl ?? '')] ?? 'specified',
+  };
+}
+
+/** An account setpoint must never touch: system accounts and the one it is logged in as. */
+export function isProtected(user: string, host: string, facts: Record<string, unknown>): boolean {
+  const self = facts.currentUser as { user: string; host: string } | undefined;
+  return SYSTEM_USERS.has(user) || (self !== undefined && self.user === user && self.host === host);
+}
+
+/** The plugin a password is set with when the file does not say: the flavor's default. */
+export function defaultPlugin(f: Flavor): string {
+  return f.kind === 'mysql' && atLeast(f, 8, 0) ? 'caching_sha2_password' : 'mysql_native_password';
+}
+
+// Checking a caching_sha2 verifier costs 5000 SHA-256 rounds: remember answers for unchanged inputs.
+const verified = new Map<string, boolean | undefined>();
+function cachedVerify(plugin: string, stored: Buffer, password: string): boolean | undefined {
+  const key = createHash('sha256').update(plugin).update('\0').update(stored).update('\0').update(password).digest('base64');
+  if (verified.has(key)) return verified.get(key);
+  const ok = verifyPassword(plugin, stored, password);
+  if (verified.size > 100_000) verified.clear();
+  verified.set(key, ok);
+  return ok;
+}
+
+function flavorOf(ctx: KindContext): Flavor {
+  return ctx.facts.flavor as Flavor;
+}
+
+const LIMITS = [
+  ['maxConnections', 'MAX_USER_CONNECTIONS'],
+  ['maxQueriesPerHour', 'MAX_QUERIES_PER_HOUR'],
+  ['maxUpdatesPerHour', 'MAX_UPDATES_PER_HOUR'],
+  ['maxConnectionsPerHour', 'MAX_CONNECTIONS_PER_HOUR'],
+] as const;
+
+export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
+  kind: KIND,
+
+  desired(ctx) {
+    const c = ctx.cluster as unknown as MysqlCluster;
+    return new Map(c.users.map((u) => [accountId(u.name, u.host), u]));
+  },
+
+  async observe(session, ctx) {
+    const rows = await session.query(usersQuery(session.flavor));
+    const out = new Map<string, UserState>();
+    for (const r of rows) {
+      const u = parseUserRow(r);
+      if (u === undefined || isProtected(u.user, u.host, ctx.facts)) continue;
+      out.set(accountId(u.user, u.host), u);
+    }
+    return out;
+  },
+
+  diff(desired, observed) {
+    const drift: Drift[] = [];
+    for (const [id, d] of desired) {
+      const o = observed.get(id);
+      if (o === undefined) {
+        drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
+        continue;
+      }
+      if (d.plugin !== undefined && d.plugin !== o.plugin) drift.push({ kind: KIND, id, field: 'plugin', desired: d.plugin, observed: o.plugin });
+      else if (d.password !== undefined) {
+        const ok = cachedVerify(o.plugin, o.verifier.bytes, resolveSecret(d.password).reveal());
+        if (ok !== true) {
+          drift.push({ kind: KIND, id, field: 'password', desired: '[secret]', observed: ok === false ? 'a different password' : `a verifier setpoint cannot check (${o.plugin})` });
+        }
+      }
+      if (d.locked !== undefined && d.locked !== o.locked) drift.push({ kind: KIND, id, field: 'locked', desired: d.locked, observed: o.locked });
+      for (const [field] of LIMITS) {
+        if (d[field] !== undefined && d[field] !== o[field]) drift.push({ kind: KIND, id, field, desired: d[field], observed: o[field] });
+      }
+      if (d.tls !== undefined && d.tls !== o.tls) drift.push({ kind: KIND, id, field: 'tls', desired: d.tls, observed: o.tls });
+    }
+    for (const id of observed.keys()) {
+      if (!desired.has(id)) drift.push({ kind: KIND, id, field: 'absent', desired: false, observed: true });
+    }
+    return drift;
+  },
+
+  plan(drift, desired, observed, ctx) {
+    const f = flavorOf(ctx);
+    const byId = new Map<string, Drift[]>();
+    for (const d of drift) byId.set(d.id, [...(byId.get(d.id) ?? []), d]);
+    const changes: Change[] = [];
+    for (const [id, items] of byId) {
+      const spec = desired.get(id);
+      const obs = observed.get(id);
+      if (items.some((d) => d.field === 'absent') && obs !== undefined) {
+        changes.push({ kind: KIND, id, action: 'drop', risk: 'destructive', phase: 80, prune: 'users', summary: `drop undeclared user ${id}`, statements: [{ sql: `DROP USER ${quoteAccount(obs.user, obs.host)}` }] });
+        continue;
+      }
+      if (spec === undefined) continue;
+      const acct = quoteAccount(spec.name, spec.host);
+      if (items.some((d) => d.field === 'present')) {
+        const auth = identified(spec, f, undefined);
+        const opts = options(spec, true);
+        changes.push({
+          kind: KIND, id, action: 'create', risk: 'safe', phase: 20,
+          summary: `create user ${id}${auth.plugin === undefined ? '' : ` (${auth.plugin})`}${opts.words.length === 0 ? '' : `, ${opts.words.join(', ')}`}`,
+          statements: [{ sql: `CREATE USER ${acct}${auth.sql}${opts.sql}`, params: [...auth.params, ...opts.params] }],
+        });
+        continue;
+      }
+      if (items.some((d) => d.field === 'password' || d.field === 'plugin')) {
+        const auth = identified(spec, f, obs?.plugin);
+        const why = items.find((d) => d.field === 'plugin') !== undefined ? `change auth plugin to ${auth.plugin ?? '?'}` : 'set password (it does not match the declared one)';
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `${why} for ${id}`, statements: [{ sql: `ALTER USER ${acct}${auth.sql}`, params: auth.params }] });
+      }
+      const fields = new Set(items.map((d) => d.field));
+      if ([...fields].some((x) => x === 'locked' || x === 'tls' || LIMITS.some(([k]) => k === x))) {
+        const opts = options(spec, false, fields);
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `set ${opts.words.join(', ')} for ${id}`, statements: [{ sql: `ALTER USER ${acct}${opts.sql}`, params: opts.params }] });
+      }
+    }
+    return changes;
+  },
+};
+
+/** The IDENTIFIED clause for a user on this flavor. The plaintext goes out only for caching_sha2 (which MySQL hashes itself). */
+export function identified(spec: UserSpec, f: Flavor, observedPlugin: string | undefined): { sql: string; params: unknown[]; plugin?: string } {
+  const plugin = spec.plugin ?? (observedPlugin === 'mysql_native_password' || observedPlugin === 'caching_sha2_password' ? observedPlugin : defaultPlugin(f));
+  if (plugin === 'unix_socket') return { sql: ' IDENTIFIED VIA unix_socket', params: [], plugin };
+  if (plugin === 'auth_socket') return { sql: ' IDENTIFIED WITH auth_socket', params: [], plugin };
+  if (spec.password === undefined) return { sql: '', params: [] };
+  const secret = resolveSecret(spec.password);
+  if (plugin === 'mysql_native_password') {
+    // The hash, not the password, crosses the wire and reaches the binlog.
+    const hash = new Secret(secret.reveal() === '' ? '' : nativeHash(secret.reveal()), secret.source);
+    return f.kind === 'mariadb' ? { sql: ' IDENTIFIED BY PASSWORD ?', params: [hash], plugin } : { sql: ' IDENTIFIED WITH mysql_native_password AS ?', params: [hash], plugin };
+  }
+  return { sql: ` IDENTIFIED WITH ${plugin} BY ?`, params: [secret], plugin };
+}
+
+/** REQUIRE, WITH limits and ACCOUNT LOCK clauses for the declared options (only `only` fields when given). */
+function options(spec: UserSpec, creating: boolean, only?: Set<string>): { sql: string; params: unknown[]; words: string[] } {
+  const want = (f: string) => only === undefined || only.has(f);
+  let sql = '';
+  const params: unknown[] = [];
+  const words: string[] = [];
+  if (spec.tls !== undefined && want('tls')) {
+    sql += ` REQUIRE ${spec.tls === 'none' ? 'NONE' : spec.tls === 'ssl' ? 'SSL' : 'X509'}`;
+    words.push(`tls ${spec.tls}`);
+  }
+  const limits = LIMITS.filter(([k]) => spec[k] !== undefined && want(k));
+  if (limits.length > 0) {
+    sql += ' WITH' + limits.map(([, w]) => ` ${w} ?`).join('');
+    for (const [k] of limits) {
+      params.push(spec[k]);
+      words.push(`${k} ${spec[k] as number}`);
+    }
+  }
+  if (spec.locked !== undefined && want('locked') && (spec.locked || !creating)) {
+    sql += spec.locked ? ' ACCOUNT LOCK' : ' ACCOUNT UNLOCK';
+    words.push(spec.locked ? 'locked' : 'unlocked');
+  }
+  return { sql, params, words };
+}
+

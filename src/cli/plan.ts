@@ -1,0 +1,84 @@
+import type { Command } from 'commander';
+import { silent } from '../log.js';
+import { reconcile, type PassOutcome, type PlannedChange } from '../loop/reconcile.js';
+import { targetsOf } from '../loop/targets.js';
+import { SessionPool } from '../transport/sessions.js';
+import { action, engines, EXIT, jsonLines, load } from './common.js';
+import { forEachLimit } from './run-targets.js';
+
+export function register(program: Command): void {
+  program
+    .command('plan')
+    .summary('show what would change, and its risk')
+    .description(
+      'Observe every targeted server, compare it with the file, and print the changes setpoint would make,\n' +
+        'each with its risk (safe, disruptive, destructive) and, when policy holds it back, why.\n' +
+        'Nothing is changed and nothing is written to history.',
+    )
+    .requiredOption('-f, --file <path>', 'desired-state YAML file')
+    .option('--cluster <name>', 'only this cluster')
+    .option('--host <name>', 'only this host')
+    .option('--json', 'one JSON object per change: cluster, host, resource, action, risk, summary, status, reason')
+    .addHelpText('after', '\nExit status: 0 nothing to do, 2 changes to make (drift), 1 error (bad file, unreachable server).\n\nExample:\n  setpoint plan -f setpoint.yaml --cluster orders --json | jq -r .summary')
+    .action(
+      action(async (opts: { file: string; cluster?: string; host?: string; json?: boolean }) => {
+        const loaded = await load(opts.file);
+        const targets = targetsOf(loaded.spec, engines, { ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }), ...(opts.host === undefined ? {} : { host: opts.host }) });
+        if (targets.length === 0) {
+          process.stderr.write(`setpoint: no target matches${opts.cluster === undefined ? '' : ` --cluster ${opts.cluster}`}${opts.host === undefined ? '' : ` --host ${opts.host}`}\n`);
+          return EXIT.error;
+        }
+        const pool = new SessionPool();
+        try {
+          const outcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, (t) => reconcile(t, { pool, log: silent, specVersion: loaded.version }, { act: false }));
+          const changes = outcomes.flatMap((o) => o.changes);
+          if (opts.json === true) jsonLines(changes.map(jsonChange));
+          else process.stdout.write(render(outcomes));
+          if (outcomes.some((o) => o.error !== undefined)) {
+            if (opts.json === true) for (const o of outcomes) if (o.error !== undefined) process.stderr.write(`setpoint: ${o.target.key}: ${o.error.message}\n`);
+            return EXIT.error;
+          }
+          return changes.length > 0 ? EXIT.drift : EXIT.ok;
+        } finally {
+          await pool.closeAll();
+        }
+      }),
+    );
+}
+
+function jsonChange(c: PlannedChange): Record<string, unknown> {
+  return { cluster: c.cluster, host: c.host, resource: c.resource, action: c.action, risk: c.risk, summary: c.summary, status: c.status, ...(c.reason === undefined ? {} : { reason: c.reason }) };
+}
+
+const MARK: Record<string, string> = { create: '+', grant: '+', drop: '-', revoke: '-' };
+
+export function render(outcomes: PassOutcome[]): string {
+  let out = '';
+  let total = 0;
+  let waiting = 0;
+  for (const o of outcomes) {
+    const head = `${o.target.key}${o.server === undefined ? '' : ` (${o.server})`}`;
+    if (o.error !== undefined) {
+      out += `${head}: ERROR ${o.error.message}\n`;
+      continue;
+    }
+    if (o.changes.length === 0) {
+      out += `${head}: no changes\n`;
+      continue;
+    }
+    out += `${head}: ${o.changes.length} change${o.changes.length === 1 ? '' : 's'}\n`;
+    for (const c of o.changes) {
+      total++;
+      const risk = c.risk.padEnd(11);
+      if (c.status === 'waiting') {
+        waiting++;
+        out += `  ${MARK[c.action] ?? '~'} ${risk} ${c.summary}\n      waiting: ${c.reason ?? ''}\n`;
+      } else out += `  ${MARK[c.action] ?? '~'} ${risk} ${c.summary}\n`;
+    }
+  }
+  const errors = outcomes.filter((o) => o.error !== undefined).length;
+  out += `\nPlan: ${total} change${total === 1 ? '' : 's'} on ${outcomes.length} target${outcomes.length === 1 ? '' : 's'}`;
+  if (waiting > 0) out += `, ${waiting} waiting on policy`;
+  if (errors > 0) out += `, ${errors} target${errors === 1 ? '' : 's'} not observed`;
+  return out + '.\n';
+}

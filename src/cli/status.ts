@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { History } from '../history/store.js';
+import { action, ago, clip, EXIT, historyPath, iso, jsonLines, table } from './common.js';
+
+export function register(program: Command): void {
+  program
+    .command('status')
+    .summary('one row per cluster member: converged or not, and why')
+    .description(
+      'Show the latest status of every cluster member from the history file: its state (converged, drifted,\n' +
+        'waiting on policy, failing, stalled), drift count, when it was last observed, the last action and the\n' +
+        'last error. Works while the daemon runs.',
+    )
+    .option('--cluster <name>', 'only this cluster')
+    .option('--host <name>', 'only this host')
+    .option('--db <path>', 'history file (default: $SETPOINT_DB, $STATE_DIRECTORY/history.db, ./setpoint.db)')
+    .option('--json', 'one JSON object per cluster member')
+    .addHelpText('after', '\nExit status: 0 all shown members converged, 2 some are not, 1 error.\n\nExample:\n  setpoint status --json | jq -r "select(.converged | not) | .host"')
+    .action(
+      action(async (opts: { cluster?: string; host?: string; db?: string; json?: boolean }) => {
+        const history = History.open(historyPath(opts.db), { readonly: true });
+        try {
+          const rows = history.status({ ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }), ...(opts.host === undefined ? {} : { host: opts.host }) });
+          if (opts.json === true) {
+            jsonLines(
+              rows.map((r) => ({
+                cluster: r.cluster, host: r.host, converged: r.state === 'converged', state: r.state, drift: r.drift, waiting: r.waiting,
+                message: r.message, server: r.server, specVersion: r.specVersion, lastObserved: iso(r.observedAt), lastPass: iso(r.passAt),
+                lastAction: r.lastAction, lastActionAt: iso(r.lastActionAt), lastError: r.lastError, lastErrorAt: iso(r.lastErrorAt), nextPass: iso(r.nextAt),
+              })),
+            );
+          } else if (rows.length === 0) {
+            process.stdout.write('No cluster member has been observed yet.\n');
+          } else {
+            process.stdout.write(
+              table(
+                ['CLUSTER', 'HOST', 'STATE', 'DRIFT', 'OBSERVED', 'LAST ACTION', 'LAST ERROR', 'DETAIL'],
+                rows.map((r) => [
+                  r.cluster, r.host, r.state, String(r.drift), ago(r.observedAt),
+                  r.lastAction === null ? '-' : `${clip(r.lastAction, 48)} ${ago(r.lastActionAt)}`,
+                  r.lastError === null ? '-' : `${clip(r.lastError, 40)} ${ago(r.lastErrorAt)}`,
+                  clip(r.message, 80),
+                ]),
+              ),
+            );
+          }
+          return rows.every((r) => r.state === 'converged') ? EXIT.ok : EXIT.drift;
+        } finally {
+          history.close();
+        }
+      }),
+    );
+}

@@ -1,0 +1,118 @@
+/**
+ * The contracts between the engine-agnostic framework (src/) and the agents (agents/<engine>/).
+ * Nothing in src/ names an engine: an engine registers a connection schema, a cluster schema,
+ * a way to open a session, and its resource kinds.
+ */
+import type { z } from 'zod';
+import type { ClusterBase, HostSpec } from './spec/types.js';
+
+/** How much harm a change can do. Policy decides which may run now. */
+export type Risk = 'safe' | 'disruptive' | 'destructive';
+
+/** A statement and its parameters. Parameters may be `Secret`s: the session reveals them to the server only. */
+export interface Statement {
+  sql: string;
+  params?: readonly unknown[];
+}
+
+/** The narrow SQL surface agents use; each engine's session implements it. */
+export interface SqlClient {
+  /** Runs one statement with positional parameters and returns its rows. */
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+}
+
+/** An open connection to one server, reused across passes. */
+export interface Session extends SqlClient {
+  /** Human description of the server, e.g. `MariaDB 10.11.19`. */
+  readonly server: string;
+  /** Counters since the session opened: statements sent and bytes received. */
+  readonly stats: { statements: number; bytesIn: number };
+  /** True once the connection is known to be broken; the pool then opens a new one. */
+  readonly broken: boolean;
+  close(): Promise<void>;
+}
+
+/** One difference between the desired and the observed state of one resource. JSON-safe, no secrets. */
+export interface Drift {
+  /** Resource kind, e.g. `mysql.user`. */
+  kind: string;
+  /** Stable id of the resource within its kind, e.g. `'app'@'%'`. */
+  id: string;
+  /** `present` (declared, missing), `absent` (exists, not declared), or the field that differs. */
+  field: string;
+  desired: unknown;
+  observed: unknown;
+}
+
+/** Which undeclared objects a change removes; gated by `prune`. */
+export type PruneClass = 'databases' | 'users' | 'grants' | 'objects';
+
+/** One change that moves a server toward the spec. */
+export interface Change {
+  kind: string;
+  id: string;
+  /** e.g. create, alter, drop, grant, revoke, set. */
+  action: string;
+  risk: Risk;
+  /** One line for humans; never contains a secret. */
+  summary: string;
+  /** Changes of a lower phase run first within a step (databases before users before grants). */
+  phase: number;
+  statements: Statement[];
+  /** Set when the change removes something undeclared: it runs only when `prune` allows that class. */
+  prune?: PruneClass;
+  /** Set when a precondition is not met yet (e.g. the table does not exist): the change waits, with this reason. */
+  blocked?: string;
+}
+
+/** What a resource kind's `diff` and `plan` may know besides desired and observed state. */
+export interface KindContext {
+  /** The cluster spec (validated). */
+  cluster: ClusterBase & Record<string, unknown>;
+  /** The host this target is. */
+  host: HostSpec;
+  hostName: string;
+  /** Facts the session learned (flavor, version, connection user...). */
+  facts: Record<string, unknown>;
+}
+
+/**
+ * One resource kind of one engine: small and uniform.
+ * observe() sends a fixed number of catalog queries whatever the number of objects.
+ * diff() and plan() are pure.
+ */
+export interface ResourceKind<D = unknown, O = unknown, S extends Session = Session> {
+  /** e.g. `mysql.database`. */
+  readonly kind: string;
+  desired(ctx: KindContext): Map<string, D>;
+  observe(session: S, ctx: KindContext): Promise<Map<string, O>>;
+  diff(desired: Map<string, D>, observed: Map<string, O>, ctx: KindContext): Drift[];
+  plan(drift: Drift[], desired: Map<string, D>, observed: Map<string, O>, ctx: KindContext): Change[];
+}
+
+/** How a failure should be treated by the loop. */
+export interface ErrorClass {
+  terminal: boolean;
+  /** Stable short code, e.g. `sql.auth`, `sql.unreachable`. */
+  code: string;
+  message: string;
+}
+
+/** An engine: the `engine:` value of a cluster, and everything the framework needs to drive it. */
+export interface Engine<C = unknown, S extends Session = Session> {
+  /** The value of `engine:` in a cluster. */
+  readonly name: string;
+  /** The key under `hosts.<name>` that holds this engine's connection settings. */
+  readonly hostKey: string;
+  readonly connectionSchema: z.ZodType<C>;
+  /** Engine-specific cluster fields, merged with the common ones (engine, members, mode, prune...). */
+  readonly clusterShape: z.ZodRawShape;
+  /** Cross-field checks on one cluster; report problems with paths relative to the cluster. */
+  checkCluster?(cluster: Record<string, unknown>, report: (path: (string | number)[], message: string) => void): void;
+  /** Opens a session to the host's server. */
+  connect(host: HostSpec, conn: C, opts: { timeoutMs: number; statementTimeoutMs: number }): Promise<S>;
+  readonly kinds: readonly ResourceKind<any, any, S>[];
+  /** Facts to learn once per session (flavor, version...). */
+  facts(session: S): Record<string, unknown>;
+  classify(err: unknown): ErrorClass;
+}

@@ -1,0 +1,51 @@
+/**
+ * Errors carry a stable `code`, a `cause`, and say what, where and what to do.
+ * `terminal` errors stop retries for a target until the file or the server changes;
+ * every other error is transient and backs off.
+ */
+export class SetpointError extends Error {
+  /** Stable machine-readable code, e.g. `spec.invalid`, `sql.auth`. */
+  readonly code: string;
+  /** True when retrying cannot help until a human changes something. Defaults to false. */
+  readonly terminal: boolean;
+  /** Process exit code when this error ends a CLI command. Defaults to 1. */
+  readonly exitCode: number;
+
+  constructor(code: string, message: string, opts: { cause?: unknown; terminal?: boolean; exitCode?: number } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.terminal = opts.terminal ?? false;
+    this.exitCode = opts.exitCode ?? 1;
+  }
+}
+
+/** One problem in the desired-state file, located in the source. */
+export interface SpecProblem {
+  file: string;
+  line: number;
+  col: number;
+  /** Dotted path in the document, e.g. `clusters.orders.users[2].host`. */
+  path: string;
+  message: string;
+}
+
+/** Formats a problem as `FILE:LINE:COL path: message`. */
+export function formatProblem(p: SpecProblem): string {
+  return `${p.file}:${p.line}:${p.col} ${p.path === '' ? '(document)' : p.path}: ${p.message}`;
+}
+
+/** The desired-state file was rejected; `problems` lists every problem found, not only the first. */
+export class SpecError extends SetpointError {
+  readonly problems: SpecProblem[];
+  constructor(problems: SpecProblem[]) {
+    super('spec.invalid', problems.map(formatProblem).join('\n'), { terminal: true });
+    this.problems = problems;
+  }
+}
+
+/** Returns the message of any thrown value, without stack. */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,60 @@
+/** Schema migrations of the history file, applied in order; PRAGMA user_version counts them. */
+export const migrations: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE specs (
+    version TEXT PRIMARY KEY,
+    file TEXT NOT NULL,
+    loaded_at INTEGER NOT NULL,
+    text TEXT NOT NULL
+  );
+  -- One row per thing that happened: spec loaded/rejected, daemon events, drift, actions, errors.
+  CREATE TABLE entries (
+    id INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    cluster TEXT,
+    host TEXT,
+    resource TEXT,
+    field TEXT,
+    summary TEXT NOT NULL,
+    outcome TEXT,
+    ended INTEGER,
+    spec_version TEXT,
+    daemon TEXT,
+    detail TEXT
+  );
+  CREATE INDEX entries_time ON entries(time);
+  CREATE INDEX entries_target ON entries(cluster, host, time);
+  CREATE INDEX entries_pending ON entries(cluster, host) WHERE outcome IN ('open', 'running');
+  -- Observed state per resource, written only when it changes; state NULL means it disappeared.
+  CREATE TABLE observations (
+    id INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    cluster TEXT NOT NULL,
+    host TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    state TEXT
+  );
+  CREATE INDEX observations_resource ON observations(cluster, host, resource, id);
+  -- The latest status of each target (cluster member), rewritten every pass.
+  CREATE TABLE targets (
+    cluster TEXT NOT NULL,
+    host TEXT NOT NULL,
+    spec_version TEXT,
+    server TEXT,
+    state TEXT NOT NULL,
+    drift INTEGER NOT NULL DEFAULT 0,
+    waiting INTEGER NOT NULL DEFAULT 0,
+    message TEXT,
+    observed_at INTEGER,
+    pass_at INTEGER,
+    last_action TEXT,
+    last_action_at INTEGER,
+    last_error TEXT,
+    last_error_at INTEGER,
+    next_at INTEGER,
+    PRIMARY KEY (cluster, host)
+  );
+  `,
+];

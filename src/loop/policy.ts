@@ -1,0 +1,69 @@
+/**
+ * Policy: which of the planned changes may run now. Pure; the only owner of these rules.
+ * A step is the batch of all runnable safe changes (in phase order), or else exactly one
+ * destructive or disruptive change. The rest wait, each with a reason, or are pending (next step).
+ */
+import type { Change } from '../engine.js';
+import type { Mode, PruneSpec } from '../spec/types.js';
+
+export interface StepPolicy {
+  mode: Mode;
+  prune: PruneSpec;
+  /** Destructive changes still allowed in this pass. */
+  destructiveLeft: number;
+  /** Per-pass budget as configured (for messages). */
+  destructiveBudget: number;
+  /** Whether a disruptive change may run now; a reason when not. */
+  disruptive: { allowed: true } | { allowed: false; reason: string };
+  /** Set when the target is paused: nothing runs. */
+  paused?: string;
+}
+
+export interface Waiting {
+  change: Change;
+  reason: string;
+}
+
+export interface StepDecision {
+  /** Changes to run now, in order. */
+  run: Change[];
+  /** Changes policy holds back, with why. */
+  waiting: Waiting[];
+  /** Changes that may run in a later step of this pass. */
+  pending: Change[];
+}
+
+/** Does `prune` allow removing this class of undeclared object? */
+export function pruneAllows(prune: PruneSpec, cls: NonNullable<Change['prune']>): boolean {
+  if (typeof prune === 'boolean') return prune;
+  return prune[cls] === true;
+}
+
+export function selectStep(changes: readonly Change[], p: StepPolicy): StepDecision {
+  const waiting: Waiting[] = [];
+  const candidates: Change[] = [];
+  for (const c of changes) {
+    if (p.paused !== undefined) waiting.push({ change: c, reason: `paused: ${p.paused}` });
+    else if (p.mode === 'observe') waiting.push({ change: c, reason: 'mode: observe' });
+    else if (c.blocked !== undefined) waiting.push({ change: c, reason: c.blocked });
+    else if (c.prune !== undefined && !pruneAllows(p.prune, c.prune)) waiting.push({ change: c, reason: `prune is off for ${c.prune} (set prune: true to remove what is not declared)` });
+    else candidates.push(c);
+  }
+  const byPhase = (a: Change, b: Change) => a.phase - b.phase;
+  const safe = candidates.filter((c) => c.risk === 'safe').sort(byPhase);
+  const destructive = candidates.filter((c) => c.risk === 'destructive').sort(byPhase);
+  const disruptive = candidates.filter((c) => c.risk === 'disruptive').sort(byPhase);
+
+  if (p.destructiveLeft <= 0) {
+    for (const c of destructive) waiting.push({ change: c, reason: `destructive budget used up (${p.destructiveBudget} per pass)` });
+    destructive.length = 0;
+  }
+  if (!p.disruptive.allowed) {
+    for (const c of disruptive) waiting.push({ change: c, reason: p.disruptive.reason });
+    disruptive.length = 0;
+  }
+  if (safe.length > 0) return { run: safe, waiting, pending: [...destructive, ...disruptive] };
+  const [first, ...rest] = [...destructive, ...disruptive];
+  if (first === undefined) return { run: [], waiting, pending: [] };
+  return { run: [first], waiting, pending: rest };
+}

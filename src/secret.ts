@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { inspect } from 'node:util';
+import { SetpointError } from './errors.js';
+
+/** A reference to a secret as written in the file: `{ env: NAME }` or `{ file: PATH }`. */
+export type SecretRef = { env: string } | { file: string };
+
+/** Describes a reference without its value, e.g. `env:ORDERS_APP_PASSWORD`. */
+export function describeRef(ref: SecretRef): string {
+  return 'env' in ref ? `env:${ref.env}` : `file:${ref.file}`;
+}
+
+const REDACTED = '[secret]';
+
+/**
+ * A secret value that never prints itself: `String()`, `JSON.stringify()` and `util.inspect()` all
+ * give a placeholder. Only `reveal()` gives the value, and only code that sends it to a server
+ * (or compares it with a verifier) calls it.
+ */
+export class Secret {
+  readonly #value: string;
+  /** Where the value came from, safe to print. */
+  readonly source: string;
+  constructor(value: string, source: string) {
+    this.#value = value;
+    this.source = source;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return REDACTED;
+  }
+  toJSON(): string {
+    return REDACTED;
+  }
+  [inspect.custom](): string {
+    return `Secret(${this.source})`;
+  }
+}
+
+/**
+ * Reads a secret. A file's value is its content with one trailing newline removed.
+ * Errors name the reference, never a value. Secrets are read at each use, so fixing a secret file
+ * takes effect at the next pass without reloading the desired-state file.
+ */
+export function resolveSecret(ref: SecretRef): Secret {
+  if ('env' in ref) {
+    const v = process.env[ref.env];
+    if (v === undefined) {
+      throw new SetpointError('secret.missing', `secret env:${ref.env} is not set in the environment`, { terminal: true });
+    }
+    return new Secret(v, describeRef(ref));
+  }
+  let text: string;
+  try {
+    text = readFileSync(ref.file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new SetpointError('secret.missing', `secret file:${ref.file} cannot be read (${code})`, { terminal: true, cause: err });
+  }
+  return new Secret(text.replace(/\r?\n$/, ''), describeRef(ref));
+}

@@ -1,0 +1,106 @@
+/** zod schemas for the engine-agnostic parts of the desired-state file. */
+import { z } from 'zod';
+
+/** Names of hosts and clusters: they appear in history and on the command line, never in SQL. */
+export const objectName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected a name of letters, digits, ".", "_" or "-" (at most 63, starting with a letter or digit)');
+
+/** `{ env: NAME }` or `{ file: PATH }`. */
+export const secretRef = z
+  .strictObject({
+    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
+    file: z.string().min(1).refine((p) => p.startsWith('/'), 'expected an absolute path').optional(),
+  })
+  .refine((r) => (r.env === undefined) !== (r.file === undefined), 'expected exactly one of { env: NAME } or { file: /path }')
+  .transform((r) => (r.env !== undefined ? { env: r.env } : { file: r.file as string }));
+
+const port = z.number().int().min(1).max(65535);
+
+export const sshSchema = z.strictObject({
+  port: port.default(22),
+  user: z.string().min(1).default('root'),
+  privateKeyFile: z.string().min(1),
+  knownHostsFile: z.string().min(1).optional(),
+  trustOnFirstUse: z.boolean().default(false),
+  timeoutSeconds: z.number().positive().max(3600).default(30),
+});
+
+export const serviceSchema = z
+  .strictObject({
+    unit: z.string().regex(/^[A-Za-z0-9@._:-]+$/, 'expected a systemd unit name').optional(),
+    commands: z
+      .strictObject({
+        start: z.string().min(1).optional(),
+        stop: z.string().min(1).optional(),
+        restart: z.string().min(1).optional(),
+        reload: z.string().min(1).optional(),
+        status: z.string().min(1).optional(),
+      })
+      .optional(),
+  })
+  .refine((s) => !(s.unit !== undefined && s.commands !== undefined), 'give either unit or commands, not both');
+
+export const maintenanceWindow = z.strictObject({
+  cron: z.string().min(1),
+  minutes: z.number().int().min(1).max(7 * 24 * 60),
+  timezone: z.string().min(1).default('UTC'),
+});
+
+export const modeSchema = z.enum(['enforce', 'observe']);
+
+export const pruneSchema = z.union([
+  z.boolean(),
+  z.strictObject({
+    databases: z.boolean().optional(),
+    users: z.boolean().optional(),
+    grants: z.boolean().optional(),
+    objects: z.boolean().optional(),
+  }),
+]);
+
+export const policySchema = z
+  .strictObject({
+    mode: modeSchema.default('enforce'),
+    prune: pruneSchema.default(false),
+    resyncSeconds: z.number().min(1).max(86400).default(30),
+    destructiveBudget: z.number().int().min(0).default(5),
+    concurrency: z.number().int().min(1).max(1000).default(8),
+    backoff: z
+      .strictObject({
+        initialSeconds: z.number().positive().default(1),
+        maxSeconds: z.number().positive().default(300),
+      })
+      .default({ initialSeconds: 1, maxSeconds: 300 }),
+    connectTimeoutSeconds: z.number().positive().max(600).default(10),
+    statementTimeoutSeconds: z.number().positive().max(86400).default(60),
+    maintenanceWindows: z.array(maintenanceWindow).default([]),
+  })
+  .default({
+    mode: 'enforce',
+    prune: false,
+    resyncSeconds: 30,
+    destructiveBudget: 5,
+    concurrency: 8,
+    backoff: { initialSeconds: 1, maxSeconds: 300 },
+    connectTimeoutSeconds: 10,
+    statementTimeoutSeconds: 60,
+    maintenanceWindows: [],
+  });
+
+/** Keys every cluster has, whatever its engine. */
+export const clusterBaseShape = {
+  members: z.array(objectName).min(1, 'a cluster needs at least one member'),
+  mode: modeSchema.optional(),
+  prune: pruneSchema.optional(),
+  destructiveBudget: z.number().int().min(0).optional(),
+  resyncSeconds: z.number().min(1).max(86400).optional(),
+  maintenanceWindows: z.array(maintenanceWindow).optional(),
+};
+
+/** Keys every host has, whatever its engines. */
+export const hostBaseShape = {
+  address: z.string().min(1).regex(/^[A-Za-z0-9.:_-]+$/, 'expected an IP address or a DNS name'),
+  ssh: sshSchema.optional(),
+  service: serviceSchema.optional(),
+};

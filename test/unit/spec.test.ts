@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { test } from 'node:test';
+import { engines } from '../../agents/index.js';
+import { SpecError, formatProblem } from '../../src/errors.js';
+import { parseSpec } from '../../src/spec/load.js';
+import { resolveSecret } from '../../src/secret.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'setpoint-spec-'));
+const pw = join(dir, 'pw');
+writeFileSync(pw, 'hunter2-value\n');
+
+function problems(text: string): string[] {
+  try {
+    parseSpec(text, 'f.yaml', engines);
+  } catch (err) {
+    assert.ok(err instanceof SpecError, String(err));
+    return err.problems.map(formatProblem);
+  }
+  assert.fail('expected the spec to be rejected');
+}
+
+test('the shipped example validates (with its secrets present) and gets defaults', () => {
+  process.env.ORDERS_APP_PASSWORD = 'x';
+  process.env.ORDERS_DBA_PASSWORD = 'y';
+  process.env.ORDERS_ETL_PASSWORD = 'z';
+  const text = readFileSync('config/setpoint.example.yaml', 'utf8').replaceAll('/etc/setpoint/mysql.pw', pw).replaceAll('/etc/setpoint/reporting.pw', pw);
+  const s = parseSpec(text, 'example.yaml', engines);
+  assert.equal(s.spec.policy.resyncSeconds, 30);
+  assert.equal(s.spec.policy.concurrency, 8);
+  const orders = s.spec.clusters.orders as unknown as { users: { host: string; name: string }[]; members: string[] };
+  assert.deepEqual(orders.members, ['db1', 'db2']);
+  assert.equal(orders.users.find((u) => u.name === 'reporting')?.host, '%');
+  assert.match(s.version, /^[0-9a-f]{12}$/);
+  assert.ok(!s.text.includes('hunter2'), 'the loaded spec keeps references, not values');
+});
+
+test('every problem is reported at once, as FILE:LINE:COL path: message', () => {
+  const text = `version: 1
+hosts:
+  db1:
+    address: 10.0.0.1
+    mysql: { port: "3306", user: root }
+clusters:
+  orders:
+    engine: mysql
+    members: [db1, db9]
+    databses: []
+    users:
+      - name: app
+        host: 5
+        password: { env: SETPOINT_TEST_NOT_SET }
+policy:
+  resyncSeconds: -1
+`;
+  const got = problems(text);
+  assert.deepEqual(got, [
+    'f.yaml:5:20 hosts.db1.mysql.port: expected number, received string',
+    'f.yaml:10:5 clusters.orders.databses: unknown key "databses" (did you mean "databases"?)',
+    'f.yaml:13:15 clusters.orders.users[0].host: expected string, received number',
+    'f.yaml:16:18 policy.resyncSeconds: Too small: expected number to be >=1',
+  ]);
+});
+
+test('unknown keys are errors at any depth, with a did-you-mean', () => {
+  const text = `version: 1
+hosts:
+  db1: { address: 10.0.0.1, mysql: { user: root, pasword: { env: X } } }
+clusters:
+  orders:
+    engine: mysql
+    members: [db1]
+    users:
+      - name: app
+        password: { file: ${pw} }
+        grants:
+          - { privilges: [SELECT], on: "a.*" }
+policy: { resyncSecond: 5, backoff: { maxSeconds: 60, min: 1 } }
+`;
+  assert.deepEqual(problems(text), [
+    'f.yaml:3:50 hosts.db1.mysql.pasword: unknown key "pasword" (did you mean "password"?)',
+    'f.yaml:12:13 clusters.orders.users[0].grants[0]: missing required key "privileges"',
+    'f.yaml:12:15 clusters.orders.users[0].grants[0].privilges: unknown key "privilges" (did you mean "privileges"?)',
+    'f.yaml:13:11 policy.resyncSecond: unknown key "resyncSecond" (did you mean "resyncSeconds"?)',
+    'f.yaml:13:55 policy.backoff.min: unknown key "min"',
+  ]);
+});
+
+test('members must be declared hosts with a connection for the engine; missing secrets name the reference only', () => {
+  process.env.SETPOINT_TEST_SECRET = 'do-not-print-me';
+  const text = `version: 1
+hosts:
+  db1:
+    address: 10.0.0.1
+    mysql: { user: root, password: { env: SETPOINT_TEST_NOT_SET } }
+  db2:
+    address: 10.0.0.2
+clusters:
+  orders:
+    engine: mysql
+    members: [db1, db2, db9]
+    users:
+      - { name: app, password: { env: SETPOINT_TEST_SECRET } }
+      - { name: app2, password: { file: /nonexistent/setpoint/pw } }
+`;
+  const got = problems(text);
+  assert.deepEqual(got, [
+    'f.yaml:11:20 clusters.orders.members[1]: host "db2" has no mysql connection (add hosts.db2.mysql)',
+    'f.yaml:11:25 clusters.orders.members[2]: unknown host "db9" (declare it under hosts)',
+  ]);
+  // Fix the members: now the secrets are checked.
+  const got2 = problems(text.replace('[db1, db2, db9]', '[db1]'));
+  assert.deepEqual(got2, [
+    'f.yaml:5:36 hosts.db1.mysql.password: secret env:SETPOINT_TEST_NOT_SET is not set in the environment',
+    'f.yaml:14:33 clusters.orders.users[1].password: secret file:/nonexistent/setpoint/pw cannot be read (ENOENT)',
+  ]);
+  assert.ok(!got2.join('\n').includes('do-not-print-me'));
+});
+
+test('YAML syntax errors and duplicate keys are located', () => {
+  const got = problems('version: 1\nhosts:\n  db1:\n    address: [10.0.0.1\n');
+  assert.equal(got.length >= 1, true);
+  assert.match(got[0] ?? '', /^f\.yaml:\d+:\d+ \(document\): /);
+  const dup = problems('version: 1\nhosts: {}\nhosts: {}\n');
+  assert.match(dup[0] ?? '', /^f\.yaml:3:1 \(document\): Map keys must be unique/);
+});
+
+test('hostile names: NUL bytes, over-long names and system accounts are rejected with clear messages', () => {
+  const text = `version: 1
+hosts:
+  db1: { address: 10.0.0.1, mysql: { user: root } }
+clusters:
+  c:
+    engine: mysql
+    members: [db1]
+    databases:
+      - { name: "a\\0b" }
+      - { name: "${'x'.repeat(65)}" }
+      - { name: mysql }
+    users:
+      - { name: root, password: { file: ${pw} } }
+      - { name: "u'; DROP USER root; --", password: { file: ${pw} }, grants: [{ privileges: ["SELECT; DROP"], on: "a.*" }] }
+      - { name: v, password: { file: ${pw} }, grants: [{ privileges: [SELECT], on: "*.t" }, { privileges: [SELECT], on: "\`a.b" }] }
+`;
+  const got = problems(text);
+  assert.deepEqual(got, [
+    'f.yaml:9:17 clusters.c.databases[0].name: database name must not contain a NUL byte',
+    'f.yaml:10:17 clusters.c.databases[1].name: database name is longer than 64 characters',
+    'f.yaml:11:17 clusters.c.databases[2].name: a system schema is never managed',
+    'f.yaml:13:17 clusters.c.users[0].name: a system account is never managed',
+    'f.yaml:14:117 clusters.c.users[1].grants[0].privileges[0]: "SELECT; DROP" is not a privilege name',
+    'f.yaml:15:107 clusters.c.users[2].grants[0].on: "*.t" is not a grant target: use "*.*" or "db.t"',
+    'f.yaml:15:144 clusters.c.users[2].grants[1].on: unterminated backquote in "`a.b"',
+  ]);
+});
+
+test('duplicate databases, accounts and grant targets are errors', () => {
+  const text = `version: 1
+hosts:
+  db1: { address: 10.0.0.1, mysql: { user: root } }
+clusters:
+  c:
+    engine: mysql
+    members: [db1]
+    databases: [{ name: a }, { name: a }]
+    users:
+      - { name: u, host: "%", password: { file: ${pw} }, grants: [{ privileges: [SELECT], on: a.* }, { privileges: [INSERT], on: "\`a\`.*" }] }
+      - { name: u, password: { file: ${pw} } }
+`;
+  const got = problems(text);
+  assert.equal(got.length, 3, got.join('\n'));
+  assert.match(got[0] ?? '', /databases\[1\]\.name: database "a" is already declared at databases\[0\]/);
+  assert.match(got[1] ?? '', /users\[0\]\.grants\[1\]\.on: grants\[0\] of this user is on the same object/);
+  assert.match(got[2] ?? '', /users\[1\]: user 'u'@'%' is already declared at users\[0\]/);
+});
+
+test('a Secret never prints its value', () => {
+  const s = resolveSecret({ file: pw });
+  assert.equal(s.reveal(), 'hunter2-value');
+  assert.equal(String(s), '[secret]');
+  assert.equal(JSON.stringify({ s }), '{"s":"[secret]"}');
+  assert.ok(!inspect(s).includes('hunter2'));
+  assert.ok(!`${s}`.includes('hunter2'));
+});
