@@ -74,6 +74,11 @@ export interface KindContext {
   hostName: string;
   /** Facts the session learned (flavor, version, connection user...). */
   facts: Record<string, unknown>;
+  /**
+   * Whether policy lets setpoint remove undeclared things of a class. When it does not, those
+   * things are not managed at all: not drift, not planned (prune off = additive, on = exact).
+   */
+  prune(cls: PruneClass): boolean;
 }
 
 /**
@@ -98,6 +103,10 @@ export interface ErrorClass {
   message: string;
 }
 
+/** Any engine, whatever its connection and session types (the framework's view of the registry). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyEngine = Engine<any, any>;
+
 /** An engine: the `engine:` value of a cluster, and everything the framework needs to drive it. */
 export interface Engine<C = unknown, S extends Session = Session> {
   /** The value of `engine:` in a cluster. */
@@ -111,6 +120,8 @@ export interface Engine<C = unknown, S extends Session = Session> {
   checkCluster?(cluster: Record<string, unknown>, report: (path: (string | number)[], message: string) => void): void;
   /** Opens a session to the host's server. */
   connect(host: HostSpec, conn: C, opts: { timeoutMs: number; statementTimeoutMs: number }): Promise<S>;
+  // Each kind has its own desired and observed types; the engine only lists them.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly kinds: readonly ResourceKind<any, any, S>[];
   /** Facts to learn once per session (flavor, version...). */
   facts(session: S): Record<string, unknown>;

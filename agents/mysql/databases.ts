@@ -32,7 +32,7 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, MysqlSession> 
     return out;
   },
 
-  diff(desired, observed) {
+  diff(desired, observed, ctx) {
     const drift: Drift[] = [];
     for (const [id, d] of desired) {
       const o = observed.get(id);
@@ -47,8 +47,10 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, MysqlSession> 
         drift.push({ kind: KIND, id, field: 'collation', desired: d.collation, observed: o.collation });
       }
     }
-    for (const id of observed.keys()) {
-      if (!desired.has(id)) drift.push({ kind: KIND, id, field: 'absent', desired: false, observed: true });
+    if (ctx.prune('databases')) {
+      for (const id of observed.keys()) {
+        if (!desired.has(id)) drift.push({ kind: KIND, id, field: 'absent', desired: false, observed: true });
+      }
     }
     return drift;
   },

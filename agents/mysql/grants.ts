@@ -112,17 +112,24 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
   diff(desired, observed, ctx) {
     const f = ctx.facts.flavor as Flavor;
     const managed = managedAccounts(ctx);
+    // Without prune, declared grants are a floor (additive): extra privileges are not drift.
+    const exact = ctx.prune('grants');
     const drift: Drift[] = [];
     for (const [id, want] of desired) {
       const have = observed.get(id);
       const haveSet = new Set(have?.privileges ?? []);
       const wantSet = expandDeclared(want.privileges, f, want.target.level, haveSet);
-      if (!sameSet(wantSet, haveSet)) drift.push({ kind: KIND, id, field: 'privileges', desired: display(wantSet, f, want.target), observed: display(haveSet, f, want.target) });
-      if (want.grantOption !== (have?.grantOption ?? false)) drift.push({ kind: KIND, id, field: 'grantOption', desired: want.grantOption, observed: have?.grantOption ?? false });
+      const missing = [...wantSet].some((p) => !haveSet.has(p));
+      const extra = [...haveSet].some((p) => !wantSet.has(p));
+      if (missing || (exact && extra)) drift.push({ kind: KIND, id, field: 'privileges', desired: display(wantSet, f, want.target), observed: display(haveSet, f, want.target) });
+      const haveOpt = have?.grantOption ?? false;
+      if ((want.grantOption && !haveOpt) || (exact && !want.grantOption && haveOpt)) drift.push({ kind: KIND, id, field: 'grantOption', desired: want.grantOption, observed: haveOpt });
     }
-    for (const [id, have] of observed) {
-      if (desired.has(id) || !managed.has(accountId(have.user, have.host))) continue;
-      drift.push({ kind: KIND, id, field: 'absent', desired: [], observed: display(new Set(have.privileges), f, have.target) });
+    if (exact) {
+      for (const [id, have] of observed) {
+        if (desired.has(id) || !managed.has(accountId(have.user, have.host))) continue;
+        drift.push({ kind: KIND, id, field: 'absent', desired: [], observed: display(new Set(have.privileges), f, have.target) });
+      }
     }
     return drift;
   },
@@ -158,8 +165,8 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
           ...(noTable ? { blocked: `table ${grantTargetId(ref.target)} does not exist yet` } : {}),
         });
       }
-      const revoke = [...extra];
-      if (haveOpt && !wantOpt) revoke.push(GRANT_OPTION);
+      const revoke = ctx.prune('grants') ? [...extra] : [];
+      if (ctx.prune('grants') && haveOpt && !wantOpt) revoke.push(GRANT_OPTION);
       if (revoke.length > 0) {
         // MariaDB rejects "ALL PRIVILEGES, GRANT OPTION ON x": revoke ALL, then GRANT OPTION apart.
         const all = extra.length > 0 && extra.length === haveSet.size && isAll(haveSet, f, ref.target.level);
@@ -182,12 +189,6 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
 function managedAccounts(ctx: KindContext): Set<string> {
   const c = ctx.cluster as unknown as MysqlCluster;
   return new Set(c.users.filter((u) => u.grants !== undefined).map((u) => accountId(u.name, u.host)));
-}
-
-function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  if (a.size !== b.size) return false;
-  for (const x of a) if (!b.has(x)) return false;
-  return true;
 }
 
 /** A set as people read it: ALL PRIVILEGES when complete, else the sorted list. */

@@ -57,6 +57,8 @@ export function usersQuery(f: Flavor): string {
 
 const SSL_TYPES: Record<string, Tls> = { '': 'none', ANY: 'ssl', X509: 'x509', SPECIFIED: 'specified', '0': 'none', '1': 'ssl', '2': 'x509', '3': 'specified' };
 
+const text = (v: unknown, dflt: string): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : dflt);
+
 /** Parses one row of usersQuery(); undefined for roles. */
 export function parseUserRow(r: Record<string, unknown>): UserState | undefined {
   const user = String(r.u);
@@ -68,29 +70,29 @@ export function parseUserRow(r: Record<string, unknown>): UserState | undefined 
     return {
       user,
       host,
-      plugin: String(p.plugin ?? 'mysql_native_password'),
-      verifier: new Verifier(Buffer.from(String(p.authentication_string ?? ''), 'latin1')),
+      plugin: text(p.plugin, 'mysql_native_password'),
+      verifier: new Verifier(Buffer.from(text(p.authentication_string, ''), 'latin1')),
       passwordChanged: typeof p.password_last_changed === 'number' ? p.password_last_changed : null,
       locked: p.account_locked === true,
       maxConnections: Number(p.max_user_connections ?? 0),
       maxQueriesPerHour: Number(p.max_questions ?? 0),
       maxUpdatesPerHour: Number(p.max_updates ?? 0),
       maxConnectionsPerHour: Number(p.max_connections ?? 0),
-      tls: SSL_TYPES[String(p.ssl_type ?? 0)] ?? 'specified',
+      tls: SSL_TYPES[text(p.ssl_type, '0')] ?? 'specified',
     };
   }
   return {
     user,
     host,
-    plugin: String(r.plugin ?? 'mysql_native_password'),
-    verifier: new Verifier(Buffer.from(String(r.auth ?? ''), 'hex')),
+    plugin: text(r.plugin, 'mysql_native_password'),
+    verifier: new Verifier(Buffer.from(text(r.auth, ''), 'hex')),
     passwordChanged: r.changed === null || r.changed === undefined ? null : Number(r.changed),
     locked: r.locked === 'Y',
     maxConnections: Number(r.muc ?? 0),
     maxQueriesPerHour: Number(r.mq ?? 0),
     maxUpdatesPerHour: Number(r.mu ?? 0),
     maxConnectionsPerHour: Number(r.mc ?? 0),
-    tls: SSL_TYPES[String(r.ssl ?? '')] ?? 'specified',
+    tls: SSL_TYPES[text(r.ssl, '')] ?? 'specified',
   };
 }
 
@@ -146,7 +148,7 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
     return out;
   },
 
-  diff(desired, observed) {
+  diff(desired, observed, ctx) {
     const drift: Drift[] = [];
     for (const [id, d] of desired) {
       const o = observed.get(id);
@@ -167,8 +169,10 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
       }
       if (d.tls !== undefined && d.tls !== o.tls) drift.push({ kind: KIND, id, field: 'tls', desired: d.tls, observed: o.tls });
     }
-    for (const id of observed.keys()) {
-      if (!desired.has(id)) drift.push({ kind: KIND, id, field: 'absent', desired: false, observed: true });
+    if (ctx.prune('users')) {
+      for (const id of observed.keys()) {
+        if (!desired.has(id)) drift.push({ kind: KIND, id, field: 'absent', desired: false, observed: true });
+      }
     }
     return drift;
   },

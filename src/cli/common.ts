@@ -29,7 +29,7 @@ export async function load(file: string, opts: { secrets?: boolean } = {}): Prom
 export function report(err: unknown): number {
   if (err instanceof SpecError) {
     for (const p of err.problems) process.stderr.write(formatProblem(p) + '\n');
-    process.stderr.write(`${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} found; nothing was changed.\n`);
+    process.stderr.write(`${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} found.\n`);
     return err.exitCode;
   }
   if (err instanceof SetpointError) {

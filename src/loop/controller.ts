@@ -3,7 +3,7 @@
  * interval (jittered) or, on failure, after an exponential backoff (jittered, capped). A spec
  * edit enqueues at once only the targets it touches. Only this file decides requeue and backoff.
  */
-import type { Engine } from '../engine.js';
+import type { AnyEngine } from '../engine.js';
 import type { History } from '../history/store.js';
 import type { Logger } from '../log.js';
 import type { LoadedSpec } from '../spec/types.js';
@@ -14,7 +14,7 @@ import { passRecord, reconcile, type PassOutcome } from './reconcile.js';
 import { targetsOf, type Target } from './targets.js';
 
 export interface ControllerDeps {
-  engines: readonly Engine<any, any>[];
+  engines: readonly AnyEngine[];
   history: History;
   log: Logger;
   pool: SessionPool;

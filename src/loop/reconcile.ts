@@ -7,7 +7,7 @@ import type { Change, Drift, ErrorClass, KindContext, Session } from '../engine.
 import type { DriftRecord, History, PassRecord, TargetState } from '../history/store.js';
 import type { Logger } from '../log.js';
 import type { SessionPool } from '../transport/sessions.js';
-import { selectStep, type StepPolicy } from './policy.js';
+import { pruneAllows, selectStep, type StepPolicy } from './policy.js';
 import type { Target } from './targets.js';
 
 /** A change as `plan` and `status` show it. */
@@ -94,7 +94,7 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
   }
   const start = { statements: session.stats.statements, bytesIn: session.stats.bytesIn };
   outcome.server = session.server;
-  const ctx: KindContext = { cluster: t.clusterSpec, host: t.hostSpec, hostName: t.host, facts: t.engine.facts(session) };
+  const ctx: KindContext = { cluster: t.clusterSpec, host: t.hostSpec, hostName: t.host, facts: t.engine.facts(session), prune: (cls) => pruneAllows(t.policy.prune, cls) };
   let destructiveLeft = t.policy.destructiveBudget;
   let lastRun: string | undefined;
   let acting = opts.act;
@@ -180,8 +180,8 @@ function stateOf(o: PassOutcome, t: Target): TargetState {
   return o.changes.some((c) => c.status !== 'waiting') ? 'drifted' : 'waiting';
 }
 
-/** Runs one change's statements; journals it. Returns true or the error. */
-async function act(t: Target, session: Session, c: Change, deps: PassDeps): Promise<true | unknown> {
+/** Runs one change's statements; journals it. Resolves to true, or to the error (never rejects). */
+async function act(t: Target, session: Session, c: Change, deps: PassDeps): Promise<unknown> {
   const resource = resourceName(c.kind, c.id);
   const id = deps.history?.actionStarted(t, { resource, summary: c.summary, risk: c.risk, action: c.action, statements: c.statements.map((s) => s.sql) }, deps.specVersion);
   deps.log.info('change', { cluster: t.cluster, host: t.host, resource, risk: c.risk, summary: c.summary });

@@ -1,6 +1,6 @@
 /** Targets: the cluster members the loop reconciles, each with its effective policy. */
 import { createHash } from 'node:crypto';
-import type { Engine } from '../engine.js';
+import type { AnyEngine } from '../engine.js';
 import type { ClusterBase, HostSpec, MaintenanceWindow, Mode, PruneSpec, Spec } from '../spec/types.js';
 
 export interface Target {
@@ -8,7 +8,7 @@ export interface Target {
   key: string;
   cluster: string;
   host: string;
-  engine: Engine<any, any>;
+  engine: AnyEngine;
   clusterSpec: ClusterBase & Record<string, unknown>;
   hostSpec: HostSpec;
   policy: EffectivePolicy;
@@ -32,7 +32,7 @@ export function targetKey(cluster: string, host: string): string {
 }
 
 /** Every member of every cluster in the spec, optionally only those of one cluster. */
-export function targetsOf(spec: Spec, engines: readonly Engine<any, any>[], only?: { cluster?: string; host?: string }): Target[] {
+export function targetsOf(spec: Spec, engines: readonly AnyEngine[], only?: { cluster?: string; host?: string }): Target[] {
   const out: Target[] = [];
   for (const [cname, c] of Object.entries(spec.clusters)) {
     if (only?.cluster !== undefined && only.cluster !== cname) continue;

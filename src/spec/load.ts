@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
-import type { Engine } from '../engine.js';
+import type { AnyEngine } from '../engine.js';
 import { SetpointError, SpecError, type SpecProblem } from '../errors.js';
 import { resolveSecret, type SecretRef } from '../secret.js';
 import { clusterBaseShape, hostBaseShape, objectName, policySchema } from './schema.js';
@@ -34,7 +34,7 @@ export interface LoadOptions {
   secrets?: boolean;
 }
 
-export async function loadSpec(file: string, engines: readonly Engine<any, any>[], opts: LoadOptions = {}): Promise<LoadedSpec> {
+export async function loadSpec(file: string, engines: readonly AnyEngine[], opts: LoadOptions = {}): Promise<LoadedSpec> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -51,7 +51,7 @@ export function specVersion(text: string): string {
 }
 
 /** Validates spec text; `file` is used in messages only. */
-export function parseSpec(text: string, file: string, engines: readonly Engine<any, any>[], opts: LoadOptions = {}): LoadedSpec {
+export function parseSpec(text: string, file: string, engines: readonly AnyEngine[], opts: LoadOptions = {}): LoadedSpec {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
   const problems: SpecProblem[] = [];
@@ -104,7 +104,7 @@ function forward(issues: readonly z.core.$ZodIssue[], base: Path, schema: z.ZodT
   }
 }
 
-function validate(data: unknown, engines: readonly Engine<any, any>[], report: Report): Spec | undefined {
+function validate(data: unknown, engines: readonly AnyEngine[], report: Report): Spec | undefined {
   const engineNames = engines.map((e) => e.name);
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     report([], 'expected a mapping with version, hosts, clusters and policy');
@@ -215,7 +215,7 @@ function checkSecrets(spec: Spec, report: Report): void {
 /** Offset in the text of the node at `path` (or of the key `keyOf` inside it); the nearest existing parent otherwise. */
 function locate(doc: Document, path: Path, keyOf?: string): number {
   let node: unknown = doc.contents;
-  let offset = (doc.contents as YamlNode | null)?.range?.[0] ?? 0;
+  let offset = doc.contents?.range?.[0] ?? 0;
   const steps = keyOf === undefined ? path : [...path, keyOf];
   for (let i = 0; i < steps.length; i++) {
     const seg = steps[i];
@@ -243,6 +243,7 @@ function locate(doc: Document, path: Path, keyOf?: string): number {
 }
 
 /** The keys a strict object schema expects at `path`, looking through wrappers, arrays and records. */
+/* eslint-disable @typescript-eslint/no-explicit-any -- walks zod's internal definitions, which are untyped here */
 function knownKeys(schema: z.ZodType, path: Path): string[] {
   let s: any = schema;
   const unwrap = () => {
@@ -272,6 +273,7 @@ function knownKeys(schema: z.ZodType, path: Path): string[] {
   }
   return d?.type === 'object' ? Object.keys(d.shape) : [];
 }
+/* eslint-enable @typescript-eslint/no-explicit-any */
 
 function suggest(word: string, candidates: string[]): string | undefined {
   let best: string | undefined;

@@ -68,6 +68,6 @@ export class SessionPool {
   async closeAll(): Promise<void> {
     const all = [...this.entries.values()];
     this.entries.clear();
-    await Promise.allSettled(all.map((e) => e.session?.close()));
+    await Promise.allSettled(all.map((e) => e.session?.close() ?? Promise.resolve()));
   }
 }

@@ -184,5 +184,5 @@ test('a Secret never prints its value', () => {
   assert.equal(String(s), '[secret]');
   assert.equal(JSON.stringify({ s }), '{"s":"[secret]"}');
   assert.ok(!inspect(s).includes('hunter2'));
-  assert.ok(!`${s}`.includes('hunter2'));
+  assert.ok(!`${String(s)}`.includes('hunter2'));
 });

@@ -1,0 +1,178 @@
+/**
+ * The daemon (`setpoint run` as a child process) against a real MariaDB: hand-made drift is put back
+ * within resync + 5 s with drift -> action -> outcome in history; a bad edit is rejected and the last
+ * good file kept; a good edit is picked up at once; no secret reaches the log or the history file.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import mysql from 'mysql2/promise';
+import { destroyAll, startHost } from '../lab/index.js';
+import { cli, Daemon, historyBytes, jsonLines, mysqlRoot, tempDir, waitFor } from '../helpers.js';
+
+const ADDR = '127.0.22.1';
+const PASSWORD = 'Daemon-secret-7Hq';
+const tmp = tempDir('mysql-daemon');
+const RESYNC = 2;
+
+function spec(extraUsers = ''): string {
+  return `version: 1
+hosts:
+  db1:
+    address: ${ADDR}
+    mysql: { port: 3306, user: root }
+clusters:
+  orders:
+    engine: mysql
+    members: [db1]
+    databases:
+      - { name: orders, charset: utf8mb4 }
+    users:
+      - name: app
+        host: "127.%"
+        password: { file: ${tmp.dir}/app.pw }
+        grants:
+          - { privileges: [SELECT, INSERT], on: "orders.*" }
+${extraUsers}
+policy:
+  resyncSeconds: ${RESYNC}
+  backoff: { initialSeconds: 0.2, maxSeconds: 2 }
+`;
+}
+
+let file = '';
+let db = '';
+let daemon: Daemon;
+let root: mysql.Connection;
+
+before(async () => {
+  await startHost({ name: 'd1', address: ADDR, mariadb: true });
+  tmp.file('app.pw', `${PASSWORD}\n`);
+  file = tmp.file('setpoint.yaml', spec());
+  db = tmp.file('history.db');
+  root = await mysqlRoot(ADDR);
+  daemon = new Daemon(file, db);
+  await waitFor('the first convergence', async () => {
+    const r = await cli(['status', '--db', db, '--json']);
+    return r.code === 0 && jsonLines(r.stdout)[0]?.converged === true;
+  });
+});
+
+after(async () => {
+  await daemon.stop();
+  await root.end();
+  await destroyAll();
+  tmp.cleanup();
+});
+
+async function loginWorks(): Promise<boolean> {
+  try {
+    const c = await mysql.createConnection({ host: ADDR, user: 'app', password: PASSWORD, database: 'orders' });
+    await c.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function grantsOfApp(): Promise<string> {
+  const [rows] = await root.query<mysql.RowDataPacket[]>(
+    "SELECT GROUP_CONCAT(PRIVILEGE_TYPE ORDER BY PRIVILEGE_TYPE) AS p FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = \"'app'@'127.%'\" AND TABLE_SCHEMA = 'orders'",
+  );
+  return String(rows[0]?.p ?? '');
+}
+
+/** The history of one resource since `since`, checked to read drift -> action (ok) with the drift resolved. */
+async function expectRepaired(resource: string, since: number): Promise<void> {
+  const h = await cli(['history', '--db', db, '--resource', resource, '--since', new Date(since).toISOString(), '--json']);
+  assert.equal(h.code, 0, h.stderr);
+  const rows = jsonLines(h.stdout);
+  const drift = rows.find((r) => r.kind === 'drift');
+  const act = rows.find((r) => r.kind === 'action');
+  assert.ok(drift, `a drift entry for ${resource}: ${h.stdout}`);
+  assert.ok(act, `an action entry for ${resource}: ${h.stdout}`);
+  assert.equal(act.outcome, 'ok');
+  assert.ok(Date.parse(String(drift.time)) <= Date.parse(String(act.time)), 'drift before action');
+  await waitFor(`drift on ${resource} resolved`, async () => {
+    const again = jsonLines((await cli(['history', '--db', db, '--resource', resource, '--kind', 'drift', '--since', new Date(since).toISOString(), '--json'])).stdout);
+    return again.length > 0 && again.every((d) => d.outcome === 'resolved');
+  });
+}
+
+test('a password changed by hand is put back within resync + 5 s', async () => {
+  const t0 = Date.now();
+  await root.query("ALTER USER 'app'@'127.%' IDENTIFIED BY 'hand-changed'");
+  assert.equal(await loginWorks(), false);
+  await waitFor('the declared password to work again', loginWorks, (RESYNC + 5) * 1000);
+  await expectRepaired("mysql.user 'app'@'127.%'", t0);
+});
+
+test('a grant revoked by hand is put back within resync + 5 s', async () => {
+  const t0 = Date.now();
+  await root.query("REVOKE INSERT ON orders.* FROM 'app'@'127.%'");
+  assert.equal(await grantsOfApp(), 'SELECT');
+  await waitFor('INSERT granted again', async () => (await grantsOfApp()) === 'INSERT,SELECT', (RESYNC + 5) * 1000);
+  await expectRepaired("mysql.grant 'app'@'127.%' on orders.*", t0);
+});
+
+test('a database dropped by hand is put back within resync + 5 s', async () => {
+  const t0 = Date.now();
+  await root.query('DROP DATABASE orders');
+  await waitFor('database orders back', async () => {
+    const [r] = await root.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'orders'");
+    return Number(r[0]?.n) === 1;
+  }, (RESYNC + 5) * 1000);
+  await expectRepaired('mysql.database orders', t0);
+});
+
+test('an invalid edit is rejected with FILE:LINE:COL, recorded, and the daemon keeps converging to the last good file', async () => {
+  const t0 = Date.now();
+  writeFileSync(file, spec().replace('    databases:', '    databses:'));
+  const v = await cli(['validate', '-f', file]);
+  assert.equal(v.code, 1);
+  assert.match(v.stderr, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:10:5 clusters\\.orders\\.databses: unknown key "databses" \\(did you mean "databases"\\?\\)`, 'm'));
+  await waitFor('the rejection in history', async () => {
+    const rows = jsonLines((await cli(['history', '--db', db, '--kind', 'spec', '--since', new Date(t0).toISOString(), '--json'])).stdout);
+    return rows.some((r) => r.outcome === 'rejected' && /databses/.test(JSON.stringify(r.detail)));
+  });
+  // Still enforcing the last good version.
+  await root.query('DROP DATABASE orders');
+  await waitFor('database orders back under the last good file', async () => {
+    const [r] = await root.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'orders'");
+    return Number(r[0]?.n) === 1;
+  }, (RESYNC + 5) * 1000);
+  assert.ok(daemon.lines().some((l) => l.msg === 'spec rejected; still converging to the last good version'));
+});
+
+test('a good edit is picked up at once, not at the next resync', async () => {
+  const t0 = Date.now();
+  writeFileSync(file, spec(`      - { name: newcomer, host: "%", password: { file: ${tmp.dir}/app.pw } }`));
+  await waitFor('user newcomer created', async () => {
+    const [r] = await root.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM mysql.user WHERE User = 'newcomer'");
+    return Number(r[0]?.n) === 1;
+  }, 5000, 20);
+  const took = Date.now() - t0;
+  assert.ok(took < 1500, `edit to converged took ${took} ms`);
+});
+
+test('no declared password in the daemon log, the history file or any CLI output', async () => {
+  const outputs = await Promise.all([
+    cli(['status', '--db', db]),
+    cli(['status', '--db', db, '--json']),
+    cli(['history', '--db', db]),
+    cli(['history', '--db', db, '--json']),
+    cli(['plan', '-f', file, '--json']),
+  ]);
+  for (const o of outputs) assert.ok(!(o.stdout + o.stderr).includes(PASSWORD));
+  assert.ok(!daemon.log.includes(PASSWORD), 'not in the daemon log');
+  assert.ok(!historyBytes(db).includes(PASSWORD), 'not in the history file');
+  assert.ok(!historyBytes(db).includes('hand-changed'), 'not even a password set by hand');
+});
+
+test('SIGTERM stops the daemon cleanly and history says so', async () => {
+  const code = await daemon.stop('SIGTERM');
+  assert.equal(code, 0);
+  const events = jsonLines((await cli(['history', '--db', db, '--kind', 'event', '--json'])).stdout);
+  assert.ok(events.some((e) => /started/.test(String(e.summary))));
+  assert.ok(events.some((e) => /stopped \(SIGTERM\)/.test(String(e.summary))));
+});
