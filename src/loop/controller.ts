@@ -127,10 +127,11 @@ export class Controller {
       log(this.deps.log, o.error.terminal ? 'error' : 'warn', o.error.terminal ? 'stalled: needs a human' : 'pass failed', { ...fields, error: o.error.message, code: o.error.code, retryInMs: delay });
       return;
     }
-    if (!changedView) return;
-    if (o.state === 'converged') this.deps.log.info('converged', { ...fields, server: o.server });
+    if (!changedView && o.made === 0) return;
+    if (o.state === 'converged') this.deps.log.info('converged', { ...fields, server: o.server, changes: o.made });
     else {
-      for (const d of o.drift ?? []) this.deps.log.info('drift', { ...fields, resource: d.resource, field: d.field, summary: d.summary });
+      // Drift acted on was logged by the pass; here is what remains.
+      if (o.made === 0) for (const d of o.drift ?? []) this.deps.log.info('drift', { ...fields, resource: d.resource, field: d.field, summary: d.summary });
       for (const w of waiting) this.deps.log.info('change waiting', { ...fields, resource: w.resource, summary: w.summary, reason: w.reason });
     }
   }

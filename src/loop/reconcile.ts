@@ -131,7 +131,10 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
       outcome.endedAt = Date.now();
       if (!acting || decision.run.length === 0 || aborted(opts.signal)) break;
       // Drift is journaled before anything is done about it: history reads drift -> action -> outcome.
-      if (step === 0) deps.history?.recordDrift(t, outcome.drift, deps.specVersion, time);
+      if (step === 0) {
+        deps.history?.recordDrift(t, outcome.drift, deps.specVersion, time);
+        for (const d of outcome.drift) deps.log.info('drift', { cluster: t.cluster, host: t.host, resource: d.resource, field: d.field, summary: d.summary });
+      }
       if (step >= maxSteps) {
         outcome.error = { terminal: false, code: 'loop.steps', message: `still ${decision.run.length} change(s) to make after ${maxSteps} steps; continuing next pass` };
         break;
