@@ -33,6 +33,8 @@ const KIND = 'mysql.grant';
 
 /** Declared table grants whose table does not exist, by observation (kept beside it, not in it: it is not a grant). */
 const missingTables = new WeakMap<Map<string, GrantState>, Set<string>>();
+/** The global privileges of the account setpoint logs in as: on MySQL 8, what ALL means on that server. */
+const ownPrivileges = new WeakMap<Map<string, GrantState>, Set<string>>();
 
 export function grantId(user: string, host: string, t: GrantTarget): string {
   return `${accountId(user, host)} on ${grantTargetId(t)}`;
@@ -81,6 +83,11 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
     };
     const global = await session.query<{ g: string; p: string; y: string }>('SELECT GRANTEE AS g, PRIVILEGE_TYPE AS p, IS_GRANTABLE AS y FROM information_schema.USER_PRIVILEGES');
     for (const r of global) add(r.g, { level: 'global' }, r.p, r.y);
+    const self = ctx.facts.currentUser as { user: string; host: string } | undefined;
+    if (self !== undefined) {
+      const mine = global.filter((r) => r.g === grantee(self.user, self.host)).map((r) => r.p);
+      if (mine.length > 1) ownPrivileges.set(out, new Set(mine));
+    }
     const schema = await session.query<{ g: string; d: string; p: string; y: string }>('SELECT GRANTEE AS g, TABLE_SCHEMA AS d, PRIVILEGE_TYPE AS p, IS_GRANTABLE AS y FROM information_schema.SCHEMA_PRIVILEGES');
     for (const r of schema) add(r.g, { level: 'database', database: r.d }, r.p, r.y);
     const table = await session.query<{ g: string; d: string; t: string; p: string; y: string }>(
@@ -111,6 +118,7 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
 
   diff(desired, observed, ctx) {
     const f = ctx.facts.flavor as Flavor;
+    const learned = ownPrivileges.get(observed);
     const managed = managedAccounts(ctx);
     // Without prune, declared grants are a floor (additive): extra privileges are not drift.
     const exact = ctx.prune('grants');
@@ -118,17 +126,17 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
     for (const [id, want] of desired) {
       const have = observed.get(id);
       const haveSet = new Set(have?.privileges ?? []);
-      const wantSet = expandDeclared(want.privileges, f, want.target.level, haveSet);
+      const wantSet = expandDeclared(want.privileges, f, want.target.level, haveSet, learned);
       const missing = [...wantSet].some((p) => !haveSet.has(p));
       const extra = [...haveSet].some((p) => !wantSet.has(p));
-      if (missing || (exact && extra)) drift.push({ kind: KIND, id, field: 'privileges', desired: display(wantSet, f, want.target), observed: display(haveSet, f, want.target) });
+      if (missing || (exact && extra)) drift.push({ kind: KIND, id, field: 'privileges', desired: display(wantSet, f, want.target, learned), observed: display(haveSet, f, want.target, learned) });
       const haveOpt = have?.grantOption ?? false;
       if ((want.grantOption && !haveOpt) || (exact && !want.grantOption && haveOpt)) drift.push({ kind: KIND, id, field: 'grantOption', desired: want.grantOption, observed: haveOpt });
     }
     if (exact) {
       for (const [id, have] of observed) {
         if (desired.has(id) || !managed.has(accountId(have.user, have.host))) continue;
-        drift.push({ kind: KIND, id, field: 'absent', desired: [], observed: display(new Set(have.privileges), f, have.target) });
+        drift.push({ kind: KIND, id, field: 'absent', desired: [], observed: display(new Set(have.privileges), f, have.target, learned) });
       }
     }
     return drift;
@@ -136,6 +144,7 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
 
   plan(drift, desired, observed, ctx) {
     const f = ctx.facts.flavor as Flavor;
+    const learned = ownPrivileges.get(observed);
     const changes: Change[] = [];
     const done = new Set<string>();
     for (const d of drift) {
@@ -148,13 +157,13 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
       const acct = quoteAccount(ref.user, ref.host);
       const on = quoteGrantTarget(ref.target);
       const haveSet = new Set(have?.privileges ?? []);
-      const wantSet = want === undefined ? new Set<string>() : expandDeclared(want.privileges, f, want.target.level, haveSet);
+      const wantSet = want === undefined ? new Set<string>() : expandDeclared(want.privileges, f, want.target.level, haveSet, learned);
       const wantOpt = want?.grantOption ?? false;
       const haveOpt = have?.grantOption ?? false;
       const missing = sorted([...wantSet].filter((p) => !haveSet.has(p)));
       const extra = sorted([...haveSet].filter((p) => !wantSet.has(p)));
       if (missing.length > 0 || (wantOpt && !haveOpt)) {
-        const all = missing.length > 0 && haveSet.size === 0 && isAll(wantSet, f, ref.target.level) && want?.privileges.includes(ALL) === true;
+        const all = missing.length > 0 && haveSet.size === 0 && isAll(wantSet, f, ref.target.level, learned) && want?.privileges.includes(ALL) === true;
         const list = missing.length === 0 ? 'USAGE' : all ? ALL : missing.map((p) => canonical(p, f)).join(', ');
         const opt = wantOpt && !haveOpt ? ' WITH GRANT OPTION' : '';
         const noTable = missingTables.get(observed)?.has(grantTargetId(ref.target)) === true;
@@ -169,7 +178,7 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
       if (ctx.prune('grants') && haveOpt && !wantOpt) revoke.push(GRANT_OPTION);
       if (revoke.length > 0) {
         // MariaDB rejects "ALL PRIVILEGES, GRANT OPTION ON x": revoke ALL, then GRANT OPTION apart.
-        const all = extra.length > 0 && extra.length === haveSet.size && isAll(haveSet, f, ref.target.level);
+        const all = extra.length > 0 && extra.length === haveSet.size && isAll(haveSet, f, ref.target.level, learned);
         const statements = all
           ? [{ sql: `REVOKE ${ALL} ON ${on} FROM ${acct}` }, ...(haveOpt && !wantOpt ? [{ sql: `REVOKE ${GRANT_OPTION} ON ${on} FROM ${acct}` }] : [])]
           : [{ sql: `REVOKE ${revoke.join(', ')} ON ${on} FROM ${acct}` }];
@@ -192,14 +201,10 @@ function managedAccounts(ctx: KindContext): Set<string> {
 }
 
 /** A set as people read it: ALL PRIVILEGES when complete, else the sorted list. */
-function display(set: ReadonlySet<string>, f: Flavor, t: GrantTarget): string[] {
-  if (set.size > 0 && isAll(set, f, t.level)) {
-    const known = new Set(sorted(set));
-    return [ALL, ...sorted([...known].filter((p) => !isKnownAtLevel(p, f, t)))];
+function display(set: ReadonlySet<string>, f: Flavor, t: GrantTarget, learned: ReadonlySet<string> | undefined): string[] {
+  if (set.size > 0 && isAll(set, f, t.level, learned)) {
+    const level = expandDeclared([ALL], f, t.level, new Set(), learned);
+    return [ALL, ...sorted([...set].filter((p) => !level.has(p)))];
   }
   return sorted(set);
-}
-
-function isKnownAtLevel(p: string, f: Flavor, t: GrantTarget): boolean {
-  return expandDeclared([ALL], f, t.level, new Set()).has(p);
 }

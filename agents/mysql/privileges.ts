@@ -44,8 +44,13 @@ const MYSQL8_DYNAMIC = [
   'TABLE_ENCRYPTION_ADMIN', 'TELEMETRY_LOG_ADMIN', 'XA_RECOVER_ADMIN',
 ];
 
-/** The privileges ALL PRIVILEGES means at a grant level on a server of this flavor. */
-export function privilegesOfLevel(flavor: Flavor, level: GrantTarget['level']): Set<string> {
+/**
+ * The privileges ALL PRIVILEGES means at a grant level on a server of this flavor. On MySQL 8 the
+ * dynamic privileges differ by release and plugin: pass `learned`, the global privileges of an
+ * account known to hold ALL on this server (setpoint's own), and its dynamic ones are used instead
+ * of the built-in list.
+ */
+export function privilegesOfLevel(flavor: Flavor, level: GrantTarget['level'], learned?: ReadonlySet<string>): Set<string> {
   const mariadb = flavor.kind === 'mariadb';
   const table = [...TABLE_COMMON];
   if (mariadb && atLeast(flavor, 10, 3)) table.push('DELETE HISTORY');
@@ -63,7 +68,10 @@ export function privilegesOfLevel(flavor: Flavor, level: GrantTarget['level']): 
     if (flavor.major > 10 || (flavor.major === 10 && (flavor.minor > 5 || (flavor.minor === 5 && flavor.patch >= 9)))) global.push('SLAVE MONITOR');
   } else {
     global.push('REPLICATION CLIENT');
-    if (atLeast(flavor, 8, 0)) global.push('CREATE ROLE', 'DROP ROLE', ...MYSQL8_DYNAMIC);
+    if (atLeast(flavor, 8, 0)) {
+      const dynamic = learned === undefined ? MYSQL8_DYNAMIC : [...learned].filter((p) => p.includes('_'));
+      global.push('CREATE ROLE', 'DROP ROLE', ...(dynamic.length > 0 ? dynamic : MYSQL8_DYNAMIC));
+    }
   }
   return new Set(global);
 }
@@ -80,11 +88,11 @@ const KNOWN = new Set<string>([
  * set; privileges the server holds that setpoint does not know (a newer server's additions) count
  * as part of ALL, so a new server version never shows false drift on ALL.
  */
-export function expandDeclared(declared: readonly string[], flavor: Flavor, level: GrantTarget['level'], observed: ReadonlySet<string>): Set<string> {
+export function expandDeclared(declared: readonly string[], flavor: Flavor, level: GrantTarget['level'], observed: ReadonlySet<string>, learned?: ReadonlySet<string>): Set<string> {
   const out = new Set<string>();
   for (const p of declared) {
     if (p === ALL) {
-      for (const x of privilegesOfLevel(flavor, level)) out.add(x);
+      for (const x of privilegesOfLevel(flavor, level, learned)) out.add(x);
       for (const x of observed) if (!KNOWN.has(x)) out.add(x);
     } else if (p !== 'USAGE' && p !== GRANT_OPTION) out.add(canonical(p, flavor));
   }
@@ -98,8 +106,8 @@ export function canonical(p: string, flavor: Flavor): string {
 }
 
 /** True when a set holds every privilege of the level: the statement can say ALL PRIVILEGES. */
-export function isAll(set: ReadonlySet<string>, flavor: Flavor, level: GrantTarget['level']): boolean {
-  for (const p of privilegesOfLevel(flavor, level)) if (!set.has(p)) return false;
+export function isAll(set: ReadonlySet<string>, flavor: Flavor, level: GrantTarget['level'], learned?: ReadonlySet<string>): boolean {
+  for (const p of privilegesOfLevel(flavor, level, learned)) if (!set.has(p)) return false;
   return true;
 }
 

@@ -49,8 +49,12 @@ export function usersQuery(f: Flavor): string {
   const locked = f.kind === 'mysql' && atLeast(f, 5, 7) ? 'account_locked' : "'N'";
   const changed = f.kind === 'mysql' && atLeast(f, 5, 7) ? 'UNIX_TIMESTAMP(password_last_changed)' : 'NULL';
   const isRole = f.kind === 'mariadb' ? " WHERE is_role = 'N'" : notRole;
+  // MySQL before 5.7 and MariaDB before 10.4 keep native hashes in the Password column.
+  const legacy = (f.kind === 'mysql' && !atLeast(f, 5, 7)) || f.kind === 'mariadb';
+  const auth = legacy ? "HEX(IF(authentication_string = '' AND plugin IN ('', 'mysql_native_password'), Password, authentication_string))" : 'HEX(authentication_string)';
+  const plugin = legacy ? "IF(plugin = '', 'mysql_native_password', plugin)" : 'plugin';
   return (
-    `SELECT User AS u, Host AS h, plugin, HEX(authentication_string) AS auth, ${locked} AS locked, ${changed} AS changed, ` +
+    `SELECT User AS u, Host AS h, ${plugin} AS plugin, ${auth} AS auth, ${locked} AS locked, ${changed} AS changed, ` +
     `max_user_connections AS muc, max_questions AS mq, max_updates AS mu, max_connections AS mc, ssl_type AS ssl FROM mysql.user${isRole}`
   );
 }

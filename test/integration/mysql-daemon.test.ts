@@ -21,7 +21,14 @@ hosts:
   db1:
     address: ${ADDR}
     mysql: { port: 3306, user: root }
+  gone:
+    address: 127.0.22.9
+    mysql: { port: 3306, user: root }
 clusters:
+  dead:
+    engine: mysql
+    members: [gone]
+    databases: [{ name: never }]
   orders:
     engine: mysql
     members: [db1]
@@ -54,7 +61,7 @@ before(async () => {
   daemon = new Daemon(file, db);
   await waitFor('the first convergence', async () => {
     const r = await cli(['status', '--db', db, '--json']);
-    return r.code === 0 && jsonLines(r.stdout)[0]?.converged === true;
+    return jsonLines(r.stdout).find((row) => row.cluster === 'orders')?.converged === true;
   });
 });
 
@@ -127,10 +134,10 @@ test('a database dropped by hand is put back within resync + 5 s', async () => {
 
 test('an invalid edit is rejected with FILE:LINE:COL, recorded, and the daemon keeps converging to the last good file', async () => {
   const t0 = Date.now();
-  writeFileSync(file, spec().replace('    databases:', '    databses:'));
+  writeFileSync(file, spec().replace('    databases:\n      - { name: orders', '    databses:\n      - { name: orders'));
   const v = await cli(['validate', '-f', file]);
   assert.equal(v.code, 1);
-  assert.match(v.stderr, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:10:5 clusters\\.orders\\.databses: unknown key "databses" \\(did you mean "databases"\\?\\)`, 'm'));
+  assert.match(v.stderr, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:17:5 clusters\\.orders\\.databses: unknown key "databses" \\(did you mean "databases"\\?\\)`, 'm'));
   await waitFor('the rejection in history', async () => {
     const rows = jsonLines((await cli(['history', '--db', db, '--kind', 'spec', '--since', new Date(t0).toISOString(), '--json'])).stdout);
     return rows.some((r) => r.outcome === 'rejected' && /databses/.test(JSON.stringify(r.detail)));
@@ -167,6 +174,24 @@ test('no declared password in the daemon log, the history file or any CLI output
   assert.ok(!daemon.log.includes(PASSWORD), 'not in the daemon log');
   assert.ok(!historyBytes(db).includes(PASSWORD), 'not in the history file');
   assert.ok(!historyBytes(db).includes('hand-changed'), 'not even a password set by hand');
+});
+
+test('a target that cannot be reached fails on its own, backing off, and never stalls the others', async () => {
+  const r = await cli(['status', '--db', db, '--json']);
+  assert.equal(r.code, 2, 'not everything is converged');
+  const rows = jsonLines(r.stdout);
+  const dead = rows.find((row) => row.cluster === 'dead');
+  assert.equal(dead?.state, 'failing');
+  assert.match(String(dead?.lastError), /ECONNREFUSED/);
+  assert.equal(rows.find((row) => row.cluster === 'orders')?.state, 'converged');
+  // Retries back off: over the whole run (about 15 s), far fewer attempts than a hot loop would make.
+  const failures = daemon.lines().filter((l) => l.msg === 'pass failed' && l.cluster === 'dead');
+  assert.ok(failures.length >= 2 && failures.length < 25, `${failures.length} attempts`);
+  const delays = failures.map((l) => Number(l.retryInMs));
+  assert.ok(delays.every((d) => d <= 2000), 'capped at backoff.maxSeconds');
+  assert.ok(Math.max(...delays) >= 1000, `delays grew: ${delays.join(', ')}`);
+  const errors = jsonLines((await cli(['history', '--db', db, '--kind', 'error', '--cluster', 'dead', '--json'])).stdout);
+  assert.equal(errors.length, 1, 'the same error is recorded once, not at every retry');
 });
 
 test('SIGTERM stops the daemon cleanly and history says so', async () => {
