@@ -4,7 +4,9 @@
  * a way to open a session, and its resource kinds.
  */
 import type { z } from 'zod';
+import type { Logger } from './log.js';
 import type { ClusterBase, HostSpec } from './spec/types.js';
+import type { Shell } from './transport/ssh.js';
 
 /** How much harm a change can do. Policy decides which may run now. */
 export type Risk = 'safe' | 'disruptive' | 'destructive';
@@ -13,12 +15,17 @@ export type Risk = 'safe' | 'disruptive' | 'destructive';
 export interface Statement {
   sql: string;
   params?: readonly unknown[];
+  /**
+   * Which of the session's connections runs it, for a server the session reaches through several
+   * (e.g. one per database); the session's main connection when omitted.
+   */
+  scope?: string;
 }
 
 /** The narrow SQL surface agents use; each engine's session implements it. */
 export interface SqlClient {
   /** Runs one statement with positional parameters and returns its rows. */
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], opts?: { scope?: string | undefined }): Promise<T[]>;
 }
 
 /** An open connection to one server, reused across passes. */
@@ -63,6 +70,31 @@ export interface Change {
   prune?: PruneClass;
   /** Set when a precondition is not met yet (e.g. the table does not exist): the change waits, with this reason. */
   blocked?: string;
+  /** Work beyond SQL statements (SSH commands, waiting for a restart), run after `statements`. */
+  run?: (io: ActIO) => Promise<void>;
+  /** What `run` does, for history (commands without secrets). */
+  commands?: string[];
+}
+
+/** What a change's `run` may use. */
+export interface ActIO {
+  /** The SQL session, when the server answers. */
+  readonly sql: Session | undefined;
+  /** The host's shell, when the host declares ssh. */
+  ssh?: Shell;
+  /** Waits until the server answers SQL again (after a start or restart); rejects after `timeoutMs`. */
+  reconnect(timeoutMs: number): Promise<void>;
+  log: Logger;
+}
+
+/** How to control the database service on a host: shell commands (systemd's by default). */
+export interface ServiceCommands {
+  start: string;
+  stop: string;
+  restart: string;
+  reload: string;
+  /** Exits 0 when the service is running. */
+  status: string;
 }
 
 /** What a resource kind's `diff` and `plan` may know besides desired and observed state. */
@@ -79,6 +111,10 @@ export interface KindContext {
    * things are not managed at all: not drift, not planned (prune off = additive, on = exact).
    */
   prune(cls: PruneClass): boolean;
+  /** The host's shell, when the host declares ssh and it is connected. */
+  ssh?: Shell;
+  /** Service commands, when the host declares `service`. */
+  service?: ServiceCommands;
 }
 
 /**
@@ -86,9 +122,11 @@ export interface KindContext {
  * observe() sends a fixed number of catalog queries whatever the number of objects.
  * diff() and plan() are pure.
  */
-export interface ResourceKind<D = unknown, O = unknown, S extends Session = Session> {
+export interface ResourceKind<D = unknown, O = unknown, S = Session> {
   /** e.g. `mysql.database`. */
   readonly kind: string;
+  /** The connection observe() needs: `sql` (default) or `ssh` (skipped on hosts without ssh). */
+  readonly transport?: 'sql' | 'ssh';
   desired(ctx: KindContext): Map<string, D>;
   observe(session: S, ctx: KindContext): Promise<Map<string, O>>;
   diff(desired: Map<string, D>, observed: Map<string, O>, ctx: KindContext): Drift[];
@@ -122,8 +160,10 @@ export interface Engine<C = unknown, S extends Session = Session> {
   connect(host: HostSpec, conn: C, opts: { timeoutMs: number; statementTimeoutMs: number }): Promise<S>;
   // Each kind has its own desired and observed types; the engine only lists them.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly kinds: readonly ResourceKind<any, any, S>[];
-  /** Facts to learn once per session (flavor, version...). */
+  readonly kinds: readonly ResourceKind<any, any, any>[];
+  /** Facts to learn once per session (flavor, version, data directory...). */
   facts(session: S): Record<string, unknown>;
+  /** Package names whose installed version the host facts report (the first installed one). */
+  readonly packages?: readonly string[];
   classify(err: unknown): ErrorClass;
 }

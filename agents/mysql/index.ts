@@ -7,6 +7,8 @@ import { grants } from './grants.js';
 import { checkCluster, clusterShape, connectionSchema } from './schema.js';
 import { classifyMysqlError, connectMysql, type MysqlSession } from './session.js';
 import { users } from './users.js';
+import { configFile, variables } from './variables.js';
+import { facts, service } from '../host/index.js';
 
 interface Conn {
   port: number;
@@ -27,8 +29,10 @@ export const mysqlEngine: Engine<Conn, MysqlSession> = {
     });
   },
   facts(session) {
-    return { flavor: session.flavor, currentUser: session.currentUser };
+    return { flavor: session.flavor, currentUser: session.currentUser, dataDir: session.dataDir };
   },
-  kinds: [databases, users, grants],
+  packages: ['mariadb-server', 'mysql-server', 'percona-server-server', 'mysql-community-server', 'mariadb-server-core'],
+  // The service first: a stopped server is started before anything else is looked at.
+  kinds: [service, facts, databases, users, grants, configFile, variables],
   classify: classifyMysqlError,
 };

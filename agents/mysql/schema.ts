@@ -82,15 +82,30 @@ export const userSchema = z
     'a user needs a password (or plugin: unix_socket / auth_socket)',
   );
 
+/** A server setting's value as written in the file: 500, "256M", true, "ON", "ROW". */
+export const settingValue = z.union([z.string().max(4096).refine((v) => !/[\0\n\r]/.test(v), 'a setting value must be one line'), z.number(), z.boolean()]);
+
+export const configFileSchema = z.strictObject({
+  path: z.string().regex(/^\/[^\0\n]*[^/]$/, 'expected an absolute file path'),
+  mode: z.string().regex(/^0?[0-7]{3}$/, 'expected an octal mode like "0644" (quote it)').default('0644'),
+  owner: z.string().regex(/^[a-z_][a-z0-9_-]*$/i, 'expected a user name').optional(),
+  group: z.string().regex(/^[a-z_][a-z0-9_-]*$/i, 'expected a group name').optional(),
+});
+
 export const clusterShape = {
   databases: z.array(databaseSchema).default([]),
   users: z.array(userSchema).default([]),
+  /** Server variables, e.g. { max_connections: 500, innodb_buffer_pool_size: 256M }. */
+  settings: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected a server variable name'), settingValue).default({}),
+  /** The config fragment settings are written to, so they survive a restart (and static ones take effect). */
+  configFile: configFileSchema.optional(),
 };
 
 export type DatabaseSpec = z.infer<typeof databaseSchema>;
 export type UserSpec = z.infer<typeof userSchema>;
 export type GrantSpec = z.infer<typeof grantSchema>;
-export type MysqlCluster = { databases: DatabaseSpec[]; users: UserSpec[] };
+export type ConfigFileSpec = z.infer<typeof configFileSchema>;
+export type MysqlCluster = { databases: DatabaseSpec[]; users: UserSpec[]; settings: Record<string, string | number | boolean>; configFile?: ConfigFileSpec };
 
 /** Duplicate names and accounts are errors: which one would win is not obvious. */
 export function checkCluster(cluster: Record<string, unknown>, report: (path: (string | number)[], message: string) => void): void {

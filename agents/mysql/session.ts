@@ -41,6 +41,8 @@ export class MysqlSession implements Session {
     /** The account this session is logged in as, as CURRENT_USER() reports it: never changed by setpoint. */
     readonly currentUser: { user: string; host: string },
     private readonly statementTimeoutMs: number,
+    /** The server's data directory (@@datadir), for the host facts. */
+    readonly dataDir: string,
   ) {
     this.server = `${flavor.kind === 'mariadb' ? 'MariaDB' : 'MySQL'} ${flavor.major}.${flavor.minor}.${flavor.patch}`;
     conn.on('error', () => {
@@ -93,12 +95,12 @@ export async function connectMysql(address: string, c: MysqlConnection, opts: { 
     charset: 'utf8mb4_general_ci',
   });
   try {
-    const [rows] = await conn.query('SELECT VERSION() AS v, @@version_comment AS c, CURRENT_USER() AS u');
+    const [rows] = await conn.query('SELECT VERSION() AS v, @@version_comment AS c, CURRENT_USER() AS u, @@datadir AS d');
     const row = (rows as Record<string, string>[])[0] ?? {};
     const flavor = parseFlavor(String(row.v ?? ''), String(row.c ?? ''));
     const cu = String(row.u ?? '');
     const at = cu.lastIndexOf('@');
-    const session = new MysqlSession(conn, flavor, { user: cu.slice(0, at), host: cu.slice(at + 1) }, opts.statementTimeoutMs);
+    const session = new MysqlSession(conn, flavor, { user: cu.slice(0, at), host: cu.slice(at + 1) }, opts.statementTimeoutMs, String(row.d ?? ''));
     session.stats.statements = 1;
     return session;
   } catch (err) {

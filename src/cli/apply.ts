@@ -4,6 +4,8 @@ import { createLogger } from '../log.js';
 import { passRecord, reconcile } from '../loop/reconcile.js';
 import { targetsOf } from '../loop/targets.js';
 import { SessionPool } from '../transport/sessions.js';
+import { SshPool } from '../transport/ssh.js';
+import { DisruptionGate } from '../loop/windows.js';
 import { action, engines, EXIT, historyPath, jsonLines, load } from './common.js';
 import { render } from './plan.js';
 import { forEachLimit } from './run-targets.js';
@@ -35,10 +37,20 @@ export function register(program: Command): void {
         const history = History.open(historyPath(opts.db), { daemonId: `apply-${process.pid}` });
         const log = createLogger({ stream: process.stderr, json: false, level: opts.json === true ? 'warn' : 'info' });
         const pool = new SessionPool();
+        const ssh = new SshPool();
+        const health = new Map<string, boolean>();
+        const gate = new DisruptionGate((key) => health.get(key));
+        const members = (c: string) => loaded.spec.clusters[c]?.members.map((h) => `${c}/${h}`) ?? [];
         try {
           history.recordSpec(loaded);
           const outcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, async (t) => {
-            const o = await reconcile(t, { pool, log, specVersion: loaded.version, history }, { act: true });
+            const o = await reconcile(
+              t,
+              { pool, ssh, log, specVersion: loaded.version, history, disruptive: (x) => gate.check(x, members(x.cluster)), takeDisruptive: (x) => gate.take(x), disruptedBefore: new Set() },
+              { act: true },
+            );
+            health.set(t.key, o.complete && o.error === undefined);
+            if (o.complete && o.error === undefined) gate.release(t);
             history.commitPass(passRecord(o, loaded.version));
             return o;
           });
@@ -60,6 +72,7 @@ export function register(program: Command): void {
           return outcomes.every((o) => o.state === 'converged') ? EXIT.ok : EXIT.drift;
         } finally {
           await pool.closeAll();
+          ssh.closeAll();
           history.close();
         }
       }),

@@ -3,6 +3,8 @@ import { silent } from '../log.js';
 import { reconcile, type PassOutcome, type PlannedChange } from '../loop/reconcile.js';
 import { targetsOf } from '../loop/targets.js';
 import { SessionPool } from '../transport/sessions.js';
+import { SshPool } from '../transport/ssh.js';
+import { DisruptionGate } from '../loop/windows.js';
 import { action, engines, EXIT, jsonLines, load } from './common.js';
 import { forEachLimit } from './run-targets.js';
 
@@ -29,8 +31,13 @@ export function register(program: Command): void {
           return EXIT.error;
         }
         const pool = new SessionPool();
+        const ssh = new SshPool();
+        const gate = new DisruptionGate();
+        const members = (c: string) => loaded.spec.clusters[c]?.members.map((h) => `${c}/${h}`) ?? [];
         try {
-          const outcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, (t) => reconcile(t, { pool, log: silent, specVersion: loaded.version }, { act: false }));
+          const outcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, (t) =>
+            reconcile(t, { pool, ssh, log: silent, specVersion: loaded.version, disruptive: (x) => gate.check(x, members(x.cluster)) }, { act: false }),
+          );
           const changes = outcomes.flatMap((o) => o.changes);
           if (opts.json === true) jsonLines(changes.map(jsonChange));
           else process.stdout.write(render(outcomes));
@@ -41,6 +48,7 @@ export function register(program: Command): void {
           return changes.length > 0 ? EXIT.drift : EXIT.ok;
         } finally {
           await pool.closeAll();
+          ssh.closeAll();
         }
       }),
     );

@@ -11,6 +11,7 @@ import type { PassOutcome } from '../loop/reconcile.js';
 import { parseSpec, specVersion } from '../spec/load.js';
 import type { LoadedSpec } from '../spec/types.js';
 import { SessionPool } from '../transport/sessions.js';
+import { SshPool } from '../transport/ssh.js';
 import { action, engines, EXIT, historyPath, load, report } from './common.js';
 
 export interface DaemonOptions {
@@ -46,7 +47,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   history.event(`daemon ${daemonId} started`, { file, db: opts.db });
   history.recordSpec(loaded);
   const pool = new SessionPool();
-  const controller = new Controller({ engines, history, log, pool, ...(opts.onPass === undefined ? {} : { onPass: opts.onPass }) });
+  const ssh = new SshPool();
+  const controller = new Controller({ engines, history, log, pool, ssh, ...(opts.onPass === undefined ? {} : { onPass: opts.onPass }) });
   const applied = controller.apply(loaded);
   log.info('started', { daemon: daemonId, file, db: opts.db, version: loaded.version, targets: applied.added.length });
 
@@ -113,6 +115,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         ),
       ]);
       await pool.closeAll();
+      ssh.closeAll();
       if (abandoned) history.markInterrupted();
       history.event(`daemon ${daemonId} stopped (${why})${abandoned ? '; in-flight changes abandoned' : ''}`);
       history.close();

@@ -67,8 +67,10 @@ export interface PassRecord extends TargetKey {
   time: number;
   specVersion: string;
   server?: string;
-  /** Full observed state, resource -> JSON; undefined when the observation failed (nothing is inferred from it). */
+  /** Observed state, resource -> JSON; undefined when the observation failed (nothing is inferred from it). */
   observed?: Map<string, string>;
+  /** The kinds `observed` covers; resources of other kinds were not seen and are left as they were. All when omitted. */
+  kinds?: ReadonlySet<string>;
   /** Open drift after the pass; undefined when unknown (observation failed). */
   drift?: DriftRecord[];
   state: TargetState;
@@ -86,6 +88,12 @@ export interface HistoryFilter {
   since?: number;
   kinds?: EntryKind[];
   limit?: number;
+}
+
+/** The kind part of a resource name (`mysql.user 'app'@'%'` -> `mysql.user`). */
+function kindOf(resource: string): string {
+  const i = resource.indexOf(' ');
+  return i === -1 ? resource : resource.slice(0, i);
 }
 
 /** Opens (and creates, 0600) the history file and migrates it. */
@@ -178,7 +186,7 @@ export class History {
     const key = `${p.cluster}\0${p.host}`;
     this.db.transaction(() => {
       if (p.observed !== undefined) this.writeObservations(p, key, p.observed);
-      if (p.drift !== undefined) this.syncDrift(p, key, p.drift);
+      if (p.drift !== undefined) this.syncDrift(p, key, p.drift, true, p.kinds);
       if (p.error !== undefined) {
         const last = this.lastError.get(key);
         if (last !== p.error.message) {
@@ -232,7 +240,7 @@ export class History {
       }
     }
     for (const resource of [...last.keys()]) {
-      if (!now.has(resource)) {
+      if (!now.has(resource) && (p.kinds === undefined || p.kinds.has(kindOf(resource)))) {
         ins.run(p.time, p.cluster, p.host, resource, null);
         last.delete(resource);
       }
@@ -246,7 +254,7 @@ export class History {
     this.db.transaction(() => this.syncDrift({ ...t, time, specVersion }, key, drift, false))();
   }
 
-  private syncDrift(p: TargetKey & { time: number; specVersion: string }, key: string, drift: DriftRecord[], resolveGone = true): void {
+  private syncDrift(p: TargetKey & { time: number; specVersion: string }, key: string, drift: DriftRecord[], resolveGone = true, kinds?: ReadonlySet<string>): void {
     let open = this.openDrift.get(key);
     if (open === undefined) {
       open = new Map();
@@ -268,7 +276,7 @@ export class History {
     if (!resolveGone) return;
     const resolve = this.db.prepare("UPDATE entries SET outcome = 'resolved', ended = ? WHERE id = ?");
     for (const [k, id] of [...open]) {
-      if (!seen.has(k)) {
+      if (!seen.has(k) && (kinds === undefined || kinds.has(kindOf(k)))) {
         resolve.run(p.time, id);
         open.delete(k);
       }
@@ -356,6 +364,18 @@ export class History {
       specVersion: r.spec_version as string | null,
       detail: r.detail === null ? null : JSON.parse(r.detail as string),
     }));
+  }
+
+  /** The latest observation of each resource of a kind, across targets (e.g. `host.facts` for `setpoint hosts`). */
+  latestOfKind(kind: string): { cluster: string; host: string; resource: string; time: number; state: unknown }[] {
+    const rows = this.db
+      .prepare(
+        `SELECT cluster, host, resource, time, state FROM observations WHERE id IN (
+           SELECT MAX(id) FROM observations WHERE resource >= ? AND resource < ? GROUP BY resource)
+         ORDER BY resource`,
+      )
+      .all(`${kind} `, `${kind}!`) as { cluster: string; host: string; resource: string; time: number; state: string | null }[];
+    return rows.filter((r) => r.state !== null).map((r) => ({ ...r, state: JSON.parse(r.state as string) as unknown }));
   }
 
   /** Observed state of a target's resources as of `time` (the latest row at or before it). */

@@ -8,6 +8,8 @@ import type { History } from '../history/store.js';
 import type { Logger } from '../log.js';
 import type { LoadedSpec } from '../spec/types.js';
 import type { SessionPool } from '../transport/sessions.js';
+import type { SshPool } from '../transport/ssh.js';
+import { DisruptionGate } from './windows.js';
 import { backoffDelay, resyncDelay } from './backoff.js';
 import { WorkQueue } from './queue.js';
 import { passRecord, reconcile, type PassOutcome } from './reconcile.js';
@@ -18,6 +20,7 @@ export interface ControllerDeps {
   history: History;
   log: Logger;
   pool: SessionPool;
+  ssh: SshPool;
   /** Called after every pass (tests, metrics). */
   onPass?: (o: PassOutcome) => void;
 }
@@ -29,6 +32,11 @@ export class Controller {
   private spec: LoadedSpec | undefined;
   private readonly queue: WorkQueue;
   private readonly abort = new AbortController();
+  /** Latest health of each target: its last pass observed everything without error. */
+  private readonly health = new Map<string, boolean>();
+  private readonly gate = new DisruptionGate((key) => this.health.get(key));
+  /** Disruptive changes already made under the current spec, per target: never repeated in a loop. */
+  private readonly disrupted = new Map<string, Set<string>>();
 
   constructor(private readonly deps: ControllerDeps) {
     this.queue = new WorkQueue(8, (key) => this.work(key));
@@ -67,6 +75,7 @@ export class Controller {
       } else if (prev.fingerprint !== t.fingerprint) {
         changed.push(t.key);
         this.failures.delete(t.key);
+        this.disrupted.delete(t.key);
         this.queue.add(t.key, 0);
       }
     }
@@ -94,7 +103,22 @@ export class Controller {
     const spec = this.spec;
     if (t === undefined || spec === undefined) return;
     const { log, history } = this.deps;
-    const o = await reconcile(t, { pool: this.deps.pool, log, specVersion: spec.version, history }, { act: true, signal: this.abort.signal });
+    const members = spec.spec.clusters[t.cluster]?.members.map((h) => `${t.cluster}/${h}`) ?? [];
+    let done = this.disrupted.get(key);
+    if (done === undefined) this.disrupted.set(key, (done = new Set()));
+    const o = await reconcile(
+      t,
+      {
+        pool: this.deps.pool, ssh: this.deps.ssh, log, specVersion: spec.version, history,
+        disruptive: (x) => this.gate.check(x, members),
+        takeDisruptive: (x) => this.gate.take(x),
+        disruptedBefore: done,
+      },
+      { act: true, signal: this.abort.signal },
+    );
+    const healthy = o.complete && o.error === undefined;
+    this.health.set(key, healthy);
+    if (healthy) this.gate.release(t);
     let delay: number;
     const backoff = t.policy.backoff;
     if (o.error !== undefined) {

@@ -1,12 +1,16 @@
 /**
  * One pass over one target: observe -> diff -> plan -> policy -> act one step -> observe again,
  * until nothing runnable is left. Level-triggered: every step starts from a fresh observation,
- * and a step never assumes its own success.
+ * and a step never assumes its own success. A target has an SQL session and, when its host
+ * declares ssh, a shell; what cannot be observed is Unknown, never empty, and an incomplete
+ * observation allows only safe changes (starting a stopped service, for instance).
  */
-import type { Change, Drift, ErrorClass, KindContext, Session } from '../engine.js';
+import type { ActIO, Change, Drift, ErrorClass, KindContext, ResourceKind, ServiceCommands, Session } from '../engine.js';
+import { SetpointError, messageOf } from '../errors.js';
 import type { DriftRecord, History, PassRecord, TargetState } from '../history/store.js';
 import type { Logger } from '../log.js';
 import type { SessionPool } from '../transport/sessions.js';
+import { shq, type SshPool, type SshSession } from '../transport/ssh.js';
 import { pruneAllows, selectStep, type StepPolicy } from './policy.js';
 import type { Target } from './targets.js';
 
@@ -27,32 +31,49 @@ export interface PassOutcome {
   target: Target;
   state: TargetState;
   server?: string;
-  /** Remaining drift at the last observation; empty when converged; undefined when not observed. */
+  /** Remaining drift at the last observation of the kinds that could be observed; undefined when none could. */
   drift?: DriftRecord[];
   /** The plan at the last observation: what is still to do and why it did not run. */
   changes: PlannedChange[];
   observed?: Map<string, string>;
+  /** Kinds the last observation covered (the rest were unreachable). */
+  observedKinds: Set<string>;
+  /** True when every kind was observed. */
+  complete: boolean;
   made: number;
   failed: number;
+  /** A disruptive change ran in this pass. */
+  disrupted: boolean;
   error?: ErrorClass;
   /** When the pass started and when its last observation ended (epoch ms). */
   time: number;
   endedAt: number;
-  /** Session counters used by this pass (statements sent, bytes received). */
+  /** Session counters used by this pass (SQL statements sent, bytes received, SSH commands). */
   statements: number;
   bytesIn: number;
+  commands: number;
 }
 
 export interface PassDeps {
   pool: SessionPool;
+  /** SSH connections; hosts that declare ssh are reached through it. */
+  ssh?: SshPool;
   log: Logger;
   specVersion: string;
   /** Journal of actions; omitted by `plan`. */
   history?: History;
-  /** Whether a disruptive change may run now for this target. Defaults to "no window configured". */
+  /** Whether a disruptive change may run now for this target. Defaults to "no window". */
   disruptive?: (t: Target) => StepPolicy['disruptive'];
+  /** Takes the cluster's one-at-a-time token before a disruptive change; false when another member holds it. */
+  takeDisruptive?: (t: Target) => boolean;
   /** A reason when the target is paused. */
   paused?: (t: Target) => string | undefined;
+  /**
+   * Disruptive changes already made for this target under the current spec. One planned again means
+   * it did not take (a restart that did not apply a setting): it waits for a human instead of looping.
+   * The pass adds the ones it makes.
+   */
+  disruptedBefore?: Set<string>;
 }
 
 export interface PassOptions {
@@ -65,6 +86,12 @@ export interface PassOptions {
 
 export function resourceName(kind: string, id: string): string {
   return `${kind} ${id}`;
+}
+
+/** The kind part of a resource name. */
+export function kindOfResource(resource: string): string {
+  const i = resource.indexOf(' ');
+  return i === -1 ? resource : resource.slice(0, i);
 }
 
 function fmt(v: unknown): string {
@@ -80,58 +107,163 @@ export function describeDrift(d: Drift): string {
   return `${d.field} is ${fmt(d.observed)}, declared ${fmt(d.desired)}`;
 }
 
+/** Service commands of a host: its own, or systemd's on its unit. */
+export function serviceCommands(host: Target['hostSpec']): ServiceCommands | undefined {
+  const s = host.service;
+  if (s === undefined) return undefined;
+  if (s.commands !== undefined) {
+    const c = s.commands;
+    if (c.start === undefined || c.status === undefined) return undefined;
+    return { start: c.start, status: c.status, stop: c.stop ?? 'false', restart: c.restart ?? `${c.stop ?? 'false'} && ${c.start}`, reload: c.reload ?? 'false' };
+  }
+  if (s.unit === undefined) return undefined;
+  const u = shq(s.unit);
+  return { start: `systemctl start ${u}`, stop: `systemctl stop ${u}`, restart: `systemctl restart ${u}`, reload: `systemctl reload ${u}`, status: `systemctl is-active --quiet ${u}` };
+}
+
+/** Classifies any failure: setpoint's own errors carry their class, the rest the engine's. */
+export function classify(t: Target, err: unknown): ErrorClass {
+  if (err instanceof SetpointError) return { terminal: err.terminal, code: err.code, message: err.message };
+  return t.engine.classify(err);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): Promise<PassOutcome> {
   const maxSteps = opts.maxSteps ?? 10;
   const time = Date.now();
-  const outcome: PassOutcome = { target: t, state: 'unknown', changes: [], made: 0, failed: 0, time, endedAt: time, statements: 0, bytesIn: 0 };
-  let session: Session;
-  try {
-    session = await deps.pool.get(t);
-  } catch (err) {
-    outcome.error = t.engine.classify(err);
-    outcome.state = outcome.error.terminal ? 'stalled' : 'failing';
+  const outcome: PassOutcome = {
+    target: t, state: 'unknown', changes: [], made: 0, failed: 0, disrupted: false, observedKinds: new Set(), complete: false,
+    time, endedAt: time, statements: 0, bytesIn: 0, commands: 0,
+  };
+
+  // The shell first: a host key mismatch or refused key stops everything on this host.
+  let ssh: SshSession | undefined;
+  let sshError: ErrorClass | undefined;
+  if (t.hostSpec.ssh !== undefined && deps.ssh !== undefined) {
+    try {
+      ssh = await deps.ssh.get(t.host, t.hostSpec.address, t.hostSpec.ssh);
+    } catch (err) {
+      sshError = classify(t, err);
+      if (sshError.terminal) {
+        outcome.error = sshError;
+        outcome.state = 'stalled';
+        return outcome;
+      }
+    }
+  }
+  const sshStart = ssh?.stats.commands ?? 0;
+  let sql: Session | undefined;
+  let sqlError: ErrorClass | undefined;
+  const used = new Map<Session, { statements: number; bytesIn: number }>();
+  const useSql = (s: Session) => {
+    if (!used.has(s)) used.set(s, { statements: s.stats.statements, bytesIn: s.stats.bytesIn });
+    sql = s;
+    sqlError = undefined;
+    outcome.server = s.server;
+  };
+  const connectSql = async () => {
+    try {
+      useSql(await deps.pool.get(t));
+    } catch (err) {
+      sql = undefined;
+      sqlError = classify(t, err);
+    }
+  };
+  await connectSql();
+  if (sql === undefined && (ssh === undefined || sqlError?.terminal === true)) {
+    const error = sqlError ?? sshError ?? { terminal: false, code: 'sql.unreachable', message: 'no connection' };
+    outcome.error = error;
+    outcome.state = error.terminal ? 'stalled' : 'failing';
     return outcome;
   }
-  const start = { statements: session.stats.statements, bytesIn: session.stats.bytesIn };
-  outcome.server = session.server;
-  const ctx: KindContext = { cluster: t.clusterSpec, host: t.hostSpec, hostName: t.host, facts: t.engine.facts(session), prune: (cls) => pruneAllows(t.policy.prune, cls) };
+
+  const service = serviceCommands(t.hostSpec);
+  const makeCtx = (): KindContext => ({
+    cluster: t.clusterSpec,
+    host: t.hostSpec,
+    hostName: t.host,
+    facts: { ...(sql === undefined ? {} : t.engine.facts(sql)), packages: t.engine.packages ?? [] },
+    prune: (cls) => pruneAllows(t.policy.prune, cls),
+    ...(ssh === undefined ? {} : { ssh }),
+    ...(service === undefined ? {} : { service }),
+  });
+  const io: ActIO = {
+    get sql() {
+      return sql;
+    },
+    ...(ssh === undefined ? {} : { ssh }),
+    log: deps.log,
+    reconnect: async (timeoutMs: number) => {
+      await deps.pool.drop(t);
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        await connectSql();
+        if (sql !== undefined) return;
+        if (Date.now() > end) throw new SetpointError('sql.unreachable', `the server did not answer within ${Math.round(timeoutMs / 1000)} s: ${sqlError?.message ?? ''}`);
+        await sleep(250);
+      }
+    },
+  };
+
   let destructiveLeft = t.policy.destructiveBudget;
   let lastRun: string | undefined;
   let acting = opts.act;
   try {
     for (let step = 0; ; step++) {
-      // Observe everything, then decide: a partial observation never leads to a change.
-      const observedByKind = new Map<string, Map<string, unknown>>();
-      for (const kind of t.engine.kinds) observedByKind.set(kind.kind, await kind.observe(session, ctx));
+      if (step > 0 && sql === undefined) await connectSql();
+      const ctx = makeCtx();
+      // Observe everything reachable, then decide: a partial observation allows only safe changes.
+      const observedByKind = new Map<ResourceKind, Map<string, unknown>>();
+      const missing: string[] = [];
+      for (const kind of t.engine.kinds) {
+        const transport = kind.transport ?? 'sql';
+        if (transport === 'ssh' && t.hostSpec.ssh === undefined) continue;
+        const session = transport === 'ssh' ? ssh : sql;
+        if (session === undefined) {
+          missing.push(kind.kind);
+          continue;
+        }
+        observedByKind.set(kind, await kind.observe(session, ctx));
+      }
       const observed = new Map<string, string>();
       const drift: Drift[] = [];
       const changes: Change[] = [];
-      for (const kind of t.engine.kinds) {
-        const o = observedByKind.get(kind.kind) as Map<string, unknown>;
+      for (const [kind, o] of observedByKind) {
         for (const [id, state] of o) observed.set(resourceName(kind.kind, id), JSON.stringify(state));
         const desired = kind.desired(ctx);
         const d = kind.diff(desired, o, ctx);
         drift.push(...d);
         changes.push(...kind.plan(d, desired, o, ctx));
       }
-      const decision = selectStep(changes, {
+      for (const c of changes) {
+        if (c.risk === 'disruptive' && c.blocked === undefined && deps.disruptedBefore?.has(changeKey(c)) === true) {
+          c.blocked = 'this change was already made under the current file and the server still needs it: not repeating it (check the server, then edit the file or restart setpoint)';
+        }
+      }
+      const complete = missing.length === 0;
+      const reason = complete ? undefined : `observation incomplete (${(sqlError ?? sshError)?.message ?? missing.join(', ')})`;
+      const decision = selectStep(complete ? changes : changes.filter((c) => c.risk === 'safe'), {
         mode: t.policy.mode,
         prune: t.policy.prune,
         destructiveLeft,
         destructiveBudget: t.policy.destructiveBudget,
-        disruptive: deps.disruptive?.(t) ?? { allowed: false, reason: 'disruptive changes need a maintenance window (none is open)' },
+        disruptive: deps.disruptive?.(t) ?? { allowed: false, reason: 'disruptive: no maintenance window is open' },
         ...(deps.paused?.(t) === undefined ? {} : { paused: deps.paused(t) as string }),
       });
+      if (!complete) for (const c of changes) if (c.risk !== 'safe') decision.waiting.push({ change: c, reason: reason as string });
       outcome.observed = observed;
+      outcome.observedKinds = new Set([...observedByKind.keys()].map((k) => k.kind));
+      outcome.complete = complete;
       outcome.drift = drift.map((d) => ({ resource: resourceName(d.kind, d.id), field: d.field, summary: describeDrift(d), desired: d.desired, observed: d.observed }));
-      const as = (c: Change, status: PlannedChange['status'], reason?: string): PlannedChange => ({
-        cluster: t.cluster, host: t.host, resource: resourceName(c.kind, c.id), action: c.action, risk: c.risk, summary: c.summary, status, ...(reason === undefined ? {} : { reason }),
+      const as = (c: Change, status: PlannedChange['status'], why?: string): PlannedChange => ({
+        cluster: t.cluster, host: t.host, resource: resourceName(c.kind, c.id), action: c.action, risk: c.risk, summary: c.summary, status, ...(why === undefined ? {} : { reason: why }),
       });
       outcome.changes = [...decision.run.map((c) => as(c, 'run')), ...decision.pending.map((c) => as(c, 'pending')), ...decision.waiting.map((w) => as(w.change, 'waiting', w.reason))];
       outcome.endedAt = Date.now();
       if (!acting || decision.run.length === 0 || aborted(opts.signal)) break;
-      // Drift is journaled before anything is done about it: history reads drift -> action -> outcome.
       if (step === 0) {
+        // Drift is journaled before anything is done about it: history reads drift -> action -> outcome.
         deps.history?.recordDrift(t, outcome.drift, deps.specVersion, time);
         for (const d of outcome.drift) deps.log.info('drift', { cluster: t.cluster, host: t.host, resource: d.resource, field: d.field, summary: d.summary });
       }
@@ -139,7 +271,7 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
         outcome.error = { terminal: false, code: 'loop.steps', message: `still ${decision.run.length} change(s) to make after ${maxSteps} steps; continuing next pass` };
         break;
       }
-      const runKey = decision.run.map((c) => `${c.kind}|${c.id}|${c.action}|${c.summary}`).join('\n');
+      const runKey = decision.run.map(changeKey).join('\n');
       if (runKey === lastRun) {
         outcome.error = { terminal: false, code: 'loop.no_progress', message: `changes ran but the server still needs them: ${decision.run[0]?.summary ?? ''}` };
         break;
@@ -147,53 +279,80 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
       lastRun = runKey;
       for (const c of decision.run) {
         if (aborted(opts.signal)) break;
-        const ok = await act(t, session, c, deps);
+        if (c.risk === 'disruptive') {
+          if (deps.takeDisruptive !== undefined && !deps.takeDisruptive(t)) continue;
+          outcome.disrupted = true;
+          deps.disruptedBefore?.add(changeKey(c));
+        }
+        const ok = await act(t, io, c, deps);
         if (ok === true) {
           outcome.made++;
           if (c.risk === 'destructive') destructiveLeft--;
         } else {
           outcome.failed++;
-          outcome.error = t.engine.classify(ok);
-          if (session.broken || outcome.error.terminal) break;
+          outcome.error = classify(t, ok);
+          if (sql?.broken === true || outcome.error.terminal) break;
         }
       }
       // After a failure, observe once more to record where things stand, but act no further this pass.
       if (outcome.failed > 0) acting = false;
     }
   } catch (err) {
-    outcome.error = t.engine.classify(err);
+    outcome.error = classify(t, err);
     outcome.endedAt = Date.now();
     delete outcome.drift;
     delete outcome.observed;
-    if (session.broken) await deps.pool.drop(t);
+    outcome.observedKinds = new Set();
+    outcome.complete = false;
+    if (sql?.broken === true) await deps.pool.drop(t);
+    if (ssh?.broken === true) deps.ssh?.drop(t.host);
   }
-  outcome.statements = session.stats.statements - start.statements;
-  outcome.bytesIn = session.stats.bytesIn - start.bytesIn;
+  const partial = sqlError ?? sshError;
+  if (outcome.error === undefined && !outcome.complete && partial !== undefined) outcome.error = partial;
+  for (const [s, start] of used) {
+    outcome.statements += s.stats.statements - start.statements;
+    outcome.bytesIn += s.stats.bytesIn - start.bytesIn;
+  }
+  outcome.commands = (ssh?.stats.commands ?? 0) - sshStart;
   outcome.state = stateOf(outcome, t);
   return outcome;
+}
+
+/** Identity of a change across observations. */
+function changeKey(c: Change): string {
+  return `${c.kind}|${c.id}|${c.action}|${c.summary}`;
+}
+
+function aborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
 }
 
 function stateOf(o: PassOutcome, t: Target): TargetState {
   if (o.error !== undefined && o.drift === undefined) return o.error.terminal ? 'stalled' : 'failing';
   if (o.error?.terminal === true) return 'stalled';
-  if (o.failed > 0) return 'failing';
+  if (o.failed > 0 || o.error !== undefined) return 'failing';
   if (o.drift === undefined) return 'unknown';
   if (o.drift.length === 0) return 'converged';
   if (t.policy.mode === 'observe') return 'drifted';
   return o.changes.some((c) => c.status !== 'waiting') ? 'drifted' : 'waiting';
 }
 
-/** Runs one change's statements; journals it. Resolves to true, or to the error (never rejects). */
-async function act(t: Target, session: Session, c: Change, deps: PassDeps): Promise<unknown> {
+/** Runs one change's statements and its `run`; journals it. Resolves to true, or to the error (never rejects). */
+async function act(t: Target, io: ActIO, c: Change, deps: PassDeps): Promise<unknown> {
   const resource = resourceName(c.kind, c.id);
-  const id = deps.history?.actionStarted(t, { resource, summary: c.summary, risk: c.risk, action: c.action, statements: c.statements.map((s) => s.sql) }, deps.specVersion);
+  const id = deps.history?.actionStarted(t, { resource, summary: c.summary, risk: c.risk, action: c.action, statements: [...c.statements.map((s) => s.sql), ...(c.commands ?? [])] }, deps.specVersion);
   deps.log.info('change', { cluster: t.cluster, host: t.host, resource, risk: c.risk, summary: c.summary });
   try {
-    for (const s of c.statements) await session.query(s.sql, s.params ?? []);
+    if (c.statements.length > 0) {
+      const sql = io.sql;
+      if (sql === undefined) throw new SetpointError('sql.unreachable', 'the server does not answer SQL');
+      for (const s of c.statements) await sql.query(s.sql, s.params ?? [], { scope: s.scope });
+    }
+    if (c.run !== undefined) await c.run(io);
     if (id !== undefined) deps.history?.actionEnded(id, 'ok');
     return true;
   } catch (err) {
-    const cls = t.engine.classify(err);
+    const cls = classify(t, err);
     if (id !== undefined) deps.history?.actionEnded(id, 'failed', cls.message);
     deps.log.warn('change failed', { cluster: t.cluster, host: t.host, resource, error: cls.message });
     return err;
@@ -219,7 +378,7 @@ export function passRecord(o: PassOutcome, specVersion: string, nextAt?: number)
     time: o.endedAt,
     specVersion,
     ...(o.server === undefined ? {} : { server: o.server }),
-    ...(o.observed === undefined ? {} : { observed: o.observed }),
+    ...(o.observed === undefined ? {} : { observed: o.observed, kinds: o.observedKinds }),
     ...(o.drift === undefined ? {} : { drift: o.drift }),
     state: o.state,
     waiting: waiting.length,
@@ -229,6 +388,4 @@ export function passRecord(o: PassOutcome, specVersion: string, nextAt?: number)
   };
 }
 
-function aborted(signal: AbortSignal | undefined): boolean {
-  return signal?.aborted === true;
-}
+export { messageOf };

@@ -1,5 +1,6 @@
 /** zod schemas for the engine-agnostic parts of the desired-state file. */
 import { z } from 'zod';
+import { checkWindow } from '../loop/windows.js';
 
 /** Names of hosts and clusters: they appear in history and on the command line, never in SQL. */
 export const objectName = z
@@ -41,11 +42,16 @@ export const serviceSchema = z
   })
   .refine((s) => !(s.unit !== undefined && s.commands !== undefined), 'give either unit or commands, not both');
 
-export const maintenanceWindow = z.strictObject({
-  cron: z.string().min(1),
-  minutes: z.number().int().min(1).max(7 * 24 * 60),
-  timezone: z.string().min(1).default('UTC'),
-});
+export const maintenanceWindow = z
+  .strictObject({
+    cron: z.string().min(1),
+    minutes: z.number().int().min(1).max(7 * 24 * 60),
+    timezone: z.string().min(1).default('UTC'),
+  })
+  .superRefine((w, ctx) => {
+    const problem = checkWindow(w.cron, w.timezone);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, path: [problem.startsWith('unknown time zone') ? 'timezone' : 'cron'] });
+  });
 
 export const modeSchema = z.enum(['enforce', 'observe']);
 

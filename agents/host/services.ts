@@ -1,0 +1,70 @@
+/** host.service: the database service is running (a stopped one is started: safe); restarts (disruptive). */
+import type { Change, KindContext, ResourceKind } from '../../src/engine.js';
+import { SetpointError } from '../../src/errors.js';
+import type { Shell } from '../../src/transport/ssh.js';
+
+const KIND = 'host.service';
+
+/** How long a started or restarted server gets to answer SQL again. */
+const COME_BACK_MS = 120_000;
+
+export const service: ResourceKind<{ running: true }, { running: boolean }, Shell> = {
+  kind: KIND,
+  transport: 'ssh',
+  desired(ctx) {
+    return ctx.service === undefined ? new Map() : new Map([[ctx.hostName, { running: true as const }]]);
+  },
+  async observe(shell, ctx) {
+    if (ctx.service === undefined) return new Map();
+    const r = await shell.exec(ctx.service.status);
+    return new Map([[ctx.hostName, { running: r.code === 0 }]]);
+  },
+  diff(desired, observed) {
+    const out = [];
+    for (const [id] of desired) if (observed.get(id)?.running === false) out.push({ kind: KIND, id, field: 'running', desired: true, observed: false });
+    return out;
+  },
+  plan(drift, _desired, _observed, ctx) {
+    const start = ctx.service?.start;
+    if (start === undefined) return [];
+    return drift.map(
+      (d): Change => ({
+        kind: KIND, id: d.id, action: 'start', risk: 'safe', phase: 1,
+        summary: `start the database service on ${d.id}`,
+        statements: [],
+        commands: [start],
+        run: async (io) => {
+          if (io.ssh === undefined) throw new SetpointError('ssh.unreachable', `no ssh connection to ${d.id}`);
+          const r = await io.ssh.exec(start, { timeoutMs: COME_BACK_MS });
+          if (r.code !== 0) throw new SetpointError('service.start', `start on ${d.id} exited ${r.code ?? r.signal ?? '?'}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
+          await io.reconnect(COME_BACK_MS);
+        },
+      }),
+    );
+  },
+};
+
+/**
+ * A restart of the database service as a disruptive change: run the restart command over SSH, then
+ * wait until the server answers SQL again. Waits (blocked) on hosts without ssh or service.
+ */
+export function restartChange(ctx: KindContext, c: { kind: string; id: string; summary: string; phase?: number; action?: string }): Change {
+  const restart = ctx.service?.restart;
+  const blocked =
+    ctx.ssh === undefined || restart === undefined
+      ? `a restart needs hosts.${ctx.hostName}.ssh and hosts.${ctx.hostName}.service (restart the server by hand meanwhile)`
+      : undefined;
+  return {
+    kind: c.kind, id: c.id, action: c.action ?? 'restart', risk: 'disruptive', phase: c.phase ?? 60,
+    summary: c.summary,
+    statements: [],
+    ...(restart === undefined ? {} : { commands: [restart] }),
+    ...(blocked === undefined ? {} : { blocked }),
+    run: async (io) => {
+      if (io.ssh === undefined || restart === undefined) throw new SetpointError('service.restart', blocked ?? 'cannot restart');
+      const r = await io.ssh.exec(restart, { timeoutMs: COME_BACK_MS });
+      if (r.code !== 0) throw new SetpointError('service.restart', `restart on ${ctx.hostName} exited ${r.code ?? r.signal ?? '?'}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
+      await io.reconnect(COME_BACK_MS);
+    },
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * mysql.variable: server settings. Dynamic ones are set at once (MariaDB: SET GLOBAL, and written to
+ * the config fragment so they survive a restart; MySQL 8: SET PERSIST). Static ones go to the fragment
+ * (MySQL 8: SET PERSIST_ONLY) and take effect with a restart: a disruptive change, maintenance windows only.
+ */
+import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { fileKind, restartChange, type FileWant } from '../host/index.js';
+import { quoteIdent } from './quote.js';
+import type { MysqlCluster } from './schema.js';
+import { atLeast, type Flavor, type MysqlSession } from './session.js';
+
+export type SettingValue = string | number | boolean;
+
+export interface VariableWant {
+  name: string;
+  value: SettingValue;
+}
+
+export interface VariableState {
+  name: string;
+  value: string;
+  readOnly: boolean;
+  /** MySQL 8: the value SET PERSIST / PERSIST_ONLY stored, if any. */
+  persisted: string | null;
+}
+
+const KIND = 'mysql.variable';
+
+/** Static variables of MySQL 8 (no read-only flag in its catalogs): they need PERSIST_ONLY and a restart. */
+const MYSQL_STATIC = new Set([
+  'innodb_buffer_pool_instances', 'innodb_log_file_size', 'innodb_log_files_in_group', 'innodb_page_size', 'innodb_data_file_path',
+  'innodb_log_buffer_size', 'innodb_read_io_threads', 'innodb_write_io_threads', 'innodb_doublewrite', 'innodb_flush_method',
+  'innodb_open_files', 'innodb_undo_directory', 'innodb_temp_data_file_path', 'lower_case_table_names', 'log_bin', 'log_bin_basename',
+  'server_id_bits', 'skip_name_resolve', 'bind_address', 'port', 'socket', 'datadir', 'tmpdir', 'performance_schema', 'back_log',
+  'thread_stack', 'table_open_cache_instances', 'open_files_limit', 'relay_log', 'gtid_mode_on_startup', 'character_set_system',
+]);
+
+const SIZE = /^(\d+(?:\.\d+)?)\s*([KMGTPE])i?B?$/i;
+const UNITS: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40, P: 2 ** 50, E: 2 ** 60 };
+const TRUE = new Set(['on', 'true', 'yes', '1']);
+const FALSE = new Set(['off', 'false', 'no', '0']);
+
+/** A declared value as the server takes it: sizes in bytes, booleans as ON/OFF, numbers as numbers. */
+export function serverValue(v: SettingValue): string | number {
+  if (typeof v === 'boolean') return v ? 'ON' : 'OFF';
+  if (typeof v === 'number') return v;
+  const m = SIZE.exec(v.trim());
+  if (m !== null) return Math.round(Number(m[1]) * (UNITS[(m[2] as string).toUpperCase()] ?? 1));
+  if (/^-?\d+(\.\d+)?$/.test(v.trim())) return Number(v.trim());
+  return v;
+}
+
+/** Compares a declared value with what the server reports, in the server's terms. */
+export function sameValue(declared: SettingValue, observed: string): boolean {
+  const o = observed.trim();
+  if (typeof declared === 'boolean' || TRUE.has(String(declared).toLowerCase()) || FALSE.has(String(declared).toLowerCase())) {
+    const d = typeof declared === 'boolean' ? declared : TRUE.has(String(declared).toLowerCase());
+    if (TRUE.has(o.toLowerCase())) return d;
+    if (FALSE.has(o.toLowerCase())) return !d;
+  }
+  const sv = serverValue(declared);
+  if (typeof sv === 'number' && o !== '' && Number.isFinite(Number(o))) {
+    const n = Number(o);
+    return Math.abs(n - sv) <= Math.abs(sv) * 1e-9;
+  }
+  return String(sv).toLowerCase() === o.toLowerCase();
+}
+
+function flavorOf(ctx: KindContext): Flavor {
+  return ctx.facts.flavor as Flavor;
+}
+
+function persists(f: Flavor): boolean {
+  return f.kind === 'mysql' && atLeast(f, 8, 0);
+}
+
+export const variables: ResourceKind<VariableWant, VariableState, MysqlSession> = {
+  kind: KIND,
+
+  desired(ctx) {
+    const c = ctx.cluster as unknown as MysqlCluster;
+    return new Map(Object.entries(c.settings).map(([name, value]) => [name.toLowerCase(), { name: name.toLowerCase(), value }]));
+  },
+
+  async observe(session, ctx) {
+    const names = [...this.desired(ctx).keys()];
+    const out = new Map<string, VariableState>();
+    if (names.length === 0) return out;
+    const marks = names.map(() => '?').join(', ');
+    if (session.flavor.kind === 'mariadb') {
+      const rows = await session.query<{ n: string; v: string | null; ro: string }>(
+        `SELECT LOWER(VARIABLE_NAME) AS n, GLOBAL_VALUE AS v, READ_ONLY AS ro FROM information_schema.SYSTEM_VARIABLES WHERE VARIABLE_NAME IN (${marks})`,
+        names.map((n) => n.toUpperCase()),
+      );
+      for (const r of rows) out.set(r.n, { name: r.n, value: r.v ?? '', readOnly: r.ro === 'YES', persisted: null });
+      return out;
+    }
+    const rows = await session.query<{ n: string; v: string | null }>(`SELECT LOWER(VARIABLE_NAME) AS n, VARIABLE_VALUE AS v FROM performance_schema.global_variables WHERE VARIABLE_NAME IN (${marks})`, names);
+    const persisted = new Map<string, string>();
+    if (persists(session.flavor)) {
+      const p = await session.query<{ n: string; v: string }>(`SELECT LOWER(VARIABLE_NAME) AS n, VARIABLE_VALUE AS v FROM performance_schema.persisted_variables WHERE VARIABLE_NAME IN (${marks})`, names);
+      for (const r of p) persisted.set(r.n, r.v);
+    }
+    for (const r of rows) out.set(r.n, { name: r.n, value: r.v ?? '', readOnly: MYSQL_STATIC.has(r.n), persisted: persisted.get(r.n) ?? null });
+    return out;
+  },
+
+  diff(desired, observed, ctx) {
+    const drift: Drift[] = [];
+    const f = flavorOf(ctx);
+    for (const [id, want] of desired) {
+      const have = observed.get(id);
+      if (have === undefined) {
+        drift.push({ kind: KIND, id, field: 'present', desired: want.value, observed: null });
+        continue;
+      }
+      if (!sameValue(want.value, have.value)) drift.push({ kind: KIND, id, field: 'value', desired: want.value, observed: have.value });
+      else if (persists(f) && (have.persisted === null || !sameValue(want.value, have.persisted))) {
+        drift.push({ kind: KIND, id, field: 'persisted', desired: want.value, observed: have.persisted });
+      }
+    }
+    return drift;
+  },
+
+  plan(drift, desired, observed, ctx) {
+    const f = flavorOf(ctx);
+    const c = ctx.cluster as unknown as MysqlCluster;
+    const changes: Change[] = [];
+    const needRestart: string[] = [];
+    for (const d of drift) {
+      const want = desired.get(d.id);
+      const have = observed.get(d.id);
+      if (want === undefined) continue;
+      const shown = `${want.name} = ${String(want.value)}`;
+      if (have === undefined) {
+        changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: 50, summary: `set ${shown}`, statements: [], blocked: `the server has no variable ${want.name}` });
+        continue;
+      }
+      if (persists(f)) {
+        if (!have.readOnly) {
+          changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: 50, summary: `set ${shown} (SET PERSIST)`, statements: [{ sql: `SET PERSIST ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
+        } else if (have.persisted === null || !sameValue(want.value, have.persisted)) {
+          changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: 50, summary: `persist ${shown} for the next restart (SET PERSIST_ONLY)`, statements: [{ sql: `SET PERSIST_ONLY ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
+        } else needRestart.push(shown);
+        continue;
+      }
+      if (!have.readOnly) {
+        changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: 50, summary: `set ${shown} (SET GLOBAL${c.configFile === undefined ? '; declare configFile to keep it across restarts' : ''})`, statements: [{ sql: `SET GLOBAL ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
+      } else if (c.configFile === undefined) {
+        changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'disruptive', phase: 60, summary: `set ${shown} (static: needs the config file and a restart)`, statements: [], blocked: `${want.name} is static: declare configFile so the setting can be written there and applied by a restart` });
+      } else needRestart.push(shown);
+    }
+    if (needRestart.length > 0) {
+      changes.push(restartChange(ctx, { kind: KIND, id: `restart ${ctx.hostName}`, summary: `restart the server on ${ctx.hostName} to apply ${needRestart.join(', ')}` }));
+    }
+    return changes;
+  },
+};
+
+/** The config fragment: every declared setting under [mysqld]. */
+export function renderConfig(ctx: KindContext): FileWant | undefined {
+  const c = ctx.cluster as unknown as MysqlCluster;
+  if (c.configFile === undefined) return undefined;
+  const lines = Object.entries(c.settings)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k.toLowerCase()} = ${typeof v === 'boolean' ? (v ? 'ON' : 'OFF') : String(v)}`);
+  const content = `# Managed by setpoint: edits here are drift and are put back. Change the desired-state file instead.\n[mysqld]\n${lines.join('\n')}${lines.length > 0 ? '\n' : ''}`;
+  // {host} in the path stands for the host's name: one file per host where hosts share a file system.
+  return { path: c.configFile.path.replaceAll('{host}', ctx.hostName), content, mode: c.configFile.mode, ...(c.configFile.owner === undefined ? {} : { owner: c.configFile.owner }), ...(c.configFile.group === undefined ? {} : { group: c.configFile.group }) };
+}
+
+export const configFile = fileKind('mysql.config', renderConfig);
