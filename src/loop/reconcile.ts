@@ -370,7 +370,10 @@ export function passRecord(o: PassOutcome, specVersion: string, nextAt?: number)
         : o.drift.length === 0
           ? 'converged'
           : waiting.length > 0
-            ? `${o.drift.length} drift; ${waiting.length} change(s) waiting: ${[...new Set(waiting.map((w) => w.reason))].join('; ')}`
+            ? `${o.drift.length} drift; waiting: ${waiting
+                .slice(0, 3)
+                .map((w) => `${w.summary} (${w.reason ?? ''})`)
+                .join('; ')}${waiting.length > 3 ? `; and ${waiting.length - 3} more` : ''}`
             : `${o.drift.length} drift`;
   return {
     cluster: o.target.cluster,

@@ -1,0 +1,205 @@
+/**
+ * postgres.database: databases with owner, connection limit and allowConnections; encoding and
+ * locale are set at creation, and a later difference is reported, never "fixed" by dropping.
+ * Observing databases also decides which per-database connections the session keeps.
+ */
+import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { nameId, quoteIdent } from './quote.js';
+import { databasesInScope, TEMPLATE_DATABASES, type DatabaseSpec, type PostgresCluster } from './schema.js';
+import type { DatabaseRef, PgFacts, PgSession } from './session.js';
+
+export interface DatabaseState {
+  name: string;
+  owner: string;
+  encoding: string;
+  lcCollate: string;
+  lcCtype: string;
+  connectionLimit: number;
+  allowConnections: boolean;
+}
+
+const KIND = 'postgres.database';
+
+/** template1 as observed, beside the observation (it is never managed): creation compares with it. */
+const template1 = new WeakMap<Map<string, DatabaseState>, DatabaseState>();
+/** Every role that exists, beside the observation: an owner that does not exist makes a change wait. */
+const rolesSeen = new WeakMap<Map<string, DatabaseState>, Set<string>>();
+
+/** Encoding names compare as PostgreSQL compares them: case and punctuation aside (UTF-8 = utf8). */
+export function sameEncoding(a: string, b: string): boolean {
+  const n = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, '');
+  return n(a) === n(b);
+}
+
+/** Locale names compare with case and the codeset's punctuation aside (en_US.UTF-8 = en_US.utf8). */
+export function sameLocale(a: string, b: string): boolean {
+  const n = (s: string) => {
+    const [lang, codeset] = s.split('.', 2) as [string, string | undefined];
+    return `${lang}${codeset === undefined ? '' : '.' + codeset.toLowerCase().replace(/[^a-z0-9]/g, '')}`;
+  };
+  return n(a) === n(b);
+}
+
+/**
+ * Which in-scope databases the per-database kinds can look into now (they exist and accept
+ * connections), and why the others cannot.
+ */
+export function databaseAccess(session: PgSession, ctx: KindContext): { ready: string[]; missing: Map<string, string> } {
+  const c = ctx.cluster as unknown as PostgresCluster;
+  const seen = session.catalog.databases;
+  const ready: string[] = [];
+  const missing = new Map<string, string>();
+  for (const name of databasesInScope(c)) {
+    const ref = seen?.get(name);
+    if (ref === undefined) missing.set(name, `database ${nameId(name)} does not exist yet`);
+    else if (!ref.allowConnections) missing.set(name, `database ${nameId(name)} does not allow connections (allowConnections: false)`);
+    else ready.push(name);
+  }
+  return { ready, missing };
+}
+
+export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession> = {
+  kind: KIND,
+
+  desired(ctx) {
+    const c = ctx.cluster as unknown as PostgresCluster;
+    return new Map(c.databases.map((d) => [nameId(d.name), d]));
+  },
+
+  async observe(session, ctx) {
+    const rows = await session.query<{ n: string; o: string; e: string; co: string; ct: string; cl: number; ac: boolean }>(
+      'SELECT datname AS n, pg_get_userbyid(datdba) AS o, pg_encoding_to_char(encoding) AS e, datcollate AS co, datctype AS ct, datconnlimit AS cl, datallowconn AS ac FROM pg_database',
+    );
+    const out = new Map<string, DatabaseState>();
+    const refs = new Map<string, DatabaseRef>();
+    let t1: DatabaseState | undefined;
+    for (const r of rows) {
+      const s: DatabaseState = { name: r.n, owner: r.o, encoding: r.e, lcCollate: r.co, lcCtype: r.ct, connectionLimit: Number(r.cl), allowConnections: r.ac };
+      refs.set(r.n, { name: r.n, allowConnections: r.ac });
+      if (r.n === 'template1') t1 = s;
+      if (TEMPLATE_DATABASES.has(r.n)) continue;
+      out.set(nameId(r.n), s);
+    }
+    session.catalog.databases = refs;
+    if (t1 !== undefined) template1.set(out, t1);
+    if (session.catalog.roles !== undefined) rolesSeen.set(out, session.catalog.roles);
+    // Connections to databases no longer in scope (dropped, or no longer named in the file) are closed
+    // now, before anything may try to drop them.
+    await session.retain(new Set(databaseAccess(session, ctx).ready));
+    return out;
+  },
+
+  diff(desired, observed, ctx) {
+    const facts = ctx.facts as unknown as PgFacts;
+    const c = ctx.cluster as unknown as PostgresCluster;
+    const drift: Drift[] = [];
+    for (const [id, d] of desired) {
+      const o = observed.get(id);
+      if (o === undefined) {
+        drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
+        continue;
+      }
+      if (d.owner !== undefined && d.owner !== o.owner) drift.push({ kind: KIND, id, field: 'owner', desired: d.owner, observed: o.owner });
+      if (d.encoding !== undefined && !sameEncoding(d.encoding, o.encoding)) drift.push({ kind: KIND, id, field: 'encoding', desired: d.encoding, observed: o.encoding });
+      if (d.lcCollate !== undefined && !sameLocale(d.lcCollate, o.lcCollate)) drift.push({ kind: KIND, id, field: 'lcCollate', desired: d.lcCollate, observed: o.lcCollate });
+      if (d.lcCtype !== undefined && !sameLocale(d.lcCtype, o.lcCtype)) drift.push({ kind: KIND, id, field: 'lcCtype', desired: d.lcCtype, observed: o.lcCtype });
+      if (d.connectionLimit !== undefined && d.connectionLimit !== o.connectionLimit) drift.push({ kind: KIND, id, field: 'connectionLimit', desired: d.connectionLimit, observed: o.connectionLimit });
+      if (d.allowConnections !== undefined && d.allowConnections !== o.allowConnections) drift.push({ kind: KIND, id, field: 'allowConnections', desired: d.allowConnections, observed: o.allowConnections });
+    }
+    if (ctx.prune('databases')) {
+      const keep = databasesInScope(c);
+      for (const [id, o] of observed) {
+        if (desired.has(id) || keep.has(o.name) || o.name === 'postgres' || o.name === facts.database) continue;
+        drift.push({ kind: KIND, id, field: 'absent', desired: false, observed: true });
+      }
+    }
+    return drift;
+  },
+
+  plan(drift, desired, observed, ctx) {
+    const c = ctx.cluster as unknown as PostgresCluster;
+    const facts = ctx.facts as unknown as PgFacts;
+    const declaredRoles = new Set(c.roles.map((r) => r.name));
+    const roles = rolesSeen.get(observed);
+    const ownerMissing = (owner: string | undefined) =>
+      owner !== undefined && !declaredRoles.has(owner) && roles !== undefined && !roles.has(owner) ? `role ${nameId(owner)} does not exist` : undefined;
+    const changes: Change[] = [];
+    const byId = new Map<string, Drift[]>();
+    for (const d of drift) byId.set(d.id, [...(byId.get(d.id) ?? []), d]);
+    for (const [id, items] of byId) {
+      const fields = new Set(items.map((d) => d.field));
+      const spec = desired.get(id);
+      const obs = observed.get(id);
+      if (fields.has('absent') && obs !== undefined) {
+        changes.push({ kind: KIND, id, action: 'drop', risk: 'destructive', phase: 80, prune: 'databases', summary: `drop undeclared database ${id} and everything in it`, statements: [{ sql: `DROP DATABASE ${quoteIdent(obs.name)}` }] });
+        continue;
+      }
+      if (spec === undefined) continue;
+      const q = quoteIdent(spec.name);
+      if (fields.has('present')) {
+        const created = createStatement(spec, template1.get(observed), facts.version);
+        const blocked = ownerMissing(spec.owner);
+        changes.push({ kind: KIND, id, action: 'create', risk: 'safe', phase: 20, summary: `create database ${id}${created.words.length === 0 ? '' : ` (${created.words.join(', ')})`}`, statements: [created.statement], ...(blocked === undefined ? {} : { blocked }) });
+        continue;
+      }
+      if (fields.has('owner') && spec.owner !== undefined) {
+        const blocked = ownerMissing(spec.owner);
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `set the owner of database ${id} to ${nameId(spec.owner)}`, statements: [{ sql: `ALTER DATABASE ${q} OWNER TO ${quoteIdent(spec.owner)}` }], ...(blocked === undefined ? {} : { blocked }) });
+      }
+      if (fields.has('connectionLimit') && spec.connectionLimit !== undefined) {
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `set connection limit ${spec.connectionLimit} on database ${id}`, statements: [{ sql: `ALTER DATABASE ${q} WITH CONNECTION LIMIT $1`, params: [spec.connectionLimit] }] });
+      }
+      if (fields.has('allowConnections') && spec.allowConnections !== undefined) {
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `${spec.allowConnections ? 'allow' : 'refuse'} connections to database ${id}`, statements: [{ sql: `ALTER DATABASE ${q} WITH ALLOW_CONNECTIONS $1`, params: [spec.allowConnections] }] });
+      }
+      for (const f of ['encoding', 'lcCollate', 'lcCtype'] as const) {
+        const d = items.find((x) => x.field === f);
+        if (d === undefined) continue;
+        changes.push({
+          kind: KIND, id, action: 'recreate', risk: 'destructive', phase: 20,
+          summary: `database ${id} has ${f} ${String(d.observed)}, declared ${String(d.desired)}`,
+          statements: [],
+          blocked: `${f} is fixed when a database is created: setpoint reports it and never drops a database to change it (dump, recreate and restore by hand)`,
+        });
+      }
+    }
+    return changes;
+  },
+};
+
+/** CREATE DATABASE with the declared options; template0 when the encoding or locale differ from template1's. */
+export function createStatement(spec: DatabaseSpec, t1: DatabaseState | undefined, version: number): { statement: { sql: string; params: unknown[] }; words: string[] } {
+  let sql = `CREATE DATABASE ${quoteIdent(spec.name)}`;
+  const params: unknown[] = [];
+  const words: string[] = [];
+  const opt = (clause: string, value: unknown, word: string) => {
+    params.push(value);
+    sql += ` ${clause} $${params.length}`;
+    words.push(word);
+  };
+  if (spec.owner !== undefined) {
+    sql += ` OWNER ${quoteIdent(spec.owner)}`;
+    words.push(`owner ${nameId(spec.owner)}`);
+  }
+  if (spec.encoding !== undefined) opt('ENCODING', spec.encoding, `encoding ${spec.encoding}`);
+  if (spec.lcCollate !== undefined) opt('LC_COLLATE', spec.lcCollate, `lc_collate ${spec.lcCollate}`);
+  if (spec.lcCtype !== undefined) opt('LC_CTYPE', spec.lcCtype, `lc_ctype ${spec.lcCtype}`);
+  const differs =
+    t1 !== undefined &&
+    ((spec.encoding !== undefined && !sameEncoding(spec.encoding, t1.encoding)) ||
+      (spec.lcCollate !== undefined && !sameLocale(spec.lcCollate, t1.lcCollate)) ||
+      (spec.lcCtype !== undefined && !sameLocale(spec.lcCtype, t1.lcCtype)));
+  const template = spec.template ?? (differs ? 'template0' : undefined);
+  if (template !== undefined) {
+    sql += ` TEMPLATE ${quoteIdent(template)}`;
+    words.push(`template ${nameId(template)}`);
+  }
+  // STRATEGY exists from PostgreSQL 15; older servers always copy files.
+  if (spec.strategy !== undefined && version >= 150000) {
+    sql += ` STRATEGY ${spec.strategy === 'file_copy' ? 'FILE_COPY' : 'WAL_LOG'}`;
+    words.push(`strategy ${spec.strategy}`);
+  }
+  if (spec.connectionLimit !== undefined) opt('CONNECTION LIMIT', spec.connectionLimit, `connection limit ${spec.connectionLimit}`);
+  if (spec.allowConnections !== undefined) opt('ALLOW_CONNECTIONS', spec.allowConnections, spec.allowConnections ? 'allow connections' : 'no connections');
+  return { statement: { sql, params }, words };
+}

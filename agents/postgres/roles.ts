@@ -1,0 +1,339 @@
+/**
+ * postgres.role: roles, their attributes, their password (checked against the stored SCRAM-SHA-256
+ * or md5 verifier) and their membership in other roles. Built-in roles (pg_*), the bootstrap
+ * superuser and the role setpoint logs in as are never touched.
+ */
+import { createHash } from 'node:crypto';
+import { inspect } from 'node:util';
+import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { resolveSecret, Secret } from '../../src/secret.js';
+import { scramVerifier, verifierMethod, verifyPassword } from './password.js';
+import { nameId, quoteIdent } from './quote.js';
+import type { PostgresCluster, RoleSpec } from './schema.js';
+import type { PgFacts, PgSession } from './session.js';
+
+/** A stored password verifier: kept in memory to compare, never printed or written to history. */
+export class Verifier {
+  constructor(readonly text: string) {}
+  toJSON(): string {
+    return '[verifier]';
+  }
+  toString(): string {
+    return '[verifier]';
+  }
+  [inspect.custom](): string {
+    return 'Verifier([redacted])';
+  }
+}
+
+export interface Membership {
+  role: string;
+  admin: boolean;
+}
+
+export interface RoleState {
+  name: string;
+  login: boolean;
+  superuser: boolean;
+  createdb: boolean;
+  createrole: boolean;
+  replication: boolean;
+  bypassrls: boolean;
+  inherit: boolean;
+  connectionLimit: number;
+  /** Epoch seconds; null when not set; Infinity for 'infinity'. */
+  validUntil: number | null;
+  /** The stored verifier; undefined when it cannot be read (setpoint is not a superuser). */
+  verifier?: Verifier;
+  /** Which verifier the role has (none, scram-sha-256, md5), or unknown when it cannot be read. */
+  passwordMethod: string;
+  memberOf: Membership[];
+}
+
+const KIND = 'postgres.role';
+
+const ATTRIBUTES = [
+  ['login', 'LOGIN'],
+  ['superuser', 'SUPERUSER'],
+  ['createdb', 'CREATEDB'],
+  ['createrole', 'CREATEROLE'],
+  ['replication', 'REPLICATION'],
+  ['bypassrls', 'BYPASSRLS'],
+  ['inherit', 'INHERIT'],
+] as const;
+
+/** A role setpoint must never touch: built-in roles, the bootstrap superuser, its own login. */
+export function isProtectedRole(name: string, facts: Pick<PgFacts, 'currentUser' | 'bootstrapUser'>): boolean {
+  return name.startsWith('pg_') || name === facts.bootstrapUser || name === facts.currentUser;
+}
+
+/** Why a declared role is never changed, or undefined. */
+function protectedReason(name: string, facts: PgFacts): string | undefined {
+  if (name === facts.currentUser) return `role ${nameId(name)} is the role setpoint logs in as: never changed`;
+  if (name === facts.bootstrapUser) return `role ${nameId(name)} is the bootstrap superuser: never changed`;
+  return undefined;
+}
+
+/** Seconds since the epoch of a declared validUntil ('infinity' is Infinity). */
+export function validUntilSeconds(s: string): number {
+  return s.toLowerCase() === 'infinity' ? Infinity : Date.parse(s) / 1000;
+}
+
+function showTime(t: number | null): string {
+  if (t === null) return '(none)';
+  if (t === Infinity) return 'infinity';
+  return new Date(t * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+// Checking a SCRAM verifier costs 4096 HMAC rounds: remember answers for unchanged inputs.
+const verified = new Map<string, boolean | undefined>();
+function cachedVerify(stored: string, password: string, role: string): boolean | undefined {
+  const key = createHash('sha256').update(stored).update('\0').update(password).update('\0').update(role).digest('base64');
+  if (verified.has(key)) return verified.get(key);
+  const ok = verifyPassword(stored, password, role);
+  if (verified.size > 100_000) verified.clear();
+  verified.set(key, ok);
+  return ok;
+}
+
+function factsOf(ctx: KindContext): PgFacts {
+  return ctx.facts as unknown as PgFacts;
+}
+
+/** Parses a row of the roles query. */
+export function parseRoleRow(r: Record<string, unknown>, canReadPasswords: boolean): RoleState {
+  const pw = typeof r.rolpassword === 'string' ? r.rolpassword : null;
+  const vu = r.validuntil === null || r.validuntil === undefined ? null : Number(r.validuntil);
+  return {
+    name: String(r.rolname),
+    login: r.rolcanlogin === true,
+    superuser: r.rolsuper === true,
+    createdb: r.rolcreatedb === true,
+    createrole: r.rolcreaterole === true,
+    replication: r.rolreplication === true,
+    bypassrls: r.rolbypassrls === true,
+    inherit: r.rolinherit === true,
+    connectionLimit: Number(r.rolconnlimit),
+    validUntil: vu,
+    ...(canReadPasswords ? { verifier: new Verifier(pw ?? '') } : {}),
+    passwordMethod: canReadPasswords ? verifierMethod(pw) : pw === null ? 'none' : 'unknown',
+    memberOf: [],
+  };
+}
+
+function sameMembers(a: Membership[], b: Membership[]): boolean {
+  const key = (m: Membership) => `${m.role}\0${m.admin}`;
+  const x = new Set(a.map(key));
+  return b.length === a.length && b.every((m) => x.has(key(m)));
+}
+
+function showMembers(list: Membership[]): string[] {
+  return list.map((m) => `${nameId(m.role)}${m.admin ? ' (admin)' : ''}`).sort();
+}
+
+export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
+  kind: KIND,
+
+  desired(ctx) {
+    const c = ctx.cluster as unknown as PostgresCluster;
+    return new Map(c.roles.map((r) => [nameId(r.name), r]));
+  },
+
+  async observe(session) {
+    const facts = session.facts;
+    // pg_authid holds the verifiers but only a superuser may read it; pg_roles shows '********'.
+    const table = facts.superuser ? 'pg_authid' : 'pg_roles';
+    const rows = await session.query(
+      'SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, ' +
+        `extract(epoch FROM rolvaliduntil)::float8 AS validuntil, rolpassword FROM ${table}`,
+    );
+    const members = await session.query<{ parent: string; member: string; admin: boolean }>(
+      'SELECT pg_get_userbyid(roleid) AS parent, pg_get_userbyid(member) AS member, admin_option AS admin FROM pg_auth_members',
+    );
+    const all = new Set<string>();
+    const out = new Map<string, RoleState>();
+    for (const r of rows) {
+      const s = parseRoleRow(r, facts.superuser);
+      all.add(s.name);
+      if (isProtectedRole(s.name, facts)) continue;
+      out.set(nameId(s.name), s);
+    }
+    for (const m of members) {
+      const s = out.get(nameId(m.member));
+      if (s === undefined) continue;
+      const prev = s.memberOf.find((x) => x.role === m.parent);
+      if (prev !== undefined) prev.admin ||= m.admin;
+      else s.memberOf.push({ role: m.parent, admin: m.admin });
+    }
+    for (const s of out.values()) s.memberOf.sort((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : 0));
+    session.catalog.roles = all;
+    knownRoles.set(out, all);
+    return out;
+  },
+
+  diff(desired, observed, ctx) {
+    const facts = factsOf(ctx);
+    const drift: Drift[] = [];
+    const exactMembers = ctx.prune('grants');
+    for (const [id, d] of desired) {
+      const why = protectedReason(d.name, facts);
+      if (why !== undefined) {
+        drift.push({ kind: KIND, id, field: 'protected', desired: 'declared', observed: why });
+        continue;
+      }
+      const o = observed.get(id);
+      if (o === undefined) {
+        drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
+        continue;
+      }
+      for (const [field] of ATTRIBUTES) {
+        const want = d[field];
+        if (want !== undefined && want !== o[field]) drift.push({ kind: KIND, id, field, desired: want, observed: o[field] });
+      }
+      if (d.connectionLimit !== undefined && d.connectionLimit !== o.connectionLimit) drift.push({ kind: KIND, id, field: 'connectionLimit', desired: d.connectionLimit, observed: o.connectionLimit });
+      if (d.validUntil !== undefined) {
+        const want = validUntilSeconds(d.validUntil);
+        if (want !== o.validUntil) drift.push({ kind: KIND, id, field: 'validUntil', desired: showTime(want), observed: showTime(o.validUntil) });
+      }
+      if (d.password !== undefined) {
+        if (o.verifier === undefined) {
+          drift.push({
+            kind: KIND, id, field: 'password', desired: '[secret]',
+            observed: `unverifiable: setpoint logs in as ${nameId(facts.currentUser)}, which is not a superuser and cannot read pg_authid`,
+          });
+        } else {
+          const ok = cachedVerify(o.verifier.text, resolveSecret(d.password).reveal(), d.name);
+          if (ok !== true) {
+            const observedText = ok === false ? (o.passwordMethod === 'none' ? 'no password' : 'a different password') : `a verifier setpoint cannot check (${o.passwordMethod})`;
+            drift.push({ kind: KIND, id, field: 'password', desired: '[secret]', observed: observedText });
+          }
+        }
+      }
+      if (d.memberOf !== undefined) {
+        const want = d.memberOf;
+        const have = o.memberOf;
+        const missing = want.some((m) => !have.some((h) => h.role === m.role && (h.admin || !m.admin)));
+        const extra = have.some((h) => { const w = want.find((m) => m.role === h.role); return w === undefined || (h.admin && !w.admin); });
+        if (missing || (exactMembers && extra && !sameMembers(want, have))) drift.push({ kind: KIND, id, field: 'memberOf', desired: showMembers(want), observed: showMembers(have) });
+      }
+    }
+    if (ctx.prune('users')) {
+      for (const id of observed.keys()) {
+        if (!desired.has(id)) drift.push({ kind: KIND, id, field: 'absent', desired: false, observed: true });
+      }
+    }
+    return drift;
+  },
+
+  plan(drift, desired, observed, ctx) {
+    const facts = factsOf(ctx);
+    const c = ctx.cluster as unknown as PostgresCluster;
+    const declared = new Set(c.roles.map((r) => r.name));
+    const byId = new Map<string, Drift[]>();
+    for (const d of drift) byId.set(d.id, [...(byId.get(d.id) ?? []), d]);
+    const changes: Change[] = [];
+    for (const [id, items] of byId) {
+      const spec = desired.get(id);
+      const obs = observed.get(id);
+      const fields = new Set(items.map((d) => d.field));
+      if (fields.has('absent') && obs !== undefined) {
+        changes.push({ kind: KIND, id, action: 'drop', risk: 'destructive', phase: 90, prune: 'users', summary: `drop undeclared role ${id}`, statements: [{ sql: `DROP ROLE ${quoteIdent(obs.name)}` }] });
+        continue;
+      }
+      if (spec === undefined) continue;
+      const role = quoteIdent(spec.name);
+      if (fields.has('protected')) {
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 10, summary: `leave role ${id} as it is`, statements: [], blocked: protectedReason(spec.name, facts) ?? 'protected role' });
+        continue;
+      }
+      if (fields.has('present')) {
+        const opts = attributes(spec, fields, true);
+        const params: unknown[] = [...opts.params];
+        let sql = `CREATE ROLE ${role}${opts.sql}`;
+        if (spec.password !== undefined) {
+          params.push(passwordParam(spec));
+          sql += ` PASSWORD $${params.length}`;
+        }
+        const words = [...opts.words, ...(spec.password === undefined ? [] : ['password'])];
+        changes.push({ kind: KIND, id, action: 'create', risk: 'safe', phase: 10, summary: `create role ${id}${words.length === 0 ? '' : ` (${words.join(', ')})`}`, statements: [{ sql, params }] });
+      } else {
+        const opts = attributes(spec, fields, false);
+        if (opts.words.length > 0) {
+          changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 10, summary: `set ${opts.words.join(', ')} for role ${id}`, statements: [{ sql: `ALTER ROLE ${role}${opts.sql}`, params: opts.params }] });
+        }
+        if (fields.has('password') && spec.password !== undefined) {
+          const unverifiable = obs?.verifier === undefined;
+          changes.push({
+            kind: KIND, id, action: 'alter', risk: 'safe', phase: 10,
+            summary: `set the password of role ${id} (it does not match the declared one)`,
+            statements: [{ sql: `ALTER ROLE ${role} PASSWORD $1`, params: [passwordParam(spec)] }],
+            ...(unverifiable ? { blocked: `the password of ${id} cannot be verified without superuser (pg_authid is not readable): it is left as it is` } : {}),
+          });
+        }
+      }
+      if (fields.has('present') || fields.has('memberOf')) {
+        const want = spec.memberOf ?? [];
+        const have = obs?.memberOf ?? [];
+        for (const m of want) {
+          const h = have.find((x) => x.role === m.role);
+          if (h !== undefined && (h.admin || !m.admin)) continue;
+          const exists = declared.has(m.role) || ctxRoleExists(observed, m.role, facts);
+          changes.push({
+            kind: KIND, id, action: 'grant', risk: 'safe', phase: 15,
+            summary: `grant membership in ${nameId(m.role)} to ${id}${m.admin ? ' with admin option' : ''}`,
+            statements: [{ sql: `GRANT ${quoteIdent(m.role)} TO ${role}${m.admin ? ' WITH ADMIN OPTION' : ''}` }],
+            ...(exists ? {} : { blocked: `role ${nameId(m.role)} does not exist` }),
+          });
+        }
+        if (ctx.prune('grants')) {
+          for (const h of have) {
+            const w = want.find((m) => m.role === h.role);
+            if (w === undefined) {
+              changes.push({ kind: KIND, id, action: 'revoke', risk: 'destructive', phase: 65, prune: 'grants', summary: `revoke undeclared membership in ${nameId(h.role)} from ${id}`, statements: [{ sql: `REVOKE ${quoteIdent(h.role)} FROM ${role}` }] });
+            } else if (h.admin && !w.admin) {
+              changes.push({ kind: KIND, id, action: 'revoke', risk: 'destructive', phase: 65, prune: 'grants', summary: `revoke admin option on ${nameId(h.role)} from ${id}`, statements: [{ sql: `REVOKE ADMIN OPTION FOR ${quoteIdent(h.role)} FROM ${role}` }] });
+            }
+          }
+        }
+      }
+    }
+    return changes;
+  },
+};
+
+/** Whether a role exists, as far as the roles kind can tell (observed, or one it never manages). */
+function ctxRoleExists(observed: Map<string, RoleState>, name: string, facts: PgFacts): boolean {
+  return observed.has(nameId(name)) || knownRoles.get(observed)?.has(name) === true || isProtectedRole(name, facts);
+}
+const knownRoles = new WeakMap<Map<string, RoleState>, Set<string>>();
+
+/** The password as it goes to the server: a SCRAM-SHA-256 verifier built here, never the plaintext. */
+function passwordParam(spec: RoleSpec): Secret {
+  const secret = resolveSecret(spec.password as NonNullable<RoleSpec['password']>);
+  return new Secret(scramVerifier(secret.reveal()), secret.source);
+}
+
+/** Role options for CREATE/ALTER ROLE: the declared ones (only drifted fields when altering). */
+function attributes(spec: RoleSpec, fields: Set<string>, creating: boolean): { sql: string; params: unknown[]; words: string[] } {
+  let sql = '';
+  const params: unknown[] = [];
+  const words: string[] = [];
+  for (const [field, word] of ATTRIBUTES) {
+    const v = spec[field];
+    if (v === undefined || (!creating && !fields.has(field))) continue;
+    sql += ` ${v ? '' : 'NO'}${word}`;
+    words.push(`${v ? '' : 'no'}${field}`);
+  }
+  if (spec.connectionLimit !== undefined && (creating || fields.has('connectionLimit'))) {
+    params.push(spec.connectionLimit);
+    sql += ` CONNECTION LIMIT $${params.length}`;
+    words.push(`connection limit ${spec.connectionLimit}`);
+  }
+  if (spec.validUntil !== undefined && (creating || fields.has('validUntil'))) {
+    const t = validUntilSeconds(spec.validUntil);
+    params.push(t === Infinity ? 'infinity' : new Date(t * 1000).toISOString());
+    sql += ` VALID UNTIL $${params.length}`;
+    words.push(`valid until ${showTime(t)}`);
+  }
+  return { sql: sql === '' ? '' : ` WITH${sql}`, params, words };
+}

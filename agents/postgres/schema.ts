@@ -1,0 +1,253 @@
+/** The postgres engine's part of the desired-state file: `hosts.<h>.postgres` and the cluster keys. */
+import { z } from 'zod';
+import { secretRef } from '../../src/spec/schema.js';
+import { DEFACL_TYPES, defaultOnType, knownPrivileges, normalizePrivilege, PUBLIC, type DefaultOn, type ObjectType } from './acl.js';
+import { parseQualifiedName } from './quote.js';
+
+/** Databases whose existence setpoint never changes (template0 and template1 are never managed at all). */
+export const TEMPLATE_DATABASES = new Set(['template0', 'template1']);
+/** Schemas setpoint never creates, alters or drops: the catalogs (and every pg_* schema). */
+export const SYSTEM_SCHEMAS = new Set(['pg_catalog', 'information_schema', 'pg_toast']);
+/** True for a schema name that belongs to the system (pg_catalog, pg_toast, pg_temp_N...). */
+export function isSystemSchema(name: string): boolean {
+  return SYSTEM_SCHEMAS.has(name) || name.startsWith('pg_');
+}
+
+/** PostgreSQL truncates names past NAMEDATALEN-1 bytes: longer names would not read back the same. */
+const MAX_NAME_BYTES = 63;
+
+const name = (what: string) =>
+  z
+    .string()
+    .min(1, `${what} must not be empty`)
+    .refine((s) => !s.includes('\0'), `${what} must not contain a NUL byte`)
+    .refine((s) => Buffer.byteLength(s, 'utf8') <= MAX_NAME_BYTES, `${what} is longer than ${MAX_NAME_BYTES} bytes (PostgreSQL would truncate it)`);
+
+const roleName = name('role name')
+  .refine((s) => !s.startsWith('pg_'), 'role names starting with "pg_" are reserved for built-in roles')
+  .refine((s) => s !== 'public' && s !== 'none' && s !== PUBLIC, `"public" and "none" are reserved role names`);
+
+/** A role a grant or membership may name: any role, or PUBLIC where PUBLIC makes sense. */
+const granteeName = name('role name');
+
+export const connectionSchema = z.strictObject({
+  port: z.number().int().min(1).max(65535).default(5432),
+  user: name('user').default('postgres'),
+  database: name('database').default('postgres'),
+  password: secretRef.optional(),
+});
+
+const membership = z.union([granteeName.transform((role) => ({ role, admin: false })), z.strictObject({ role: granteeName, admin: z.boolean().default(false) })]);
+
+const timestamp = z.string().refine((s) => s.toLowerCase() === 'infinity' || !Number.isNaN(Date.parse(s)), 'expected a time like 2027-01-01T00:00:00Z, or infinity');
+
+export const roleSchema = z.strictObject({
+  name: roleName,
+  login: z.boolean().optional(),
+  superuser: z.boolean().optional(),
+  createdb: z.boolean().optional(),
+  createrole: z.boolean().optional(),
+  replication: z.boolean().optional(),
+  bypassrls: z.boolean().optional(),
+  inherit: z.boolean().optional(),
+  connectionLimit: z.number().int().min(-1).optional(),
+  validUntil: timestamp.optional(),
+  password: secretRef.optional(),
+  /** Roles this role is a member of. Exact when prune allows grants, else a floor. Not managed when omitted. */
+  memberOf: z.array(membership).optional(),
+});
+
+const databaseName = name('database name').refine((s) => !TEMPLATE_DATABASES.has(s), 'template0 and template1 are never managed');
+
+export const databaseSchema = z.strictObject({
+  name: databaseName,
+  owner: granteeName.optional(),
+  /** At creation only; a difference later is reported, never "fixed". */
+  encoding: z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected an encoding name like UTF8').optional(),
+  lcCollate: z.string().min(1).optional(),
+  lcCtype: z.string().min(1).optional(),
+  /** At creation only. Defaults to the server's (template1). */
+  template: name('template').optional(),
+  /** At creation only (PostgreSQL 15+): file_copy writes far less WAL for a small template. */
+  strategy: z.enum(['wal_log', 'file_copy']).optional(),
+  connectionLimit: z.number().int().min(-1).optional(),
+  allowConnections: z.boolean().optional(),
+});
+
+export const schemaSchema = z.strictObject({
+  database: databaseName,
+  name: name('schema name').refine((s) => !isSystemSchema(s), 'system schemas (pg_catalog, information_schema, pg_*) are never managed'),
+  owner: granteeName.optional(),
+});
+
+export const extensionSchema = z.strictObject({
+  database: databaseName,
+  name: name('extension name'),
+  version: z.string().min(1).optional(),
+  schema: name('schema name').optional(),
+});
+
+const tableTarget = z.string().transform((s, ctx) => {
+  const t = parseQualifiedName(s);
+  if (typeof t === 'string') {
+    ctx.addIssue({ code: 'custom', message: t });
+    return z.NEVER;
+  }
+  if (t.schema.includes('\0') || t.name.includes('\0')) {
+    ctx.addIssue({ code: 'custom', message: 'a name must not contain a NUL byte' });
+    return z.NEVER;
+  }
+  return t;
+});
+
+export const privilegeTarget = z.union([
+  z.literal('database'),
+  z.strictObject({ schema: name('schema name') }),
+  z.strictObject({ allTablesInSchema: name('schema name') }),
+  z.strictObject({ allSequencesInSchema: name('schema name') }),
+  z.strictObject({ allFunctionsInSchema: name('schema name') }),
+  z.strictObject({ table: tableTarget }),
+]);
+
+/** The object type a privilege target's privileges are about. */
+export function targetType(on: z.infer<typeof privilegeTarget>): ObjectType {
+  if (on === 'database') return 'database';
+  if ('schema' in on) return 'schema';
+  if ('allSequencesInSchema' in on) return 'sequence';
+  if ('allFunctionsInSchema' in on) return 'function';
+  return 'table';
+}
+
+const privilegeList = z.array(z.string().min(1)).min(1, 'list at least one privilege');
+
+/** Checks privilege names against the object type and rewrites them normalized (upper case, TEMP -> TEMPORARY). */
+function normalizeList(list: string[], type: ObjectType, ctx: z.RefinementCtx, path: (string | number)[]): string[] {
+  const out: string[] = [];
+  list.forEach((p, i) => {
+    const n = normalizePrivilege(p, type);
+    if (n === undefined) ctx.addIssue({ code: 'custom', path: [...path, i], message: `"${p}" is not a privilege on a ${type} (expected ALL or ${knownPrivileges(type).join(', ')})` });
+    else out.push(n);
+  });
+  return out;
+}
+
+export const privilegeSchema = z
+  .strictObject({
+    database: databaseName,
+    role: granteeName,
+    on: privilegeTarget,
+    privileges: privilegeList,
+    grantOption: z.boolean().optional(),
+  })
+  .transform((g, ctx) => ({ ...g, privileges: normalizeList(g.privileges, targetType(g.on), ctx, ['privileges']) }));
+
+export const defaultPrivilegeSchema = z
+  .strictObject({
+    database: databaseName,
+    /** The role whose future objects get these privileges (FOR ROLE). */
+    owner: granteeName,
+    /** Only objects created in this schema; omitted: everywhere in the database. */
+    schema: name('schema name').optional(),
+    role: granteeName,
+    on: z.enum(Object.keys(DEFACL_TYPES) as [DefaultOn, ...DefaultOn[]]),
+    privileges: privilegeList,
+    grantOption: z.boolean().optional(),
+  })
+  .transform((g, ctx) => ({ ...g, privileges: normalizeList(g.privileges, defaultOnType(g.on), ctx, ['privileges']) }));
+
+const settingName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, 'expected a setting name like work_mem or pg_stat_statements.max');
+const settingValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]);
+
+/** Settings ALTER SYSTEM refuses, or that would move the server itself. */
+const UNSETTABLE = new Set(['data_directory', 'config_file', 'hba_file', 'ident_file', 'external_pid_file']);
+
+export const settingsSchema = z.record(settingName, settingValue).superRefine((s, ctx) => {
+  for (const k of Object.keys(s)) if (UNSETTABLE.has(k.toLowerCase())) ctx.addIssue({ code: 'custom', path: [k], message: `${k} cannot be set with ALTER SYSTEM` });
+});
+
+export const clusterShape = {
+  roles: z.array(roleSchema).default([]),
+  databases: z.array(databaseSchema).default([]),
+  schemas: z.array(schemaSchema).default([]),
+  extensions: z.array(extensionSchema).default([]),
+  privileges: z.array(privilegeSchema).default([]),
+  defaultPrivileges: z.array(defaultPrivilegeSchema).default([]),
+  settings: settingsSchema.default({}),
+};
+
+export type RoleSpec = z.infer<typeof roleSchema>;
+export type DatabaseSpec = z.infer<typeof databaseSchema>;
+export type SchemaSpec = z.infer<typeof schemaSchema>;
+export type ExtensionSpec = z.infer<typeof extensionSchema>;
+export type PrivilegeSpec = z.infer<typeof privilegeSchema>;
+export type PrivilegeTarget = z.infer<typeof privilegeTarget>;
+export type DefaultPrivilegeSpec = z.infer<typeof defaultPrivilegeSchema>;
+export type SettingValue = z.infer<typeof settingValue>;
+export interface PostgresCluster {
+  roles: RoleSpec[];
+  databases: DatabaseSpec[];
+  schemas: SchemaSpec[];
+  extensions: ExtensionSpec[];
+  privileges: PrivilegeSpec[];
+  defaultPrivileges: DefaultPrivilegeSpec[];
+  settings: Record<string, SettingValue>;
+}
+
+/**
+ * Databases whose contents setpoint looks at: the declared ones and every database a schema,
+ * extension or (default) privilege names. A named database counts as declared: it is never dropped.
+ */
+export function databasesInScope(c: PostgresCluster): Set<string> {
+  return new Set([
+    ...c.databases.map((d) => d.name),
+    ...c.schemas.map((s) => s.database),
+    ...c.extensions.map((e) => e.database),
+    ...c.privileges.map((p) => p.database),
+    ...c.defaultPrivileges.map((p) => p.database),
+  ]);
+}
+
+/** Duplicates and contradictions are errors: which declaration would win is not obvious. */
+export function checkCluster(cluster: Record<string, unknown>, report: (path: (string | number)[], message: string) => void): void {
+  const c = cluster as unknown as PostgresCluster;
+  const unique = <T>(list: T[], section: string, key: (x: T) => string, what: (x: T) => string, field?: string) => {
+    const seen = new Map<string, number>();
+    list.forEach((x, i) => {
+      const k = key(x);
+      const prev = seen.get(k);
+      if (prev !== undefined) report(field === undefined ? [section, i] : [section, i, field], `${what(x)} is already declared at ${section}[${prev}]`);
+      else seen.set(k, i);
+    });
+  };
+  unique(c.roles, 'roles', (r) => r.name, (r) => `role "${r.name}"`, 'name');
+  unique(c.databases, 'databases', (d) => d.name, (d) => `database "${d.name}"`, 'name');
+  unique(c.schemas, 'schemas', (s) => `${s.database}\0${s.name}`, (s) => `schema "${s.name}" of database "${s.database}"`);
+  unique(c.extensions, 'extensions', (e) => `${e.database}\0${e.name}`, (e) => `extension "${e.name}" of database "${e.database}"`);
+  unique(c.privileges, 'privileges', (p) => `${p.database}\0${p.role}\0${JSON.stringify(p.on)}`, (p) => `a grant to "${p.role}" on the same object of database "${p.database}"`);
+  unique(
+    c.defaultPrivileges,
+    'defaultPrivileges',
+    (p) => `${p.database}\0${p.owner}\0${p.schema ?? ''}\0${p.role}\0${p.on}`,
+    (p) => `a default privilege for "${p.owner}" on ${p.on} to "${p.role}"${p.schema === undefined ? '' : ` in schema "${p.schema}"`}`,
+  );
+  c.roles.forEach((r, i) => {
+    const parents = new Map<string, number>();
+    (r.memberOf ?? []).forEach((m, j) => {
+      if (m.role === r.name) report(['roles', i, 'memberOf', j], `role "${r.name}" cannot be a member of itself`);
+      if (m.role === PUBLIC) report(['roles', i, 'memberOf', j], 'every role is a member of PUBLIC already');
+      const prev = parents.get(m.role);
+      if (prev !== undefined) report(['roles', i, 'memberOf', j], `"${m.role}" is already listed at memberOf[${prev}]`);
+      else parents.set(m.role, j);
+    });
+  });
+  c.databases.forEach((d, i) => {
+    if (d.owner === PUBLIC) report(['databases', i, 'owner'], 'PUBLIC cannot own a database');
+  });
+  c.schemas.forEach((s, i) => {
+    if (s.owner === PUBLIC) report(['schemas', i, 'owner'], 'PUBLIC cannot own a schema');
+  });
+  c.defaultPrivileges.forEach((p, i) => {
+    if (p.on === 'schemas' && p.schema !== undefined) report(['defaultPrivileges', i, 'schema'], 'default privileges on schemas apply to the whole database: remove schema');
+    if (p.owner === PUBLIC) report(['defaultPrivileges', i, 'owner'], 'PUBLIC creates no objects: owner must be a role');
+  });
+}

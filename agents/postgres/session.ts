@@ -1,0 +1,245 @@
+/**
+ * A PostgreSQL session: one admin connection to the server's `database`, plus one connection per
+ * other database, opened when a kind first needs that database's catalogs and kept across passes.
+ * Every statement on any of them is counted. Utility statements take no bind parameters: their
+ * parameters are inlined as literals here, so what history records keeps `$1` where a secret was.
+ */
+import pg from 'pg';
+import type { ErrorClass, Session } from '../../src/engine.js';
+import { Secret } from '../../src/secret.js';
+import { inlineParams, literalOf } from './quote.js';
+
+/** Connection settings of `hosts.<name>.postgres`. */
+export interface PgConnection {
+  port: number;
+  user: string;
+  database: string;
+  password?: Secret;
+}
+
+/** What the session learns once, at connect. */
+export interface PgFacts {
+  /** server_version_num, e.g. 150007. */
+  version: number;
+  /** The role the session is logged in as: never changed by setpoint. */
+  currentUser: string;
+  /** Whether that role is a superuser (then pg_authid and pg_file_settings can be read). */
+  superuser: boolean;
+  /** The bootstrap superuser (oid 10): never changed by setpoint. */
+  bootstrapUser: string;
+  /** The database of the admin connection: never dropped. */
+  database: string;
+  /** The data directory, when the role may read it (for the host facts). */
+  dataDir?: string;
+}
+
+/** A database as the databases kind saw it in the current observation. */
+export interface DatabaseRef {
+  name: string;
+  allowConnections: boolean;
+}
+
+/**
+ * What the roles and databases kinds saw in the current round of observation, for the kinds the
+ * engine observes after them (it lists roles and databases first): which roles exist, which databases.
+ */
+export interface Catalog {
+  roles?: Set<string>;
+  databases?: Map<string, DatabaseRef>;
+}
+
+/** Options of one statement: which database's connection runs it (the admin one when omitted). */
+export interface QueryOptions {
+  scope?: string | undefined;
+}
+
+// Statements PostgreSQL can bind parameters for; every other one (CREATE ROLE, ALTER SYSTEM, GRANT...) gets them inlined.
+const BINDABLE = /^\s*(SELECT|WITH|INSERT|UPDATE|DELETE|VALUES)\b/i;
+
+type Opener = (database: string) => Promise<pg.Client>;
+
+export class PgSession implements Session {
+  readonly stats = { statements: 0, bytesIn: 0 };
+  broken = false;
+  readonly server: string;
+  catalog: Catalog = {};
+  private readonly scoped = new Map<string, Promise<pg.Client>>();
+
+  constructor(
+    private readonly admin: pg.Client,
+    readonly facts: PgFacts,
+    private readonly open: Opener,
+  ) {
+    this.server = `PostgreSQL ${Math.floor(facts.version / 10000)}.${facts.version % 100}`;
+    admin.on('error', () => {
+      this.broken = true;
+    });
+  }
+
+  async query<T = Record<string, unknown>>(sql: string, params: readonly unknown[] = [], opts: QueryOptions = {}): Promise<T[]> {
+    const scope = opts.scope === undefined || opts.scope === this.facts.database ? undefined : opts.scope;
+    const client = scope === undefined ? this.admin : await this.client(scope);
+    this.stats.statements++;
+    const values = params.map((p) => (p instanceof Secret ? p.reveal() : p));
+    const inline = values.length > 0 && !BINDABLE.test(sql);
+    const text = inline ? inlineParams(sql, values.map(literalOf)) : sql;
+    const before = bytesRead(client);
+    try {
+      const r = await client.query<Record<string, unknown>>(inline || values.length === 0 ? text : { text, values });
+      return r.rows as T[];
+    } catch (err) {
+      if (isConnectionError(err)) {
+        if (scope === undefined) this.broken = true;
+        else this.forget(scope, client);
+      }
+      throw err;
+    } finally {
+      this.stats.bytesIn += bytesRead(client) - before;
+    }
+  }
+
+  /** Databases with an open (or opening) connection. */
+  get databases(): string[] {
+    return [...this.scoped.keys()];
+  }
+
+  /** Closes the connections to databases not in `keep` (dropped, or no longer declared). */
+  async retain(keep: ReadonlySet<string>): Promise<void> {
+    const gone = [...this.scoped.keys()].filter((d) => !keep.has(d));
+    await Promise.all(gone.map((d) => this.closeScope(d)));
+  }
+
+  private client(database: string): Promise<pg.Client> {
+    let c = this.scoped.get(database);
+    if (c === undefined) {
+      c = this.open(database).then((client) => {
+        client.on('error', () => this.forget(database, client));
+        return client;
+      });
+      this.scoped.set(database, c);
+      c.catch(() => {
+        if (this.scoped.get(database) === c) this.scoped.delete(database);
+      });
+    }
+    return c;
+  }
+
+  private forget(database: string, client: pg.Client): void {
+    const c = this.scoped.get(database);
+    if (c === undefined) return;
+    this.scoped.delete(database);
+    void client.end().catch(() => undefined);
+  }
+
+  private async closeScope(database: string): Promise<void> {
+    const c = this.scoped.get(database);
+    this.scoped.delete(database);
+    try {
+      await (await c)?.end();
+    } catch {
+      // already gone
+    }
+  }
+
+  async close(): Promise<void> {
+    this.broken = true;
+    await Promise.all([...this.scoped.keys()].map((d) => this.closeScope(d)));
+    try {
+      await this.admin.end();
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function bytesRead(client: pg.Client): number {
+  const stream = (client as unknown as { connection?: { stream?: { bytesRead?: number } } }).connection?.stream;
+  return stream?.bytesRead ?? 0;
+}
+
+/** Opens a session and learns its facts in one round trip. */
+export async function connectPostgres(address: string, c: PgConnection, opts: { timeoutMs: number; statementTimeoutMs: number }): Promise<PgSession> {
+  const open: Opener = async (database) => {
+    const client = new pg.Client({
+      host: address,
+      port: c.port,
+      user: c.user,
+      database,
+      ...(c.password === undefined ? {} : { password: c.password.reveal() }),
+      connectionTimeoutMillis: opts.timeoutMs,
+      statement_timeout: opts.statementTimeoutMs,
+      query_timeout: opts.statementTimeoutMs + 5000,
+      application_name: 'setpoint',
+      keepAlive: true,
+    });
+    // Until the session takes it over, an error on an idle client must not crash the daemon.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    return client;
+  };
+  const admin = await open(c.database);
+  try {
+    const r = await admin.query<{ v: string; u: string; su: boolean | null; boot: string; db: string; dd: string | null }>(
+      "SELECT current_setting('server_version_num') AS v, current_user AS u, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS su, " +
+        "(SELECT rolname FROM pg_roles WHERE oid = 10) AS boot, current_database() AS db, (SELECT setting FROM pg_settings WHERE name = 'data_directory') AS dd",
+    );
+    const row = r.rows[0];
+    if (row === undefined) throw new Error('the server returned no row for its version');
+    const session = new PgSession(
+      admin,
+      { version: Number(row.v), currentUser: row.u, superuser: row.su === true, bootstrapUser: row.boot, database: row.db, ...(row.dd === null ? {} : { dataDir: row.dd }) },
+      open,
+    );
+    session.stats.statements = 1;
+    return session;
+  } catch (err) {
+    await admin.end().catch(() => undefined);
+    throw err;
+  }
+}
+
+const NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/** True when the connection (not just the statement) failed. */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  if (e.code !== undefined && (NODE_CODES.has(e.code) || e.code.startsWith('08') || e.code === '57P01' || e.code === '57P02' || e.code === '57P03')) return true;
+  return /Connection terminated|Client has encountered a connection error|not queryable|Query read timeout|timeout expired/i.test(e.message ?? '');
+}
+
+// SQLSTATEs retrying cannot fix: a human must change the file, a secret or the server.
+const TERMINAL: Record<string, string> = {
+  '28P01': 'sql.auth',
+  '28000': 'sql.auth',
+  '42501': 'sql.privilege',
+  '42601': 'sql.rejected',
+  '42602': 'sql.rejected',
+  '42622': 'sql.rejected',
+  '42704': 'sql.rejected',
+  '42883': 'sql.rejected',
+  '42939': 'sql.rejected',
+  '22023': 'sql.rejected',
+  '22P02': 'sql.rejected',
+  '22003': 'sql.rejected',
+  '0A000': 'sql.rejected',
+  '2BP01': 'sql.rejected',
+  '55000': 'sql.rejected',
+  '22021': 'sql.rejected',
+  '42809': 'sql.rejected',
+  '0LP01': 'sql.rejected',
+};
+
+export function classifyPostgresError(err: unknown): ErrorClass {
+  const e = err as { code?: string; message?: string; detail?: string; hint?: string };
+  const message = [e.message ?? String(err), e.detail, e.hint].filter((x) => x !== undefined && x !== '').join('; ');
+  const code = e.code ?? '';
+  const terminal = TERMINAL[code];
+  if (terminal !== undefined) return { terminal: true, code: terminal, message: `${message} (${code})` };
+  if (isConnectionError(err)) return { terminal: false, code: 'sql.unreachable', message: code === '' ? message : `${message} (${code})` };
+  return { terminal: false, code: 'sql.error', message: code === '' ? message : `${message} (${code})` };
+}

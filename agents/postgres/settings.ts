@@ -1,0 +1,256 @@
+/**
+ * postgres.setting: server settings through ALTER SYSTEM SET, then pg_reload_conf(). Each declared
+ * setting is read three ways in one query: what runs (pg_settings), what is persisted
+ * (pg_file_settings, the entry that wins), and whether a restart is pending. Values are compared in
+ * the server's units: '1GB', '1024MB' and 131072 (8kB pages) are the same shared_buffers.
+ *
+ * A setting persisted but waiting for a restart is reported as pending a restart (a disruptive
+ * change that waits: setpoint does not restart servers yet), never as a failure and never set again.
+ */
+import { restartChange } from '../host/index.js';
+import type { Change, Drift, ResourceKind } from '../../src/engine.js';
+import { quoteIdent } from './quote.js';
+import type { PostgresCluster, SettingValue } from './schema.js';
+import type { PgFacts, PgSession } from './session.js';
+
+/** What normalization needs to know of a setting: pg_settings.vartype and unit. */
+export interface SettingMeta {
+  vartype: string;
+  unit: string | null;
+}
+
+export interface SettingState {
+  name: string;
+  /** The running value, with its unit as people write it (16MB, 2s). */
+  running: string;
+  vartype: string;
+  unit: string | null;
+  context: string;
+  source: string;
+  /** The persisted value that wins (postgresql.auto.conf or postgresql.conf); null when no file sets it, undefined when it cannot be read. */
+  file?: string | null;
+  fileError?: string | null;
+  pendingRestart: boolean;
+}
+
+const KIND = 'postgres.setting';
+
+const MEMORY: Record<string, number> = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+const TIME: Record<string, number> = { us: 1, ms: 1000, s: 1e6, min: 60e6, h: 3600e6, d: 86400e6 };
+
+/** A unit of pg_settings (8kB, 16MB, ms, s, min...) as a kind and a size in bytes or microseconds. */
+export function parseUnit(unit: string): { kind: 'memory' | 'time'; factor: number } | undefined {
+  const m = /^(\d+)?\s*([A-Za-z]+)$/.exec(unit.trim());
+  if (m === null) return undefined;
+  const n = m[1] === undefined ? 1 : Number(m[1]);
+  const u = m[2] as string;
+  if (u in MEMORY) return { kind: 'memory', factor: n * (MEMORY[u] as number) };
+  if (u in TIME) return { kind: 'time', factor: n * (TIME[u] as number) };
+  return undefined;
+}
+
+/** Round half to even, as PostgreSQL's rint() does when it converts units. */
+function rint(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+const TRUE = ['on', 'true', 'yes', '1'];
+const FALSE = ['off', 'false', 'no', '0'];
+
+/** PostgreSQL's parse_bool: on/off, true/false, yes/no, 1/0, and unique prefixes of them. */
+export function parseBool(v: string): boolean | undefined {
+  const s = v.trim().toLowerCase();
+  if (s === '') return undefined;
+  if (TRUE.includes(s) || (s.length >= 1 && ('true'.startsWith(s) || 'yes'.startsWith(s))) || (s.length >= 2 && 'on'.startsWith(s) && s !== 'o')) return true;
+  if (FALSE.includes(s) || (s.length >= 1 && ('false'.startsWith(s) || 'no'.startsWith(s))) || (s.length >= 2 && 'off'.startsWith(s))) return false;
+  return undefined;
+}
+
+function listOf(v: string): string[] {
+  return v
+    .split(',')
+    .map((x) => x.trim().replace(/^"(.*)"$/, '$1'))
+    .filter((x) => x !== '');
+}
+
+/**
+ * A value as the server would hold it, for comparison: numbers in the setting's own unit (PostgreSQL
+ * rounds integers to the nearest unit), booleans as on/off, enums in lower case, lists without
+ * spacing. Undefined when the value is not valid for the setting.
+ */
+export function normalizeSetting(value: SettingValue, meta: SettingMeta): string | undefined {
+  if (Array.isArray(value)) return listOf(value.join(',')).join(',');
+  const text = typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value);
+  switch (meta.vartype) {
+    case 'bool': {
+      const b = parseBool(text);
+      return b === undefined ? undefined : b ? 'on' : 'off';
+    }
+    case 'enum':
+      return text.trim().toLowerCase();
+    case 'integer':
+    case 'real': {
+      const m = /^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z]+)?\s*$/.exec(text);
+      if (m === null) return undefined;
+      let n = Number(m[1]);
+      if (m[2] !== undefined) {
+        const base = meta.unit === null ? undefined : parseUnit(meta.unit);
+        const given = parseUnit(m[2]);
+        // Units are case-sensitive (kB, MB, min...), and only units of the setting's kind are allowed.
+        if (base === undefined || given === undefined || given.kind !== base.kind || !(m[2] in MEMORY || m[2] in TIME)) return undefined;
+        n = (n * given.factor) / base.factor;
+      }
+      if (meta.vartype === 'integer') n = rint(n);
+      return String(Number(n.toPrecision(15)));
+    }
+    default:
+      return text.includes(',') && /^[\w".$-]+(\s*,\s*[\w".$-]+)+$/.test(text.trim()) ? listOf(text).join(',') : text;
+  }
+}
+
+/** A value in base units shown with the largest unit that divides it (2048 of 8kB -> 16MB; 2000 ms -> 2s). */
+export function humanize(setting: string, unit: string | null): string {
+  const u = unit === null ? undefined : parseUnit(unit);
+  const n = Number(setting);
+  if (u === undefined || !Number.isFinite(n) || n <= 0 || !Number.isInteger(n)) return setting;
+  const total = n * u.factor;
+  const table = u.kind === 'memory' ? MEMORY : TIME;
+  const names = Object.keys(table).sort((a, b) => (table[b] as number) - (table[a] as number));
+  for (const name of names) {
+    const f = table[name] as number;
+    if (f >= u.factor && total % f === 0) return `${total / f}${name}`;
+  }
+  return `${setting}${unit === null ? '' : ` × ${unit}`}`;
+}
+
+/** The declared value as written in the file, for summaries. */
+function shown(v: SettingValue): string {
+  return Array.isArray(v) ? v.join(', ') : typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v);
+}
+
+/** Sources whose running value is the session's own, not the server's: the running value says nothing then. */
+const SESSION_SOURCES = new Set(['client', 'session', 'database', 'user', 'database user']);
+
+export const settings: ResourceKind<SettingValue, SettingState, PgSession> = {
+  kind: KIND,
+
+  desired(ctx) {
+    const c = ctx.cluster as unknown as PostgresCluster;
+    return new Map(Object.entries(c.settings).map(([k, v]) => [k.toLowerCase(), v]));
+  },
+
+  async observe(session, ctx) {
+    const names = [...this.desired(ctx).keys()];
+    const out = new Map<string, SettingState>();
+    if (names.length === 0) return out;
+    // pg_file_settings is readable by superusers only; others see the running values alone.
+    const file = session.facts.superuser
+      ? 'f.setting AS file, f.error AS ferr FROM unnest($1::text[]) AS w(name) LEFT JOIN pg_settings s ON s.name = w.name ' +
+        'LEFT JOIN LATERAL (SELECT x.setting, x.error FROM pg_file_settings x WHERE lower(x.name) = w.name ORDER BY x.seqno DESC LIMIT 1) f ON true'
+      : 'NULL::text AS file, NULL::text AS ferr FROM unnest($1::text[]) AS w(name) LEFT JOIN pg_settings s ON s.name = w.name';
+    const rows = await session.query<{ w: string; n: string | null; v: string | null; u: string | null; t: string | null; c: string | null; s: string | null; p: boolean | null; file: string | null; ferr: string | null }>(
+      `SELECT w.name AS w, s.name AS n, s.setting AS v, s.unit AS u, s.vartype AS t, s.context AS c, s.source AS s, s.pending_restart AS p, ${file}`,
+      [names],
+    );
+    for (const r of rows) {
+      if (r.n === null && r.file === null) continue;
+      out.set(r.w, {
+        name: r.w,
+        running: r.v === null ? '' : humanize(r.v, r.u),
+        vartype: r.t ?? 'string',
+        unit: r.u,
+        context: r.c ?? 'user',
+        source: r.s ?? 'default',
+        ...(session.facts.superuser ? { file: r.file, fileError: r.ferr } : {}),
+        pendingRestart: r.p === true,
+      });
+      raw.set(out.get(r.w) as SettingState, r.v ?? '');
+    }
+    return out;
+  },
+
+  diff(desired, observed, ctx) {
+    const facts = ctx.facts as unknown as PgFacts;
+    const drift: Drift[] = [];
+    for (const [name, value] of desired) {
+      const o = observed.get(name);
+      if (o === undefined) {
+        drift.push({ kind: KIND, id: name, field: name.includes('.') ? 'value' : 'unknown', desired: shown(value), observed: name.includes('.') ? '(not set)' : `PostgreSQL ${facts.version} has no such setting` });
+        continue;
+      }
+      const meta = { vartype: o.vartype, unit: o.unit };
+      const want = normalizeSetting(value, meta);
+      if (want === undefined) {
+        drift.push({ kind: KIND, id: name, field: 'invalid', desired: shown(value), observed: `not a valid ${o.vartype}${o.unit === null ? '' : ` in units of ${o.unit}`}` });
+        continue;
+      }
+      if (o.context === 'internal') {
+        drift.push({ kind: KIND, id: name, field: 'readonly', desired: shown(value), observed: o.running });
+        continue;
+      }
+      const running = normalizeSetting(raw.get(o) ?? o.running, meta);
+      const runningKnown = !SESSION_SOURCES.has(o.source);
+      if (o.file === undefined) {
+        if (runningKnown && running !== want) drift.push({ kind: KIND, id: name, field: 'value', desired: shown(value), observed: o.running });
+        continue;
+      }
+      const persisted = o.file === null ? undefined : normalizeSetting(o.file, meta);
+      if (persisted !== want) {
+        drift.push({ kind: KIND, id: name, field: 'value', desired: shown(value), observed: o.file === null ? `${o.running} (not set in any file)` : o.file });
+      } else if (runningKnown && running !== want) {
+        if (o.pendingRestart) drift.push({ kind: KIND, id: name, field: 'pending_restart', desired: shown(value), observed: `${o.running} until the server restarts` });
+        else if (o.fileError !== null && o.fileError !== undefined && o.fileError !== 'setting could not be applied') drift.push({ kind: KIND, id: name, field: 'error', desired: shown(value), observed: o.fileError });
+        else if (o.source === 'command line' || o.source === 'environment variable') drift.push({ kind: KIND, id: name, field: 'overridden', desired: shown(value), observed: `${o.running} (from the ${o.source})` });
+        else drift.push({ kind: KIND, id: name, field: 'running', desired: shown(value), observed: `${o.running} (not reloaded yet)` });
+      }
+    }
+    return drift;
+  },
+
+  plan(drift, desired, observed, ctx) {
+    const changes: Change[] = [];
+    const pending: string[] = [];
+    for (const d of drift) {
+      const value = desired.get(d.id);
+      if (value === undefined) continue;
+      const o = observed.get(d.id);
+      const name = d.id.split('.').map(quoteIdent).join('.');
+      const base = { kind: KIND, id: d.id, phase: 50 } as const;
+      switch (d.field) {
+        case 'value': {
+          const list = Array.isArray(value) ? value : [typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value)];
+          const restart = o?.context === 'postmaster' ? ' (takes effect at the next restart)' : '';
+          changes.push({
+            ...base, action: 'set', risk: 'safe',
+            summary: `set ${d.id} to ${shown(value)} with ALTER SYSTEM and reload${restart}`,
+            statements: [{ sql: `ALTER SYSTEM SET ${name} = ${list.map((_, i) => `$${i + 1}`).join(', ')}`, params: list }, { sql: 'SELECT pg_reload_conf()' }],
+          });
+          break;
+        }
+        case 'running':
+          changes.push({ ...base, action: 'reload', risk: 'safe', summary: `reload the configuration: ${d.id} is persisted as ${shown(value)} but runs as ${o?.running ?? '?'}`, statements: [{ sql: 'SELECT pg_reload_conf()' }] });
+          break;
+        case 'pending_restart':
+          pending.push(`${d.id} = ${shown(value)} (runs as ${o?.running ?? '?'})`);
+          break;
+        default:
+          changes.push({
+            ...base, action: 'set', risk: 'safe', summary: `set ${d.id} to ${shown(value)}`, statements: [],
+            blocked:
+              d.field === 'unknown' ? `the server has no setting ${d.id}` :
+              d.field === 'invalid' ? `${shown(value)} is not a valid value for ${d.id} (${String(d.observed)})` :
+              d.field === 'readonly' ? `${d.id} is read-only (fixed when the server was built or initialised)` :
+              d.field === 'overridden' ? `${d.id} is set on the server's ${o?.source ?? 'command line'}, which wins over ALTER SYSTEM` :
+              `the server rejects the persisted value of ${d.id}: ${String(d.observed)}`,
+          });
+      }
+    }
+    // One restart applies every setting pending one: a disruptive change, in maintenance windows only.
+    if (pending.length > 0) changes.push(restartChange(ctx, { kind: KIND, id: `restart ${ctx.hostName}`, summary: `restart the server on ${ctx.hostName}: pending a restart for ${pending.join(', ')}` }));
+    return changes;
+  },
+};
+
+/** The running value in base units, beside each state (the state shows it humanized). */
+const raw = new WeakMap<SettingState, string>();
