@@ -14,6 +14,7 @@ const tmp = tempDir('host-ssh');
 const NAMES = ['h1', 'h2', 'h3'] as const;
 let hosts: LabHost[] = [];
 let rogue: LabHost;
+let pg: LabHost;
 let knownHosts = '';
 let key = '';
 const restartLog = join(tmp.dir, 'restarts.log');
@@ -27,7 +28,8 @@ before(async () => {
   hosts = [first, ...rest];
   // A host whose key is not the one known_hosts has for its address.
   rogue = await startHost({ name: 'h4', address: '127.0.23.4', ssh: { clientKeyFile: key }, mariadb: true, baseDir: tmp.dir });
-  const lines = hosts.map((h) => h.sshd?.knownHostsLine ?? '');
+  pg = await startHost({ name: 'h5', address: '127.0.23.5', ssh: { clientKeyFile: key }, postgres: true, baseDir: tmp.dir });
+  const lines = [...hosts, pg].map((h) => h.sshd?.knownHostsLine ?? '');
   const wrongKey = (hosts[0]?.sshd?.knownHostsLine ?? '').split(' ').slice(1).join(' ');
   lines.push(`[127.0.23.4]:2222 ${wrongKey}`);
   knownHosts = tmp.file('known_hosts', lines.join('\n') + '\n');
@@ -61,10 +63,20 @@ function hostBlock(name: string, h: LabHost): string {
 `;
 }
 
+function pgBlock(): string {
+  const p = pg.postgres;
+  return `  h5:
+    address: ${pg.address}
+    ssh: { port: 2222, user: root, privateKeyFile: ${key}, knownHostsFile: ${knownHosts} }
+    service: { commands: { start: ${JSON.stringify(p?.scripts.start)}, restart: ${JSON.stringify(p?.scripts.restart)}, status: ${JSON.stringify(p?.scripts.status)} } }
+    postgres: { port: 5432, user: postgres }
+`;
+}
+
 function spec(window: string): string {
   return `version: 1
 hosts:
-${NAMES.map((n, i) => hostBlock(n, hosts[i] as LabHost)).join('')}${hostBlock('h4', rogue)}
+${NAMES.map((n, i) => hostBlock(n, hosts[i] as LabHost)).join('')}${hostBlock('h4', rogue)}${pgBlock()}
 clusters:
   fleet:
     engine: mysql
@@ -76,6 +88,11 @@ clusters:
     engine: mysql
     members: [h4]
     databases: [{ name: never_made }]
+  ledger:
+    engine: postgres
+    members: [h5]
+    settings: { shared_buffers: 32MB }
+    maintenanceWindows: [${window}]
 policy:
   resyncSeconds: 1
   backoff: { initialSeconds: 0.5, maxSeconds: 2 }
@@ -109,6 +126,12 @@ test('outside a window: facts recorded, fragment written, dynamic setting applie
     const fragment = readFileSync(join(h.mariadb?.confDir ?? '', '60-setpoint.cnf'), 'utf8');
     assert.match(fragment, /\[mysqld\]\nback_log = 77\nmax_connections = 321\n/);
   }
+  const ledger = byHost.get('h5');
+  assert.equal(ledger?.state, 'waiting', JSON.stringify(ledger));
+  assert.deepEqual((ledger?.remaining as { summary: string; reason: string }[]).map((c) => [c.summary, c.reason]), [
+    ['restart the server on h5: pending a restart for shared_buffers = 32MB (runs as 16MB)', 'waiting for window 2027-01-01T00:00:00.000Z'],
+  ]);
+  assert.equal(await pg.postgres?.sql('SHOW shared_buffers'), '16MB');
   const plan = await cli(['plan', '-f', file, '--cluster', 'fleet']);
   assert.equal(plan.code, 2);
   assert.match(plan.stdout, /waiting: waiting for window 2027-01-01T00:00:00\.000Z/);
@@ -119,8 +142,9 @@ test('outside a window: facts recorded, fragment written, dynamic setting applie
 
   // Facts, in `hosts` and in history.
   const facts = jsonLines((await cli(['hosts', '--db', db, '--json'])).stdout);
-  assert.deepEqual(facts.map((f) => f.host), ['h1', 'h2', 'h3']);
-  for (const f of facts) {
+  assert.deepEqual(facts.map((f) => f.host), ['h1', 'h2', 'h3', 'h5']);
+  assert.match(String(facts[3]?.package), /^postgresql-15 /);
+  for (const f of facts.slice(0, 3)) {
     assert.match(String(f.os), /Debian|Linux/);
     assert.ok(Number(f.cpus) >= 1);
     assert.ok(Number(f.memoryBytes) > 0);
@@ -176,10 +200,11 @@ test('inside a window: restarts one host at a time, the static setting is applie
     });
     spans.sort((a, b) => (a.start < b.start ? -1 : 1));
     for (let i = 1; i < spans.length; i++) assert.ok((spans[i]?.start ?? 0n) > (spans[i - 1]?.end ?? 0n), `never two at once: ${JSON.stringify(spans.map((s) => [s.n, String(s.start), String(s.end)]))}`);
-    await waitFor('the fleet converged', async () => {
-      const s = jsonLines((await cli(['status', '--db', db, '--json'])).stdout).filter((r) => r.cluster === 'fleet');
-      return s.length === 3 && s.every((r) => r.converged === true);
+    await waitFor('the fleet and the ledger converged', async () => {
+      const s = jsonLines((await cli(['status', '--db', db, '--json'])).stdout).filter((r) => r.cluster === 'fleet' || r.cluster === 'ledger');
+      return s.length === 4 && s.every((r) => r.converged === true);
     }, 20_000);
+    assert.equal(await pg.postgres?.sql('SHOW shared_buffers'), '32MB', 'PostgreSQL restarted in the window and runs the setting');
 
     // A server stopped by hand is started again.
     await hosts[2]?.mariadb?.stop();
