@@ -163,6 +163,12 @@ export interface Engine<C = unknown, S extends Session = Session> {
   readonly kinds: readonly ResourceKind<any, any, any>[];
   /** Facts to learn once per session (flavor, version, data directory...). */
   facts(session: S): Record<string, unknown>;
+  /**
+   * Takes (or confirms) the lease on this server for `owner` before acting, so two daemons never act
+   * on one server at once; held for the session's life. `taken` is true when it was taken just now.
+   * When another holds it, says who.
+   */
+  lease?(session: S, owner: string): Promise<{ held: true; taken: boolean } | { held: false; holder: string }>;
   /** Package names whose installed version the host facts report (the first installed one). */
   readonly packages?: readonly string[];
   classify(err: unknown): ErrorClass;

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { History } from '../history/store.js';
 import { createLogger } from '../log.js';
-import { passRecord, reconcile } from '../loop/reconcile.js';
+import { reconcile } from '../loop/reconcile.js';
+import { recordPass } from '../loop/record.js';
 import { targetsOf } from '../loop/targets.js';
 import { SessionPool } from '../transport/sessions.js';
 import { SshPool } from '../transport/ssh.js';
@@ -43,15 +44,22 @@ export function register(program: Command): void {
         const members = (c: string) => loaded.spec.clusters[c]?.members.map((h) => `${c}/${h}`) ?? [];
         try {
           history.recordSpec(loaded);
+          const pauses = history.pauseState();
+          const pausedOf = (c: string, h: string) => pauses.active.find((p) => p.target === c || p.target === h || p.target === `${c}/${h}`)?.reason;
           const outcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, async (t) => {
             const o = await reconcile(
               t,
-              { pool, ssh, log, specVersion: loaded.version, history, disruptive: (x) => gate.check(x, members(x.cluster)), takeDisruptive: (x) => gate.take(x), disruptedBefore: new Set() },
+              {
+                pool, ssh, log, specVersion: loaded.version, history, owner: history.daemonId,
+                disruptive: (x) => gate.check(x, members(x.cluster)), takeDisruptive: (x) => gate.take(x), disruptedBefore: new Set(),
+                paused: (x) => pausedOf(x.cluster, x.host),
+              },
               { act: true },
             );
             health.set(t.key, o.complete && o.error === undefined);
             if (o.complete && o.error === undefined) gate.release(t);
-            history.commitPass(passRecord(o, loaded.version));
+            const paused = pausedOf(t.cluster, t.host);
+            recordPass(history, o, loaded.version, paused === undefined ? {} : { paused });
             return o;
           });
           if (opts.json === true) {

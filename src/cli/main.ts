@@ -5,6 +5,7 @@ import { register as apply } from './apply.js';
 import { register as demo } from './demo.js';
 import { register as history } from './history.js';
 import { register as hosts } from './hosts.js';
+import { register as pause } from './pause.js';
 import { register as plan } from './plan.js';
 import { register as run } from './run.js';
 import { register as status } from './status.js';
@@ -26,6 +27,6 @@ const program = new Command()
       'Examples:\n  setpoint validate -f setpoint.yaml\n  setpoint plan -f setpoint.yaml\n  setpoint apply -f setpoint.yaml --once\n  setpoint run -f setpoint.yaml\n  setpoint status\n  setpoint history --since 1h --kind drift,action',
   );
 
-for (const r of [validate, plan, apply, run, status, history, hosts, demo]) r(program);
+for (const r of [validate, plan, apply, run, status, history, hosts, pause, demo]) r(program);
 
 await program.parseAsync(process.argv);

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { SpecError, formatProblem, messageOf } from '../errors.js';
+import { SetpointError, SpecError, formatProblem, messageOf } from '../errors.js';
 import { History } from '../history/store.js';
 import { createLogger, type Level, type Logger } from '../log.js';
 import { Controller } from '../loop/controller.js';
@@ -12,6 +12,9 @@ import { parseSpec, specVersion } from '../spec/load.js';
 import type { LoadedSpec } from '../spec/types.js';
 import { SessionPool } from '../transport/sessions.js';
 import { SshPool } from '../transport/ssh.js';
+import type { Server } from 'node:http';
+import { Metrics } from '../metrics.js';
+import cron, { type ScheduledTask } from 'node-cron';
 import { action, engines, EXIT, historyPath, load, report } from './common.js';
 
 export interface DaemonOptions {
@@ -25,6 +28,8 @@ export interface DaemonOptions {
   onPass?: (o: PassOutcome) => void;
   /** Seconds to let in-flight passes finish on stop. Defaults to 10. */
   stopTimeoutSeconds?: number;
+  /** ADDRESS:PORT (loopback) for /healthz, /readyz and /metrics; off when omitted. */
+  listen?: string;
 }
 
 /** Runs the daemon until stopped; returns the exit code. */
@@ -48,11 +53,64 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   history.recordSpec(loaded);
   const pool = new SessionPool();
   const ssh = new SshPool();
-  const controller = new Controller({ engines, history, log, pool, ssh, ...(opts.onPass === undefined ? {} : { onPass: opts.onPass }) });
+  let metrics: Metrics | undefined;
+  const controller: Controller = new Controller({
+    engines, history, log, pool, ssh,
+    onPass: (o) => {
+      metrics?.observe(o);
+      opts.onPass?.(o);
+    },
+  });
+  let server: Server | undefined;
+  if (opts.listen !== undefined) {
+    metrics = new Metrics({ targets: () => controller.targetKeys(), depth: () => controller.depth });
+    try {
+      server = await metrics.listen(opts.listen);
+    } catch (err) {
+      history.event(`daemon refused to start: cannot serve on ${opts.listen}`, { error: messageOf(err) });
+      history.close();
+      throw err instanceof SetpointError ? err : new SetpointError('cli.listen', `--listen ${opts.listen}: ${messageOf(err)}`, { cause: err });
+    }
+    log.info('serving /healthz, /readyz and /metrics', { listen: opts.listen });
+  }
   const applied = controller.apply(loaded);
   log.info('started', { daemon: daemonId, file, db: opts.db, version: loaded.version, targets: applied.added.length });
 
   let current = loaded;
+  // History retention on a cron schedule (node-cron); the schedule follows the spec in force.
+  let retention: ScheduledTask | undefined;
+  const scheduleRetention = (s: LoadedSpec) => {
+    const r = s.spec.policy.retention;
+    void retention?.destroy();
+    retention = cron.schedule(
+      r.schedule,
+      () => {
+        const removed = history.thin(Date.now() - r.keepDays * 86_400_000);
+        log.info('history thinned', { removed, keepDays: r.keepDays });
+      },
+      { timezone: r.timezone, name: 'setpoint-retention', noOverlap: true, suppressMissedWarning: true },
+    );
+    retention.unref();
+  };
+  scheduleRetention(loaded);
+  // Secret files are read at each use; watching them lets a fixed password resume a stalled target at once.
+  const secretWatch = new Set<string>();
+  const onSecret = () => {
+    log.info('a secret file changed: looking again now');
+    controller.poke();
+  };
+  const watchSecrets = (s: LoadedSpec) => {
+    const want = new Set(secretFiles(s.spec));
+    for (const f of secretWatch) if (!want.has(f)) {
+      unwatchFile(f, onSecret);
+      secretWatch.delete(f);
+    }
+    for (const f of want) if (!secretWatch.has(f)) {
+      watchFile(f, { interval: 1000 }, onSecret);
+      secretWatch.add(f);
+    }
+  };
+  watchSecrets(loaded);
   const reload = async (why: string) => {
     let text: string;
     try {
@@ -67,6 +125,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       current = next;
       history.recordSpec(next);
       const r = controller.apply(next);
+      watchSecrets(next);
+      scheduleRetention(next);
       log.info('spec loaded', { version: next.version, why, added: r.added.length, changed: r.changed.length, removed: r.removed.length });
     } catch (err) {
       const problems = err instanceof SpecError ? err.problems.map(formatProblem) : [messageOf(err)];
@@ -102,6 +162,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       log.info('stopping', { why });
       watcher?.close();
       unwatchFile(file);
+      for (const f of secretWatch) unwatchFile(f, onSecret);
+      void retention?.destroy();
       if (timer !== undefined) clearTimeout(timer);
       const limit = (opts.stopTimeoutSeconds ?? 10) * 1000;
       let abandoned = false;
@@ -116,6 +178,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       ]);
       await pool.closeAll();
       ssh.closeAll();
+      server?.close();
       if (abandoned) history.markInterrupted();
       history.event(`daemon ${daemonId} stopped (${why})${abandoned ? '; in-flight changes abandoned' : ''}`);
       history.close();
@@ -139,6 +202,16 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   });
 }
 
+/** Every `{ file: PATH }` secret reference in a spec. */
+function secretFiles(v: unknown): string[] {
+  if (Array.isArray(v)) return v.flatMap(secretFiles);
+  if (v === null || typeof v !== 'object') return [];
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  if (keys.length === 1 && keys[0] === 'file' && typeof o.file === 'string') return [o.file];
+  return Object.values(o).flatMap(secretFiles);
+}
+
 export function register(program: Command): void {
   program
     .command('run')
@@ -152,16 +225,18 @@ export function register(program: Command): void {
     .option('--db <path>', 'history file (default: $SETPOINT_DB, $STATE_DIRECTORY/history.db, ./setpoint.db)')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)')
+    .option('--listen <address:port>', 'serve /healthz, /readyz and Prometheus /metrics on this loopback address (default: $SETPOINT_LISTEN, else off)')
     .addHelpText('after', '\nLogs go to stdout, one JSON object per line unless stdout is a terminal.\n\nExample:\n  SETPOINT_DB=/var/lib/setpoint/history.db setpoint run -f /etc/setpoint/setpoint.yaml')
     .action(
-      action(async (opts: { file: string; db?: string; logLevel: string; logFormat?: string }) => {
+      action(async (opts: { file: string; db?: string; logLevel: string; logFormat?: string; listen?: string }) => {
         if (!['debug', 'info', 'warn', 'error'].includes(opts.logLevel)) {
           process.stderr.write(`setpoint: --log-level must be debug, info, warn or error\n`);
           return EXIT.error;
         }
         const log = createLogger({ level: opts.logLevel as Level, ...(opts.logFormat === undefined ? {} : { json: opts.logFormat === 'json' }) });
         try {
-          return await runDaemon({ file: opts.file, db: historyPath(opts.db), log });
+          const listen = opts.listen ?? (process.env.SETPOINT_LISTEN === '' ? undefined : process.env.SETPOINT_LISTEN);
+          return await runDaemon({ file: opts.file, db: historyPath(opts.db), log, ...(listen === undefined ? {} : { listen }) });
         } catch (err) {
           return report(err);
         }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { History } from '../history/store.js';
+import { clusterConditions, type Condition } from '../loop/conditions.js';
 import { action, ago, clip, EXIT, historyPath, iso, jsonLines, table } from './common.js';
 
 export function register(program: Command): void {
@@ -14,10 +15,11 @@ export function register(program: Command): void {
     .option('--cluster <name>', 'only this cluster')
     .option('--host <name>', 'only this host')
     .option('--db <path>', 'history file (default: $SETPOINT_DB, $STATE_DIRECTORY/history.db, ./setpoint.db)')
-    .option('--json', 'one JSON object per cluster member')
+    .option('--json', 'one JSON object per cluster member, with its conditions')
+    .option('--conditions', 'show every condition of every member: status, reason, since, spec version, message')
     .addHelpText('after', '\nExit status: 0 all shown members converged, 2 some are not, 1 error.\n\nExample:\n  setpoint status --json | jq -r "select(.converged | not) | .host"')
     .action(
-      action(async (opts: { cluster?: string; host?: string; db?: string; json?: boolean }) => {
+      action(async (opts: { cluster?: string; host?: string; db?: string; json?: boolean; conditions?: boolean }) => {
         const history = History.open(historyPath(opts.db), { readonly: true });
         try {
           const rows = history.status({ ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }), ...(opts.host === undefined ? {} : { host: opts.host }) });
@@ -27,6 +29,7 @@ export function register(program: Command): void {
                 cluster: r.cluster, host: r.host, converged: r.state === 'converged', state: r.state, drift: r.drift, waiting: r.waiting,
                 message: r.message, server: r.server, specVersion: r.specVersion, lastObserved: iso(r.observedAt), lastPass: iso(r.passAt),
                 lastAction: r.lastAction, lastActionAt: iso(r.lastActionAt), lastError: r.lastError, lastErrorAt: iso(r.lastErrorAt), nextPass: iso(r.nextAt),
+                conditions: r.conditions,
               })),
             );
           } else if (rows.length === 0) {
@@ -34,15 +37,31 @@ export function register(program: Command): void {
           } else {
             process.stdout.write(
               table(
-                ['CLUSTER', 'HOST', 'STATE', 'DRIFT', 'OBSERVED', 'LAST ACTION', 'LAST ERROR', 'DETAIL'],
+                ['CLUSTER', 'HOST', 'STATE', 'CONDITIONS', 'DRIFT', 'OBSERVED', 'LAST ACTION', 'LAST ERROR', 'DETAIL'],
                 rows.map((r) => [
-                  r.cluster, r.host, r.state, String(r.drift), ago(r.observedAt),
+                  r.cluster, r.host, r.state, compact(r.conditions), String(r.drift), ago(r.observedAt),
                   r.lastAction === null ? '-' : `${clip(r.lastAction, 48)} ${ago(r.lastActionAt)}`,
                   r.lastError === null ? '-' : `${clip(r.lastError, 40)} ${ago(r.lastErrorAt)}`,
                   clip(r.message, 80),
                 ]),
               ),
             );
+            const clusters = [...new Set(rows.map((r) => r.cluster))];
+            process.stdout.write('\n');
+            for (const c of clusters) {
+              const members = rows.filter((r) => r.cluster === c);
+              const cc = clusterConditions(members.map((m) => m.conditions));
+              process.stdout.write(`cluster ${c}: ${Object.entries(cc).map(([k, v]) => `${k}=${v}`).join(' ')} (${members.length} member${members.length === 1 ? '' : 's'})\n`);
+            }
+            if (opts.conditions === true) {
+              process.stdout.write('\n');
+              process.stdout.write(
+                table(
+                  ['TARGET', 'TYPE', 'STATUS', 'REASON', 'SINCE', 'SPEC', 'MESSAGE'],
+                  rows.flatMap((r) => r.conditions.map((c) => [`${r.cluster}/${r.host}`, c.type, c.status, c.reason, ago(Date.parse(c.lastTransitionTime)), c.observedGeneration === r.specVersion ? c.observedGeneration : `${c.observedGeneration} (stale)`, c.message])),
+                ),
+              );
+            }
           }
           return rows.every((r) => r.state === 'converged') ? EXIT.ok : EXIT.drift;
         } finally {
@@ -50,4 +69,13 @@ export function register(program: Command): void {
         }
       }),
     );
+}
+
+/** Ready or NotReady, then the abnormal conditions that are True. */
+function compact(conditions: Condition[]): string {
+  if (conditions.length === 0) return '-';
+  const ready = conditions.find((c) => c.type === 'Ready');
+  const parts = [ready?.status === 'True' ? 'Ready' : ready?.status === 'Unknown' ? 'Ready?' : 'NotReady'];
+  for (const c of conditions) if (c.type !== 'Ready' && c.status === 'True') parts.push(c.type);
+  return parts.join(',');
 }

@@ -57,4 +57,19 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (cluster, host)
   );
   `,
+  `
+  -- Conditions (Ready, Progressing, Degraded, Stalled) of each target, as JSON; transitions go to entries.
+  ALTER TABLE targets ADD COLUMN conditions TEXT;
+  -- Pause and resume requests, by cluster, host or cluster/host; the daemon reads them every pass.
+  CREATE TABLE pauses (
+    id INTEGER PRIMARY KEY,
+    target TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    paused_at INTEGER NOT NULL,
+    paused_by TEXT,
+    resumed_at INTEGER,
+    resumed_by TEXT
+  );
+  CREATE INDEX pauses_open ON pauses(target) WHERE resumed_at IS NULL;
+  `,
 ];

@@ -8,6 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SetpointError } from '../errors.js';
+import type { Condition } from '../loop/conditions.js';
 import { migrations } from './migrations.js';
 
 /** One cluster member: the unit the loop reconciles. */
@@ -16,7 +17,7 @@ export interface TargetKey {
   host: string;
 }
 
-export type EntryKind = 'spec' | 'event' | 'drift' | 'action' | 'error';
+export type EntryKind = 'spec' | 'event' | 'drift' | 'action' | 'error' | 'condition';
 
 /** A row of `setpoint history`. Times are epoch milliseconds. */
 export interface Entry {
@@ -51,6 +52,7 @@ export interface TargetStatus extends TargetKey {
   lastError: string | null;
   lastErrorAt: number | null;
   nextAt: number | null;
+  conditions: Condition[];
 }
 
 /** One open difference as the loop found it. */
@@ -78,6 +80,16 @@ export interface PassRecord extends TargetKey {
   message?: string;
   error?: { message: string; code: string; terminal: boolean };
   nextAt?: number;
+  /** The target's conditions after this pass; status changes are recorded as `condition` entries. */
+  conditions?: Condition[];
+}
+
+/** A pause request as stored. */
+export interface Pause {
+  target: string;
+  reason: string;
+  since: number;
+  by: string | null;
 }
 
 export interface HistoryFilter {
@@ -197,22 +209,53 @@ export class History {
       const lastAction = this.db
         .prepare("SELECT summary, outcome, time FROM entries WHERE cluster = ? AND host = ? AND kind = 'action' ORDER BY time DESC, id DESC LIMIT 1")
         .get(p.cluster, p.host) as { summary: string; outcome: string; time: number } | undefined;
-      const prev = this.db.prepare('SELECT last_error, last_error_at, observed_at, server FROM targets WHERE cluster = ? AND host = ?').get(p.cluster, p.host) as
-        | { last_error: string | null; last_error_at: number | null; observed_at: number | null; server: string | null }
+      const prev = this.db.prepare('SELECT last_error, last_error_at, observed_at, server, conditions FROM targets WHERE cluster = ? AND host = ?').get(p.cluster, p.host) as
+        | { last_error: string | null; last_error_at: number | null; observed_at: number | null; server: string | null; conditions: string | null }
         | undefined;
+      if (p.conditions !== undefined) {
+        const before = prev?.conditions == null ? [] : (JSON.parse(prev.conditions) as Condition[]);
+        for (const c of p.conditions) {
+          const was = before.find((b) => b.type === c.type);
+          if (was?.status === c.status) continue;
+          this.insert({ time: p.time, kind: 'condition', cluster: p.cluster, host: p.host, field: c.type, summary: `${c.type}=${c.status} (${c.reason}): ${c.message}`, outcome: c.status, specVersion: p.specVersion, detail: { was: was?.status ?? null } });
+        }
+      }
       this.db
         .prepare(
           `INSERT OR REPLACE INTO targets (cluster, host, spec_version, server, state, drift, waiting, message, observed_at, pass_at,
-             last_action, last_action_at, last_error, last_error_at, next_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             last_action, last_action_at, last_error, last_error_at, next_at, conditions)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           p.cluster, p.host, p.specVersion, p.server ?? prev?.server ?? null, p.state, p.drift?.length ?? 0, p.waiting, p.message ?? null,
           p.observed !== undefined ? p.time : (prev?.observed_at ?? null), p.time,
           lastAction === undefined ? null : `${lastAction.summary} (${lastAction.outcome})`, lastAction?.time ?? null,
           p.error?.message ?? prev?.last_error ?? null, p.error !== undefined ? p.time : (prev?.last_error_at ?? null), p.nextAt ?? null,
+          p.conditions === undefined ? (prev?.conditions ?? null) : JSON.stringify(p.conditions),
         );
     })();
+  }
+
+  /**
+   * Thins observations older than `before` that a newer observation of the same resource replaced
+   * (the latest of each resource always stays), in batches so the daemon's writes are not held up.
+   * Returns the number of rows removed.
+   */
+  thin(before: number, batch = 5000): number {
+    let removed = 0;
+    const step = this.db.prepare(
+      `DELETE FROM observations WHERE id IN (
+         SELECT o.id FROM observations o
+         WHERE o.time < ? AND EXISTS (SELECT 1 FROM observations n WHERE n.cluster = o.cluster AND n.host = o.host AND n.resource = o.resource AND n.id > o.id)
+         LIMIT ?)`,
+    );
+    for (;;) {
+      const n = step.run(before, batch).changes;
+      removed += n;
+      if (n < batch) break;
+    }
+    if (removed > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return removed;
   }
 
   /** Removes status rows of targets no longer in the file. */
@@ -320,7 +363,45 @@ export class History {
       lastError: r.last_error as string | null,
       lastErrorAt: r.last_error_at as number | null,
       nextAt: r.next_at as number | null,
+      conditions: r.conditions == null ? [] : (JSON.parse(r.conditions as string) as Condition[]),
     }));
+  }
+
+  /** The conditions a target carries now (empty before its first pass). */
+  conditionsOf(t: TargetKey): Condition[] {
+    const r = this.db.prepare('SELECT conditions FROM targets WHERE cluster = ? AND host = ?').get(t.cluster, t.host) as { conditions: string | null } | undefined;
+    return r?.conditions == null ? [] : (JSON.parse(r.conditions) as Condition[]);
+  }
+
+  // ---- pause and resume ----
+
+  /** Pauses a cluster, a host or a cluster/host: it is observed and reported, never changed. */
+  pause(target: string, reason: string, by: string, time = Date.now()): void {
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE pauses SET reason = ?, paused_by = ? WHERE target = ? AND resumed_at IS NULL').run(reason, by, target);
+      const open = this.db.prepare('SELECT COUNT(*) AS n FROM pauses WHERE target = ? AND resumed_at IS NULL').get(target) as { n: number };
+      if (open.n === 0) this.db.prepare('INSERT INTO pauses (target, reason, paused_at, paused_by) VALUES (?, ?, ?, ?)').run(target, reason, time, by);
+      this.insert({ time, kind: 'event', summary: `paused ${target}: ${reason}`, outcome: 'paused', detail: { target, by } });
+    })();
+  }
+
+  /** Resumes a paused target (and clears "contested" marks on it); false when it was not paused. */
+  resume(target: string, by: string, time = Date.now()): boolean {
+    return this.db.transaction(() => {
+      const r = this.db.prepare('UPDATE pauses SET resumed_at = ?, resumed_by = ? WHERE target = ? AND resumed_at IS NULL').run(time, by, target);
+      if (r.changes === 0) this.db.prepare('INSERT INTO pauses (target, reason, paused_at, paused_by, resumed_at, resumed_by) VALUES (?, ?, ?, ?, ?, ?)').run(target, '(resume only)', time, by, time, by);
+      this.insert({ time, kind: 'event', summary: `resumed ${target}`, outcome: 'resumed', detail: { target, by, wasPaused: r.changes > 0 } });
+      return r.changes > 0;
+    })();
+  }
+
+  /** Pauses in force, and the last resume time of each target name. */
+  pauseState(): { active: Pause[]; resumed: Map<string, number> } {
+    const active = (this.db.prepare('SELECT target, reason, paused_at, paused_by FROM pauses WHERE resumed_at IS NULL').all() as { target: string; reason: string; paused_at: number; paused_by: string | null }[]).map(
+      (r) => ({ target: r.target, reason: r.reason, since: r.paused_at, by: r.paused_by }),
+    );
+    const resumed = new Map((this.db.prepare('SELECT target, MAX(resumed_at) AS t FROM pauses WHERE resumed_at IS NOT NULL GROUP BY target').all() as { target: string; t: number }[]).map((r) => [r.target, r.t]));
+    return { active, resumed };
   }
 
   /** Entries oldest first; with `limit`, the newest `limit` of them. */

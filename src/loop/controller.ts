@@ -12,7 +12,8 @@ import type { SshPool } from '../transport/ssh.js';
 import { DisruptionGate } from './windows.js';
 import { backoffDelay, resyncDelay } from './backoff.js';
 import { WorkQueue } from './queue.js';
-import { passRecord, reconcile, type PassOutcome } from './reconcile.js';
+import { reconcile, type PassOutcome } from './reconcile.js';
+import { recordPass } from './record.js';
 import { targetsOf, type Target } from './targets.js';
 
 export interface ControllerDeps {
@@ -37,6 +38,12 @@ export class Controller {
   private readonly gate = new DisruptionGate((key) => this.health.get(key));
   /** Disruptive changes already made under the current spec, per target: never repeated in a loop. */
   private readonly disrupted = new Map<string, Set<string>>();
+  /** Recent successful changes per target and resource (anti-flapping). */
+  private readonly repairs = new Map<string, Map<string, number[]>>();
+  /** Resources another actor keeps changing back: setpoint stopped fighting over them. */
+  private readonly contested = new Map<string, Map<string, { since: number; count: number }>>();
+  /** Who holds the lease of each target when another daemon does. */
+  private readonly leaseHolders = new Map<string, string>();
 
   constructor(private readonly deps: ControllerDeps) {
     this.queue = new WorkQueue(8, (key) => this.work(key));
@@ -76,6 +83,8 @@ export class Controller {
         changed.push(t.key);
         this.failures.delete(t.key);
         this.disrupted.delete(t.key);
+        this.repairs.delete(t.key);
+        this.contested.delete(t.key);
         this.queue.add(t.key, 0);
       }
     }
@@ -86,6 +95,11 @@ export class Controller {
   /** Runs a target now (an operator's request, a secret file that changed). */
   poke(key?: string): void {
     for (const k of key === undefined ? this.targets.keys() : [key]) if (this.targets.has(k)) this.queue.add(k, 0);
+  }
+
+  /** Keys of the targets in force (undefined before a spec is applied). */
+  targetKeys(): string[] | undefined {
+    return this.spec === undefined ? undefined : [...this.targets.keys()];
   }
 
   get depth(): { ready: number; running: number; scheduled: number } {
@@ -106,16 +120,23 @@ export class Controller {
     const members = spec.spec.clusters[t.cluster]?.members.map((h) => `${t.cluster}/${h}`) ?? [];
     let done = this.disrupted.get(key);
     if (done === undefined) this.disrupted.set(key, (done = new Set()));
+    const pauses = history.pauseState();
+    const names = [t.cluster, t.host, t.key];
+    const paused = pauses.active.find((p) => names.includes(p.target))?.reason;
+    this.expireContests(t, Math.max(0, ...names.map((n) => pauses.resumed.get(n) ?? 0)));
     const o = await reconcile(
       t,
       {
-        pool: this.deps.pool, ssh: this.deps.ssh, log, specVersion: spec.version, history,
+        pool: this.deps.pool, ssh: this.deps.ssh, log, specVersion: spec.version, history, owner: history.daemonId,
         disruptive: (x) => this.gate.check(x, members),
         takeDisruptive: (x) => this.gate.take(x),
         disruptedBefore: done,
+        paused: () => paused,
+        contested: (x, resource) => this.contestReason(x, resource),
       },
       { act: true, signal: this.abort.signal },
     );
+    this.countRepairs(t, o);
     const healthy = o.complete && o.error === undefined;
     this.health.set(key, healthy);
     if (healthy) this.gate.release(t);
@@ -132,12 +153,69 @@ export class Controller {
       delay = resyncDelay(t.policy.resyncSeconds);
     }
     const nextAt = Date.now() + delay;
+    this.noteLease(t, o);
     if (this.targets.get(key) === t) {
-      history.commitPass(passRecord(o, spec.version, nextAt));
+      const contested = [...(this.contested.get(key)?.keys() ?? [])];
+      recordPass(history, o, spec.version, { nextAt, contested, ...(paused === undefined ? {} : { paused }) });
       this.queue.add(key, delay);
     }
     this.logDecision(t, o, delay);
     this.deps.onPass?.(o);
+  }
+
+  private contestReason(t: Target, resource: string): string | undefined {
+    const c = this.contested.get(t.key)?.get(resource);
+    if (c === undefined) return undefined;
+    const until = new Date(c.since + t.policy.antiFlap.holdSeconds * 1000).toISOString();
+    return `contested by another actor: repaired ${c.count} times within ${t.policy.antiFlap.windowSeconds} s; setpoint stopped changing it until ${until} (or an edit of the file, or \`setpoint resume ${t.cluster}\`)`;
+  }
+
+  /** Drops contests that are past their hold time or were cleared by a resume after they began. */
+  private expireContests(t: Target, lastResume: number): void {
+    const m = this.contested.get(t.key);
+    if (m === undefined) return;
+    const now = Date.now();
+    for (const [r, c] of m) {
+      if (now - c.since >= t.policy.antiFlap.holdSeconds * 1000 || lastResume > c.since) {
+        m.delete(r);
+        this.repairs.get(t.key)?.delete(r);
+        this.deps.log.info('no longer contested', { cluster: t.cluster, host: t.host, resource: r });
+      }
+    }
+  }
+
+  /** Anti-flapping: the Nth repair of one resource within the window marks it contested. */
+  private countRepairs(t: Target, o: PassOutcome): void {
+    const { repairs: limit, windowSeconds } = t.policy.antiFlap;
+    const now = Date.now();
+    let byResource = this.repairs.get(t.key);
+    if (byResource === undefined) this.repairs.set(t.key, (byResource = new Map()));
+    for (const resource of new Set(o.actions.filter((a) => a.ok).map((a) => a.resource))) {
+      const times = [...(byResource.get(resource) ?? []), now].filter((x) => now - x <= windowSeconds * 1000);
+      byResource.set(resource, times);
+      if (times.length >= limit && this.contested.get(t.key)?.has(resource) !== true) {
+        let m = this.contested.get(t.key);
+        if (m === undefined) this.contested.set(t.key, (m = new Map()));
+        m.set(resource, { since: now, count: times.length });
+        const why = this.contestReason(t, resource) ?? '';
+        this.deps.log.warn('contested: stopped fighting', { cluster: t.cluster, host: t.host, resource, reason: why });
+        this.deps.history.event(`${t.key} ${resource}: ${why}`, { cluster: t.cluster, host: t.host, resource });
+      }
+    }
+  }
+
+  /** Records who holds the lease when it changes hands. */
+  private noteLease(t: Target, o: PassOutcome): void {
+    const before = this.leaseHolders.get(t.key);
+    if (o.leaseTaken === true) {
+      this.leaseHolders.delete(t.key);
+      this.deps.history.event(`lease on ${t.key} taken by ${this.deps.history.daemonId}`, { cluster: t.cluster, host: t.host });
+      this.deps.log.info('lease taken', { cluster: t.cluster, host: t.host, daemon: this.deps.history.daemonId });
+    } else if (o.leaseHolder !== undefined && o.leaseHolder !== before) {
+      this.leaseHolders.set(t.key, o.leaseHolder);
+      this.deps.history.event(`lease on ${t.key} held by ${o.leaseHolder}; observing only`, { cluster: t.cluster, host: t.host, holder: o.leaseHolder });
+      this.deps.log.warn('lease held by another daemon: observing only', { cluster: t.cluster, host: t.host, holder: o.leaseHolder });
+    }
   }
 
   /** One log line when what the loop sees of a target changes, not every pass. */

@@ -22,6 +22,8 @@ export interface StepPolicy {
 export interface Waiting {
   change: Change;
   reason: string;
+  /** `budget` when held back because the pass planned more destructive changes than the budget. */
+  code?: 'budget';
 }
 
 export interface StepDecision {
@@ -54,8 +56,14 @@ export function selectStep(changes: readonly Change[], p: StepPolicy): StepDecis
   const destructive = candidates.filter((c) => c.risk === 'destructive').sort(byPhase);
   const disruptive = candidates.filter((c) => c.risk === 'disruptive').sort(byPhase);
 
-  if (p.destructiveLeft <= 0) {
-    for (const c of destructive) waiting.push({ change: c, reason: `destructive budget used up (${p.destructiveBudget} per pass)` });
+  // More destructive changes than the budget allows is more likely a mistake in the file than
+  // intent (a deleted users: section): then none is made, and the target needs a human.
+  if (destructive.length > p.destructiveLeft) {
+    const reason =
+      p.destructiveLeft === p.destructiveBudget
+        ? `${destructive.length} destructive changes planned, more than the budget of ${p.destructiveBudget} per pass: none is made (raise destructiveBudget to confirm)`
+        : `destructive budget used up (${p.destructiveBudget} per pass)`;
+    for (const c of destructive) waiting.push({ change: c, reason, code: 'budget' });
     destructive.length = 0;
   }
   if (!p.disruptive.allowed) {

@@ -44,6 +44,14 @@ export interface PassOutcome {
   failed: number;
   /** A disruptive change ran in this pass. */
   disrupted: boolean;
+  /** Every change this pass tried, with its result. */
+  actions: { resource: string; summary: string; risk: string; ok: boolean }[];
+  /** Who holds the lease when another daemon does (changes then wait). */
+  leaseHolder?: string;
+  /** This pass took the lease on the server. */
+  leaseTaken?: boolean;
+  /** More destructive changes were planned than the budget allows: none was made, a human must confirm. */
+  budgetExceeded?: string;
   error?: ErrorClass;
   /** When the pass started and when its last observation ended (epoch ms). */
   time: number;
@@ -74,6 +82,10 @@ export interface PassDeps {
    * The pass adds the ones it makes.
    */
   disruptedBefore?: Set<string>;
+  /** Why a resource is contested (another actor keeps changing it), if it is: its changes then wait. */
+  contested?: (t: Target, resource: string) => string | undefined;
+  /** Who is acting: recorded in the lease so a second daemon can say who holds it. */
+  owner?: string;
 }
 
 export interface PassOptions {
@@ -133,7 +145,7 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
   const maxSteps = opts.maxSteps ?? 10;
   const time = Date.now();
   const outcome: PassOutcome = {
-    target: t, state: 'unknown', changes: [], made: 0, failed: 0, disrupted: false, observedKinds: new Set(), complete: false,
+    target: t, state: 'unknown', changes: [], made: 0, failed: 0, disrupted: false, actions: [], observedKinds: new Set(), complete: false,
     time, endedAt: time, statements: 0, bytesIn: 0, commands: 0,
   };
 
@@ -207,6 +219,7 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
   };
 
   let destructiveLeft = t.policy.destructiveBudget;
+  let leased = false;
   let lastRun: string | undefined;
   let acting = opts.act;
   try {
@@ -237,6 +250,8 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
         changes.push(...kind.plan(d, desired, o, ctx));
       }
       for (const c of changes) {
+        const contest = c.blocked === undefined ? deps.contested?.(t, resourceName(c.kind, c.id)) : undefined;
+        if (contest !== undefined) c.blocked = contest;
         if (c.risk === 'disruptive' && c.blocked === undefined && deps.disruptedBefore?.has(changeKey(c)) === true) {
           c.blocked = 'this change was already made under the current file and the server still needs it: not repeating it (check the server, then edit the file or restart setpoint)';
         }
@@ -252,6 +267,9 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
         ...(deps.paused?.(t) === undefined ? {} : { paused: deps.paused(t) as string }),
       });
       if (!complete) for (const c of changes) if (c.risk !== 'safe') decision.waiting.push({ change: c, reason: reason as string });
+      const overBudget = decision.waiting.find((w) => w.code === 'budget');
+      if (overBudget !== undefined) outcome.budgetExceeded = overBudget.reason;
+      else delete outcome.budgetExceeded;
       outcome.observed = observed;
       outcome.observedKinds = new Set([...observedByKind.keys()].map((k) => k.kind));
       outcome.complete = complete;
@@ -271,6 +289,18 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
         outcome.error = { terminal: false, code: 'loop.steps', message: `still ${decision.run.length} change(s) to make after ${maxSteps} steps; continuing next pass` };
         break;
       }
+      // The lease in the server: two daemons never act on one server at once.
+      if (!leased && deps.owner !== undefined && t.engine.lease !== undefined && sql !== undefined) {
+        const lease = await t.engine.lease(sql, deps.owner);
+        if (!lease.held) {
+          outcome.leaseHolder = lease.holder;
+          const why = `lease held by ${lease.holder}`;
+          outcome.changes = outcome.changes.map((c) => (c.status === 'waiting' ? c : { ...c, status: 'waiting', reason: why }));
+          break;
+        }
+        leased = true;
+        if (lease.taken) outcome.leaseTaken = true;
+      }
       const runKey = decision.run.map(changeKey).join('\n');
       if (runKey === lastRun) {
         outcome.error = { terminal: false, code: 'loop.no_progress', message: `changes ran but the server still needs them: ${decision.run[0]?.summary ?? ''}` };
@@ -285,6 +315,7 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
           deps.disruptedBefore?.add(changeKey(c));
         }
         const ok = await act(t, io, c, deps);
+        outcome.actions.push({ resource: resourceName(c.kind, c.id), summary: c.summary, risk: c.risk, ok: ok === true });
         if (ok === true) {
           outcome.made++;
           if (c.risk === 'destructive') destructiveLeft--;
@@ -329,7 +360,7 @@ function aborted(signal: AbortSignal | undefined): boolean {
 
 function stateOf(o: PassOutcome, t: Target): TargetState {
   if (o.error !== undefined && o.drift === undefined) return o.error.terminal ? 'stalled' : 'failing';
-  if (o.error?.terminal === true) return 'stalled';
+  if (o.error?.terminal === true || o.budgetExceeded !== undefined) return 'stalled';
   if (o.failed > 0 || o.error !== undefined) return 'failing';
   if (o.drift === undefined) return 'unknown';
   if (o.drift.length === 0) return 'converged';

@@ -25,6 +25,8 @@ export interface EffectivePolicy {
   backoff: { initialSeconds: number; maxSeconds: number };
   connectTimeoutSeconds: number;
   statementTimeoutSeconds: number;
+  antiFlap: { repairs: number; windowSeconds: number; holdSeconds: number };
+  degradedAfterSeconds: number;
 }
 
 export function targetKey(cluster: string, host: string): string {
@@ -51,6 +53,8 @@ export function targetsOf(spec: Spec, engines: readonly AnyEngine[], only?: { cl
         backoff: spec.policy.backoff,
         connectTimeoutSeconds: spec.policy.connectTimeoutSeconds,
         statementTimeoutSeconds: spec.policy.statementTimeoutSeconds,
+        antiFlap: spec.policy.antiFlap,
+        degradedAfterSeconds: spec.policy.degradedAfterSeconds,
       };
       const fingerprint = createHash('sha256').update(JSON.stringify([c, hostSpec, policy])).digest('hex').slice(0, 16);
       out.push({ key: targetKey(cname, h), cluster: cname, host: h, engine, clusterSpec: c, hostSpec, policy, fingerprint });

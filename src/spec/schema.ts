@@ -81,6 +81,25 @@ export const policySchema = z
     connectTimeoutSeconds: z.number().positive().max(600).default(10),
     statementTimeoutSeconds: z.number().positive().max(86400).default(60),
     maintenanceWindows: z.array(maintenanceWindow).default([]),
+    antiFlap: z
+      .strictObject({
+        repairs: z.number().int().min(1).default(3),
+        windowSeconds: z.number().positive().default(600),
+        holdSeconds: z.number().positive().default(3600),
+      })
+      .default({ repairs: 3, windowSeconds: 600, holdSeconds: 3600 }),
+    degradedAfterSeconds: z.number().min(0).default(300),
+    retention: z
+      .strictObject({
+        keepDays: z.number().positive().default(30),
+        schedule: z.string().default('17 3 * * *'),
+        timezone: z.string().default('UTC'),
+      })
+      .superRefine((r, ctx) => {
+        const problem = checkWindow(r.schedule, r.timezone);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, path: [problem.startsWith('unknown time zone') ? 'timezone' : 'schedule'] });
+      })
+      .default({ keepDays: 30, schedule: '17 3 * * *', timezone: 'UTC' }),
   })
   .default({
     mode: 'enforce',
@@ -92,6 +111,9 @@ export const policySchema = z
     connectTimeoutSeconds: 10,
     statementTimeoutSeconds: 60,
     maintenanceWindows: [],
+    antiFlap: { repairs: 3, windowSeconds: 600, holdSeconds: 3600 },
+    degradedAfterSeconds: 300,
+    retention: { keepDays: 30, schedule: '17 3 * * *', timezone: 'UTC' },
   });
 
 /** Keys every cluster has, whatever its engine. */

@@ -62,6 +62,20 @@ export interface PolicySpec {
   connectTimeoutSeconds: number;
   statementTimeoutSeconds: number;
   maintenanceWindows: MaintenanceWindow[];
+  /**
+   * Anti-flapping: a resource repaired `repairs` times within `windowSeconds` is contested by another
+   * actor; setpoint stops changing it for `holdSeconds` (or until the file changes, or `setpoint resume`).
+   * Defaults to 3 repairs in 600 s, held 3600 s.
+   */
+  antiFlap: { repairs: number; windowSeconds: number; holdSeconds: number };
+  /** A mismatch or failure lasting longer than this marks the target Degraded. Defaults to 300. */
+  degradedAfterSeconds: number;
+  /**
+   * History retention, run on a cron schedule: observations older than `keepDays` that a newer one
+   * replaced are thinned; spec versions, drift, actions, errors and the latest observation of every
+   * resource are kept. Defaults to 30 days, daily at 03:17 UTC.
+   */
+  retention: { keepDays: number; schedule: string; timezone: string };
 }
 
 export interface Spec {

@@ -180,7 +180,7 @@ test('an observe pass sends the same number of statements for 10 and 1,000 users
   }
 });
 
-test('prune: off leaves undeclared users alone; on drops them, never more than the budget per pass; observe mode changes nothing', async () => {
+test('prune: off leaves undeclared users alone; on drops them, never more than the budget per pass (more planned: none, until confirmed); observe mode changes nothing', async () => {
   const root = await mysqlRoot('127.0.21.4');
   for (let i = 0; i < 7; i++) await root.query(`CREATE USER 'stray${i}'@'%' IDENTIFIED BY 'x'`);
   await root.query("CREATE DATABASE keepme");
@@ -209,19 +209,23 @@ test('prune: off leaves undeclared users alone; on drops them, never more than t
   assert.equal(k.code, 0, k.stdout + k.stderr);
   assert.equal(await strays(), 7);
 
-  // Prune on, budget 3: three drops per pass, the rest wait and are reported.
+  // Prune on, budget 3: seven drops planned is more than the budget, so none is made, and it says why.
   const prune = tmp.file('prune.yaml', spec('127.0.21.4', 'p', `    prune: { users: true }\n    destructiveBudget: 3\n${body}`));
   const p1 = await cli(['apply', '-f', prune, '--once', '--db', db, '--json']);
   assert.equal(p1.code, 2, p1.stdout + p1.stderr);
-  assert.equal(await strays(), 4);
-  const remaining = jsonLines(p1.stdout)[0]?.remaining as { status: string; reason?: string }[];
-  assert.equal(remaining.length, 4);
-  assert.ok(remaining.every((r) => r.status === 'waiting' && /destructive budget used up \(3 per pass\)/.test(r.reason ?? '')));
-  const p2 = await cli(['apply', '-f', prune, '--once', '--db', db]);
-  assert.equal(p2.code, 2);
-  assert.equal(await strays(), 1);
-  const p3 = await cli(['apply', '-f', prune, '--once', '--db', db]);
-  assert.equal(p3.code, 0, p3.stdout + p3.stderr);
+  assert.equal(await strays(), 7, 'nothing dropped beyond the budget');
+  const [r1] = jsonLines(p1.stdout);
+  assert.equal(r1?.state, 'stalled');
+  const remaining = r1?.remaining as { status: string; reason?: string }[];
+  assert.equal(remaining.length, 7);
+  assert.ok(remaining.every((r) => r.status === 'waiting' && /^7 destructive changes planned, more than the budget of 3 per pass: none is made/.test(r.reason ?? '')));
+  const st = jsonLines((await cli(['status', '--db', db, '--json'])).stdout)[0];
+  const stalled = (st?.conditions as { type: string; status: string; reason: string }[]).find((c) => c.type === 'Stalled');
+  assert.deepEqual([stalled?.status, stalled?.reason], ['True', 'DestructiveBudgetExceeded']);
+  // Raising the budget confirms: all seven go in one pass, one destructive change per step.
+  const confirm = tmp.file('confirm.yaml', spec('127.0.21.4', 'p', `    prune: { users: true }\n    destructiveBudget: 7\n${body}`));
+  const p2 = await cli(['apply', '-f', confirm, '--once', '--db', db]);
+  assert.equal(p2.code, 0, p2.stdout + p2.stderr);
   assert.equal(await strays(), 0);
   // prune.users does not allow dropping databases; root and the system accounts were never candidates.
   const [dbs] = await root.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'keepme'");

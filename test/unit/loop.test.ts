@@ -22,6 +22,15 @@ test('with no safe change left, exactly one destructive change runs, within the 
   assert.deepEqual(spent.waiting.map((w) => w.reason), ['destructive budget used up (5 per pass)', 'destructive budget used up (5 per pass)']);
 });
 
+test('more destructive changes than the budget: none runs, and the reason says why (a mistake in the file is likelier than intent)', () => {
+  const drops = Array.from({ length: 6 }, (_, i) => change(`u${i}`, 'destructive', 80, { prune: 'users' }));
+  const d = selectStep(drops, policy({ prune: true }));
+  assert.equal(d.run.length, 0);
+  assert.equal(d.waiting.length, 6);
+  assert.ok(d.waiting.every((w) => w.code === 'budget' && w.reason === '6 destructive changes planned, more than the budget of 5 per pass: none is made (raise destructiveBudget to confirm)'));
+  assert.deepEqual(selectStep(drops.slice(0, 5), policy({ prune: true })).run.map((c) => c.id), ['u0']);
+});
+
 test('prune gates removal of undeclared objects, per class', () => {
   const c = [change('u', 'destructive', 80, { prune: 'users' }), change('d', 'destructive', 90, { prune: 'databases' })];
   assert.equal(selectStep(c, policy()).run.length, 0);

@@ -1,0 +1,102 @@
+/**
+ * Health and Prometheus metrics over HTTP on a loopback address (off unless configured):
+ * /healthz (the process answers), /readyz (a spec is in force and every target has been observed),
+ * /metrics (pass durations, drift per cluster, changes by outcome, queue depth, observation age).
+ */
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SetpointError } from './errors.js';
+import type { PassOutcome } from './loop/reconcile.js';
+
+export interface MetricsSource {
+  /** Keys of the targets in force, or undefined before a spec is loaded. */
+  targets(): string[] | undefined;
+  depth(): { ready: number; running: number; scheduled: number };
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly passDuration: Histogram<'cluster'>;
+  private readonly drift: Gauge<'cluster' | 'host'>;
+  private readonly changes: Counter<'cluster' | 'outcome' | 'risk'>;
+  private readonly passes: Counter<'cluster' | 'state'>;
+  private readonly lastObserved = new Map<string, { cluster: string; host: string; at: number }>();
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly source: MetricsSource) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'setpoint_process_' });
+    this.passDuration = new Histogram({ name: 'setpoint_pass_duration_seconds', help: 'Duration of one pass over one target (observe, plan, act).', labelNames: ['cluster'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry] });
+    this.drift = new Gauge({ name: 'setpoint_drift', help: 'Differences between the spec and the last observation, per cluster member.', labelNames: ['cluster', 'host'], registers: [this.registry] });
+    this.changes = new Counter({ name: 'setpoint_changes_total', help: 'Changes made, by outcome (ok, failed) and risk.', labelNames: ['cluster', 'outcome', 'risk'], registers: [this.registry] });
+    this.passes = new Counter({ name: 'setpoint_passes_total', help: 'Passes, by the state they ended in.', labelNames: ['cluster', 'state'], registers: [this.registry] });
+    const observed = this.lastObserved;
+    new Gauge({
+      name: 'setpoint_last_observed_age_seconds',
+      help: 'Seconds since each cluster member was last observed successfully.',
+      labelNames: ['cluster', 'host'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const o of observed.values()) this.set({ cluster: o.cluster, host: o.host }, (now - o.at) / 1000);
+      },
+    });
+    const src = this.source;
+    new Gauge({
+      name: 'setpoint_queue_depth',
+      help: 'Targets in the work queue: ready to run, running, scheduled for later.',
+      labelNames: ['queue'],
+      registers: [this.registry],
+      collect() {
+        const d = src.depth();
+        this.set({ queue: 'ready' }, d.ready);
+        this.set({ queue: 'running' }, d.running);
+        this.set({ queue: 'scheduled' }, d.scheduled);
+      },
+    });
+  }
+
+  observe(o: PassOutcome): void {
+    const { cluster, host, key } = o.target;
+    this.seen.add(key);
+    this.passDuration.observe({ cluster }, (o.endedAt - o.time) / 1000);
+    this.passes.inc({ cluster, state: o.state });
+    if (o.drift !== undefined) this.drift.set({ cluster, host }, o.drift.length);
+    for (const a of o.actions) this.changes.inc({ cluster, outcome: a.ok ? 'ok' : 'failed', risk: a.risk });
+    if (o.complete) this.lastObserved.set(key, { cluster, host, at: o.endedAt });
+  }
+
+  /** Starts the listener; `listen` is `ADDRESS:PORT` on a loopback address. */
+  async listen(listen: string): Promise<Server> {
+    const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d+)$/.exec(listen);
+    if (m === null) throw new SetpointError('cli.usage', `--listen ${listen}: expected ADDRESS:PORT, e.g. 127.0.0.1:9464`);
+    const host = (m[1] as string).replace(/^\[|\]$/g, '');
+    if (!(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host))) {
+      throw new SetpointError('cli.usage', `--listen ${listen}: metrics and health are served on a loopback address only (127.x.y.z, ::1 or localhost)`);
+    }
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      } else if (path === '/readyz') {
+        const targets = this.source.targets();
+        const missing = targets === undefined ? ['(no spec loaded)'] : targets.filter((t) => !this.seen.has(t));
+        if (missing.length === 0) res.writeHead(200, { 'content-type': 'text/plain' }).end('ready\n');
+        else res.writeHead(503, { 'content-type': 'text/plain' }).end(`not ready: not yet observed: ${missing.join(', ')}\n`);
+      } else if (path === '/metrics') {
+        this.registry
+          .metrics()
+          .then((text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text))
+          .catch((err: unknown) => res.writeHead(500).end(String(err)));
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('try /healthz, /readyz or /metrics\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(Number(m[2]), host, () => resolve());
+    });
+    server.unref();
+    return server;
+  }
+}
