@@ -16,6 +16,8 @@ interface Conn {
   password?: SecretRef;
 }
 
+const leased = new WeakSet<MysqlSession>();
+
 export const mysqlEngine: Engine<Conn, MysqlSession> = {
   name: 'mysql',
   hostKey: 'mysql',
@@ -27,6 +29,17 @@ export const mysqlEngine: Engine<Conn, MysqlSession> = {
       timeoutMs: opts.timeoutMs,
       statementTimeoutMs: opts.statementTimeoutMs,
     });
+  },
+  async lease(session) {
+    if (leased.has(session)) return { held: true, taken: false };
+    // GET_LOCK is held by this connection until it closes: a daemon that dies lets go of it.
+    const [r] = await session.query<{ got: number | null; who: number | null }>("SELECT GET_LOCK('setpoint.lease', 0) AS got, IS_USED_LOCK('setpoint.lease') AS who");
+    if (Number(r?.got) === 1) {
+      leased.add(session);
+      return { held: true, taken: true };
+    }
+    const [p] = await session.query<{ u: string; h: string }>('SELECT USER AS u, HOST AS h FROM information_schema.PROCESSLIST WHERE ID = ?', [r?.who ?? 0]);
+    return { held: false, holder: p === undefined ? 'another session (gone since)' : `another setpoint: connection ${String(r?.who)} from ${p.h} as ${p.u}` };
   },
   facts(session) {
     return { flavor: session.flavor, currentUser: session.currentUser, dataDir: session.dataDir };
