@@ -5,7 +5,7 @@
  */
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { ALL, canonical, expandDeclared, GRANT_OPTION, isAll, sorted } from './privileges.js';
-import { accountId, grantTargetId, quoteAccount, quoteGrantTarget, type GrantTarget } from './quote.js';
+import { accountId, escapeGrantDb, grantTargetId, quoteAccount, quoteGrantTarget, type GrantTarget } from './quote.js';
 import type { MysqlCluster } from './schema.js';
 import type { Flavor, MysqlSession } from './session.js';
 import { isProtected } from './users.js';
@@ -54,7 +54,9 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
     for (const u of c.users) {
       for (const g of u.grants ?? []) {
         const privileges = g.privileges.filter((p) => p !== GRANT_OPTION);
-        out.set(grantId(u.name, u.host, g.on), { user: u.name, host: u.host, target: g.on, privileges, grantOption: g.grantOption === true || g.privileges.includes(GRANT_OPTION) });
+        // Declared names are exact: a database-level grant escapes the pattern characters.
+        const target: GrantTarget = g.on.level === 'database' ? { level: 'database', database: escapeGrantDb(g.on.database) } : g.on;
+        out.set(grantId(u.name, u.host, target), { user: u.name, host: u.host, target, privileges, grantOption: g.grantOption === true || g.privileges.includes(GRANT_OPTION) });
       }
     }
     return out;

@@ -23,6 +23,7 @@ export function accountId(user: string, host: string): string {
 /** The object a grant applies to. */
 export type GrantTarget =
   | { level: 'global' }
+  /** `database` is the grant's pattern form (see escapeGrantDb), as the server stores it. */
   | { level: 'database'; database: string }
   | { level: 'table'; database: string; table: string };
 
@@ -38,14 +39,40 @@ export function quoteGrantTarget(t: GrantTarget): string {
   }
 }
 
+/**
+ * In a database-level grant the name is a pattern: `_` and `%` are wildcards and `\` escapes. setpoint
+ * declares databases by exact name, so it escapes them: `my_db` becomes `my\_db`, which matches only
+ * my_db. Table-level grants take names as they are.
+ */
+export function escapeGrantDb(name: string): string {
+  return name.replace(/[\\_%]/g, '\\$&');
+}
+
+/** The literal name an escaped pattern stands for, or undefined when it holds a real wildcard. */
+export function unescapeGrantDb(pattern: string): string | undefined {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i] as string;
+    if (ch === '\\' && i + 1 < pattern.length) {
+      out += pattern[++i];
+      continue;
+    }
+    if (ch === '_' || ch === '%') return undefined;
+    out += ch;
+  }
+  return out;
+}
+
 /** Id of a grant target, the same text the user writes in `on:` (names backquoted when they need it). */
 export function grantTargetId(t: GrantTarget): string {
   const part = (s: string) => (/^[A-Za-z0-9_$]+$/.test(s) ? s : quoteIdent(s));
   switch (t.level) {
     case 'global':
       return '*.*';
-    case 'database':
-      return `${part(t.database)}.*`;
+    case 'database': {
+      const literal = unescapeGrantDb(t.database);
+      return literal === undefined ? `${quoteIdent(t.database)}.* (pattern)` : `${part(literal)}.*`;
+    }
     case 'table':
       return `${part(t.database)}.${part(t.table)}`;
   }
