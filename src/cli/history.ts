@@ -3,7 +3,7 @@ import { History, type EntryKind } from '../history/store.js';
 import { SetpointError } from '../errors.js';
 import { action, clip, EXIT, historyPath, iso, jsonLines, parseSince, table } from './common.js';
 
-const KINDS: EntryKind[] = ['drift', 'action', 'error', 'spec', 'event'];
+const KINDS: EntryKind[] = ['drift', 'action', 'error', 'spec', 'event', 'condition'];
 
 export function register(program: Command): void {
   program
