@@ -127,6 +127,12 @@ export interface ResourceKind<D = unknown, O = unknown, S = Session> {
   readonly kind: string;
   /** The connection observe() needs: `sql` (default) or `ssh` (skipped on hosts without ssh). */
   readonly transport?: 'sql' | 'ssh';
+  /**
+   * For ssh kinds: a shell snippet whose output `parse` reads. Every ssh kind's snippet of a pass runs
+   * in one command (one SSH round trip per pass, however many kinds); observe() is then not called.
+   */
+  probe?(ctx: KindContext): string;
+  parse?(out: { stdout: string; code: number }, ctx: KindContext): Map<string, O>;
   desired(ctx: KindContext): Map<string, D>;
   observe(session: S, ctx: KindContext): Promise<Map<string, O>>;
   diff(desired: Map<string, D>, observed: Map<string, O>, ctx: KindContext): Drift[];

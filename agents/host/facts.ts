@@ -75,11 +75,17 @@ export const facts: ResourceKind<never, HostFacts, Shell> = {
   kind: 'host.facts',
   transport: 'ssh',
   desired: () => new Map<string, never>(),
-  async observe(shell, ctx) {
+  probe(ctx) {
     const dataDir = typeof ctx.facts.dataDir === 'string' ? ctx.facts.dataDir : undefined;
     const packages = Array.isArray(ctx.facts.packages) ? (ctx.facts.packages as string[]) : [];
-    const r = await shell.exec(factsScript(dataDir, packages, ctx.service?.status));
-    return new Map([[ctx.hostName, parseFacts(r.stdout, ctx.service !== undefined)]]);
+    return factsScript(dataDir, packages, ctx.service?.status);
+  },
+  parse(out, ctx) {
+    return new Map([[ctx.hostName, parseFacts(out.stdout, ctx.service !== undefined)]]);
+  },
+  async observe(shell, ctx) {
+    const r = await shell.exec(this.probe?.(ctx) ?? 'true');
+    return this.parse?.({ stdout: r.stdout, code: r.code ?? -1 }, ctx) ?? new Map();
   },
   diff: () => [],
   plan: () => [],

@@ -40,19 +40,27 @@ export function fileKind(kind: string, render: (ctx: KindContext) => FileWant | 
       const f = render(ctx);
       return f === undefined ? new Map() : new Map([[f.path, f]]);
     },
+    probe(ctx) {
+      // One line per file: "<path-index> missing" or "<path-index> <mode> <owner> <group> <sha256>".
+      return [...this.desired(ctx).keys()]
+        .map((path, i) => `f=${shq(path)}; if [ -f "$f" ]; then printf '%s %s %s\\n' ${i} "$(stat -c '%a %U %G' "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)"; else echo ${i} missing; fi`)
+        .join('\n') || 'true';
+    },
+    parse(out, ctx) {
+      const paths = [...this.desired(ctx).keys()];
+      const result = new Map<string, FileState>();
+      const lines = new Map(out.stdout.split('\n').filter((l) => l !== '').map((l) => [l.split(' ')[0] ?? '', l.split(' ').slice(1)]));
+      paths.forEach((path, i) => {
+        const f = lines.get(String(i));
+        if (f === undefined) throw new SetpointError('file.observe', `cannot read ${path} on ${ctx.hostName}`);
+        if (f[0] === 'missing') result.set(path, { path, exists: false, mode: null, owner: null, group: null, sha256: null });
+        else result.set(path, { path, exists: true, mode: f[0] ?? null, owner: f[1] ?? null, group: f[2] ?? null, sha256: f[3] ?? null });
+      });
+      return result;
+    },
     async observe(shell, ctx) {
-      const out = new Map<string, FileState>();
-      for (const path of this.desired(ctx).keys()) {
-        const r = await shell.exec(`f=${shq(path)}; if [ -f "$f" ]; then stat -c '%a %U %G' "$f" && sha256sum < "$f" | cut -d' ' -f1; else echo missing; fi`);
-        const [first, second] = r.stdout.trim().split('\n');
-        if (r.code !== 0 || first === undefined) throw new SetpointError('file.observe', `cannot read ${path} on ${ctx.hostName}: ${r.stderr.trim()}`);
-        if (first === 'missing') out.set(path, { path, exists: false, mode: null, owner: null, group: null, sha256: null });
-        else {
-          const [mode, owner, group] = first.split(' ');
-          out.set(path, { path, exists: true, mode: mode ?? null, owner: owner ?? null, group: group ?? null, sha256: second ?? null });
-        }
-      }
-      return out;
+      const r = await shell.exec(this.probe?.(ctx) ?? 'true');
+      return this.parse?.({ stdout: r.stdout, code: r.code ?? -1 }, ctx) ?? new Map();
     },
     diff(desired, observed) {
       const drift: Drift[] = [];

@@ -14,10 +14,15 @@ export const service: ResourceKind<{ running: true }, { running: boolean }, Shel
   desired(ctx) {
     return ctx.service === undefined ? new Map() : new Map([[ctx.hostName, { running: true as const }]]);
   },
+  probe(ctx) {
+    return ctx.service === undefined ? 'true' : `${ctx.service.status} >/dev/null 2>&1`;
+  },
+  parse(out, ctx) {
+    return ctx.service === undefined ? new Map() : new Map([[ctx.hostName, { running: out.code === 0 }]]);
+  },
   async observe(shell, ctx) {
-    if (ctx.service === undefined) return new Map();
-    const r = await shell.exec(ctx.service.status);
-    return new Map([[ctx.hostName, { running: r.code === 0 }]]);
+    const r = await shell.exec(this.probe?.(ctx) ?? 'true');
+    return this.parse?.({ stdout: r.stdout, code: r.code ?? -1 }, ctx) ?? new Map();
   },
   diff(desired, observed) {
     const out = [];

@@ -5,6 +5,7 @@
  * declares ssh, a shell; what cannot be observed is Unknown, never empty, and an incomplete
  * observation allows only safe changes (starting a stopped service, for instance).
  */
+import { randomBytes } from 'node:crypto';
 import type { ActIO, Change, Drift, ErrorClass, KindContext, ResourceKind, ServiceCommands, Session } from '../engine.js';
 import { SetpointError, messageOf } from '../errors.js';
 import type { DriftRecord, History, PassRecord, TargetState } from '../history/store.js';
@@ -229,7 +230,9 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
       // Observe everything reachable, then decide: a partial observation allows only safe changes.
       const observedByKind = new Map<ResourceKind, Map<string, unknown>>();
       const missing: string[] = [];
+      if (ssh !== undefined) for (const [k, o] of await probeAll(ssh, t.engine.kinds, ctx)) observedByKind.set(k, o);
       for (const kind of t.engine.kinds) {
+        if (observedByKind.has(kind)) continue;
         const transport = kind.transport ?? 'sql';
         if (transport === 'ssh' && t.hostSpec.ssh === undefined) continue;
         const session = transport === 'ssh' ? ssh : sql;
@@ -347,6 +350,30 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
   outcome.commands = (ssh?.stats.commands ?? 0) - sshStart;
   outcome.state = stateOf(outcome, t);
   return outcome;
+}
+
+/**
+ * Runs every probing ssh kind's snippet in one command, each in a subshell between markers that carry
+ * a random nonce (so no output can forge one), and hands each kind its own output and exit code.
+ */
+async function probeAll(ssh: SshSession, kinds: readonly ResourceKind[], ctx: KindContext): Promise<Map<ResourceKind, Map<string, unknown>>> {
+  const probing = kinds.filter((k) => k.transport === 'ssh' && k.probe !== undefined && k.parse !== undefined);
+  const out = new Map<ResourceKind, Map<string, unknown>>();
+  if (probing.length === 0) return out;
+  const nonce = randomBytes(8).toString('hex');
+  const script = probing
+    .map((k, i) => `printf '\\n@@${nonce} ${i} begin\\n'\n( ${(k.probe as (c: KindContext) => string)(ctx)}\n) </dev/null\nprintf '\\n@@${nonce} ${i} end %s\\n' "$?"`)
+    .join('\n');
+  const r = await ssh.exec(script);
+  for (const [i, k] of probing.entries()) {
+    const begin = r.stdout.indexOf(`\n@@${nonce} ${i} begin\n`);
+    const endRe = new RegExp(`\\n@@${nonce} ${i} end (\\d+)\\n`);
+    const end = endRe.exec(r.stdout);
+    if (begin === -1 || end === null) throw new SetpointError('ssh.probe', `${ssh.where}: the probe of ${k.kind} gave no answer (exit ${r.code ?? r.signal ?? '?'}): ${r.stderr.trim().slice(0, 300)}`);
+    const stdout = r.stdout.slice(begin + `\n@@${nonce} ${i} begin\n`.length, end.index);
+    out.set(k, (k.parse as NonNullable<ResourceKind['parse']>)({ stdout, code: Number(end[1]) }, ctx));
+  }
+  return out;
 }
 
 /** Identity of a change across observations. */
