@@ -61,8 +61,11 @@ export class Controller {
     const changed: string[] = [];
     const removed: string[] = [];
     const keep = new Set(next.map((t) => t.key));
-    for (const key of [...this.targets.keys()]) {
+    for (const [key, old] of [...this.targets]) {
       if (!keep.has(key)) {
+        // Close what only this target used: its SQL session, and its host's shell unless another target uses the host.
+        void this.deps.pool.drop(old);
+        if (!next.some((n) => n.host === old.host)) this.deps.ssh.drop(old.host);
         this.targets.delete(key);
         this.failures.delete(key);
         this.queue.remove(key);
@@ -147,10 +150,9 @@ export class Controller {
       this.failures.set(key, n);
       // A terminal error waits for a human: retry only at the cap, to notice a fixed secret or server.
       delay = o.error.terminal ? backoffDelay(64, backoff.initialSeconds * 1000, backoff.maxSeconds * 1000) : backoffDelay(n, backoff.initialSeconds * 1000, backoff.maxSeconds * 1000);
-      if (o.made > 0 && !o.error.terminal && o.failed === 0) delay = 0;
     } else {
       this.failures.delete(key);
-      delay = resyncDelay(t.policy.resyncSeconds);
+      delay = o.more === true ? 0 : resyncDelay(t.policy.resyncSeconds);
     }
     const nextAt = Date.now() + delay;
     this.noteLease(t, o);

@@ -53,6 +53,8 @@ export interface PassOutcome {
   leaseTaken?: boolean;
   /** More destructive changes were planned than the budget allows: none was made, a human must confirm. */
   budgetExceeded?: string;
+  /** The pass stopped at its step bound with changes still runnable: run again at once. */
+  more?: boolean;
   error?: ErrorClass;
   /** When the pass started and when its last observation ended (epoch ms). */
   time: number;
@@ -289,7 +291,8 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
         for (const d of outcome.drift) deps.log.info('drift', { cluster: t.cluster, host: t.host, resource: d.resource, field: d.field, summary: d.summary });
       }
       if (step >= maxSteps) {
-        outcome.error = { terminal: false, code: 'loop.steps', message: `still ${decision.run.length} change(s) to make after ${maxSteps} steps; continuing next pass` };
+        // Not a failure: the next pass goes on at once.
+        outcome.more = true;
         break;
       }
       // The lease in the server: two daemons never act on one server at once.
