@@ -36,8 +36,8 @@ export class Daemon {
   readonly child: ChildProcess;
   log = '';
   private exited: Promise<number>;
-  constructor(file: string, db: string, env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [CLI, 'run', '-f', file, '--db', db, '--log-format', 'json'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(file: string, db: string, env: Record<string, string> = {}, args: string[] = []) {
+    this.child = spawn(process.execPath, [CLI, 'run', '-f', file, '--db', db, '--log-format', 'json', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
     this.exited = new Promise((r) => this.child.on('close', (code) => r(code ?? -1)));

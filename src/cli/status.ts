@@ -17,13 +17,27 @@ export function register(program: Command): void {
     .option('--db <path>', 'history file (default: $SETPOINT_DB, $STATE_DIRECTORY/history.db, ./setpoint.db)')
     .option('--json', 'one JSON object per cluster member, with its conditions')
     .option('--conditions', 'show every condition of every member: status, reason, since, spec version, message')
+    .option('--clusters', 'one row per cluster instead: members converged, and the cluster\'s conditions (Ready when all are, the others when any is)')
     .addHelpText('after', '\nExit status: 0 all shown members converged, 2 some are not, 1 error.\n\nExample:\n  setpoint status --json | jq -r "select(.converged | not) | .host"')
     .action(
-      action(async (opts: { cluster?: string; host?: string; db?: string; json?: boolean; conditions?: boolean }) => {
+      action(async (opts: { cluster?: string; host?: string; db?: string; json?: boolean; conditions?: boolean; clusters?: boolean }) => {
         const history = History.open(historyPath(opts.db), { readonly: true });
         try {
           const rows = history.status({ ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }), ...(opts.host === undefined ? {} : { host: opts.host }) });
-          if (opts.json === true) {
+          if (opts.clusters === true) {
+            const clusters = [...new Set(rows.map((r) => r.cluster))].map((c) => {
+              const members = rows.filter((r) => r.cluster === c);
+              return { cluster: c, members: members.length, converged: members.filter((m) => m.state === 'converged').length, conditions: clusterConditions(members.map((m) => m.conditions)) };
+            });
+            if (opts.json === true) jsonLines(clusters);
+            else
+              process.stdout.write(
+                table(
+                  ['CLUSTER', 'CONVERGED', 'READY', 'PROGRESSING', 'DEGRADED', 'STALLED'],
+                  clusters.map((c) => [c.cluster, `${c.converged}/${c.members}`, c.conditions.Ready, c.conditions.Progressing, c.conditions.Degraded, c.conditions.Stalled]),
+                ),
+              );
+          } else if (opts.json === true) {
             jsonLines(
               rows.map((r) => ({
                 cluster: r.cluster, host: r.host, converged: r.state === 'converged', state: r.state, drift: r.drift, waiting: r.waiting,

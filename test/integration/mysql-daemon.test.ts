@@ -58,7 +58,7 @@ before(async () => {
   file = tmp.file('setpoint.yaml', spec());
   db = tmp.file('history.db');
   root = await mysqlRoot(ADDR);
-  daemon = new Daemon(file, db);
+  daemon = new Daemon(file, db, {}, ['--listen', `${ADDR}:19464`]);
   await waitFor('the first convergence', async () => {
     const r = await cli(['status', '--db', db, '--json']);
     return jsonLines(r.stdout).find((row) => row.cluster === 'orders')?.converged === true;
@@ -177,6 +177,8 @@ test('no declared password in the daemon log, the history file or any CLI output
 });
 
 test('a target that cannot be reached fails on its own, backing off, and never stalls the others', async () => {
+  // Backoff 0.2 s doubling to a 2 s cap: the fifth attempt comes about 3 s after the first.
+  await waitFor('five attempts', () => daemon.lines().filter((l) => l.msg === 'pass failed' && l.cluster === 'dead').length >= 5, 15_000);
   const r = await cli(['status', '--db', db, '--json']);
   assert.equal(r.code, 2, 'not everything is converged');
   const rows = jsonLines(r.stdout);
@@ -192,6 +194,30 @@ test('a target that cannot be reached fails on its own, backing off, and never s
   assert.ok(Math.max(...delays) >= 1000, `delays grew: ${delays.join(', ')}`);
   const errors = jsonLines((await cli(['history', '--db', db, '--kind', 'error', '--cluster', 'dead', '--json'])).stdout);
   assert.equal(errors.length, 1, 'the same error is recorded once, not at every retry');
+  const clusters = jsonLines((await cli(['status', '--db', db, '--clusters', '--json'])).stdout);
+  assert.deepEqual(clusters.map((c) => [c.cluster, c.converged, (c.conditions as { Ready: string }).Ready]), [['dead', 0, 'Unknown'], ['orders', 1, 'True']]);
+});
+
+test('health, readiness and Prometheus metrics on the loopback listener; a non-loopback address is refused', async () => {
+  const get = async (path: string) => {
+    const r = await fetch(`http://${ADDR}:19464${path}`);
+    return { status: r.status, text: await r.text() };
+  };
+  assert.deepEqual(await get('/healthz'), { status: 200, text: 'ok\n' });
+  assert.deepEqual(await get('/readyz'), { status: 200, text: 'ready\n' });
+  const m = await get('/metrics');
+  assert.equal(m.status, 200);
+  assert.match(m.text, /^setpoint_drift\{cluster="orders",host="db1"\} 0$/m);
+  assert.match(m.text, /^setpoint_pass_duration_seconds_count\{cluster="orders"\} [1-9]\d*$/m);
+  assert.match(m.text, /^setpoint_changes_total\{cluster="orders",outcome="ok",risk="safe"\} [1-9]\d*$/m);
+  assert.match(m.text, /^setpoint_passes_total\{cluster="dead",state="failing"\} [1-9]\d*$/m);
+  assert.match(m.text, /^setpoint_queue_depth\{queue="scheduled"\} \d+$/m);
+  assert.match(m.text, /^setpoint_last_observed_age_seconds\{cluster="orders",host="db1"\} [\d.]+$/m);
+  assert.match(m.text, /^setpoint_process_resident_memory_bytes \d+$/m);
+  assert.equal((await get('/nope')).status, 404);
+  const refused = await cli(['run', '-f', file, '--db', tmp.file('refused.db'), '--listen', '0.0.0.0:19465'], { timeoutMs: 10_000 });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /--listen 0\.0\.0\.0:19465: metrics and health are served on a loopback address only/);
 });
 
 test('SIGTERM stops the daemon cleanly and history says so', async () => {

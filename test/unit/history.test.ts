@@ -368,3 +368,29 @@ test('an empty pre-existing file becomes a history file with mode 0600', () => {
     h.close();
   }
 });
+
+test('a partial observation (some kinds unreachable) leaves the unseen kinds as they were', () => {
+  const h = History.open(fresh());
+  h.commitPass(pass({ time: 1000, observed: new Map([['host.facts db1', '{"os":"x"}'], ['mysql.user app', '{}']]) }));
+  h.commitPass(pass({ time: 2000, observed: new Map([['host.facts db1', '{"os":"x"}']]), kinds: new Set(['host.facts']) }));
+  assert.equal(count(h, 'observations WHERE state IS NULL'), 0, 'mysql.user was not seen, so not gone');
+  h.recordDrift(T, [{ resource: 'mysql.user app', field: 'locked', summary: 's', desired: true, observed: false }], 'v1', 2500);
+  h.commitPass(pass({ time: 3000, drift: [], observed: new Map([['host.facts db1', '{"os":"x"}']]), kinds: new Set(['host.facts']) }));
+  assert.equal(count(h, "entries WHERE kind = 'drift' AND outcome = 'open'"), 1, 'drift on an unseen kind stays open');
+  h.close();
+});
+
+test('retention thins superseded observations older than the cut-off and keeps the latest of every resource', () => {
+  const h = History.open(fresh());
+  for (let t = 1; t <= 5; t++) h.commitPass(pass({ time: t * 1000, observed: new Map([['mysql.user a', `{"v":${t}}`], ['mysql.user b', '{"v":0}']]) }));
+  assert.equal(count(h, 'observations'), 6);
+  // a@1000, a@2000 and a@3000 are older than the cut-off and replaced; b@1000 is old but still the latest of b.
+  assert.equal(h.thin(3500, 1), 3);
+  assert.deepEqual(h.db.prepare('SELECT resource, time FROM observations ORDER BY resource, time').all(), [
+    { resource: 'mysql.user a', time: 4000 },
+    { resource: 'mysql.user a', time: 5000 },
+    { resource: 'mysql.user b', time: 1000 },
+  ]);
+  assert.deepEqual(h.observedAt(T, 6000), new Map<string, unknown>([['mysql.user a', { v: 5 }], ['mysql.user b', { v: 0 }]]));
+  h.close();
+});
