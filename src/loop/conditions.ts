@@ -18,6 +18,8 @@ export interface Condition {
   lastTransitionTime: string;
   /** The spec version this condition was computed against. */
   observedGeneration: string;
+  /** Ready only, when not True: since when it has not been True (across False/Unknown changes). */
+  notReadySince?: string;
 }
 
 /** What one pass concluded, as the conditions need it. */
@@ -25,6 +27,8 @@ export interface ConditionInput {
   now: number;
   specVersion: string;
   state: TargetState;
+  /** False when the pass could not observe the server (then Ready is Unknown). */
+  observed: boolean;
   /** Changes made in this pass. */
   made: number;
   drift: number;
@@ -70,7 +74,7 @@ export function computeConditions(prev: readonly Condition[], i: ConditionInput,
   const ready =
     i.state === 'converged'
       ? make('Ready', 'True', 'Converged', 'observed state matches the spec')
-      : i.state === 'unknown' || (i.state === 'failing' && i.drift === 0 && i.error !== undefined)
+      : !i.observed || i.state === 'unknown'
         ? make('Ready', 'Unknown', readyReason[i.state], i.error?.message ?? 'not observed')
         : make('Ready', 'False', readyReason[i.state], i.error?.message ?? `${i.drift} drift${i.waiting.length > 0 ? `; waiting: ${[...new Set(i.waiting)].join('; ')}` : ''}`);
 
@@ -94,13 +98,14 @@ export function computeConditions(prev: readonly Condition[], i: ConditionInput,
 
   // Degraded: a mismatch or failure that persists, measured from when Ready last left True.
   const readyBefore = find(prev, 'Ready');
-  const notReadySince = ready.status !== 'True' ? Date.parse(ready.lastTransitionTime) : undefined;
+  if (ready.status !== 'True') ready.notReadySince = readyBefore !== undefined && readyBefore.status !== 'True' ? (readyBefore.notReadySince ?? readyBefore.lastTransitionTime) : iso;
+  const notReadySince = ready.notReadySince === undefined ? undefined : Date.parse(ready.notReadySince);
   const lasting = notReadySince !== undefined && i.now - notReadySince >= p.degradedAfterMs;
   const degraded =
     i.contested.length > 0
       ? make('Degraded', 'True', 'ContestedByAnotherActor', `setpoint stopped fighting over ${i.contested.join(', ')}`)
       : lasting && progressing.status !== 'True'
-        ? make('Degraded', 'True', i.error !== undefined ? 'PersistentFailure' : 'PersistentDrift', `not ready since ${ready.lastTransitionTime}: ${ready.message}`)
+        ? make('Degraded', 'True', i.error !== undefined ? 'PersistentFailure' : 'PersistentDrift', `not ready since ${ready.notReadySince ?? ready.lastTransitionTime}: ${ready.message}`)
         : make('Degraded', 'False', 'AsExpected', readyBefore === undefined ? 'first observation' : 'no lasting mismatch');
   return [ready, progressing, degraded, stalled];
 }

@@ -21,6 +21,7 @@ export function recordPass(history: History, o: PassOutcome, specVersion: string
       now: x.now ?? o.endedAt,
       specVersion,
       state: o.state,
+      observed: o.drift !== undefined,
       made: o.made,
       drift: o.drift?.length ?? 0,
       waiting: o.changes.filter((c) => c.status === 'waiting').map((c) => c.reason ?? ''),
