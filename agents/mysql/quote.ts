@@ -1,3 +1,5 @@
+import { splitDotted } from '../../src/names.js';
+
 /**
  * The one place MySQL/MariaDB identifiers are quoted. Values never come here: they go to the
  * driver as parameters.
@@ -83,38 +85,8 @@ export function grantTargetId(t: GrantTarget): string {
  * that contains dots or other characters: `` `my.db`.* ``. Returns an error message on failure.
  */
 export function parseGrantTarget(text: string): GrantTarget | string {
-  const parts: string[] = [];
-  let i = 0;
-  const s = text.trim();
-  while (i <= s.length) {
-    let part: string;
-    if (s[i] === '`') {
-      let j = i + 1;
-      part = '';
-      for (;;) {
-        if (j >= s.length) return `unterminated backquote in "${text}"`;
-        if (s[j] === '`') {
-          if (s[j + 1] === '`') {
-            part += '`';
-            j += 2;
-            continue;
-          }
-          break;
-        }
-        part += s[j];
-        j++;
-      }
-      i = j + 1;
-    } else {
-      const j = s.indexOf('.', i);
-      part = j === -1 ? s.slice(i) : s.slice(i, j);
-      i = j === -1 ? s.length : j;
-    }
-    parts.push(part);
-    if (i >= s.length) break;
-    if (s[i] !== '.') return `expected "." after ${JSON.stringify(part)} in "${text}"`;
-    i++;
-  }
+  const parts = splitDotted(text, '`');
+  if (typeof parts === 'string') return parts;
   if (parts.length !== 2 || parts.some((p) => p === '')) return `expected "*.*", "db.*" or "db.table", got "${text}"`;
   const [db, tbl] = parts as [string, string];
   if (db === '*') return tbl === '*' ? { level: 'global' } : `"*.${tbl}" is not a grant target: use "*.*" or "db.${tbl}"`;

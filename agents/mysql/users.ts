@@ -1,7 +1,7 @@
 /** mysql.user: accounts, their password (checked against the stored verifier), lock, limits and TLS. */
-import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { memoCheck } from '../../src/names.js';
 import { resolveSecret, Secret } from '../../src/secret.js';
 import { nativeHash, verifyPassword } from './password.js';
 import { accountId, quoteAccount } from './quote.js';
@@ -112,15 +112,7 @@ export function defaultPlugin(f: Flavor): string {
 }
 
 // Checking a caching_sha2 verifier costs 5000 SHA-256 rounds: remember answers for unchanged inputs.
-const verified = new Map<string, boolean | undefined>();
-function cachedVerify(plugin: string, stored: Buffer, password: string): boolean | undefined {
-  const key = createHash('sha256').update(plugin).update('\0').update(stored).update('\0').update(password).digest('base64');
-  if (verified.has(key)) return verified.get(key);
-  const ok = verifyPassword(plugin, stored, password);
-  if (verified.size > 100_000) verified.clear();
-  verified.set(key, ok);
-  return ok;
-}
+const cachedVerify = memoCheck((plugin: string, stored: Buffer, password: string) => verifyPassword(plugin, stored, password));
 
 function flavorOf(ctx: KindContext): Flavor {
   return ctx.facts.flavor as Flavor;

@@ -1,3 +1,5 @@
+import { splitDotted } from '../../src/names.js';
+
 /**
  * The one place PostgreSQL identifiers and literals are quoted. Values go to the server as
  * parameters ($1, $2...) wherever PostgreSQL takes them; utility statements (CREATE ROLE, ALTER SYSTEM,
@@ -113,40 +115,10 @@ export function dotted(...parts: string[]): string {
  * Returns an error message on failure.
  */
 export function parseQualifiedName(text: string): { schema: string; name: string } | string {
-  const parts: string[] = [];
-  let i = 0;
-  const s = text.trim();
-  if (s === '') return 'expected "schema.table"';
-  for (;;) {
-    let part = '';
-    if (s[i] === '"') {
-      let j = i + 1;
-      for (;;) {
-        if (j >= s.length) return `unterminated double quote in "${text}"`;
-        if (s[j] === '"') {
-          if (s[j + 1] === '"') {
-            part += '"';
-            j += 2;
-            continue;
-          }
-          break;
-        }
-        part += s[j];
-        j++;
-      }
-      i = j + 1;
-    } else {
-      const j = s.indexOf('.', i);
-      part = j === -1 ? s.slice(i) : s.slice(i, j);
-      if (part.includes('"')) return `a bare name must not contain a double quote in "${text}": quote the whole part`;
-      i = j === -1 ? s.length : j;
-    }
-    if (part === '') return `empty name in "${text}"`;
-    parts.push(part);
-    if (i >= s.length) break;
-    if (s[i] !== '.') return `expected "." after ${JSON.stringify(part)} in "${text}"`;
-    i++;
-  }
+  if (text.trim() === '') return 'expected "schema.table"';
+  const parts = splitDotted(text, '"', (part) => (part.includes('"') ? `a bare name must not contain a double quote in "${text}": quote the whole part` : undefined));
+  if (typeof parts === 'string') return parts;
+  if (parts.some((p) => p === '')) return `empty name in "${text}"`;
   if (parts.length === 1) return { schema: 'public', name: parts[0] as string };
   if (parts.length === 2) return { schema: parts[0] as string, name: parts[1] as string };
   return `expected "schema.table", got "${text}"`;

@@ -3,9 +3,9 @@
  * or md5 verifier) and their membership in other roles. Built-in roles (pg_*), the bootstrap
  * superuser and the role setpoint logs in as are never touched.
  */
-import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { memoCheck } from '../../src/names.js';
 import { resolveSecret, Secret } from '../../src/secret.js';
 import { scramVerifier, verifierMethod, verifyPassword } from './password.js';
 import { nameId, quoteIdent } from './quote.js';
@@ -86,15 +86,7 @@ function showTime(t: number | null): string {
 }
 
 // Checking a SCRAM verifier costs 4096 HMAC rounds: remember answers for unchanged inputs.
-const verified = new Map<string, boolean | undefined>();
-function cachedVerify(stored: string, password: string, role: string): boolean | undefined {
-  const key = createHash('sha256').update(stored).update('\0').update(password).update('\0').update(role).digest('base64');
-  if (verified.has(key)) return verified.get(key);
-  const ok = verifyPassword(stored, password, role);
-  if (verified.size > 100_000) verified.clear();
-  verified.set(key, ok);
-  return ok;
-}
+const cachedVerify = memoCheck((stored: string, password: string, role: string) => verifyPassword(stored, password, role));
 
 function factsOf(ctx: KindContext): PgFacts {
   return ctx.facts as unknown as PgFacts;
