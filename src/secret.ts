@@ -61,3 +61,20 @@ export function resolveSecret(ref: SecretRef): Secret {
   }
   return new Secret(text.replace(/\r?\n$/, ''), describeRef(ref));
 }
+
+/**
+ * A value kept in memory to compare, never printed or written: a stored password verifier read from
+ * a server. `String()`, `JSON.stringify()` and `util.inspect()` give a placeholder.
+ */
+export class Verifier<T extends string | Buffer = string | Buffer> {
+  constructor(readonly value: T) {}
+  toJSON(): string {
+    return '[verifier]';
+  }
+  toString(): string {
+    return '[verifier]';
+  }
+  [inspect.custom](): string {
+    return 'Verifier([redacted])';
+  }
+}

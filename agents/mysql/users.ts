@@ -1,26 +1,12 @@
 /** mysql.user: accounts, their password (checked against the stored verifier), lock, limits and TLS. */
-import { inspect } from 'node:util';
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { memoCheck } from '../../src/names.js';
-import { resolveSecret, Secret } from '../../src/secret.js';
+import { resolveSecret, Secret, Verifier } from '../../src/secret.js';
 import { nativeHash, verifyPassword } from './password.js';
 import { accountId, quoteAccount } from './quote.js';
 import { SYSTEM_USERS, type MysqlCluster, type UserSpec } from './schema.js';
 import { atLeast, type Flavor, type MysqlSession } from './session.js';
 
-/** A stored password verifier: kept in memory to compare, never printed or written to history. */
-export class Verifier {
-  constructor(readonly bytes: Buffer) {}
-  toJSON(): string {
-    return '[verifier]';
-  }
-  toString(): string {
-    return '[verifier]';
-  }
-  [inspect.custom](): string {
-    return 'Verifier([redacted])';
-  }
-}
 
 export type Tls = 'none' | 'ssl' | 'x509' | 'specified';
 
@@ -28,7 +14,7 @@ export interface UserState {
   user: string;
   host: string;
   plugin: string;
-  verifier: Verifier;
+  verifier: Verifier<Buffer>;
   /** When the server last saw the password set (epoch seconds), so history shows a password change. */
   passwordChanged: number | null;
   locked: boolean;
@@ -154,7 +140,7 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
       }
       if (d.plugin !== undefined && d.plugin !== o.plugin) drift.push({ kind: KIND, id, field: 'plugin', desired: d.plugin, observed: o.plugin });
       else if (d.password !== undefined) {
-        const ok = cachedVerify(o.plugin, o.verifier.bytes, resolveSecret(d.password).reveal());
+        const ok = cachedVerify(o.plugin, o.verifier.value, resolveSecret(d.password).reveal());
         if (ok !== true) {
           drift.push({ kind: KIND, id, field: 'password', desired: '[secret]', observed: ok === false ? 'a different password' : `a verifier setpoint cannot check (${o.plugin})` });
         }

@@ -3,28 +3,14 @@
  * or md5 verifier) and their membership in other roles. Built-in roles (pg_*), the bootstrap
  * superuser and the role setpoint logs in as are never touched.
  */
-import { inspect } from 'node:util';
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { memoCheck } from '../../src/names.js';
-import { resolveSecret, Secret } from '../../src/secret.js';
+import { resolveSecret, Secret, Verifier } from '../../src/secret.js';
 import { scramVerifier, verifierMethod, verifyPassword } from './password.js';
 import { nameId, quoteIdent } from './quote.js';
 import type { PostgresCluster, RoleSpec } from './schema.js';
 import type { PgFacts, PgSession } from './session.js';
 
-/** A stored password verifier: kept in memory to compare, never printed or written to history. */
-export class Verifier {
-  constructor(readonly text: string) {}
-  toJSON(): string {
-    return '[verifier]';
-  }
-  toString(): string {
-    return '[verifier]';
-  }
-  [inspect.custom](): string {
-    return 'Verifier([redacted])';
-  }
-}
 
 export interface Membership {
   role: string;
@@ -44,7 +30,7 @@ export interface RoleState {
   /** Epoch seconds; null when not set; Infinity for 'infinity'. */
   validUntil: number | null;
   /** The stored verifier; undefined when it cannot be read (setpoint is not a superuser). */
-  verifier?: Verifier;
+  verifier?: Verifier<string>;
   /** Which verifier the role has (none, scram-sha-256, md5), or unknown when it cannot be read. */
   passwordMethod: string;
   memberOf: Membership[];
@@ -194,7 +180,7 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
             observed: `unverifiable: setpoint logs in as ${nameId(facts.currentUser)}, which is not a superuser and cannot read pg_authid`,
           });
         } else {
-          const ok = cachedVerify(o.verifier.text, resolveSecret(d.password).reveal(), d.name);
+          const ok = cachedVerify(o.verifier.value, resolveSecret(d.password).reveal(), d.name);
           if (ok !== true) {
             const observedText = ok === false ? (o.passwordMethod === 'none' ? 'no password' : 'a different password') : `a verifier setpoint cannot check (${o.passwordMethod})`;
             drift.push({ kind: KIND, id, field: 'password', desired: '[secret]', observed: observedText });
