@@ -163,7 +163,8 @@ export interface Engine<C = unknown, S extends Session = Session> {
   /** Cross-field checks on one cluster; report problems with paths relative to the cluster. */
   checkCluster?(cluster: Record<string, unknown>, report: (path: (string | number)[], message: string) => void): void;
   /** Opens a session to the host's server. */
-  connect(host: HostSpec, conn: C, opts: { timeoutMs: number; statementTimeoutMs: number }): Promise<S>;
+  /** `owner` names the daemon, for the server's own view of its clients (e.g. who holds the lease). */
+  connect(host: HostSpec, conn: C, opts: { timeoutMs: number; statementTimeoutMs: number; owner?: string }): Promise<S>;
   // Each kind has its own desired and observed types; the engine only lists them.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly kinds: readonly ResourceKind<any, any, any>[];

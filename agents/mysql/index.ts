@@ -28,6 +28,7 @@ export const mysqlEngine: Engine<Conn, MysqlSession> = {
     return connectMysql(host.address, { port: conn.port, user: conn.user, ...(conn.password === undefined ? {} : { password: resolveSecret(conn.password) }) }, {
       timeoutMs: opts.timeoutMs,
       statementTimeoutMs: opts.statementTimeoutMs,
+      ...(opts.owner === undefined ? {} : { owner: opts.owner }),
     });
   },
   async lease(session) {
@@ -39,7 +40,16 @@ export const mysqlEngine: Engine<Conn, MysqlSession> = {
       return { held: true, taken: true };
     }
     const [p] = await session.query<{ u: string; h: string }>('SELECT USER AS u, HOST AS h FROM information_schema.PROCESSLIST WHERE ID = ?', [r?.who ?? 0]);
-    return { held: false, holder: p === undefined ? 'another session (gone since)' : `another setpoint: connection ${String(r?.who)} from ${p.h} as ${p.u}` };
+    // The holder's name, where performance_schema keeps connection attributes (MySQL 8 by default).
+    let name: string | undefined;
+    try {
+      const [a] = await session.query<{ v: string }>("SELECT ATTR_VALUE AS v FROM performance_schema.session_connect_attrs WHERE PROCESSLIST_ID = ? AND ATTR_NAME = 'program_name'", [r?.who ?? 0]);
+      if (a?.v.startsWith('setpoint') === true) name = a.v;
+    } catch {
+      // performance_schema off (MariaDB's default): the connection and its address say enough.
+    }
+    if (p === undefined) return { held: false, holder: 'another session (gone since)' };
+    return { held: false, holder: `${name ?? 'another setpoint'}: connection ${String(r?.who)} from ${p.h} as ${p.u}` };
   },
   facts(session) {
     return { flavor: session.flavor, currentUser: session.currentUser, dataDir: session.dataDir };

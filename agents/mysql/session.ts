@@ -81,7 +81,7 @@ export class MysqlSession implements Session {
 }
 
 /** Opens a session and learns the flavor and the session's own account in one round trip. */
-export async function connectMysql(address: string, c: MysqlConnection, opts: { timeoutMs: number; statementTimeoutMs: number }): Promise<MysqlSession> {
+export async function connectMysql(address: string, c: MysqlConnection, opts: { timeoutMs: number; statementTimeoutMs: number; owner?: string }): Promise<MysqlSession> {
   const conn = await mysql.createConnection({
     host: address,
     port: c.port,
@@ -93,6 +93,8 @@ export async function connectMysql(address: string, c: MysqlConnection, opts: { 
     bigNumberStrings: true,
     dateStrings: true,
     charset: 'utf8mb4_general_ci',
+    // Shown in performance_schema.session_connect_attrs where the server keeps it (who holds the lease).
+    connectAttributes: { program_name: opts.owner === undefined ? 'setpoint' : `setpoint ${opts.owner}` },
   });
   try {
     const [rows] = await conn.query('SELECT VERSION() AS v, @@version_comment AS c, CURRENT_USER() AS u, @@datadir AS d');

@@ -32,20 +32,19 @@ export const postgresEngine: Engine<Conn, PgSession> = {
     return connectPostgres(
       host.address,
       { port: conn.port, user: conn.user, database: conn.database, ...(conn.password === undefined ? {} : { password: resolveSecret(conn.password) }) },
-      { timeoutMs: opts.timeoutMs, statementTimeoutMs: opts.statementTimeoutMs },
+      { timeoutMs: opts.timeoutMs, statementTimeoutMs: opts.statementTimeoutMs, ...(opts.owner === undefined ? {} : { owner: opts.owner }) },
     );
   },
-  async lease(session, owner) {
+  async lease(session) {
     if (leased.has(session)) return { held: true, taken: false };
     // A session-level advisory lock: held until this connection closes. application_name says who holds it.
     const [r] = await session.query<{ got: boolean }>("SELECT pg_try_advisory_lock(hashtext('setpoint.lease')) AS got");
     if (r?.got === true) {
-      await session.query('SELECT set_config($1, $2, false)', ['application_name', `setpoint ${owner}`.slice(0, 63)]);
       leased.add(session);
       return { held: true, taken: true };
     }
     const [h] = await session.query<{ app: string | null; addr: string | null; pid: number }>(
-      "SELECT a.application_name AS app, a.client_addr::text AS addr, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.objid = (hashtext('setpoint.lease')::bigint & 4294967295)::oid LIMIT 1",
+      "SELECT a.application_name AS app, host(a.client_addr) AS addr, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.objid = (hashtext('setpoint.lease')::bigint & 4294967295)::oid LIMIT 1",
     );
     return { held: false, holder: h === undefined ? 'another session (gone since)' : `${h.app ?? 'unknown'} (pid ${h.pid}${h.addr === null ? '' : ` from ${h.addr}`})` };
   },

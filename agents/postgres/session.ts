@@ -158,7 +158,7 @@ function bytesRead(client: pg.Client): number {
 }
 
 /** Opens a session and learns its facts in one round trip. */
-export async function connectPostgres(address: string, c: PgConnection, opts: { timeoutMs: number; statementTimeoutMs: number }): Promise<PgSession> {
+export async function connectPostgres(address: string, c: PgConnection, opts: { timeoutMs: number; statementTimeoutMs: number; owner?: string }): Promise<PgSession> {
   const open: Opener = async (database) => {
     const client = new pg.Client({
       host: address,
@@ -169,7 +169,7 @@ export async function connectPostgres(address: string, c: PgConnection, opts: { 
       connectionTimeoutMillis: opts.timeoutMs,
       statement_timeout: opts.statementTimeoutMs,
       query_timeout: opts.statementTimeoutMs + 5000,
-      application_name: 'setpoint',
+      application_name: (opts.owner === undefined ? 'setpoint' : `setpoint ${opts.owner}`).slice(0, 63),
       keepAlive: true,
     });
     // Until the session takes it over, an error on an idle client must not crash the daemon.

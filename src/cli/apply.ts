@@ -37,7 +37,7 @@ export function register(program: Command): void {
         }
         const history = History.open(historyPath(opts.db), { daemonId: `apply-${process.pid}` });
         const log = createLogger({ stream: process.stderr, json: false, level: opts.json === true ? 'warn' : 'info' });
-        const pool = new SessionPool();
+        const pool = new SessionPool(`apply-${process.pid}`);
         const ssh = new SshPool();
         const health = new Map<string, boolean>();
         const gate = new DisruptionGate((key) => health.get(key));

@@ -51,7 +51,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   }
   history.event(`daemon ${daemonId} started`, { file, db: opts.db });
   history.recordSpec(loaded);
-  const pool = new SessionPool();
+  const pool = new SessionPool(daemonId);
   const ssh = new SshPool();
   let metrics: Metrics | undefined;
   const controller: Controller = new Controller({

@@ -14,6 +14,9 @@ interface Entry {
 
 export class SessionPool {
   private readonly entries = new Map<string, Entry>();
+
+  /** `owner` names the daemon to the servers (MySQL connection attributes). */
+  constructor(private readonly owner?: string) {}
   /** Sessions opened since start (for tests and benchmarks: connections should be reused). */
   opened = 0;
 
@@ -37,6 +40,7 @@ export class SessionPool {
         const s = await t.engine.connect(t.hostSpec, conn, {
           timeoutMs: t.policy.connectTimeoutSeconds * 1000,
           statementTimeoutMs: t.policy.statementTimeoutSeconds * 1000,
+          ...(this.owner === undefined ? {} : { owner: this.owner }),
         });
         this.opened++;
         entry.session = s;

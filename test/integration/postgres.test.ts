@@ -315,6 +315,32 @@ test('a setting that needs a restart is applied with ALTER SYSTEM, then shown as
   assert.equal((await run(['plan', '-f', file])).code, 0);
 });
 
+test('the lease: an advisory lock held for the session; a second daemon is told who holds it, by name', async () => {
+  const loaded = parseSpec(spec('127.0.31.4', '    roles: [{ name: lease_probe, login: false }]'), 'lease.yaml', engines);
+  const [t] = targetsOf(loaded.spec, engines);
+  assert.ok(t?.engine.lease);
+  const [a, b] = [new SessionPool('daemon-a:1'), new SessionPool('daemon-b:2')];
+  try {
+    const [sa, sb] = [await a.get(t), await b.get(t)];
+    assert.deepEqual(await t.engine.lease(sa, 'daemon-a:1'), { held: true, taken: true });
+    assert.deepEqual(await t.engine.lease(sa, 'daemon-a:1'), { held: true, taken: false }, 'kept for the session, not taken twice');
+    const other = await t.engine.lease(sb, 'daemon-b:2');
+    assert.equal(other.held, false);
+    assert.match((other as { holder: string }).holder, /^setpoint daemon-a:1 \(pid \d+ from 127\.0\.0\.1\)$/);
+    // B acting is refused in the pass, with the holder named; A's session closing lets go.
+    const o = await reconcile(t, { pool: b, log: silent, specVersion: 'x', owner: 'daemon-b:2' }, { act: true });
+    assert.match(String(o.leaseHolder), /^setpoint daemon-a:1/);
+    assert.equal(o.made, 0);
+    assert.ok(o.changes.every((c) => c.status === 'waiting' && /^lease held by setpoint daemon-a:1/.test(c.reason ?? '')));
+    await a.closeAll();
+    const after = await reconcile(t, { pool: b, log: silent, specVersion: 'x', owner: 'daemon-b:2' }, { act: true });
+    assert.equal(after.state, 'converged', after.error?.message);
+  } finally {
+    await a.closeAll();
+    await b.closeAll();
+  }
+});
+
 test('role, database and schema names with quotes, spaces, upper case and non-ASCII letters round-trip', async () => {
   const address = '127.0.31.3';
   const p = pgOf(3);
