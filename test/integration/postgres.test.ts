@@ -318,13 +318,15 @@ test('a setting that needs a restart is applied with ALTER SYSTEM, then shown as
 test('the lease: an advisory lock held for the session; a second daemon is told who holds it, by name', async () => {
   const loaded = parseSpec(spec('127.0.31.4', '    roles: [{ name: lease_probe, login: false }]'), 'lease.yaml', engines);
   const [t] = targetsOf(loaded.spec, engines);
-  assert.ok(t?.engine.lease);
+  assert.ok(t);
+  const lease = t.engine.lease?.bind(t.engine);
+  assert.ok(lease);
   const [a, b] = [new SessionPool('daemon-a:1'), new SessionPool('daemon-b:2')];
   try {
     const [sa, sb] = [await a.get(t), await b.get(t)];
-    assert.deepEqual(await t.engine.lease(sa, 'daemon-a:1'), { held: true, taken: true });
-    assert.deepEqual(await t.engine.lease(sa, 'daemon-a:1'), { held: true, taken: false }, 'kept for the session, not taken twice');
-    const other = await t.engine.lease(sb, 'daemon-b:2');
+    assert.deepEqual(await lease(sa, 'daemon-a:1'), { held: true, taken: true });
+    assert.deepEqual(await lease(sa, 'daemon-a:1'), { held: true, taken: false }, 'kept for the session, not taken twice');
+    const other = await lease(sb, 'daemon-b:2');
     assert.equal(other.held, false);
     assert.match((other as { holder: string }).holder, /^setpoint daemon-a:1 \(pid \d+ from 127\.0\.0\.1\)$/);
     // B acting is refused in the pass, with the holder named; A's session closing lets go.
