@@ -90,9 +90,10 @@ export interface ActIO {
 /** How to control the database service on a host: shell commands (systemd's by default). */
 export interface ServiceCommands {
   start: string;
-  stop: string;
-  restart: string;
-  reload: string;
+  /** Stop, restart and reload may be missing from declared commands; a restart then waits, saying so. */
+  stop?: string;
+  restart?: string;
+  reload?: string;
   /** Exits 0 when the service is running. */
   status: string;
 }

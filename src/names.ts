@@ -4,15 +4,17 @@ import { createHash } from 'node:crypto';
 /**
  * Splits a dotted name as written in the file (`db.table`, `"my.schema"."T""x"`): a part inside
  * `quote` characters may hold dots, and a doubled quote stands for one. Returns the parts, or an
- * error message. `bare(part)` may reject a bare part (returning a message).
+ * error message; each part says whether it was quoted (a quoted `*` is a name, not a wildcard).
+ * `bare(part)` may reject a bare part (returning a message).
  */
-export function splitDotted(text: string, quote: string, bare?: (part: string) => string | undefined): string[] | string {
-  const parts: string[] = [];
+export function splitDotted(text: string, quote: string, bare?: (part: string) => string | undefined): { part: string; quoted: boolean }[] | string {
+  const parts: { part: string; quoted: boolean }[] = [];
   const s = text.trim();
   let i = 0;
   for (;;) {
     let part = '';
-    if (s[i] === quote) {
+    const quoted = s[i] === quote;
+    if (quoted) {
       let j = i + 1;
       for (;;) {
         if (j >= s.length) return `unterminated ${quote === '`' ? 'backquote' : 'double quote'} in "${text}"`;
@@ -35,7 +37,7 @@ export function splitDotted(text: string, quote: string, bare?: (part: string) =
       if (problem !== undefined) return problem;
       i = j === -1 ? s.length : j;
     }
-    parts.push(part);
+    parts.push({ part, quoted });
     if (i >= s.length) return parts;
     if (s[i] !== '.') return `expected "." after ${JSON.stringify(part)} in "${text}"`;
     i++;

@@ -78,3 +78,19 @@ export class Verifier<T extends string | Buffer = string | Buffer> {
     return 'Verifier([redacted])';
   }
 }
+
+/**
+ * Removes secret values from a driver's error before it is logged or recorded: some drivers format
+ * parameters into the statement and quote it back in the error (MySQL's "near 'BY 'x''", mysql2's
+ * `err.sql`). Every revealed value, and its backslash-escaped form, becomes `[secret]`.
+ */
+export function redactError(err: unknown, revealed: readonly string[]): unknown {
+  if (revealed.length === 0 || err === null || typeof err !== 'object') return err;
+  const values = revealed.filter((v) => v.length > 0).flatMap((v) => [v, v.replace(/\\/g, '\\\\').replace(/'/g, "\\'"), v.replace(/'/g, "''")]);
+  const clean = (text: string) => values.reduce((t, v) => t.split(v).join('[secret]'), text);
+  const e = err as Record<string, unknown>;
+  for (const k of ['message', 'sqlMessage', 'detail', 'hint', 'where']) if (typeof e[k] === 'string') e[k] = clean(e[k]);
+  if ('sql' in e) delete e.sql;
+  if ('query' in e) delete e.query;
+  return err;
+}

@@ -56,9 +56,11 @@ export const service: ResourceKind<{ running: true }, { running: boolean }, Shel
 export function restartChange(ctx: KindContext, c: { kind: string; id: string; summary: string; phase?: number; action?: string }): Change {
   const restart = ctx.service?.restart;
   const blocked =
-    ctx.ssh === undefined || restart === undefined
+    ctx.ssh === undefined || ctx.service === undefined
       ? `a restart needs hosts.${ctx.hostName}.ssh and hosts.${ctx.hostName}.service (restart the server by hand meanwhile)`
-      : undefined;
+      : restart === undefined
+        ? `a restart needs a restart (or stop) command in hosts.${ctx.hostName}.service.commands (restart the server by hand meanwhile)`
+        : undefined;
   return {
     kind: c.kind, id: c.id, action: c.action ?? 'restart', risk: 'disruptive', phase: c.phase ?? 60,
     summary: c.summary,

@@ -40,10 +40,10 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, MysqlSession> 
         drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
         continue;
       }
-      if (d.charset !== undefined && d.charset.toLowerCase() !== o.charset.toLowerCase()) {
+      if (d.charset !== undefined && charsetName(d.charset) !== charsetName(o.charset)) {
         drift.push({ kind: KIND, id, field: 'charset', desired: d.charset, observed: o.charset });
       }
-      if (d.collation !== undefined && d.collation.toLowerCase() !== o.collation.toLowerCase()) {
+      if (d.collation !== undefined && charsetName(d.collation) !== charsetName(o.collation)) {
         drift.push({ kind: KIND, id, field: 'collation', desired: d.collation, observed: o.collation });
       }
     }
@@ -76,6 +76,15 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, MysqlSession> 
     return changes;
   },
 };
+
+/**
+ * A character set or collation name as servers compare it: MySQL 8.0.30+ and MariaDB 10.6+ report
+ * utf8 as utf8mb3 (and utf8_general_ci as utf8mb3_general_ci).
+ */
+export function charsetName(name: string): string {
+  const n = name.toLowerCase();
+  return n === 'utf8' ? 'utf8mb3' : n.startsWith('utf8_') ? `utf8mb3_${n.slice(5)}` : n;
+}
 
 function options(spec: DatabaseSpec | undefined): { sql: string; params: string[] } {
   let sql = '';

@@ -85,10 +85,12 @@ export function grantTargetId(t: GrantTarget): string {
  * that contains dots or other characters: `` `my.db`.* ``. Returns an error message on failure.
  */
 export function parseGrantTarget(text: string): GrantTarget | string {
-  const parts = splitDotted(text, '`');
-  if (typeof parts === 'string') return parts;
-  if (parts.length !== 2 || parts.some((p) => p === '')) return `expected "*.*", "db.*" or "db.table", got "${text}"`;
-  const [db, tbl] = parts as [string, string];
-  if (db === '*') return tbl === '*' ? { level: 'global' } : `"*.${tbl}" is not a grant target: use "*.*" or "db.${tbl}"`;
-  return tbl === '*' ? { level: 'database', database: db } : { level: 'table', database: db, table: tbl };
+  const split = splitDotted(text, '`');
+  if (typeof split === 'string') return split;
+  if (split.length !== 2 || split.some((p) => p.part === '')) return `expected "*.*", "db.*" or "db.table", got "${text}"`;
+  const [db, tbl] = split as [{ part: string; quoted: boolean }, { part: string; quoted: boolean }];
+  const dbAll = db.part === '*' && !db.quoted;
+  const tblAll = tbl.part === '*' && !tbl.quoted;
+  if (dbAll) return tblAll ? { level: 'global' } : `"*.${tbl.part}" is not a grant target: use "*.*" or "db.${tbl.part}"`;
+  return tblAll ? { level: 'database', database: db.part } : { level: 'table', database: db.part, table: tbl.part };
 }

@@ -1,7 +1,7 @@
 /** A MySQL/MariaDB session: one mysql2 connection, its flavor learned once, statements counted. */
 import mysql from 'mysql2/promise';
 import type { ErrorClass, Session } from '../../src/engine.js';
-import { Secret } from '../../src/secret.js';
+import { redactError, Secret } from '../../src/secret.js';
 
 /** Which server family a session talks to; decides the statement dialect. */
 export interface Flavor {
@@ -59,7 +59,7 @@ export class MysqlSession implements Session {
       return Array.isArray(rows) ? (rows as T[]) : [];
     } catch (err) {
       if (isConnectionError(err)) this.broken = true;
-      throw err;
+      throw redactError(err, params.filter((p) => p instanceof Secret).map((p) => p.reveal()));
     } finally {
       this.stats.bytesIn += this.bytesRead() - before;
     }
@@ -97,13 +97,16 @@ export async function connectMysql(address: string, c: MysqlConnection, opts: { 
     connectAttributes: { program_name: opts.owner === undefined ? 'setpoint' : `setpoint ${opts.owner}` },
   });
   try {
-    const [rows] = await conn.query('SELECT VERSION() AS v, @@version_comment AS c, CURRENT_USER() AS u, @@datadir AS d');
+    const [rows] = await conn.query('SELECT VERSION() AS v, @@version_comment AS c, CURRENT_USER() AS u, @@datadir AS d, @@SESSION.sql_mode AS m');
     const row = (rows as Record<string, string>[])[0] ?? {};
+    // Parameters are escaped with backslashes: a server whose sql_mode says NO_BACKSLASH_ESCAPES would misread them.
+    const modes = String(row.m ?? '').split(',');
+    if (modes.includes('NO_BACKSLASH_ESCAPES')) await conn.query('SET SESSION sql_mode = ?', [modes.filter((x) => x !== 'NO_BACKSLASH_ESCAPES').join(',')]);
     const flavor = parseFlavor(String(row.v ?? ''), String(row.c ?? ''));
     const cu = String(row.u ?? '');
     const at = cu.lastIndexOf('@');
     const session = new MysqlSession(conn, flavor, { user: cu.slice(0, at), host: cu.slice(at + 1) }, opts.statementTimeoutMs, String(row.d ?? ''));
-    session.stats.statements = 1;
+    session.stats.statements = modes.includes('NO_BACKSLASH_ESCAPES') ? 2 : 1;
     return session;
   } catch (err) {
     conn.destroy();
@@ -144,6 +147,10 @@ const TERMINAL: Record<string, string> = {
   ER_PLUGIN_IS_NOT_LOADED: 'sql.rejected',
   ER_ILLEGAL_GRANT_FOR_TABLE: 'sql.rejected',
   ER_NO_SUCH_TABLE: 'sql.rejected',
+  // SET PERSIST on a read-only variable: it needs the config file (or PERSIST_ONLY) and a restart.
+  ER_INCORRECT_GLOBAL_LOCAL_VAR: 'sql.rejected',
+  ER_WRONG_VALUE_FOR_VAR: 'sql.rejected',
+  ER_UNKNOWN_SYSTEM_VARIABLE: 'sql.rejected',
 };
 
 export function classifyMysqlError(err: unknown): ErrorClass {

@@ -33,6 +33,9 @@ const MYSQL_STATIC = new Set([
   'innodb_open_files', 'innodb_undo_directory', 'innodb_temp_data_file_path', 'lower_case_table_names', 'log_bin', 'log_bin_basename',
   'server_id_bits', 'skip_name_resolve', 'bind_address', 'port', 'socket', 'datadir', 'tmpdir', 'performance_schema', 'back_log',
   'thread_stack', 'table_open_cache_instances', 'open_files_limit', 'relay_log', 'gtid_mode_on_startup', 'character_set_system',
+  'innodb_buffer_pool_chunk_size', 'innodb_autoinc_lock_mode', 'innodb_sort_buffer_size', 'ft_min_word_len', 'ft_max_word_len',
+  'max_digest_length', 'thread_handling', 'innodb_ft_min_token_size', 'innodb_ft_max_token_size', 'performance_schema_max_sql_text_length',
+  'innodb_numa_interleave', 'large_pages', 'lower_case_file_system', 'skip_networking', 'admin_port', 'mysqlx_port',
 ]);
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([KMGTPE])i?B?$/i;

@@ -116,8 +116,9 @@ export function dotted(...parts: string[]): string {
  */
 export function parseQualifiedName(text: string): { schema: string; name: string } | string {
   if (text.trim() === '') return 'expected "schema.table"';
-  const parts = splitDotted(text, '"', (part) => (part.includes('"') ? `a bare name must not contain a double quote in "${text}": quote the whole part` : undefined));
-  if (typeof parts === 'string') return parts;
+  const split = splitDotted(text, '"', (part) => (part.includes('"') ? `a bare name must not contain a double quote in "${text}": quote the whole part` : undefined));
+  if (typeof split === 'string') return split;
+  const parts = split.map((p) => p.part);
   if (parts.some((p) => p === '')) return `empty name in "${text}"`;
   if (parts.length === 1) return { schema: 'public', name: parts[0] as string };
   if (parts.length === 2) return { schema: parts[0] as string, name: parts[1] as string };

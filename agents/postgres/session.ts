@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import type { ErrorClass, Session } from '../../src/engine.js';
-import { Secret } from '../../src/secret.js';
+import { redactError, Secret } from '../../src/secret.js';
 import { inlineParams, literalOf } from './quote.js';
 
 /** Connection settings of `hosts.<name>.postgres`. */
@@ -92,7 +92,7 @@ export class PgSession implements Session {
         if (scope === undefined) this.broken = true;
         else this.forget(scope, client);
       }
-      throw err;
+      throw redactError(err, params.filter((p) => p instanceof Secret).map((p) => p.reveal()));
     } finally {
       this.stats.bytesIn += bytesRead(client) - before;
     }

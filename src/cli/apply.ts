@@ -46,7 +46,7 @@ export function register(program: Command): void {
           history.recordSpec(loaded);
           const pauses = history.pauseState();
           const pausedOf = (c: string, h: string) => pauses.active.find((p) => p.target === c || p.target === h || p.target === `${c}/${h}`)?.reason;
-          const outcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, async (t) => {
+          const passOf = async (t: (typeof targets)[number]) => {
             const o = await reconcile(
               t,
               {
@@ -61,7 +61,13 @@ export function register(program: Command): void {
             const paused = pausedOf(t.cluster, t.host);
             recordPass(history, o, loaded.version, paused === undefined ? {} : { paused });
             return o;
-          });
+          };
+          const outcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, passOf);
+          // A restart waits until every other member of its cluster is known healthy: members observed in
+          // the same round were not yet. Those targets get one more pass, one at a time.
+          for (const [i, o] of outcomes.entries()) {
+            if (o.changes.some((c) => c.status === 'waiting' && / is not observed yet$/.test(c.reason ?? ''))) outcomes[i] = await passOf(o.target);
+          }
           if (opts.json === true) {
             jsonLines(
               outcomes.map((o) => ({

@@ -7,6 +7,7 @@ import type { AnyEngine } from '../engine.js';
 import type { History } from '../history/store.js';
 import type { Logger } from '../log.js';
 import type { LoadedSpec } from '../spec/types.js';
+import { messageOf } from '../errors.js';
 import type { SessionPool } from '../transport/sessions.js';
 import type { SshPool } from '../transport/ssh.js';
 import { DisruptionGate } from './windows.js';
@@ -66,6 +67,9 @@ export class Controller {
         // Close what only this target used: its SQL session, and its host's shell unless another target uses the host.
         void this.deps.pool.drop(old);
         if (!next.some((n) => n.host === old.host)) this.deps.ssh.drop(old.host);
+        // A removed member must not keep its cluster's one-at-a-time token, nor count as unhealthy.
+        this.gate.release(old);
+        this.health.delete(key);
         this.targets.delete(key);
         this.failures.delete(key);
         this.queue.remove(key);
@@ -119,6 +123,22 @@ export class Controller {
     const t = this.targets.get(key);
     const spec = this.spec;
     if (t === undefined || spec === undefined) return;
+    const backoff = t.policy.backoff;
+    // Whatever happens below (a history write failing on a full disk, say), the target is requeued.
+    let delay = backoffDelay((this.failures.get(key) ?? 0) + 1, backoff.initialSeconds * 1000, backoff.maxSeconds * 1000);
+    try {
+      delay = await this.pass(t, spec);
+    } catch (err) {
+      this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
+      this.deps.log.error('pass failed outside the server (history or bookkeeping); retrying', { cluster: t.cluster, host: t.host, error: messageOf(err), retryInMs: delay });
+    } finally {
+      if (this.targets.get(key) === t) this.queue.add(key, delay);
+    }
+  }
+
+  /** One pass and its bookkeeping; returns the delay before the next. */
+  private async pass(t: Target, spec: LoadedSpec): Promise<number> {
+    const key = t.key;
     const { log, history } = this.deps;
     const members = spec.spec.clusters[t.cluster]?.members.map((h) => `${t.cluster}/${h}`) ?? [];
     let done = this.disrupted.get(key);
@@ -139,7 +159,6 @@ export class Controller {
       },
       { act: true, signal: this.abort.signal },
     );
-    this.countRepairs(t, o);
     const healthy = o.complete && o.error === undefined;
     this.health.set(key, healthy);
     if (healthy) this.gate.release(t);
@@ -154,15 +173,15 @@ export class Controller {
       this.failures.delete(key);
       delay = o.more === true ? 0 : resyncDelay(t.policy.resyncSeconds);
     }
-    const nextAt = Date.now() + delay;
+    this.deps.onPass?.(o);
+    this.logDecision(t, o, delay);
+    this.countRepairs(t, o);
     this.noteLease(t, o);
     if (this.targets.get(key) === t) {
       const contested = [...(this.contested.get(key)?.keys() ?? [])];
-      recordPass(history, o, spec.version, { nextAt, contested, ...(paused === undefined ? {} : { paused }) });
-      this.queue.add(key, delay);
+      recordPass(history, o, spec.version, { nextAt: Date.now() + delay, contested, ...(paused === undefined ? {} : { paused }) });
     }
-    this.logDecision(t, o, delay);
-    this.deps.onPass?.(o);
+    return delay;
   }
 
   private contestReason(t: Target, resource: string): string | undefined {

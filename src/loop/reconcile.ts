@@ -129,7 +129,8 @@ export function serviceCommands(host: Target['hostSpec']): ServiceCommands | und
   if (s.commands !== undefined) {
     const c = s.commands;
     if (c.start === undefined || c.status === undefined) return undefined;
-    return { start: c.start, status: c.status, stop: c.stop ?? 'false', restart: c.restart ?? `${c.stop ?? 'false'} && ${c.start}`, reload: c.reload ?? 'false' };
+    const restart = c.restart ?? (c.stop === undefined ? undefined : `${c.stop} && ${c.start}`);
+    return { start: c.start, status: c.status, ...(c.stop === undefined ? {} : { stop: c.stop }), ...(restart === undefined ? {} : { restart }), ...(c.reload === undefined ? {} : { reload: c.reload }) };
   }
   if (s.unit === undefined) return undefined;
   const u = shq(s.unit);
@@ -222,7 +223,8 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
   };
 
   let destructiveLeft = t.policy.destructiveBudget;
-  let leased = false;
+  // The session that holds the lease: a reconnect (after a restart) opens a new one that must take it again.
+  let leasedOn: Session | undefined;
   let lastRun: string | undefined;
   let acting = opts.act;
   try {
@@ -296,7 +298,7 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
         break;
       }
       // The lease in the server: two daemons never act on one server at once.
-      if (!leased && deps.owner !== undefined && t.engine.lease !== undefined && sql !== undefined) {
+      if (leasedOn !== sql && deps.owner !== undefined && t.engine.lease !== undefined && sql !== undefined) {
         const lease = await t.engine.lease(sql, deps.owner);
         if (!lease.held) {
           outcome.leaseHolder = lease.holder;
@@ -304,7 +306,7 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
           outcome.changes = outcome.changes.map((c) => (c.status === 'waiting' ? c : { ...c, status: 'waiting', reason: why }));
           break;
         }
-        leased = true;
+        leasedOn = sql;
         if (lease.taken) outcome.leaseTaken = true;
       }
       const runKey = decision.run.map(changeKey).join('\n');

@@ -66,8 +66,11 @@ export class DisruptionGate {
     if (!w.open) return { allowed: false, reason: `waiting for window ${w.next?.toISOString() ?? '(none ahead)'}` };
     const holder = this.holders.get(t.cluster);
     if (holder !== undefined && holder !== t.key) return { allowed: false, reason: `waiting: ${holder} of this cluster goes first (one host at a time)` };
+    // Every other member must be known healthy: one not observed yet (after a restart of setpoint) may be down.
     for (const m of members) {
-      if (m !== t.key && this.healthy(m) === false) return { allowed: false, reason: `waiting: ${m} of this cluster is not healthy` };
+      if (m === t.key) continue;
+      const h = this.healthy(m);
+      if (h !== true) return { allowed: false, reason: `waiting: ${m} of this cluster is ${h === false ? 'not healthy' : 'not observed yet'}` };
     }
     return { allowed: true };
   }

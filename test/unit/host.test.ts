@@ -5,6 +5,9 @@ import { test } from 'node:test';
 import { parseFacts, factsScript } from '../../agents/host/facts.js';
 import { checkKnownHosts, knownHostsName, shq } from '../../src/transport/ssh.js';
 import { DisruptionGate, checkWindow, windowState } from '../../src/loop/windows.js';
+import { serviceCommands } from '../../src/loop/reconcile.js';
+import { restartChange } from '../../agents/host/services.js';
+import type { KindContext } from '../../src/engine.js';
 import type { Target } from '../../src/loop/targets.js';
 
 const KEY = 'AAAAC3NzaC1lZDI1NTE5AAAAIB5m3xqVn2Yo0l8pYz6m2n9o3Yk8c4Yx1q5o1k6m9vX7';
@@ -99,6 +102,9 @@ test('the disruption gate: a window, one member at a time, and only when the oth
   const health = new Map<string, boolean>();
   const gate = new DisruptionGate((k) => health.get(k));
   assert.deepEqual(gate.check(t('a', []), members), { allowed: false, reason: 'disruptive: no maintenance window is declared (policy.maintenanceWindows)' });
+  assert.deepEqual(gate.check(t('a'), members), { allowed: false, reason: 'waiting: c/b of this cluster is not observed yet' });
+  health.set('c/b', true);
+  health.set('c/c', true);
   assert.deepEqual(gate.check(t('a'), members), { allowed: true });
   assert.equal(gate.take(t('a')), true);
   assert.deepEqual(gate.check(t('b'), members), { allowed: false, reason: 'waiting: c/a of this cluster goes first (one host at a time)' });
@@ -110,4 +116,15 @@ test('the disruption gate: a window, one member at a time, and only when the oth
   assert.deepEqual(gate.check(t('b'), members), { allowed: true });
   const closed = new DisruptionGate(() => true, () => new Date('2026-11-26T12:00:00Z'));
   assert.deepEqual(closed.check(t('a', [{ cron: '0 2 * * 0', minutes: 60, timezone: 'UTC' }]), members), { allowed: false, reason: 'waiting for window 2026-11-29T02:00:00.000Z' });
+});
+
+test('service commands: systemd verbs on a unit; declared commands without restart make a restart wait, saying why', () => {
+  assert.deepEqual(serviceCommands({ address: 'x', service: { unit: "maria'db" } }), {
+    start: "systemctl start 'maria'\\''db'", stop: "systemctl stop 'maria'\\''db'", restart: "systemctl restart 'maria'\\''db'", reload: "systemctl reload 'maria'\\''db'", status: "systemctl is-active --quiet 'maria'\\''db'",
+  });
+  assert.deepEqual(serviceCommands({ address: 'x', service: { commands: { start: 'go', status: 'ok?', stop: 'halt' } } }), { start: 'go', status: 'ok?', stop: 'halt', restart: 'halt && go' });
+  const noRestart = serviceCommands({ address: 'x', service: { commands: { start: 'go', status: 'ok?' } } });
+  assert.equal(noRestart?.restart, undefined);
+  const ctx = { hostName: 'db1', ssh: { exec: () => Promise.reject(new Error('no')), where: 'x' }, ...(noRestart === undefined ? {} : { service: noRestart }) } as unknown as KindContext;
+  assert.match(restartChange(ctx, { kind: 'k', id: 'i', summary: 's' }).blocked ?? '', /^a restart needs a restart \(or stop\) command in hosts\.db1\.service\.commands/);
 });

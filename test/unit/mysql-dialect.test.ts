@@ -740,3 +740,17 @@ describe('databases kind', () => {
     for (const n of ['mysql', 'SYS', 'performance_schema', 'information_schema']) assert.equal(databaseSchema.safeParse({ name: n }).success, false, n);
   });
 });
+
+test('a backquoted * is a name, not the wildcard: `*`.* is a database named *', () => {
+  assert.deepEqual(parseGrantTarget('`*`.*'), { level: 'database', database: '*' });
+  assert.deepEqual(parseGrantTarget('db.`*`'), { level: 'table', database: 'db', table: '*' });
+  assert.deepEqual(parseGrantTarget('*.*'), { level: 'global' });
+});
+
+test('utf8 and utf8mb3 are one character set (servers report utf8mb3 since MySQL 8.0.30 and MariaDB 10.6)', async () => {
+  const { charsetName } = await import('../../agents/mysql/databases.js');
+  assert.equal(charsetName('utf8'), 'utf8mb3');
+  assert.equal(charsetName('UTF8_General_CI'), 'utf8mb3_general_ci');
+  assert.equal(charsetName('utf8mb4'), 'utf8mb4');
+  assert.equal(charsetName('utf8mb4_unicode_ci'), 'utf8mb4_unicode_ci');
+});

@@ -186,3 +186,14 @@ test('a Secret never prints its value', () => {
   assert.ok(!inspect(s).includes('hunter2'));
   assert.ok(!`${String(s)}`.includes('hunter2'));
 });
+
+test('driver errors lose every secret value they quote, and the formatted statement', async () => {
+  const { redactError } = await import('../../src/secret.js');
+  const pw = "it's\\x";
+  const err = Object.assign(new Error(`You have an error in your SQL syntax near 'BY 'it\\'s\\\\x'' at line 1`), { sql: `ALTER USER u IDENTIFIED BY 'it\\'s\\\\x'`, sqlMessage: `near 'BY 'it\\'s\\\\x''` });
+  redactError(err, [pw]);
+  assert.ok(!err.message.includes('it\\'), err.message);
+  assert.match(err.message, /BY '\[secret\]'/);
+  assert.equal((err as { sql?: string }).sql, undefined);
+  assert.equal(err.sqlMessage, "near 'BY '[secret]''");
+});
