@@ -80,7 +80,11 @@ export const userSchema = z
   .refine(
     (u) => u.password !== undefined || u.plugin === 'unix_socket' || u.plugin === 'auth_socket',
     'a user needs a password (or plugin: unix_socket / auth_socket)',
-  );
+  )
+  .refine((u) => !(u.password !== undefined && (u.plugin === 'unix_socket' || u.plugin === 'auth_socket')), {
+    message: 'a user that logs in by socket has no password: drop password, or choose a password plugin',
+    path: ['password'],
+  });
 
 /** A server setting's value as written in the file: 500, "256M", true, "ON", "ROW". */
 export const settingValue = z.union([z.string().max(4096).refine((v) => !/[\0\n\r]/.test(v), 'a setting value must be one line'), z.number(), z.boolean()]);
