@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { History, type EntryKind } from '../history/store.js';
 import { SetpointError } from '../errors.js';
-import { action, clip, EXIT, historyPath, iso, jsonLines, parseSince, table } from './common.js';
+import { action, clip, EXIT, historyPath, iso, jsonLines, parseSince, table } from './basics.js';
 
 const KINDS: EntryKind[] = ['drift', 'action', 'error', 'spec', 'event', 'condition'];
 

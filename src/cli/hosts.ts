@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { History } from '../history/store.js';
-import { action, ago, clip, EXIT, historyPath, iso, jsonLines, table } from './common.js';
+import { action, ago, clip, EXIT, historyPath, iso, jsonLines, table } from './basics.js';
 
 /** The fields of a host.facts observation this listing shows. */
 interface HostFactsRow {

@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 /** The `setpoint` command. One file per subcommand; the daemon is `run`. */
 import { Command } from 'commander';
-import { register as apply } from './apply.js';
-import { register as demo } from './demo.js';
-import { register as history } from './history.js';
-import { register as hosts } from './hosts.js';
-import { register as pause } from './pause.js';
-import { register as plan } from './plan.js';
-import { register as run } from './run.js';
-import { register as status } from './status.js';
-import { register as validate } from './validate.js';
 import { packageVersion } from '../version.js';
+
+/**
+ * The module that registers each command, in help order. Only the invoked command's module is
+ * loaded: `status` and `history` then start without the engines (mysql2, pg, ssh2, zod), which are
+ * most of the start-up. Anything else (no command, `help`, a typo) loads them all, so help and
+ * "did you mean" see every command. A new command must be listed here.
+ */
+const MODULES: Record<string, string> = {
+  validate: './validate.js', plan: './plan.js', apply: './apply.js', run: './run.js', status: './status.js',
+  history: './history.js', hosts: './hosts.js', pause: './pause.js', resume: './pause.js', demo: './demo.js',
+};
 
 const program = new Command()
   .name('setpoint')
@@ -27,6 +29,9 @@ const program = new Command()
       'Examples:\n  setpoint validate -f setpoint.yaml\n  setpoint plan -f setpoint.yaml\n  setpoint apply -f setpoint.yaml --once\n  setpoint run -f setpoint.yaml\n  setpoint status\n  setpoint history --since 1h --kind drift,action',
   );
 
-for (const r of [validate, plan, apply, run, status, history, hosts, pause, demo]) r(program);
+const invoked = process.argv[2] ?? '';
+const own = MODULES[invoked];
+const wanted = own !== undefined ? [own] : invoked === '-V' || invoked === '--version' ? [] : [...new Set(Object.values(MODULES))];
+for (const m of wanted) ((await import(m)) as { register: (p: Command) => void }).register(program);
 
 await program.parseAsync(process.argv);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { History } from '../history/store.js';
 import { clusterConditions, type Condition } from '../loop/conditions.js';
-import { action, ago, clip, EXIT, historyPath, iso, jsonLines, table } from './common.js';
+import { action, ago, clip, EXIT, historyPath, iso, jsonLines, table } from './basics.js';
 
 export function register(program: Command): void {
   program
