@@ -71,14 +71,21 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
       byGrantee.set(key, byGrantee.has(key) ? null : { user: a.u, host: a.h });
     }
     const out = new Map<string, GrantState>();
+    // The catalog has a row per privilege: the id of an (account, object) is worked out once, not per row.
+    const seen = new Map<string, GrantState>();
     const add = (g: string, target: GrantTarget, priv: string, grantable: string) => {
-      const acct = byGrantee.get(g);
-      if (acct === undefined || acct === null || isProtected(acct.user, acct.host, ctx.facts)) return;
-      const id = grantId(acct.user, acct.host, target);
-      let s = out.get(id);
+      const key = target.level === 'global' ? `G\0${g}` : target.level === 'database' ? `D\0${g}\0${target.database}` : `T\0${g}\0${target.database}\0${target.table}`;
+      let s = seen.get(key);
       if (s === undefined) {
-        s = { user: acct.user, host: acct.host, target, privileges: [], grantOption: false };
-        out.set(id, s);
+        const acct = byGrantee.get(g);
+        if (acct === undefined || acct === null || isProtected(acct.user, acct.host, ctx.facts)) return;
+        const id = grantId(acct.user, acct.host, target);
+        s = out.get(id);
+        if (s === undefined) {
+          s = { user: acct.user, host: acct.host, target, privileges: [], grantOption: false };
+          out.set(id, s);
+        }
+        seen.set(key, s);
       }
       if (priv !== 'USAGE') s.privileges.push(priv);
       if (grantable === 'YES') s.grantOption = true;

@@ -1,7 +1,7 @@
 /** mysql.user: accounts, their password (checked against the stored verifier), lock, limits and TLS. */
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { memoCheck } from '../../src/names.js';
-import { resolveSecret, Secret, Verifier } from '../../src/secret.js';
+import { describeRef, resolveSecret, Secret, Verifier } from '../../src/secret.js';
 import { nativeHash, verifyPassword } from './password.js';
 import { accountId, quoteAccount } from './quote.js';
 import { SYSTEM_USERS, type MysqlCluster, type UserSpec } from './schema.js';
@@ -132,6 +132,14 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
 
   diff(desired, observed, ctx) {
     const drift: Drift[] = [];
+    // Each secret is read once per pass, however many users share it (a file read costs more than the rest of a user's diff).
+    const secrets = new Map<string, string>();
+    const secret = (ref: NonNullable<UserSpec['password']>) => {
+      const k = describeRef(ref);
+      let v = secrets.get(k);
+      if (v === undefined) secrets.set(k, (v = resolveSecret(ref).reveal()));
+      return v;
+    };
     for (const [id, d] of desired) {
       const o = observed.get(id);
       if (o === undefined) {
@@ -140,7 +148,7 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
       }
       if (d.plugin !== undefined && d.plugin !== o.plugin) drift.push({ kind: KIND, id, field: 'plugin', desired: d.plugin, observed: o.plugin });
       else if (d.password !== undefined) {
-        const ok = cachedVerify(o.plugin, o.verifier.value, resolveSecret(d.password).reveal());
+        const ok = cachedVerify(o.plugin, o.verifier.value, secret(d.password));
         if (ok !== true) {
           drift.push({ kind: KIND, id, field: 'password', desired: '[secret]', observed: ok === false ? 'a different password' : `a verifier setpoint cannot check (${o.plugin})` });
         }

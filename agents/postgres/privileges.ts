@@ -277,6 +277,8 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession> = {
   },
 
   plan(drift, desired, observed, ctx) {
+    // No drift, no change (and no second resolution of every declaration against every object).
+    if (drift.length === 0) return [];
     const version = versionOf(ctx);
     const info = beside.get(observed);
     const want = wants(desired, info, version);

@@ -5,7 +5,7 @@
  */
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { memoCheck } from '../../src/names.js';
-import { resolveSecret, Secret, Verifier } from '../../src/secret.js';
+import { describeRef, resolveSecret, Secret, Verifier } from '../../src/secret.js';
 import { scramVerifier, verifierMethod, verifyPassword } from './password.js';
 import { nameId, quoteIdent } from './quote.js';
 import type { PostgresCluster, RoleSpec } from './schema.js';
@@ -153,6 +153,14 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
     const facts = factsOf(ctx);
     const drift: Drift[] = [];
     const exactMembers = ctx.prune('grants');
+    // Each secret is read once per pass, however many roles share it (a file read costs more than the rest of a role's diff).
+    const secrets = new Map<string, string>();
+    const secret = (ref: NonNullable<RoleSpec['password']>) => {
+      const k = describeRef(ref);
+      let v = secrets.get(k);
+      if (v === undefined) secrets.set(k, (v = resolveSecret(ref).reveal()));
+      return v;
+    };
     for (const [id, d] of desired) {
       const why = protectedReason(d.name, facts);
       if (why !== undefined) {
@@ -180,7 +188,7 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
             observed: `unverifiable: setpoint logs in as ${nameId(facts.currentUser)}, which is not a superuser and cannot read pg_authid`,
           });
         } else {
-          const ok = cachedVerify(o.verifier.value, resolveSecret(d.password).reveal(), d.name);
+          const ok = cachedVerify(o.verifier.value, secret(d.password), d.name);
           if (ok !== true) {
             const observedText = ok === false ? (o.passwordMethod === 'none' ? 'no password' : 'a different password') : `a verifier setpoint cannot check (${o.passwordMethod})`;
             drift.push({ kind: KIND, id, field: 'password', desired: '[secret]', observed: observedText });

@@ -72,4 +72,9 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX pauses_open ON pauses(target) WHERE resumed_at IS NULL;
   `,
+  `
+  -- The newest entries of one cluster (history --cluster X) without reading the cluster's whole past:
+  -- entries_target serves a cluster and host, entries_time all clusters.
+  CREATE INDEX entries_cluster_time ON entries(cluster, time);
+  `,
 ];

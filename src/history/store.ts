@@ -114,6 +114,8 @@ export class History {
   private readonly lastObserved = new Map<string, Map<string, string>>();
   private readonly openDrift = new Map<string, Map<string, number>>();
   private readonly lastError = new Map<string, string>();
+  /** Prepared statements by SQL text: better-sqlite3 compiles on every prepare(), which costs more than most of these statements take to run. */
+  private readonly statements = new Map<string, Database.Statement>();
 
   private constructor(db: Database.Database, readonly path: string, readonly daemonId: string) {
     this.db = db;
@@ -161,10 +163,17 @@ export class History {
     if (this.db.open) this.db.close();
   }
 
+  /** The prepared statement for `sql`, compiled once. */
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (s === undefined) this.statements.set(sql, (s = this.db.prepare(sql)));
+    return s;
+  }
+
   /** Records a spec version (text holds references, not secret values) and a `spec` entry. */
   recordSpec(s: { file: string; version: string; text: string }, time = Date.now()): void {
     this.db.transaction(() => {
-      this.db.prepare('INSERT OR IGNORE INTO specs (version, file, loaded_at, text) VALUES (?, ?, ?, ?)').run(s.version, s.file, time, s.text);
+      this.stmt('INSERT OR IGNORE INTO specs (version, file, loaded_at, text) VALUES (?, ?, ?, ?)').run(s.version, s.file, time, s.text);
       this.insert({ time, kind: 'spec', summary: `loaded ${s.file} (version ${s.version})`, outcome: 'loaded', specVersion: s.version });
     })();
   }
@@ -184,13 +193,13 @@ export class History {
   }
 
   actionEnded(id: number, outcome: 'ok' | 'failed', error?: string, time = Date.now()): void {
-    if (error === undefined) this.db.prepare('UPDATE entries SET outcome = ?, ended = ? WHERE id = ?').run(outcome, time, id);
-    else this.db.prepare("UPDATE entries SET outcome = ?, ended = ?, detail = json_set(coalesce(detail, '{}'), '$.error', ?) WHERE id = ?").run(outcome, time, error, id);
+    if (error === undefined) this.stmt('UPDATE entries SET outcome = ?, ended = ? WHERE id = ?').run(outcome, time, id);
+    else this.stmt("UPDATE entries SET outcome = ?, ended = ?, detail = json_set(coalesce(detail, '{}'), '$.error', ?) WHERE id = ?").run(outcome, time, error, id);
   }
 
   /** Marks actions left `running` by a daemon that is gone (a crash, kill -9) as `interrupted`. */
   markInterrupted(time = Date.now()): number {
-    return this.db.prepare("UPDATE entries SET outcome = 'interrupted', ended = ? WHERE kind = 'action' AND outcome = 'running' AND (daemon IS NULL OR daemon <> ?)").run(time, this.daemonId).changes;
+    return this.stmt("UPDATE entries SET outcome = 'interrupted', ended = ? WHERE kind = 'action' AND outcome = 'running' AND (daemon IS NULL OR daemon <> ?)").run(time, this.daemonId).changes;
   }
 
   /** Writes a pass: changed observations, drift that appeared or was resolved, the error, and the target's status. */
@@ -206,10 +215,10 @@ export class History {
         }
         this.lastError.set(key, p.error.message);
       } else this.lastError.delete(key);
-      const lastAction = this.db
-        .prepare("SELECT summary, outcome, time FROM entries WHERE cluster = ? AND host = ? AND kind = 'action' ORDER BY time DESC, id DESC LIMIT 1")
+      const lastAction = this
+        .stmt("SELECT summary, outcome, time FROM entries WHERE cluster = ? AND host = ? AND kind = 'action' ORDER BY time DESC, id DESC LIMIT 1")
         .get(p.cluster, p.host) as { summary: string; outcome: string; time: number } | undefined;
-      const prev = this.db.prepare('SELECT last_error, last_error_at, observed_at, server, conditions FROM targets WHERE cluster = ? AND host = ?').get(p.cluster, p.host) as
+      const prev = this.stmt('SELECT last_error, last_error_at, observed_at, server, conditions FROM targets WHERE cluster = ? AND host = ?').get(p.cluster, p.host) as
         | { last_error: string | null; last_error_at: number | null; observed_at: number | null; server: string | null; conditions: string | null }
         | undefined;
       if (p.conditions !== undefined) {
@@ -220,8 +229,8 @@ export class History {
           this.insert({ time: p.time, kind: 'condition', cluster: p.cluster, host: p.host, field: c.type, summary: `${c.type}=${c.status} (${c.reason}): ${c.message}`, outcome: c.status, specVersion: p.specVersion, detail: { was: was?.status ?? null } });
         }
       }
-      this.db
-        .prepare(
+      this
+        .stmt(
           `INSERT OR REPLACE INTO targets (cluster, host, spec_version, server, state, drift, waiting, message, observed_at, pass_at,
              last_action, last_action_at, last_error, last_error_at, next_at, conditions)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -243,7 +252,7 @@ export class History {
    */
   thin(before: number, batch = 5000): number {
     let removed = 0;
-    const step = this.db.prepare(
+    const step = this.stmt(
       `DELETE FROM observations WHERE id IN (
          SELECT o.id FROM observations o
          WHERE o.time < ? AND EXISTS (SELECT 1 FROM observations n WHERE n.cluster = o.cluster AND n.host = o.host AND n.resource = o.resource AND n.id > o.id)
@@ -261,21 +270,21 @@ export class History {
   /** Removes status rows of targets no longer in the file. */
   forgetTargets(keep: TargetKey[]): void {
     const want = new Set(keep.map((k) => `${k.cluster}\0${k.host}`));
-    const rows = this.db.prepare('SELECT cluster, host FROM targets').all() as TargetKey[];
-    for (const r of rows) if (!want.has(`${r.cluster}\0${r.host}`)) this.db.prepare('DELETE FROM targets WHERE cluster = ? AND host = ?').run(r.cluster, r.host);
+    const rows = this.stmt('SELECT cluster, host FROM targets').all() as TargetKey[];
+    for (const r of rows) if (!want.has(`${r.cluster}\0${r.host}`)) this.stmt('DELETE FROM targets WHERE cluster = ? AND host = ?').run(r.cluster, r.host);
   }
 
   private writeObservations(p: PassRecord, key: string, now: Map<string, string>): void {
     let last = this.lastObserved.get(key);
     if (last === undefined) {
       last = new Map();
-      const rows = this.db
-        .prepare('SELECT o.resource, o.state FROM observations o WHERE o.id IN (SELECT MAX(id) FROM observations WHERE cluster = ? AND host = ? GROUP BY resource)')
+      const rows = this
+        .stmt('SELECT o.resource, o.state FROM observations o WHERE o.id IN (SELECT MAX(id) FROM observations WHERE cluster = ? AND host = ? GROUP BY resource)')
         .all(p.cluster, p.host) as { resource: string; state: string | null }[];
       for (const r of rows) if (r.state !== null) last.set(r.resource, r.state);
       this.lastObserved.set(key, last);
     }
-    const ins = this.db.prepare('INSERT INTO observations (time, cluster, host, resource, state) VALUES (?, ?, ?, ?, ?)');
+    const ins = this.stmt('INSERT INTO observations (time, cluster, host, resource, state) VALUES (?, ?, ?, ?, ?)');
     for (const [resource, state] of now) {
       if (last.get(resource) !== state) {
         ins.run(p.time, p.cluster, p.host, resource, state);
@@ -301,8 +310,8 @@ export class History {
     let open = this.openDrift.get(key);
     if (open === undefined) {
       open = new Map();
-      const rows = this.db
-        .prepare("SELECT id, resource, field FROM entries WHERE cluster = ? AND host = ? AND kind = 'drift' AND outcome = 'open'")
+      const rows = this
+        .stmt("SELECT id, resource, field FROM entries WHERE cluster = ? AND host = ? AND kind = 'drift' AND outcome = 'open'")
         .all(p.cluster, p.host) as { id: number; resource: string; field: string }[];
       for (const r of rows) open.set(`${r.resource}\0${r.field}`, r.id);
       this.openDrift.set(key, open);
@@ -317,7 +326,7 @@ export class History {
       }
     }
     if (!resolveGone) return;
-    const resolve = this.db.prepare("UPDATE entries SET outcome = 'resolved', ended = ? WHERE id = ?");
+    const resolve = this.stmt("UPDATE entries SET outcome = 'resolved', ended = ? WHERE id = ?");
     for (const [k, id] of [...open]) {
       if (!seen.has(k) && (kinds === undefined || kinds.has(kindOf(k)))) {
         resolve.run(p.time, id);
@@ -327,8 +336,8 @@ export class History {
   }
 
   private insert(e: { time: number; kind: EntryKind; cluster?: string; host?: string; resource?: string; field?: string; summary: string; outcome: string | null; specVersion?: string; detail?: unknown }): number {
-    const r = this.db
-      .prepare('INSERT INTO entries (time, kind, cluster, host, resource, field, summary, outcome, spec_version, daemon, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    const r = this
+      .stmt('INSERT INTO entries (time, kind, cluster, host, resource, field, summary, outcome, spec_version, daemon, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(e.time, e.kind, e.cluster ?? null, e.host ?? null, e.resource ?? null, e.field ?? null, e.summary, e.outcome, e.specVersion ?? null, this.daemonId, e.detail === undefined ? null : JSON.stringify(e.detail));
     return Number(r.lastInsertRowid);
   }
@@ -346,7 +355,7 @@ export class History {
       where.push('host = ?');
       args.push(filter.host);
     }
-    const rows = this.db.prepare(`SELECT * FROM targets${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY cluster, host`).all(...args) as Record<string, unknown>[];
+    const rows = this.stmt(`SELECT * FROM targets${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY cluster, host`).all(...args) as Record<string, unknown>[];
     return rows.map((r) => ({
       cluster: r.cluster as string,
       host: r.host as string,
@@ -369,7 +378,7 @@ export class History {
 
   /** The conditions a target carries now (empty before its first pass). */
   conditionsOf(t: TargetKey): Condition[] {
-    const r = this.db.prepare('SELECT conditions FROM targets WHERE cluster = ? AND host = ?').get(t.cluster, t.host) as { conditions: string | null } | undefined;
+    const r = this.stmt('SELECT conditions FROM targets WHERE cluster = ? AND host = ?').get(t.cluster, t.host) as { conditions: string | null } | undefined;
     return r?.conditions == null ? [] : (JSON.parse(r.conditions) as Condition[]);
   }
 
@@ -378,9 +387,9 @@ export class History {
   /** Pauses a cluster, a host or a cluster/host: it is observed and reported, never changed. */
   pause(target: string, reason: string, by: string, time = Date.now()): void {
     this.db.transaction(() => {
-      this.db.prepare('UPDATE pauses SET reason = ?, paused_by = ? WHERE target = ? AND resumed_at IS NULL').run(reason, by, target);
-      const open = this.db.prepare('SELECT COUNT(*) AS n FROM pauses WHERE target = ? AND resumed_at IS NULL').get(target) as { n: number };
-      if (open.n === 0) this.db.prepare('INSERT INTO pauses (target, reason, paused_at, paused_by) VALUES (?, ?, ?, ?)').run(target, reason, time, by);
+      this.stmt('UPDATE pauses SET reason = ?, paused_by = ? WHERE target = ? AND resumed_at IS NULL').run(reason, by, target);
+      const open = this.stmt('SELECT COUNT(*) AS n FROM pauses WHERE target = ? AND resumed_at IS NULL').get(target) as { n: number };
+      if (open.n === 0) this.stmt('INSERT INTO pauses (target, reason, paused_at, paused_by) VALUES (?, ?, ?, ?)').run(target, reason, time, by);
       this.insert({ time, kind: 'event', summary: `paused ${target}: ${reason}`, outcome: 'paused', detail: { target, by } });
     })();
   }
@@ -388,8 +397,8 @@ export class History {
   /** Resumes a paused target (and clears "contested" marks on it); false when it was not paused. */
   resume(target: string, by: string, time = Date.now()): boolean {
     return this.db.transaction(() => {
-      const r = this.db.prepare('UPDATE pauses SET resumed_at = ?, resumed_by = ? WHERE target = ? AND resumed_at IS NULL').run(time, by, target);
-      if (r.changes === 0) this.db.prepare('INSERT INTO pauses (target, reason, paused_at, paused_by, resumed_at, resumed_by) VALUES (?, ?, ?, ?, ?, ?)').run(target, '(resume only)', time, by, time, by);
+      const r = this.stmt('UPDATE pauses SET resumed_at = ?, resumed_by = ? WHERE target = ? AND resumed_at IS NULL').run(time, by, target);
+      if (r.changes === 0) this.stmt('INSERT INTO pauses (target, reason, paused_at, paused_by, resumed_at, resumed_by) VALUES (?, ?, ?, ?, ?, ?)').run(target, '(resume only)', time, by, time, by);
       this.insert({ time, kind: 'event', summary: `resumed ${target}`, outcome: 'resumed', detail: { target, by, wasPaused: r.changes > 0 } });
       return r.changes > 0;
     })();
@@ -397,10 +406,10 @@ export class History {
 
   /** Pauses in force, and the last resume time of each target name. */
   pauseState(): { active: Pause[]; resumed: Map<string, number> } {
-    const active = (this.db.prepare('SELECT target, reason, paused_at, paused_by FROM pauses WHERE resumed_at IS NULL').all() as { target: string; reason: string; paused_at: number; paused_by: string | null }[]).map(
+    const active = (this.stmt('SELECT target, reason, paused_at, paused_by FROM pauses WHERE resumed_at IS NULL').all() as { target: string; reason: string; paused_at: number; paused_by: string | null }[]).map(
       (r) => ({ target: r.target, reason: r.reason, since: r.paused_at, by: r.paused_by }),
     );
-    const resumed = new Map((this.db.prepare('SELECT target, MAX(resumed_at) AS t FROM pauses WHERE resumed_at IS NOT NULL GROUP BY target').all() as { target: string; t: number }[]).map((r) => [r.target, r.t]));
+    const resumed = new Map((this.stmt('SELECT target, MAX(resumed_at) AS t FROM pauses WHERE resumed_at IS NOT NULL GROUP BY target').all() as { target: string; t: number }[]).map((r) => [r.target, r.t]));
     return { active, resumed };
   }
 
@@ -430,7 +439,7 @@ export class History {
     }
     const limit = f.limit ?? 1000;
     const sql = `SELECT * FROM (SELECT * FROM entries${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY time DESC, id DESC LIMIT ?) ORDER BY time, id`;
-    const rows = this.db.prepare(sql).all(...args, limit) as Record<string, unknown>[];
+    const rows = this.stmt(sql).all(...args, limit) as Record<string, unknown>[];
     return rows.map((r) => ({
       id: r.id as number,
       time: r.time as number,
@@ -449,8 +458,8 @@ export class History {
 
   /** The latest observation of each resource of a kind, across targets (e.g. `host.facts` for `setpoint hosts`). */
   latestOfKind(kind: string): { cluster: string; host: string; resource: string; time: number; state: unknown }[] {
-    const rows = this.db
-      .prepare(
+    const rows = this
+      .stmt(
         `SELECT cluster, host, resource, time, state FROM observations WHERE id IN (
            SELECT MAX(id) FROM observations WHERE resource >= ? AND resource < ? GROUP BY resource)
          ORDER BY resource`,
@@ -461,8 +470,8 @@ export class History {
 
   /** Observed state of a target's resources as of `time` (the latest row at or before it). */
   observedAt(t: TargetKey, time: number): Map<string, unknown> {
-    const rows = this.db
-      .prepare('SELECT resource, state FROM observations WHERE id IN (SELECT MAX(id) FROM observations WHERE cluster = ? AND host = ? AND time <= ? GROUP BY resource)')
+    const rows = this
+      .stmt('SELECT resource, state FROM observations WHERE id IN (SELECT MAX(id) FROM observations WHERE cluster = ? AND host = ? AND time <= ? GROUP BY resource)')
       .all(t.cluster, t.host, time) as { resource: string; state: string | null }[];
     return new Map(rows.filter((r) => r.state !== null).map((r) => [r.resource, JSON.parse(r.state as string)]));
   }
