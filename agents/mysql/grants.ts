@@ -133,6 +133,8 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
     const exact = ctx.prune('grants');
     const drift: Drift[] = [];
     for (const [id, want] of desired) {
+      // The account setpoint logs in as is never changed (the users kind says so once).
+      if (isProtected(want.user, want.host, ctx.facts)) continue;
       const have = observed.get(id);
       const haveSet = new Set(have?.privileges ?? []);
       const wantSet = expandDeclared(want.privileges, f, want.target.level, haveSet, learned);

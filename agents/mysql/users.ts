@@ -141,6 +141,11 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
       return v;
     };
     for (const [id, d] of desired) {
+      // The account setpoint logs in as is never changed, even when declared: say so instead of failing on it.
+      if (isProtected(d.name, d.host, ctx.facts)) {
+        drift.push({ kind: KIND, id, field: 'protected', desired: 'declared', observed: 'the account setpoint logs in as: never changed' });
+        continue;
+      }
       const o = observed.get(id);
       if (o === undefined) {
         drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
@@ -180,6 +185,11 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
         continue;
       }
       if (spec === undefined) continue;
+      if (items.some((d) => d.field === 'protected')) {
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `leave user ${id} as it is`, statements: [], blocked: `${id} is the account setpoint logs in as: never changed (remove it from the file)` });
+        continue;
+      }
+      const unsupported = pluginProblem(spec, f);
       const acct = quoteAccount(spec.name, spec.host);
       if (items.some((d) => d.field === 'present')) {
         const auth = identified(spec, f, undefined);
@@ -188,13 +198,14 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
           kind: KIND, id, action: 'create', risk: 'safe', phase: 20,
           summary: `create user ${id}${auth.plugin === undefined ? '' : ` (${auth.plugin})`}${opts.words.length === 0 ? '' : `, ${opts.words.join(', ')}`}`,
           statements: [{ sql: `CREATE USER ${acct}${auth.sql}${opts.sql}`, params: [...auth.params, ...opts.params] }],
+          ...(unsupported === undefined ? {} : { blocked: unsupported }),
         });
         continue;
       }
       if (items.some((d) => d.field === 'password' || d.field === 'plugin')) {
         const auth = identified(spec, f, obs?.plugin);
         const why = items.find((d) => d.field === 'plugin') !== undefined ? `change auth plugin to ${auth.plugin ?? '?'}` : 'set password (it does not match the declared one)';
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `${why} for ${id}`, statements: [{ sql: `ALTER USER ${acct}${auth.sql}`, params: auth.params }] });
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `${why} for ${id}`, statements: [{ sql: `ALTER USER ${acct}${auth.sql}`, params: auth.params }], ...(unsupported === undefined ? {} : { blocked: unsupported }) });
       }
       const fields = new Set(items.map((d) => d.field));
       if ([...fields].some((x) => x === 'locked' || x === 'tls' || LIMITS.some(([k]) => k === x))) {
@@ -205,6 +216,15 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
     return changes;
   },
 };
+
+/** Why the declared plugin cannot work on this server, if it cannot (the statement would fail, every pass). */
+export function pluginProblem(spec: UserSpec, f: Flavor): string | undefined {
+  const mysql8 = f.kind === 'mysql' && atLeast(f, 8, 0);
+  if (spec.plugin === 'caching_sha2_password' && !mysql8) return `caching_sha2_password needs MySQL 8.0 or later; this server is ${f.kind === 'mariadb' ? 'MariaDB' : 'MySQL'} ${f.version}`;
+  if (spec.plugin === 'unix_socket' && f.kind !== 'mariadb') return 'unix_socket is MariaDB\'s plugin: MySQL calls it auth_socket';
+  if (spec.plugin === 'auth_socket' && f.kind === 'mariadb') return 'auth_socket is MySQL\'s plugin: MariaDB calls it unix_socket';
+  return undefined;
+}
 
 /** The IDENTIFIED clause for a user on this flavor. The plaintext goes out only for caching_sha2 (which MySQL hashes itself). */
 export function identified(spec: UserSpec, f: Flavor, observedPlugin: string | undefined): { sql: string; params: unknown[]; plugin?: string } {

@@ -84,9 +84,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     void retention?.destroy();
     retention = cron.schedule(
       r.schedule,
-      () => {
-        const removed = history.thin(Date.now() - r.keepDays * 86_400_000);
-        log.info('history thinned', { removed, keepDays: r.keepDays });
+      async () => {
+        try {
+          const removed = await history.thin(Date.now() - r.keepDays * 86_400_000);
+          log.info('history thinned', { removed, keepDays: r.keepDays });
+        } catch (err) {
+          log.error('history thinning failed', { error: messageOf(err) });
+        }
       },
       { timezone: r.timezone, name: 'setpoint-retention', noOverlap: true, suppressMissedWarning: true },
     );
@@ -179,7 +183,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       await pool.closeAll();
       ssh.closeAll();
       server?.close();
-      if (abandoned) history.markInterrupted();
+      if (abandoned) history.markInterrupted(Date.now(), true);
       history.event(`daemon ${daemonId} stopped (${why})${abandoned ? '; in-flight changes abandoned' : ''}`);
       history.close();
       log.info('stopped', { why });

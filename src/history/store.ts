@@ -111,9 +111,14 @@ function kindOf(resource: string): string {
 /** Opens (and creates, 0600) the history file and migrates it. */
 export class History {
   readonly db: Database.Database;
+  // Caches of what this writer last wrote per target; dropped when another connection commits (an
+  // `apply` or `pause` on the same file) or when a transaction fails, then reloaded from the file.
   private readonly lastObserved = new Map<string, Map<string, string>>();
   private readonly openDrift = new Map<string, Map<string, number>>();
   private readonly lastError = new Map<string, string>();
+  private readonly lastAction = new Map<string, { summary: string; outcome: string; time: number }>();
+  private dataVersion: number | undefined;
+  private readonly actionTargets = new Map<number, string>();
   /** Prepared statements by SQL text: better-sqlite3 compiles on every prepare(), which costs more than most of these statements take to run. */
   private readonly statements = new Map<string, Database.Statement>();
 
@@ -188,24 +193,55 @@ export class History {
   }
 
   /** Journals a change before it runs, so a crash leaves a trace. Returns its id. */
+  /** Runs `fn` in one transaction with valid caches; a failure drops the caches (rowids may be reused). */
+  private write<T>(fn: () => T): T {
+    const dv = this.db.pragma('data_version', { simple: true }) as number;
+    if (this.dataVersion !== undefined && dv !== this.dataVersion) this.dropCaches();
+    this.dataVersion = dv;
+    try {
+      return this.db.transaction(fn)();
+    } catch (err) {
+      this.dropCaches();
+      throw err;
+    }
+  }
+
+  private dropCaches(): void {
+    this.lastObserved.clear();
+    this.openDrift.clear();
+    this.lastError.clear();
+    this.lastAction.clear();
+  }
+
   actionStarted(t: TargetKey, a: { resource: string; summary: string; risk: string; action: string; statements: string[] }, specVersion: string, time = Date.now()): number {
-    return this.insert({ time, kind: 'action', cluster: t.cluster, host: t.host, resource: a.resource, field: a.action, summary: a.summary, outcome: 'running', specVersion, detail: { risk: a.risk, statements: a.statements } });
+    const id = this.insert({ time, kind: 'action', cluster: t.cluster, host: t.host, resource: a.resource, field: a.action, summary: a.summary, outcome: 'running', specVersion, detail: { risk: a.risk, statements: a.statements } });
+    this.lastAction.set(`${t.cluster}\0${t.host}`, { summary: a.summary, outcome: 'running', time });
+    this.actionTargets.set(id, `${t.cluster}\0${t.host}`);
+    return id;
   }
 
   actionEnded(id: number, outcome: 'ok' | 'failed', error?: string, time = Date.now()): void {
+    const key = this.actionTargets.get(id);
+    this.actionTargets.delete(id);
+    const last = key === undefined ? undefined : this.lastAction.get(key);
+    if (last !== undefined && key !== undefined) this.lastAction.set(key, { ...last, outcome });
     if (error === undefined) this.stmt('UPDATE entries SET outcome = ?, ended = ? WHERE id = ?').run(outcome, time, id);
     else this.stmt("UPDATE entries SET outcome = ?, ended = ?, detail = json_set(coalesce(detail, '{}'), '$.error', ?) WHERE id = ?").run(outcome, time, error, id);
   }
 
-  /** Marks actions left `running` by a daemon that is gone (a crash, kill -9) as `interrupted`. */
-  markInterrupted(time = Date.now()): number {
-    return this.stmt("UPDATE entries SET outcome = 'interrupted', ended = ? WHERE kind = 'action' AND outcome = 'running' AND (daemon IS NULL OR daemon <> ?)").run(time, this.daemonId).changes;
+  /**
+   * Marks actions left `running` by a daemon that is gone (a crash, kill -9) as `interrupted`; with
+   * `own`, this daemon's own (a stop that abandoned in-flight changes).
+   */
+  markInterrupted(time = Date.now(), own = false): number {
+    const who = own ? 'daemon = ?' : '(daemon IS NULL OR daemon <> ?)';
+    return this.stmt(`UPDATE entries SET outcome = 'interrupted', ended = ? WHERE kind = 'action' AND outcome = 'running' AND ${who}`).run(time, this.daemonId).changes;
   }
 
   /** Writes a pass: changed observations, drift that appeared or was resolved, the error, and the target's status. */
   commitPass(p: PassRecord): void {
     const key = `${p.cluster}\0${p.host}`;
-    this.db.transaction(() => {
+    this.write(() => {
       if (p.observed !== undefined) this.writeObservations(p, key, p.observed);
       if (p.drift !== undefined) this.syncDrift(p, key, p.drift, true, p.kinds);
       if (p.error !== undefined) {
@@ -215,9 +251,14 @@ export class History {
         }
         this.lastError.set(key, p.error.message);
       } else this.lastError.delete(key);
-      const lastAction = this
-        .stmt("SELECT summary, outcome, time FROM entries WHERE cluster = ? AND host = ? AND kind = 'action' ORDER BY time DESC, id DESC LIMIT 1")
-        .get(p.cluster, p.host) as { summary: string; outcome: string; time: number } | undefined;
+      // The last action comes from what this writer journaled; the file is asked once per target (after a restart).
+      let lastAction = this.lastAction.get(key);
+      if (lastAction === undefined) {
+        lastAction = this.stmt("SELECT summary, outcome, time FROM entries WHERE cluster = ? AND host = ? AND kind = 'action' ORDER BY time DESC, id DESC LIMIT 1").get(p.cluster, p.host) as
+          | { summary: string; outcome: string; time: number }
+          | undefined;
+        if (lastAction !== undefined) this.lastAction.set(key, lastAction);
+      }
       const prev = this.stmt('SELECT last_error, last_error_at, observed_at, server, conditions FROM targets WHERE cluster = ? AND host = ?').get(p.cluster, p.host) as
         | { last_error: string | null; last_error_at: number | null; observed_at: number | null; server: string | null; conditions: string | null }
         | undefined;
@@ -242,26 +283,32 @@ export class History {
           p.error?.message ?? prev?.last_error ?? null, p.error !== undefined ? p.time : (prev?.last_error_at ?? null), p.nextAt ?? null,
           p.conditions === undefined ? (prev?.conditions ?? null) : JSON.stringify(p.conditions),
         );
-    })();
+    });
   }
 
   /**
    * Thins observations older than `before` that a newer observation of the same resource replaced
-   * (the latest of each resource always stays), in batches so the daemon's writes are not held up.
+   * (the latest of each resource always stays). Walks the table by id windows, one short transaction
+   * each, yielding to the event loop between them, so the daemon's passes go on meanwhile.
    * Returns the number of rows removed.
    */
-  thin(before: number, batch = 5000): number {
-    let removed = 0;
+  async thin(before: number, window = 20_000): Promise<number> {
+    const bounds = this.stmt('SELECT MIN(id) AS lo, MAX(id) AS hi FROM observations').get() as { lo: number | null; hi: number | null };
+    if (bounds.lo === null || bounds.hi === null) return 0;
     const step = this.stmt(
       `DELETE FROM observations WHERE id IN (
          SELECT o.id FROM observations o
-         WHERE o.time < ? AND EXISTS (SELECT 1 FROM observations n WHERE n.cluster = o.cluster AND n.host = o.host AND n.resource = o.resource AND n.id > o.id)
-         LIMIT ?)`,
+         WHERE o.id >= ? AND o.id < ? AND o.time < ?
+           AND EXISTS (SELECT 1 FROM observations n WHERE n.cluster = o.cluster AND n.host = o.host AND n.resource = o.resource AND n.id > o.id))`,
     );
-    for (;;) {
-      const n = step.run(before, batch).changes;
-      removed += n;
-      if (n < batch) break;
+    const oldest = this.stmt('SELECT MIN(time) AS t FROM observations WHERE id >= ? AND id < ?');
+    let removed = 0;
+    for (let lo = bounds.lo; lo <= bounds.hi; lo += window) {
+      // Ids grow with time: once a window starts after the cut-off, so do all later ones.
+      const t = (oldest.get(lo, lo + window) as { t: number | null }).t;
+      if (t !== null && t >= before) break;
+      removed += this.db.transaction(() => step.run(lo, lo + window, before).changes)();
+      await new Promise((r) => setImmediate(r));
     }
     if (removed > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
     return removed;
@@ -303,7 +350,7 @@ export class History {
   recordDrift(t: TargetKey, drift: DriftRecord[], specVersion: string, time = Date.now()): void {
     if (drift.length === 0) return;
     const key = `${t.cluster}\0${t.host}`;
-    this.db.transaction(() => this.syncDrift({ ...t, time, specVersion }, key, drift, false))();
+    this.write(() => this.syncDrift({ ...t, time, specVersion }, key, drift, false));
   }
 
   private syncDrift(p: TargetKey & { time: number; specVersion: string }, key: string, drift: DriftRecord[], resolveGone = true, kinds?: ReadonlySet<string>): void {

@@ -380,12 +380,12 @@ test('a partial observation (some kinds unreachable) leaves the unseen kinds as 
   h.close();
 });
 
-test('retention thins superseded observations older than the cut-off and keeps the latest of every resource', () => {
+test('retention thins superseded observations older than the cut-off and keeps the latest of every resource', async () => {
   const h = History.open(fresh());
   for (let t = 1; t <= 5; t++) h.commitPass(pass({ time: t * 1000, observed: new Map([['mysql.user a', `{"v":${t}}`], ['mysql.user b', '{"v":0}']]) }));
   assert.equal(count(h, 'observations'), 6);
   // a@1000, a@2000 and a@3000 are older than the cut-off and replaced; b@1000 is old but still the latest of b.
-  assert.equal(h.thin(3500, 1), 3);
+  assert.equal(await h.thin(3500, 1), 3);
   assert.deepEqual(h.db.prepare('SELECT resource, time FROM observations ORDER BY resource, time').all(), [
     { resource: 'mysql.user a', time: 4000 },
     { resource: 'mysql.user a', time: 5000 },
@@ -393,4 +393,28 @@ test('retention thins superseded observations older than the cut-off and keeps t
   ]);
   assert.deepEqual(h.observedAt(T, 6000), new Map<string, unknown>([['mysql.user a', { v: 5 }], ['mysql.user b', { v: 0 }]]));
   h.close();
+});
+
+test('a failed pass commit leaves no stale cache behind: a reused rowid is never mistaken for old drift', () => {
+  const h = History.open(fresh());
+  const bad = { type: 'Ready', status: 'False', reason: 'x', message: 'x', lastTransitionTime: 'x', observedGeneration: 'v1', extra: 1n } as unknown as NonNullable<PassRecord['conditions']>[number];
+  const drift = [{ resource: 'mysql.user app', field: 'locked', summary: 's', desired: true, observed: false }];
+  assert.throws(() => h.commitPass(pass({ time: 1000, drift, conditions: [bad] })));
+  assert.equal(count(h, 'entries'), 0, 'rolled back');
+  const id = h.actionStarted(T, { resource: 'mysql.user app', summary: 'lock app', risk: 'safe', action: 'alter', statements: [] }, 'v1', 1500);
+  h.commitPass(pass({ time: 2000, drift: [] }));
+  assert.equal((h.db.prepare('SELECT outcome FROM entries WHERE id = ?').get(id) as { outcome: string }).outcome, 'running', 'the action row was not "resolved" as drift');
+  h.close();
+});
+
+test('another writer on the same file (apply, pause) makes this writer reload what it cached', () => {
+  const path = fresh();
+  const daemon = History.open(path, { daemonId: 'd' });
+  const apply = History.open(path, { daemonId: 'a' });
+  daemon.commitPass(pass({ time: 1000, drift: [] }));
+  apply.recordDrift(T, [{ resource: 'mysql.database x', field: 'present', summary: 's', desired: true, observed: false }], 'v1', 1100);
+  daemon.commitPass(pass({ time: 2000, drift: [] }));
+  assert.equal(count(daemon, "entries WHERE kind = 'drift' AND outcome = 'resolved'"), 1, 'the drift the other writer opened is resolved, not left open for ever');
+  apply.close();
+  daemon.close();
 });

@@ -754,3 +754,27 @@ test('utf8 and utf8mb3 are one character set (servers report utf8mb3 since MySQL
   assert.equal(charsetName('utf8mb4'), 'utf8mb4');
   assert.equal(charsetName('utf8mb4_unicode_ci'), 'utf8mb4_unicode_ci');
 });
+
+test('declaring the account setpoint logs in as: reported and left alone, never a failing CREATE USER', () => {
+  process.env[PW_ENV] = PW;
+  const ctx = ctxOf(MARIADB, [{ name: 'setpoint', host: '%', password: { env: PW_ENV }, grants: [{ privileges: ['ALL'], on: '*.*' }] }], [], { user: 'setpoint', host: '%' });
+  const d = users.desired(ctx);
+  const drift = users.diff(d, new Map(), ctx);
+  assert.deepEqual(drift.map((x) => x.field), ['protected']);
+  const changes = users.plan(drift, d, new Map(), ctx);
+  assert.equal(changes.length, 1);
+  assert.equal(changes[0]?.statements.length, 0);
+  assert.match(changes[0]?.blocked ?? '', /the account setpoint logs in as: never changed/);
+  assert.deepEqual(grants.diff(grants.desired(ctx), new Map(), ctx), [], 'its grants are not managed either');
+});
+
+test('a plugin the server does not have waits with the reason instead of failing every pass', () => {
+  process.env[PW_ENV] = PW;
+  const sha2 = ctxOf(MARIADB, [{ name: 'app', password: { env: PW_ENV }, plugin: 'caching_sha2_password' }]);
+  const c = users.plan(users.diff(users.desired(sha2), new Map(), sha2), users.desired(sha2), new Map(), sha2);
+  assert.match(c[0]?.blocked ?? '', /^caching_sha2_password needs MySQL 8\.0 or later; this server is MariaDB 10\.11\.19/);
+  const sock = ctxOf(MYSQL8, [{ name: 'ops', plugin: 'unix_socket' }]);
+  assert.match(users.plan(users.diff(users.desired(sock), new Map(), sock), users.desired(sock), new Map(), sock)[0]?.blocked ?? '', /MySQL calls it auth_socket/);
+  const fine = ctxOf(MYSQL8, [{ name: 'app', password: { env: PW_ENV }, plugin: 'caching_sha2_password' }]);
+  assert.equal(users.plan(users.diff(users.desired(fine), new Map(), fine), users.desired(fine), new Map(), fine)[0]?.blocked, undefined);
+});
