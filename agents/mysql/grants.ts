@@ -90,19 +90,23 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
       if (priv !== 'USAGE') s.privileges.push(priv);
       if (grantable === 'YES') s.grantOption = true;
     };
-    const global = await session.query<{ g: string; p: string; y: string }>('SELECT GRANTEE AS g, PRIVILEGE_TYPE AS p, IS_GRANTABLE AS y FROM information_schema.USER_PRIVILEGES');
-    for (const r of global) add(r.g, { level: 'global' }, r.p, r.y);
-    const self = ctx.facts.currentUser as { user: string; host: string } | undefined;
-    if (self !== undefined) {
-      const mine = global.filter((r) => r.g === grantee(self.user, self.host)).map((r) => r.p);
-      if (mine.length > 1) ownPrivileges.set(out, new Set(mine));
-    }
-    const schema = await session.query<{ g: string; d: string; p: string; y: string }>('SELECT GRANTEE AS g, TABLE_SCHEMA AS d, PRIVILEGE_TYPE AS p, IS_GRANTABLE AS y FROM information_schema.SCHEMA_PRIVILEGES');
-    for (const r of schema) add(r.g, { level: 'database', database: r.d }, r.p, r.y);
-    const table = await session.query<{ g: string; d: string; t: string; p: string; y: string }>(
-      'SELECT GRANTEE AS g, TABLE_SCHEMA AS d, TABLE_NAME AS t, PRIVILEGE_TYPE AS p, IS_GRANTABLE AS y FROM information_schema.TABLE_PRIVILEGES',
+    // The three levels in one round trip: global, database and table privileges.
+    const rows = await session.query<{ l: string; g: string; d: string | null; t: string | null; p: string; y: string }>(
+      "SELECT 'G' AS l, GRANTEE AS g, NULL AS d, NULL AS t, PRIVILEGE_TYPE AS p, IS_GRANTABLE AS y FROM information_schema.USER_PRIVILEGES " +
+        "UNION ALL SELECT 'D', GRANTEE, TABLE_SCHEMA, NULL, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.SCHEMA_PRIVILEGES " +
+        "UNION ALL SELECT 'T', GRANTEE, TABLE_SCHEMA, TABLE_NAME, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.TABLE_PRIVILEGES",
     );
-    for (const r of table) add(r.g, { level: 'table', database: r.d, table: r.t }, r.p, r.y);
+    const self = ctx.facts.currentUser as { user: string; host: string } | undefined;
+    const selfGrantee = self === undefined ? undefined : grantee(self.user, self.host);
+    const mine: string[] = [];
+    for (const r of rows) {
+      if (r.l === 'G') {
+        add(r.g, { level: 'global' }, r.p, r.y);
+        if (r.g === selfGrantee) mine.push(r.p);
+      } else if (r.l === 'D') add(r.g, { level: 'database', database: r.d ?? '' }, r.p, r.y);
+      else add(r.g, { level: 'table', database: r.d ?? '', table: r.t ?? '' }, r.p, r.y);
+    }
+    if (mine.length > 1) ownPrivileges.set(out, new Set(mine));
     // MariaDB and MySQL refuse a table grant on a table that does not exist: such a grant waits for it.
     const declaredTables = [...this.desired(ctx).values()].filter((g) => g.target.level === 'table');
     if (declaredTables.length > 0) {
