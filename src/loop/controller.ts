@@ -45,6 +45,8 @@ export class Controller {
   private readonly contested = new Map<string, Map<string, { since: number; count: number }>>();
   /** Who holds the lease of each target when another daemon does. */
   private readonly leaseHolders = new Map<string, string>();
+  /** The last SSH observation of each target (see PassDeps.probeCache). */
+  private readonly probes = new Map<string, { at: number; results: Map<string, Map<string, unknown>> }>();
 
   constructor(private readonly deps: ControllerDeps) {
     this.queue = new WorkQueue(8, (key) => this.work(key));
@@ -70,6 +72,7 @@ export class Controller {
         // A removed member must not keep its cluster's one-at-a-time token, nor count as unhealthy.
         this.gate.release(old);
         this.health.delete(key);
+        this.probes.delete(key);
         this.targets.delete(key);
         this.failures.delete(key);
         this.queue.remove(key);
@@ -92,6 +95,7 @@ export class Controller {
         this.disrupted.delete(t.key);
         this.repairs.delete(t.key);
         this.contested.delete(t.key);
+        this.probes.delete(t.key);
         this.queue.add(t.key, 0);
       }
     }
@@ -150,7 +154,7 @@ export class Controller {
     const o = await reconcile(
       t,
       {
-        pool: this.deps.pool, ssh: this.deps.ssh, log, specVersion: spec.version, history, owner: history.daemonId,
+        pool: this.deps.pool, ssh: this.deps.ssh, log, specVersion: spec.version, history, owner: history.daemonId, probeCache: this.probes,
         disruptive: (x) => this.gate.check(x, members),
         takeDisruptive: (x) => this.gate.take(x),
         disruptedBefore: done,

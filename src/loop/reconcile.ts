@@ -89,6 +89,11 @@ export interface PassDeps {
   contested?: (t: Target, resource: string) => string | undefined;
   /** Who is acting: recorded in the lease so a second daemon can say who holds it. */
   owner?: string;
+  /**
+   * The daemon's last SSH observation of each target, reused while younger than hostProbeSeconds, the
+   * server answers SQL and nothing is about to change; plan and apply always probe.
+   */
+  probeCache?: Map<string, { at: number; results: Map<string, Map<string, unknown>> }>;
 }
 
 export interface PassOptions {
@@ -234,7 +239,21 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
       // Observe everything reachable, then decide: a partial observation allows only safe changes.
       const observedByKind = new Map<ResourceKind, Map<string, unknown>>();
       const missing: string[] = [];
-      if (ssh !== undefined) for (const [k, o] of await probeAll(ssh, t.engine.kinds, ctx)) observedByKind.set(k, o);
+      let fromCache = false;
+      if (ssh !== undefined) {
+        const cached = deps.probeCache?.get(t.key);
+        if (step === 0 && sql !== undefined && cached !== undefined && Date.now() - cached.at < t.policy.hostProbeSeconds * 1000) {
+          for (const k of t.engine.kinds) {
+            const o = cached.results.get(k.kind);
+            if (o !== undefined) observedByKind.set(k, o);
+          }
+          fromCache = true;
+        } else {
+          const results = await probeAll(ssh, t.engine.kinds, ctx);
+          for (const [k, o] of results) observedByKind.set(k, o);
+          deps.probeCache?.set(t.key, { at: Date.now(), results: new Map([...results].map(([k, o]) => [k.kind, o])) });
+        }
+      }
       for (const kind of t.engine.kinds) {
         if (observedByKind.has(kind)) continue;
         const transport = kind.transport ?? 'sql';
@@ -286,6 +305,8 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
       });
       outcome.changes = [...decision.run.map((c) => as(c, 'run')), ...decision.pending.map((c) => as(c, 'pending')), ...decision.waiting.map((w) => as(w.change, 'waiting', w.reason))];
       outcome.endedAt = Date.now();
+      // Nothing is changed on the strength of a reused host observation: look again first.
+      if (fromCache && acting && decision.run.length > 0) continue;
       if (!acting || decision.run.length === 0 || aborted(opts.signal)) break;
       if (step === 0) {
         // Drift is journaled before anything is done about it: history reads drift -> action -> outcome.

@@ -27,6 +27,7 @@ export interface EffectivePolicy {
   statementTimeoutSeconds: number;
   antiFlap: { repairs: number; windowSeconds: number; holdSeconds: number };
   degradedAfterSeconds: number;
+  hostProbeSeconds: number;
 }
 
 export function targetKey(cluster: string, host: string): string {
@@ -55,6 +56,7 @@ export function targetsOf(spec: Spec, engines: readonly AnyEngine[], only?: { cl
         statementTimeoutSeconds: spec.policy.statementTimeoutSeconds,
         antiFlap: spec.policy.antiFlap,
         degradedAfterSeconds: spec.policy.degradedAfterSeconds,
+        hostProbeSeconds: spec.policy.hostProbeSeconds,
       };
       const fingerprint = createHash('sha256').update(JSON.stringify([c, hostSpec, policy])).digest('hex').slice(0, 16);
       out.push({ key: targetKey(cname, h), cluster: cname, host: h, engine, clusterSpec: c, hostSpec, policy, fingerprint });

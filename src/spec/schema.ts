@@ -89,6 +89,7 @@ export const policySchema = z
       })
       .default({ repairs: 3, windowSeconds: 600, holdSeconds: 3600 }),
     degradedAfterSeconds: z.number().min(0).default(300),
+    hostProbeSeconds: z.number().min(0).max(86400).default(60),
     retention: z
       .strictObject({
         keepDays: z.number().positive().default(30),
@@ -113,6 +114,7 @@ export const policySchema = z
     maintenanceWindows: [],
     antiFlap: { repairs: 3, windowSeconds: 600, holdSeconds: 3600 },
     degradedAfterSeconds: 300,
+    hostProbeSeconds: 60,
     retention: { keepDays: 30, schedule: '17 3 * * *', timezone: 'UTC' },
   });
 

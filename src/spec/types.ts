@@ -71,6 +71,11 @@ export interface PolicySpec {
   /** A mismatch or failure lasting longer than this marks the target Degraded. Defaults to 300. */
   degradedAfterSeconds: number;
   /**
+   * How old the daemon lets its SSH observation of a host be (facts, service, config files) while the
+   * server answers SQL and nothing is being changed; 0 probes every pass. Defaults to 60.
+   */
+  hostProbeSeconds: number;
+  /**
    * History retention, run on a cron schedule: observations older than `keepDays` that a newer one
    * replaced are thinned; spec versions, drift, actions, errors and the latest observation of every
    * resource are kept. Defaults to 30 days, daily at 03:17 UTC.

@@ -227,3 +227,51 @@ test('inside a window: restarts one host at a time, the static setting is applie
   assert.equal(events.length, 6, events.join('\n'));
 });
 
+
+test('the daemon reuses a host observation for hostProbeSeconds while the server answers and nothing changes', async () => {
+  const { engines } = await import('../../agents/index.js');
+  const { parseSpec } = await import('../../src/spec/load.js');
+  const { targetsOf } = await import('../../src/loop/targets.js');
+  const { reconcile } = await import('../../src/loop/reconcile.js');
+  const { SessionPool } = await import('../../src/transport/sessions.js');
+  const { SshPool } = await import('../../src/transport/ssh.js');
+  const { silent } = await import('../../src/log.js');
+  const text = `version: 1
+hosts:
+${hostBlock('h1', hosts[0] as LabHost)}clusters:
+  solo:
+    engine: mysql
+    members: [h1]
+    settings: { max_connections: 321 }
+    configFile: { path: "${tmp.dir}/{host}/conf.d/60-setpoint.cnf", mode: "0640" }
+`;
+  const loaded = parseSpec(text, 'probe.yaml', engines);
+  const [t] = targetsOf(loaded.spec, engines);
+  assert.ok(t);
+  const pool = new SessionPool();
+  const ssh = new SshPool();
+  const probeCache = new Map<string, { at: number; results: Map<string, Map<string, unknown>> }>();
+  try {
+    const run = () => reconcile(t, { pool, ssh, log: silent, specVersion: 'x', probeCache }, { act: true });
+    const first = await run();
+    assert.equal(first.state, 'converged', first.error?.message);
+    assert.ok(first.commands >= 1);
+    probeCache.clear();
+    const fresh = await run();
+    assert.equal(fresh.commands, 1, 'one SSH command for every host kind');
+    const second = await run();
+    assert.equal(second.commands, 0, 'reused within hostProbeSeconds');
+    assert.equal(second.complete, true);
+    assert.equal(second.state, 'converged');
+    // A hand edit of the fragment is seen once the observation is older than hostProbeSeconds.
+    const path = join(hosts[0]?.mariadb?.confDir ?? '', '60-setpoint.cnf');
+    writeFileSync(path, readFileSync(path, 'utf8') + '# edited\n');
+    for (const v of probeCache.values()) v.at -= 61_000;
+    const third = await run();
+    assert.equal(third.made, 1, 'the fragment was put back');
+    assert.ok(third.commands >= 2, 'probed, wrote, probed again');
+  } finally {
+    await pool.closeAll();
+    ssh.closeAll();
+  }
+});
