@@ -1,4 +1,5 @@
 /** mysql.database: schemas with their default character set and collation. */
+import { undeclared } from '../../src/diff.js';
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { quoteIdent } from './quote.js';
 import { SYSTEM_SCHEMAS, type MysqlCluster, type DatabaseSpec } from './schema.js';
@@ -47,11 +48,7 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, MysqlSession> 
         drift.push({ kind: KIND, id, field: 'collation', desired: d.collation, observed: o.collation });
       }
     }
-    if (ctx.prune('databases')) {
-      for (const id of observed.keys()) {
-        if (!desired.has(id)) drift.push({ kind: KIND, id, field: 'absent', desired: false, observed: true });
-      }
-    }
+    drift.push(...undeclared(KIND, 'databases', desired, observed, ctx));
     return drift;
   },
 

@@ -1,4 +1,5 @@
 /** mysql.user: accounts, their password (checked against the stored verifier), lock, limits and TLS. */
+import { undeclared } from '../../src/diff.js';
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { memoCheck } from '../../src/names.js';
 import { describeRef, resolveSecret, Secret, Verifier } from '../../src/secret.js';
@@ -164,11 +165,7 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
       }
       if (d.tls !== undefined && d.tls !== o.tls) drift.push({ kind: KIND, id, field: 'tls', desired: d.tls, observed: o.tls });
     }
-    if (ctx.prune('users')) {
-      for (const id of observed.keys()) {
-        if (!desired.has(id)) drift.push({ kind: KIND, id, field: 'absent', desired: false, observed: true });
-      }
-    }
+    drift.push(...undeclared(KIND, 'users', desired, observed, ctx));
     return drift;
   },
 

@@ -3,6 +3,7 @@
  * locale are set at creation, and a later difference is reported, never "fixed" by dropping.
  * Observing databases also decides which per-database connections the session keeps.
  */
+import { undeclared } from '../../src/diff.js';
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { nameId, quoteIdent } from './quote.js';
 import { databasesInScope, TEMPLATE_DATABASES, type DatabaseSpec, type PostgresCluster } from './schema.js';
@@ -106,13 +107,8 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession> = {
       if (d.connectionLimit !== undefined && d.connectionLimit !== o.connectionLimit) drift.push({ kind: KIND, id, field: 'connectionLimit', desired: d.connectionLimit, observed: o.connectionLimit });
       if (d.allowConnections !== undefined && d.allowConnections !== o.allowConnections) drift.push({ kind: KIND, id, field: 'allowConnections', desired: d.allowConnections, observed: o.allowConnections });
     }
-    if (ctx.prune('databases')) {
-      const keep = databasesInScope(c);
-      for (const [id, o] of observed) {
-        if (desired.has(id) || keep.has(o.name) || o.name === 'postgres' || o.name === facts.database) continue;
-        drift.push({ kind: KIND, id, field: 'absent', desired: false, observed: true });
-      }
-    }
+    const keep = databasesInScope(c);
+    drift.push(...undeclared(KIND, 'databases', desired, observed, ctx, (_id, o) => keep.has(o.name) || o.name === 'postgres' || o.name === facts.database));
     return drift;
   },
 

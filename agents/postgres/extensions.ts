@@ -3,6 +3,7 @@
  * UPDATE TO) and schema. An extension the server does not ship waits, with why; plpgsql, in every
  * database from the start, is never dropped.
  */
+import { undeclared } from '../../src/diff.js';
 import type { Change, Drift, ResourceKind } from '../../src/engine.js';
 import { databaseAccess } from './databases.js';
 import { dotted, nameId, quoteIdent } from './quote.js';
@@ -80,13 +81,8 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession> 
       if (d.version !== undefined && d.version !== o.version) drift.push({ kind: KIND, id, field: 'version', desired: d.version, observed: o.version });
       if (d.schema !== undefined && d.schema !== o.schema) drift.push({ kind: KIND, id, field: 'schema', desired: d.schema, observed: o.schema });
     }
-    if (ctx.prune('objects')) {
-      const declaredDbs = new Set(c.databases.map((x) => x.name));
-      for (const [id, o] of observed) {
-        if (desired.has(id) || o.name === 'plpgsql' || !declaredDbs.has(o.database)) continue;
-        drift.push({ kind: KIND, id, field: 'absent', desired: false, observed: true });
-      }
-    }
+    const declaredDbs = new Set(c.databases.map((x) => x.name));
+    drift.push(...undeclared(KIND, 'objects', desired, observed, ctx, (_id, o) => o.name === 'plpgsql' || !declaredDbs.has(o.database)));
     return drift;
   },
 

@@ -3,6 +3,7 @@
  * or md5 verifier) and their membership in other roles. Built-in roles (pg_*), the bootstrap
  * superuser and the role setpoint logs in as are never touched.
  */
+import { undeclared } from '../../src/diff.js';
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { memoCheck } from '../../src/names.js';
 import { describeRef, resolveSecret, Secret, Verifier } from '../../src/secret.js';
@@ -203,11 +204,7 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
         if (missing || (exactMembers && extra && !sameMembers(want, have))) drift.push({ kind: KIND, id, field: 'memberOf', desired: showMembers(want), observed: showMembers(have) });
       }
     }
-    if (ctx.prune('users')) {
-      for (const id of observed.keys()) {
-        if (!desired.has(id)) drift.push({ kind: KIND, id, field: 'absent', desired: false, observed: true });
-      }
-    }
+    drift.push(...undeclared(KIND, 'users', desired, observed, ctx));
     return drift;
   },
 

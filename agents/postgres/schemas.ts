@@ -2,6 +2,7 @@
  * postgres.schema: schemas of each database in scope, with their owner. System schemas are never
  * managed; `public` exists in every new database and is never dropped (declare it to manage its owner).
  */
+import { undeclared } from '../../src/diff.js';
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { databaseAccess } from './databases.js';
 import { dotted, nameId, quoteIdent } from './quote.js';
@@ -66,14 +67,9 @@ export const schemas: ResourceKind<SchemaSpec, SchemaState, PgSession> = {
       if (o === undefined) drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
       else if (d.owner !== undefined && d.owner !== o.owner) drift.push({ kind: KIND, id, field: 'owner', desired: d.owner, observed: o.owner });
     }
-    if (ctx.prune('objects')) {
-      // Schemas are pruned only in databases the file declares, never `public`.
-      const declaredDbs = new Set(c.databases.map((d) => d.name));
-      for (const [id, o] of observed) {
-        if (desired.has(id) || o.name === 'public' || !declaredDbs.has(o.database)) continue;
-        drift.push({ kind: KIND, id, field: 'absent', desired: false, observed: true });
-      }
-    }
+    // Schemas are pruned only in databases the file declares, never `public`.
+    const declaredDbs = new Set(c.databases.map((d) => d.name));
+    drift.push(...undeclared(KIND, 'objects', desired, observed, ctx, (_id, o) => o.name === 'public' || !declaredDbs.has(o.database)));
     return drift;
   },
 
