@@ -11,7 +11,7 @@ import { destroyAll } from '../test/lab/index.js';
 import { capture, mysqlText, postgresText, type Captured } from './lib/capture.js';
 import { fromDist } from './lib/dist.js';
 import { benchAddress, cli, join, mariadbSession, psqlSession, startHosts, workDir } from './lib/lab.js';
-import { machine, median, ms, printTable, progress, ratio, writeResult, type Figure, type Table } from './lib/report.js';
+import { arg, machine, median, ms, printTable, progress, ratio, writeResult, type Figure, type Table } from './lib/report.js';
 import { hostsBlock, mysqlCluster, PASSWORD, postgresCluster, spec } from './lib/specs.js';
 
 const { engines } = await fromDist<typeof import('../agents/index.js')>('agents/index.js');
@@ -21,10 +21,6 @@ const { targetsOf } = await fromDist<typeof import('../src/loop/targets.js')>('s
 const { parseSpec } = await fromDist<typeof import('../src/spec/load.js')>('src/spec/load.js');
 const { SessionPool } = await fromDist<typeof import('../src/transport/sessions.js')>('src/transport/sessions.js');
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? dflt : (process.argv[i + 1] ?? dflt);
-};
 const N = Number(arg('n', '1000'));
 const RUNS = Number(arg('runs', '3'));
 const PG_DBS = ['b0', 'b1', 'b2', 'b3'];

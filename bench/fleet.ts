@@ -13,12 +13,8 @@ import { destroyAll } from '../test/lab/index.js';
 import { fromDist } from './lib/dist.js';
 import { startFleet, waitConverged } from './lib/fleet.js';
 import { connections, counter, cpuTimes, join, memory, startDaemon, workDir } from './lib/lab.js';
-import { bytes, machine, median, ms, printTable, progress, sleep, writeResult, type Figure, type Table } from './lib/report.js';
+import { arg, bytes, machine, median, ms, printTable, progress, sleep, writeResult, type Figure, type Table } from './lib/report.js';
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? dflt : (process.argv[i + 1] ?? dflt);
-};
 const HOSTS = Number(arg('hosts', '30'));
 const WINDOW_S = Number(arg('window', '120'));
 const PLAIN_S = Number(arg('plain-window', '60'));

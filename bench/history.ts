@@ -12,15 +12,11 @@ import type { Condition } from '../src/loop/conditions.js';
 import type { DriftRecord, PassRecord, TargetKey } from '../src/history/store.js';
 import { fromDist } from './lib/dist.js';
 import { cli, join, workDir } from './lib/lab.js';
-import { bytes, machine, median, ms, printTable, progress, ratio, writeResult, type Figure, type Table } from './lib/report.js';
+import { arg, bytes, machine, median, ms, printTable, progress, ratio, writeResult, type Figure, type Table } from './lib/report.js';
 
 const { History } = await fromDist<typeof import('../src/history/store.js')>('src/history/store.js');
 const { computeConditions } = await fromDist<typeof import('../src/loop/conditions.js')>('src/loop/conditions.js');
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? dflt : (process.argv[i + 1] ?? dflt);
-};
 const ROWS = Number(arg('rows', '10000000'));
 const RUNS = Number(arg('runs', '7'));
 const CLUSTERS = 100;

@@ -10,12 +10,8 @@ import { destroyAll } from '../test/lab/index.js';
 import { fromDist } from './lib/dist.js';
 import { startFleet, waitConverged } from './lib/fleet.js';
 import { join, startDaemon, workDir } from './lib/lab.js';
-import { machine, median, ms, percentile, printTable, progress, sleep, writeResult, type Figure, type Table } from './lib/report.js';
+import { arg, machine, median, ms, percentile, printTable, progress, sleep, writeResult, type Figure, type Table } from './lib/report.js';
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? dflt : (process.argv[i + 1] ?? dflt);
-};
 const HOSTS = Number(arg('hosts', '25'));
 const REPS = Number(arg('reps', '30'));
 const RESYNC = 30;

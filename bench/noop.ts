@@ -13,7 +13,7 @@ import type { SessionPool } from '../src/transport/sessions.js';
 import { destroyAll } from '../test/lab/index.js';
 import { capture, inFlightMs, mysqlText, postgresText, type Captured } from './lib/capture.js';
 import { benchAddress, join, mariadbSession, psqlSession, startHosts, timedReplay, workDir } from './lib/lab.js';
-import { bytes, machine, median, ms, printTable, progress, ratio, sum, writeResult, type Figure, type Table } from './lib/report.js';
+import { arg, bytes, machine, median, ms, printTable, progress, ratio, sum, writeResult, type Figure, type Table } from './lib/report.js';
 import { hostsBlock, mysqlCluster, mysqlDdl, PASSWORD, postgresCluster, postgresDdl, spec } from './lib/specs.js';
 import { fromDist } from './lib/dist.js';
 
@@ -26,10 +26,6 @@ const { targetsOf } = await fromDist<typeof import('../src/loop/targets.js')>('s
 const { parseSpec } = await fromDist<typeof import('../src/spec/load.js')>('src/spec/load.js');
 const { SessionPool: Pool } = await fromDist<typeof import('../src/transport/sessions.js')>('src/transport/sessions.js');
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? dflt : (process.argv[i + 1] ?? dflt);
-};
 const SIZES = arg('sizes', '10,100,1000,10000').split(',').map(Number);
 const RUNS = Number(arg('runs', '9'));
 const PG_DBS = ['b0', 'b1', 'b2', 'b3'];

@@ -11,7 +11,7 @@ import type { Target } from '../src/loop/targets.js';
 import { destroyAll, type LabHost } from '../test/lab/index.js';
 import { fromDist } from './lib/dist.js';
 import { benchAddress, join, mariadbSession, psqlSession, startHosts, workDir } from './lib/lab.js';
-import { machine, median, ms, printTable, progress, ratio, writeResult, type Figure, type Table } from './lib/report.js';
+import { arg, machine, median, ms, printTable, progress, ratio, writeResult, type Figure, type Table } from './lib/report.js';
 import { hostsBlock, mysqlCluster, mysqlDdl, PASSWORD, postgresCluster, postgresDdl, spec, type HostRef } from './lib/specs.js';
 
 const { engines } = await fromDist<typeof import('../agents/index.js')>('agents/index.js');
@@ -22,10 +22,6 @@ const { parseSpec } = await fromDist<typeof import('../src/spec/load.js')>('src/
 const { SessionPool } = await fromDist<typeof import('../src/transport/sessions.js')>('src/transport/sessions.js');
 const { SshPool } = await fromDist<typeof import('../src/transport/ssh.js')>('src/transport/ssh.js');
 
-const arg = (name: string, dflt: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? dflt : (process.argv[i + 1] ?? dflt);
-};
 const PASSES = Number(arg('passes', '100'));
 const HOSTS = 2;
 const SETS = 10;

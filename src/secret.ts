@@ -63,6 +63,20 @@ export function resolveSecret(ref: SecretRef): Secret {
 }
 
 /**
+ * Reads secrets for one pass: each reference is read once, however many users or roles share it
+ * (a file read costs more than the rest of one account's diff).
+ */
+export function secretReader(): (ref: SecretRef) => string {
+  const seen = new Map<string, string>();
+  return (ref) => {
+    const k = describeRef(ref);
+    let v = seen.get(k);
+    if (v === undefined) seen.set(k, (v = resolveSecret(ref).reveal()));
+    return v;
+  };
+}
+
+/**
  * A value kept in memory to compare, never printed or written: a stored password verifier read from
  * a server. `String()`, `JSON.stringify()` and `util.inspect()` give a placeholder.
  */

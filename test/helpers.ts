@@ -44,16 +44,7 @@ export class Daemon {
   }
   /** Log lines parsed as JSON (non-JSON lines are kept as { msg }). */
   lines(): Record<string, unknown>[] {
-    return this.log
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => {
-        try {
-          return JSON.parse(l) as Record<string, unknown>;
-        } catch {
-          return { msg: l };
-        }
-      });
+    return logLines(this.log);
   }
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number> {
     if (this.child.exitCode === null) this.child.kill(signal);
@@ -94,6 +85,20 @@ export function tempDir(prefix: string): { dir: string; file: (name: string, tex
 /** A root connection to a lab MariaDB over TCP, for checks and perturbations "by hand". */
 export async function mysqlRoot(address: string, port = 3306): Promise<mysql.Connection> {
   return mysql.createConnection({ host: address, port, user: 'root', password: '', multipleStatements: true, supportBigNumbers: true, bigNumberStrings: true });
+}
+
+/** A daemon's log as objects: JSON lines parsed, any other line kept as { msg }. */
+export function logLines(text: string): Record<string, unknown>[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return { msg: l };
+      }
+    });
 }
 
 /** Parses JSON lines. */

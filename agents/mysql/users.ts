@@ -2,7 +2,7 @@
 import { undeclared } from '../../src/diff.js';
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { memoCheck } from '../../src/names.js';
-import { describeRef, resolveSecret, Secret, Verifier } from '../../src/secret.js';
+import { resolveSecret, Secret, secretReader, Verifier } from '../../src/secret.js';
 import { nativeHash, verifyPassword } from './password.js';
 import { accountId, quoteAccount } from './quote.js';
 import { SYSTEM_USERS, type MysqlCluster, type UserSpec } from './schema.js';
@@ -133,14 +133,7 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
 
   diff(desired, observed, ctx) {
     const drift: Drift[] = [];
-    // Each secret is read once per pass, however many users share it (a file read costs more than the rest of a user's diff).
-    const secrets = new Map<string, string>();
-    const secret = (ref: NonNullable<UserSpec['password']>) => {
-      const k = describeRef(ref);
-      let v = secrets.get(k);
-      if (v === undefined) secrets.set(k, (v = resolveSecret(ref).reveal()));
-      return v;
-    };
+    const secret = secretReader();
     for (const [id, d] of desired) {
       // The account setpoint logs in as is never changed, even when declared: say so instead of failing on it.
       if (isProtected(d.name, d.host, ctx.facts)) {

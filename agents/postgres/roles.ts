@@ -6,7 +6,7 @@
 import { undeclared } from '../../src/diff.js';
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { memoCheck } from '../../src/names.js';
-import { describeRef, resolveSecret, Secret, Verifier } from '../../src/secret.js';
+import { resolveSecret, Secret, secretReader, Verifier } from '../../src/secret.js';
 import { scramVerifier, verifierMethod, verifyPassword } from './password.js';
 import { nameId, quoteIdent } from './quote.js';
 import type { PostgresCluster, RoleSpec } from './schema.js';
@@ -154,14 +154,7 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
     const facts = factsOf(ctx);
     const drift: Drift[] = [];
     const exactMembers = ctx.prune('grants');
-    // Each secret is read once per pass, however many roles share it (a file read costs more than the rest of a role's diff).
-    const secrets = new Map<string, string>();
-    const secret = (ref: NonNullable<RoleSpec['password']>) => {
-      const k = describeRef(ref);
-      let v = secrets.get(k);
-      if (v === undefined) secrets.set(k, (v = resolveSecret(ref).reveal()));
-      return v;
-    };
+    const secret = secretReader();
     for (const [id, d] of desired) {
       const why = protectedReason(d.name, facts);
       if (why !== undefined) {

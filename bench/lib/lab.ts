@@ -3,6 +3,7 @@
  * the engines' own clients (`mariadb`, `psql`) with server-side timing markers, the daemon as a
  * child process, and what /proc says about a process (CPU, RSS, sockets).
  */
+import { logLines } from '../../test/helpers.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -166,17 +167,7 @@ export function startDaemon(file: string, db: string, extra: string[] = [], node
   return {
     child,
     pid: child.pid,
-    lines: () =>
-      log
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => {
-          try {
-            return JSON.parse(l) as Record<string, unknown>;
-          } catch {
-            return { msg: l };
-          }
-        }),
+    lines: () => logLines(log),
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;
