@@ -17,6 +17,96 @@ import type { PgFacts, PgSession } from './session.js';
 export interface SettingMeta {
   vartype: string;
   unit: string | null;
+  /** For list settings: `quote` (elements are identifiers, quoted when they need it: search_path...) or `plain` (DateStyle...). */
+  list?: 'quote' | 'plain';
+}
+
+/**
+ * Settings the server parses as lists (GUC_LIST_INPUT), and those whose elements it quotes as
+ * identifiers (GUC_LIST_QUOTE): `search_path = '"My Schema", public'` is two elements.
+ */
+export const LIST_SETTINGS: ReadonlyMap<string, 'quote' | 'plain'> = new Map([
+  ...(['search_path', 'temp_tablespaces', 'shared_preload_libraries', 'local_preload_libraries', 'session_preload_libraries'] as const).map((n) => [n, 'quote'] as const),
+  ...(['datestyle', 'log_destination', 'listen_addresses', 'unix_socket_directories', 'wal_consistency_checking', 'createrole_self_grant', 'debug_io_direct', 'restrict_nonsystem_relation_kind'] as const).map((n) => [n, 'plain'] as const),
+]);
+
+/**
+ * Splits a list setting as the server does: commas outside double quotes separate elements; a quoted
+ * element keeps its case and spaces ("" is a quote); an unquoted one is trimmed and, for identifier
+ * lists, folded to lower case. Undefined when the text is not a well-formed list.
+ */
+export function splitList(text: string, kind: 'quote' | 'plain'): string[] | undefined {
+  const out: string[] = [];
+  let i = 0;
+  const skip = () => {
+    while (i < text.length && /\s/.test(text[i] as string)) i++;
+  };
+  skip();
+  if (i === text.length) return [];
+  for (;;) {
+    skip();
+    let item = '';
+    if (text[i] === '"') {
+      for (i++; ; i++) {
+        if (i >= text.length) return undefined;
+        if (text[i] === '"') {
+          if (text[i + 1] === '"') {
+            item += '"';
+            i++;
+          } else break;
+        } else item += text[i];
+      }
+      i++;
+    } else {
+      const start = i;
+      while (i < text.length && text[i] !== ',' && !/\s/.test(text[i] as string)) i++;
+      item = text.slice(start, i);
+      if (item === '') return undefined;
+      item = kind === 'quote' ? item.toLowerCase() : item;
+    }
+    out.push(kind === 'plain' ? item.toLowerCase() : item);
+    skip();
+    if (i === text.length) return out;
+    if (text[i] !== ',') return undefined;
+    i++;
+  }
+}
+
+/** The elements a declared list value stands for: an array's elements are literal (one wrapped in "" is unquoted); a string is split as the server would. */
+export function listElements(value: SettingValue, kind: 'quote' | 'plain'): string[] | undefined {
+  if (!Array.isArray(value)) return splitList(typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value), kind);
+  return value.map((v) => {
+    const t = String(v).trim();
+    const literal = /^".*"$/s.test(t) ? t.slice(1, -1).replace(/""/g, '"') : t;
+    return kind === 'plain' ? literal.toLowerCase() : literal;
+  });
+}
+
+/**
+ * A number as PostgreSQL's parse_int/parse_real reads it (strtol with base 0 for integers: 0x1F is
+ * hex and 017 octal), then an optional unit made of letters, with spaces allowed around it.
+ * Undefined when anything else follows.
+ */
+function parseNumber(text: string, integer: boolean): { n: number; unit: string } | undefined {
+  const t = text.replace(/^\s+/, '');
+  let m: RegExpExecArray | null;
+  let n: number;
+  let rest: string;
+  if (integer && (m = /^([-+]?)0[xX]([0-9a-fA-F]+)/.exec(t)) !== null) {
+    n = (m[1] === '-' ? -1 : 1) * parseInt(m[2] as string, 16);
+    rest = t.slice(m[0].length);
+  } else if (integer && (m = /^([-+]?)(0\d*)(?![.eE])/.exec(t)) !== null) {
+    // strtol reads the octal digits and stops at the first other one (08: 0, then "8" is left over).
+    const octal = /^[0-7]*/.exec(m[2] as string)?.[0] ?? '0';
+    n = (m[1] === '-' ? -1 : 1) * parseInt(octal, 8);
+    rest = t.slice((m[1] as string).length + octal.length);
+  } else if ((m = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?/.exec(t)) !== null) {
+    n = Number(m[0]);
+    rest = t.slice(m[0].length);
+  } else return undefined;
+  const u = /^\s*([A-Za-z]*)\s*$/.exec(rest);
+  if (u === null || !Number.isFinite(n)) return undefined;
+  return { n, unit: u[1] as string };
 }
 
 export interface SettingState {
@@ -44,8 +134,8 @@ export function parseUnit(unit: string): { kind: 'memory' | 'time'; factor: numb
   if (m === null) return undefined;
   const n = m[1] === undefined ? 1 : Number(m[1]);
   const u = m[2] as string;
-  if (u in MEMORY) return { kind: 'memory', factor: n * (MEMORY[u] as number) };
-  if (u in TIME) return { kind: 'time', factor: n * (TIME[u] as number) };
+  if (Object.hasOwn(MEMORY, u)) return { kind: 'memory', factor: n * (MEMORY[u] as number) };
+  if (Object.hasOwn(TIME, u)) return { kind: 'time', factor: n * (TIME[u] as number) };
   return undefined;
 }
 
@@ -80,6 +170,10 @@ function listOf(v: string): string[] {
  * spacing. Undefined when the value is not valid for the setting.
  */
 export function normalizeSetting(value: SettingValue, meta: SettingMeta): string | undefined {
+  if (meta.list !== undefined) {
+    const items = listElements(value, meta.list);
+    return items === undefined ? undefined : JSON.stringify(items);
+  }
   if (Array.isArray(value)) return listOf(value.join(',')).join(',');
   const text = typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value);
   switch (meta.vartype) {
@@ -91,14 +185,14 @@ export function normalizeSetting(value: SettingValue, meta: SettingMeta): string
       return text.trim().toLowerCase();
     case 'integer':
     case 'real': {
-      const m = /^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z]+)?\s*$/.exec(text);
-      if (m === null) return undefined;
-      let n = Number(m[1]);
-      if (m[2] !== undefined) {
+      const p = parseNumber(text, meta.vartype === 'integer');
+      if (p === undefined) return undefined;
+      let n = p.n;
+      if (p.unit !== '') {
         const base = meta.unit === null ? undefined : parseUnit(meta.unit);
-        const given = parseUnit(m[2]);
+        const given = parseUnit(p.unit);
         // Units are case-sensitive (kB, MB, min...), and only units of the setting's kind are allowed.
-        if (base === undefined || given === undefined || given.kind !== base.kind || !(m[2] in MEMORY || m[2] in TIME)) return undefined;
+        if (base === undefined || given === undefined || given.kind !== base.kind || !(Object.hasOwn(MEMORY, p.unit) || Object.hasOwn(TIME, p.unit))) return undefined;
         n = (n * given.factor) / base.factor;
       }
       if (meta.vartype === 'integer') n = rint(n);
@@ -146,9 +240,9 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession> = {
     if (names.length === 0) return out;
     // pg_file_settings is readable by superusers only; others see the running values alone.
     const file = session.facts.superuser
-      ? 'f.setting AS file, f.error AS ferr FROM unnest($1::text[]) AS w(name) LEFT JOIN pg_settings s ON s.name = w.name ' +
+      ? 'f.setting AS file, f.error AS ferr FROM unnest($1::text[]) AS w(name) LEFT JOIN pg_settings s ON lower(s.name) = w.name ' +
         'LEFT JOIN LATERAL (SELECT x.setting, x.error FROM pg_file_settings x WHERE lower(x.name) = w.name ORDER BY x.seqno DESC LIMIT 1) f ON true'
-      : 'NULL::text AS file, NULL::text AS ferr FROM unnest($1::text[]) AS w(name) LEFT JOIN pg_settings s ON s.name = w.name';
+      : 'NULL::text AS file, NULL::text AS ferr FROM unnest($1::text[]) AS w(name) LEFT JOIN pg_settings s ON lower(s.name) = w.name';
     const rows = await session.query<{ w: string; n: string | null; v: string | null; u: string | null; t: string | null; c: string | null; s: string | null; p: boolean | null; file: string | null; ferr: string | null }>(
       `SELECT w.name AS w, s.name AS n, s.setting AS v, s.unit AS u, s.vartype AS t, s.context AS c, s.source AS s, s.pending_restart AS p, ${file}`,
       [names],
@@ -179,7 +273,8 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession> = {
         drift.push({ kind: KIND, id: name, field: name.includes('.') ? 'value' : 'unknown', desired: shown(value), observed: name.includes('.') ? '(not set)' : `PostgreSQL ${facts.version} has no such setting` });
         continue;
       }
-      const meta = { vartype: o.vartype, unit: o.unit };
+      const list = LIST_SETTINGS.get(name);
+      const meta: SettingMeta = { vartype: o.vartype, unit: o.unit, ...(list === undefined ? {} : { list }) };
       const want = normalizeSetting(value, meta);
       if (want === undefined) {
         drift.push({ kind: KIND, id: name, field: 'invalid', desired: shown(value), observed: `not a valid ${o.vartype}${o.unit === null ? '' : ` in units of ${o.unit}`}` });
@@ -219,7 +314,9 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession> = {
       const base = { kind: KIND, id: d.id, phase: 50 } as const;
       switch (d.field) {
         case 'value': {
-          const list = Array.isArray(value) ? value : [typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value)];
+          // A list setting goes as its elements, each one literal (the server quotes them as it needs).
+          const kind = LIST_SETTINGS.get(d.id);
+          const list = (kind === undefined ? undefined : listElements(value, kind)) ?? (Array.isArray(value) ? value : [typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value)]);
           const restart = o?.context === 'postmaster' ? ' (takes effect at the next restart)' : '';
           changes.push({
             ...base, action: 'set', risk: 'safe',
@@ -236,7 +333,8 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession> = {
           break;
         default:
           changes.push({
-            ...base, action: 'set', risk: 'safe', summary: `set ${d.id} to ${shown(value)}`, statements: [],
+            ...base, action: 'set', risk: 'safe', summary: `set ${d.id} to ${shown(value)}`, statements: [], at: ['settings', d.id],
+            ...(d.field === 'unknown' || d.field === 'invalid' || d.field === 'readonly' ? { needsHuman: 'SettingRejected' } : {}),
             blocked:
               d.field === 'unknown' ? `the server has no setting ${d.id}` :
               d.field === 'invalid' ? `${shown(value)} is not a valid value for ${d.id} (${String(d.observed)})` :

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { defaultAcl, display, effectiveAcl, expand, normalizePrivilege, privilegesOf } from '../../agents/postgres/acl.js';
 import { sameEncoding, sameLocale } from '../../agents/postgres/databases.js';
 import { dotted, inlineParams, literalOf, nameId, parseQualifiedName, quoteIdent, quoteLiteral } from '../../agents/postgres/quote.js';
-import { humanize, normalizeSetting, parseBool, parseUnit } from '../../agents/postgres/settings.js';
+import { humanize, LIST_SETTINGS, listElements, normalizeSetting, parseBool, parseUnit, splitList } from '../../agents/postgres/settings.js';
 
 const PG15 = 150007;
 
@@ -152,4 +152,31 @@ test('encodings and locales compare as PostgreSQL does', () => {
   assert.equal(sameLocale('en_US.UTF-8', 'en_US.utf8'), true);
   assert.equal(sameLocale('C', 'C'), true);
   assert.equal(sameLocale('C', 'POSIX'), false);
+});
+
+test('numbers are read as the server reads them: hex and octal integers, and nothing may trail the unit', () => {
+  const kb = { vartype: 'integer', unit: 'kB' };
+  assert.equal(normalizeSetting('0x40', kb), '64');
+  assert.equal(normalizeSetting('010', kb), '8', 'strtol base 0: a leading 0 is octal');
+  assert.equal(normalizeSetting('08', kb), undefined, '8 is no octal digit: garbage after "0"');
+  assert.equal(normalizeSetting('0.5MB', kb), '512', 'a fraction is decimal');
+  for (const bad of ['64MBjunk', '64MB;', '64 MB x', '64constructor', '64toString', '1.2.3']) assert.equal(normalizeSetting(bad, kb), undefined, bad);
+});
+
+test('list settings compare element by element as the server splits them: quoted elements keep case, spaces and commas', () => {
+  const path = { vartype: 'string', unit: null, list: 'quote' as const };
+  assert.deepEqual(splitList('"My Schema", public', 'quote'), ['My Schema', 'public']);
+  assert.deepEqual(splitList('"a ""q"" b",C', 'quote'), ['a "q" b', 'c'], 'unquoted identifiers fold to lower case');
+  assert.deepEqual(splitList('"a, b"', 'quote'), ['a, b']);
+  assert.equal(splitList('"open', 'quote'), undefined);
+  assert.equal(splitList('a,,b', 'quote'), undefined);
+  assert.equal(normalizeSetting(['My Schema', 'public'], path), normalizeSetting('"My Schema", public', path));
+  assert.equal(normalizeSetting(['$user', 'public'], path), normalizeSetting('"$user", public', path));
+  assert.equal(normalizeSetting(['"$user"', 'public'], path), normalizeSetting('"$user", public', path), 'an element written quoted means the same');
+  assert.notEqual(normalizeSetting(['Public'], path), normalizeSetting('public', path), 'an array element is literal: Public is not public');
+  assert.deepEqual(listElements('Public, x', 'quote'), ['public', 'x'], 'a string is split and folded as postgresql.conf would');
+  const plain = { vartype: 'string', unit: null, list: 'plain' as const };
+  assert.equal(normalizeSetting('ISO, MDY', plain), normalizeSetting(['iso', 'mdy'], plain));
+  assert.equal(LIST_SETTINGS.get('search_path'), 'quote');
+  assert.equal(LIST_SETTINGS.get('datestyle'), 'plain');
 });
