@@ -34,7 +34,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     } else {
       const extra = Object.entries(fields)
         .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+        .map(([k, v]) => `${k}=${typeof v === 'string' && !/[\s\p{Cc}]/u.test(v) ? v : JSON.stringify(v)}`)
         .join(' ');
       stream.write(`${time.slice(11, 19)} ${level.padEnd(5)} ${msg}${extra === '' ? '' : `  ${extra}`}\n`);
     }

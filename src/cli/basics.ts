@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { SetpointError, SpecError, formatProblem } from '../errors.js';
+import { historyError, isHistoryFault } from '../history/errors.js';
 
 /** Exit codes: 0 ok / nothing to do, 1 error, 2 drift (plan), 3 not converged (apply). */
 export const EXIT = { ok: 0, error: 1, drift: 2, notConverged: 3 } as const;
@@ -26,11 +27,14 @@ export function report(err: unknown): number {
     process.stderr.write(`${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} found.\n`);
     return err.exitCode;
   }
+  if (isHistoryFault(err)) err = historyError(err);
   if (err instanceof SetpointError) {
     process.stderr.write(`setpoint: ${err.message}\n`);
     return err.exitCode;
   }
-  process.stderr.write(`setpoint: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  // Not foreseen: one line; the stack only when asked for (SETPOINT_DEBUG=1), for a bug report.
+  const debug = process.env.SETPOINT_DEBUG !== undefined && process.env.SETPOINT_DEBUG !== '' && process.env.SETPOINT_DEBUG !== '0';
+  process.stderr.write(`setpoint: ${err instanceof Error ? (debug ? (err.stack ?? err.message) : `${err.message} (SETPOINT_DEBUG=1 shows where)`) : String(err)}\n`);
   return EXIT.error;
 }
 
@@ -70,8 +74,20 @@ export function iso(time: number | null | undefined): string | null {
   return time === null || time === undefined ? null : new Date(time).toISOString();
 }
 
-/** A plain text table: columns padded to their widest cell, the last one left free. */
-export function table(headers: string[], rows: string[][]): string {
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * A text as one printable line: control characters (a newline in a user name, an escape sequence)
+ * are shown escaped (\\n, \\x1b), so no name can forge lines or colours in text output.
+ */
+export function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** A plain text table: columns padded to their widest cell, the last one left free; cells made printable. */
+export function table(headers: string[], rowsIn: string[][]): string {
+  const rows = rowsIn.map((r) => r.map(printable));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells

@@ -30,6 +30,15 @@ const program = new Command()
   );
 
 const invoked = process.argv[2] ?? '';
+
+// A reader that goes away (`setpoint status | head -1`, `| grep -q`, a closed pager) ends a listing
+// quietly. The daemon keeps running when its log reader goes away: it stops logging to that pipe.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    if (invoked !== 'run') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  });
+}
 const own = MODULES[invoked];
 const wanted = own !== undefined ? [own] : invoked === '-V' || invoked === '--version' ? [] : [...new Set(Object.values(MODULES))];
 for (const m of wanted) ((await import(m)) as { register: (p: Command) => void }).register(program);

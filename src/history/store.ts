@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SetpointError } from '../errors.js';
 import type { Condition } from '../loop/conditions.js';
+import { historyError, noteHistoryPath } from './errors.js';
 import { migrations } from './migrations.js';
 
 /** One cluster member: the unit the loop reconciles. */
@@ -126,14 +127,25 @@ export class History {
     this.db = db;
   }
 
-  /** Opens the file; `readonly` never creates or migrates it. */
+  /** Opens the file; `readonly` never creates or migrates it. Failures are SetpointErrors that name the file and say what to do. */
   static open(path: string, opts: { readonly?: boolean; daemonId?: string } = {}): History {
+    noteHistoryPath(path);
+    try {
+      return History.openFile(path, opts);
+    } catch (err) {
+      throw historyError(err, path);
+    }
+  }
+
+  private static openFile(path: string, opts: { readonly?: boolean; daemonId?: string }): History {
     if (opts.readonly === true) {
       if (path !== ':memory:' && !existsSync(path)) {
         throw new SetpointError('history.missing', `history file ${path} does not exist yet (start the daemon or run apply, or pass --db)`, { exitCode: 1 });
       }
       const db = new Database(path, { readonly: true, fileMustExist: true });
       db.pragma('busy_timeout = 5000');
+      // Reads the header now: a file that is not a database fails here, not in the middle of a listing.
+      db.pragma('schema_version', { simple: true });
       return new History(db, path, opts.daemonId ?? 'cli');
     }
     if (path !== ':memory:') {

@@ -77,6 +77,7 @@ export const policySchema = z
         initialSeconds: z.number().positive().default(1),
         maxSeconds: z.number().positive().default(300),
       })
+      .refine((b) => b.initialSeconds <= b.maxSeconds, { message: 'initialSeconds must not be more than maxSeconds (the cap)', path: ['initialSeconds'] })
       .default({ initialSeconds: 1, maxSeconds: 300 }),
     connectTimeoutSeconds: z.number().positive().max(600).default(10),
     statementTimeoutSeconds: z.number().positive().max(86400).default(60),
