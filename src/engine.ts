@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import type { Logger } from './log.js';
 import type { ClusterBase, HostSpec } from './spec/types.js';
+import type { Secret, SecretRef } from './secret.js';
 import type { Shell } from './transport/ssh.js';
 
 /** How much harm a change can do. Policy decides which may run now. */
@@ -70,6 +71,13 @@ export interface Change {
   prune?: PruneClass;
   /** Set when a precondition is not met yet (e.g. the table does not exist): the change waits, with this reason. */
   blocked?: string;
+  /**
+   * Set with `blocked` when only a human can unblock the change (an edit of the file or of the host):
+   * the target is then Stalled, with this one-word reason (e.g. `ManagedPathIsSymlink`).
+   */
+  needsHuman?: string;
+  /** Where the declaration behind the change is, as a path from the cluster (e.g. `['configFile', 'path']`): messages then say FILE:LINE:COL. */
+  at?: (string | number)[];
   /** Work beyond SQL statements (SSH commands, waiting for a restart), run after `statements`. */
   run?: (io: ActIO) => Promise<void>;
   /** What `run` does, for history (commands without secrets). */
@@ -116,6 +124,13 @@ export interface KindContext {
   ssh?: Shell;
   /** Service commands, when the host declares `service`. */
   service?: ServiceCommands;
+  /**
+   * The value of a secret reference of the spec, read once per pass before anything is decided (so
+   * diff and plan do no I/O); throws the reading's error (missing, empty, not a regular file...).
+   */
+  secret(ref: SecretRef): Secret;
+  /** What another kind observed in this round, when it was observed (e.g. a config file rendered from the settings the server accepts). */
+  observed(kind: string): Map<string, unknown> | undefined;
 }
 
 /**

@@ -1,6 +1,6 @@
 /** The mysql engine: MySQL 5.7/8.x and MariaDB 10.x/11.x, flavor detected per connection. */
 import type { Engine } from '../../src/engine.js';
-import { resolveSecret } from '../../src/secret.js';
+import { readSecret } from '../../src/secret.js';
 import type { SecretRef } from '../../src/spec/types.js';
 import { databases } from './databases.js';
 import { grants } from './grants.js';
@@ -25,7 +25,7 @@ export const mysqlEngine: Engine<Conn, MysqlSession> = {
   clusterShape,
   checkCluster,
   async connect(host, conn, opts) {
-    return connectMysql(host.address, { port: conn.port, user: conn.user, ...(conn.password === undefined ? {} : { password: resolveSecret(conn.password) }) }, {
+    return connectMysql(host.address, { port: conn.port, user: conn.user, ...(conn.password === undefined ? {} : { password: await readSecret(conn.password) }) }, {
       timeoutMs: opts.timeoutMs,
       statementTimeoutMs: opts.statementTimeoutMs,
       ...(opts.owner === undefined ? {} : { owner: opts.owner }),

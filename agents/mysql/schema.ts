@@ -94,6 +94,8 @@ export const configFileSchema = z.strictObject({
   mode: z.string().regex(/^0?[0-7]{3}$/, 'expected an octal mode like "0644" (quote it)').default('0644'),
   owner: z.string().regex(/^[a-z_][a-z0-9_-]*$/i, 'expected a user name').optional(),
   group: z.string().regex(/^[a-z_][a-z0-9_-]*$/i, 'expected a group name').optional(),
+  /** Write through the path when it is a symbolic link. Defaults to false: a link there is refused. */
+  followSymlink: z.boolean().optional(),
 });
 
 export const clusterShape = {

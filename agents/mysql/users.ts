@@ -2,7 +2,7 @@
 import { undeclared } from '../../src/diff.js';
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { memoCheck } from '../../src/names.js';
-import { resolveSecret, Secret, secretReader, Verifier } from '../../src/secret.js';
+import { Secret, Verifier } from '../../src/secret.js';
 import { nativeHash, verifyPassword } from './password.js';
 import { accountId, quoteAccount } from './quote.js';
 import { SYSTEM_USERS, type MysqlCluster, type UserSpec } from './schema.js';
@@ -133,7 +133,6 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
 
   diff(desired, observed, ctx) {
     const drift: Drift[] = [];
-    const secret = secretReader();
     for (const [id, d] of desired) {
       // The account setpoint logs in as is never changed, even when declared: say so instead of failing on it.
       if (isProtected(d.name, d.host, ctx.facts)) {
@@ -147,7 +146,7 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
       }
       if (d.plugin !== undefined && d.plugin !== o.plugin) drift.push({ kind: KIND, id, field: 'plugin', desired: d.plugin, observed: o.plugin });
       else if (d.password !== undefined) {
-        const ok = cachedVerify(o.plugin, o.verifier.value, secret(d.password));
+        const ok = cachedVerify(o.plugin, o.verifier.value, ctx.secret(d.password).reveal());
         if (ok !== true) {
           drift.push({ kind: KIND, id, field: 'password', desired: '[secret]', observed: ok === false ? 'a different password' : `a verifier setpoint cannot check (${o.plugin})` });
         }
@@ -182,7 +181,7 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
       const unsupported = pluginProblem(spec, f);
       const acct = quoteAccount(spec.name, spec.host);
       if (items.some((d) => d.field === 'present')) {
-        const auth = identified(spec, f, undefined);
+        const auth = identified(spec, f, undefined, spec.password === undefined ? undefined : ctx.secret(spec.password));
         const opts = options(spec, true);
         changes.push({
           kind: KIND, id, action: 'create', risk: 'safe', phase: 20,
@@ -193,7 +192,7 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
         continue;
       }
       if (items.some((d) => d.field === 'password' || d.field === 'plugin')) {
-        const auth = identified(spec, f, obs?.plugin);
+        const auth = identified(spec, f, obs?.plugin, spec.password === undefined ? undefined : ctx.secret(spec.password));
         const why = items.find((d) => d.field === 'plugin') !== undefined ? `change auth plugin to ${auth.plugin ?? '?'}` : 'set password (it does not match the declared one)';
         changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `${why} for ${id}`, statements: [{ sql: `ALTER USER ${acct}${auth.sql}`, params: auth.params }], ...(unsupported === undefined ? {} : { blocked: unsupported }) });
       }
@@ -217,15 +216,14 @@ export function pluginProblem(spec: UserSpec, f: Flavor): string | undefined {
 }
 
 /** The IDENTIFIED clause for a user on this flavor. The plaintext goes out only for caching_sha2 (which MySQL hashes itself). */
-export function identified(spec: UserSpec, f: Flavor, observedPlugin: string | undefined): { sql: string; params: unknown[]; plugin?: string } {
+export function identified(spec: UserSpec, f: Flavor, observedPlugin: string | undefined, secret: Secret | undefined): { sql: string; params: unknown[]; plugin?: string } {
   const plugin = spec.plugin ?? (observedPlugin === 'mysql_native_password' || observedPlugin === 'caching_sha2_password' ? observedPlugin : defaultPlugin(f));
   if (plugin === 'unix_socket') return { sql: ' IDENTIFIED VIA unix_socket', params: [], plugin };
   if (plugin === 'auth_socket') return { sql: ' IDENTIFIED WITH auth_socket', params: [], plugin };
-  if (spec.password === undefined) return { sql: '', params: [] };
-  const secret = resolveSecret(spec.password);
+  if (secret === undefined) return { sql: '', params: [] };
   if (plugin === 'mysql_native_password') {
     // The hash, not the password, crosses the wire and reaches the binlog.
-    const hash = new Secret(secret.reveal() === '' ? '' : nativeHash(secret.reveal()), secret.source);
+    const hash = new Secret(nativeHash(secret.reveal()), secret.source);
     return f.kind === 'mariadb' ? { sql: ' IDENTIFIED BY PASSWORD ?', params: [hash], plugin } : { sql: ' IDENTIFIED WITH mysql_native_password AS ?', params: [hash], plugin };
   }
   return { sql: ` IDENTIFIED WITH ${plugin} BY ?`, params: [secret], plugin };

@@ -22,6 +22,20 @@ export interface VariableState {
   readOnly: boolean;
   /** MySQL 8: the value SET PERSIST / PERSIST_ONLY stored, if any. */
   persisted: string | null;
+  /** What the server accepts for it, where it says (MariaDB's information_schema.SYSTEM_VARIABLES). */
+  accepts?: VariableMeta;
+}
+
+/** A variable's type and bounds as the server lists them. */
+export interface VariableMeta {
+  /** INT, BIGINT UNSIGNED, DOUBLE, BOOLEAN, ENUM, SET, FLAGSET, VARCHAR... */
+  type: string;
+  min: string | null;
+  max: string | null;
+  /** The server rounds numbers down to a multiple of this. */
+  block: string | null;
+  /** ENUM, SET, FLAGSET and BOOLEAN: the names allowed. */
+  values: string[] | null;
 }
 
 const KIND = 'mysql.variable';
@@ -91,11 +105,15 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession> 
     if (names.length === 0) return out;
     const marks = names.map(() => '?').join(', ');
     if (session.flavor.kind === 'mariadb') {
-      const rows = await session.query<{ n: string; v: string | null; ro: string }>(
-        `SELECT LOWER(VARIABLE_NAME) AS n, GLOBAL_VALUE AS v, READ_ONLY AS ro FROM information_schema.SYSTEM_VARIABLES WHERE VARIABLE_NAME IN (${marks})`,
+      const rows = await session.query<{ n: string; v: string | null; ro: string; t: string; lo: string | null; hi: string | null; b: string | null; e: string | null }>(
+        'SELECT LOWER(VARIABLE_NAME) AS n, GLOBAL_VALUE AS v, READ_ONLY AS ro, VARIABLE_TYPE AS t, NUMERIC_MIN_VALUE AS lo, NUMERIC_MAX_VALUE AS hi, ' +
+          `NUMERIC_BLOCK_SIZE AS b, ENUM_VALUE_LIST AS e FROM information_schema.SYSTEM_VARIABLES WHERE VARIABLE_NAME IN (${marks})`,
         names.map((n) => n.toUpperCase()),
       );
-      for (const r of rows) out.set(r.n, { name: r.n, value: r.v ?? '', readOnly: r.ro === 'YES', persisted: null });
+      for (const r of rows) {
+        const accepts: VariableMeta = { type: r.t, min: r.lo === null ? null : String(r.lo), max: r.hi === null ? null : String(r.hi), block: r.b === null ? null : String(r.b), values: r.e === null ? null : r.e.split(',') };
+        out.set(r.n, { name: r.n, value: r.v ?? '', readOnly: r.ro === 'YES', persisted: null, accepts });
+      }
       return out;
     }
     const rows = await session.query<{ n: string; v: string | null }>(`SELECT LOWER(VARIABLE_NAME) AS n, VARIABLE_VALUE AS v FROM performance_schema.global_variables WHERE VARIABLE_NAME IN (${marks})`, names);
@@ -117,7 +135,9 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession> 
         drift.push({ kind: KIND, id, field: 'present', desired: want.value, observed: null });
         continue;
       }
-      if (!sameValue(want.value, have.value)) drift.push({ kind: KIND, id, field: 'value', desired: want.value, observed: have.value });
+      const refused = have.accepts === undefined ? undefined : refusal(want.value, have.accepts);
+      if (refused !== undefined) drift.push({ kind: KIND, id, field: 'invalid', desired: want.value, observed: refused });
+      else if (!sameValue(want.value, have.value)) drift.push({ kind: KIND, id, field: 'value', desired: want.value, observed: have.value });
       else if (persists(f) && (have.persisted === null || !sameValue(want.value, have.persisted))) {
         drift.push({ kind: KIND, id, field: 'persisted', desired: want.value, observed: have.persisted });
       }
@@ -135,8 +155,12 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession> 
       const have = observed.get(d.id);
       if (want === undefined) continue;
       const shown = `${want.name} = ${String(want.value)}`;
-      if (have === undefined) {
-        changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: 50, summary: `set ${shown}`, statements: [], blocked: `the server has no variable ${want.name}` });
+      if (have === undefined || d.field === 'invalid') {
+        changes.push({
+          kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: 50, summary: `set ${shown}`, statements: [], at: ['settings', want.name],
+          blocked: have === undefined ? `the server has no variable ${want.name}: left out of the config file (a server refuses to start on an unknown variable)` : `${String(d.observed)}: left out of the config file`,
+          needsHuman: 'SettingRejected',
+        });
         continue;
       }
       if (persists(f)) {
@@ -148,7 +172,8 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession> 
         continue;
       }
       if (!have.readOnly) {
-        changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: 50, summary: `set ${shown} (SET GLOBAL${c.configFile === undefined ? '; declare configFile to keep it across restarts' : ''})`, statements: [{ sql: `SET GLOBAL ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
+        const keep = c.configFile === undefined ? '; declare configFile to keep it across restarts' : '';
+        changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: 50, summary: `set ${shown} (SET GLOBAL${keep})`, statements: [{ sql: `SET GLOBAL ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
       } else if (c.configFile === undefined) {
         changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'disruptive', phase: 60, summary: `set ${shown} (static: needs the config file and a restart)`, statements: [], blocked: `${want.name} is static: declare configFile so the setting can be written there and applied by a restart` });
       } else needRestart.push(shown);
@@ -160,16 +185,88 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession> 
   },
 };
 
-/** The config fragment: every declared setting under [mysqld]. */
+/** Why the server would refuse a value for a variable (its type, bounds or names), or undefined. */
+export function refusal(declared: SettingValue, m: VariableMeta): string | undefined {
+  const text = typeof declared === 'boolean' ? (declared ? 'ON' : 'OFF') : String(declared).trim();
+  const type = m.type.toUpperCase();
+  if (type.includes('INT')) {
+    const v = serverValue(declared);
+    if (typeof v !== 'number' || !Number.isInteger(v)) return `${text} is not a whole number (sizes like 256M are)`;
+    const n = BigInt(v);
+    if (type.includes('UNSIGNED') && n < 0n) return `${text} is negative`;
+    if (m.min !== null && n < BigInt(m.min)) return `${text} is below the minimum ${m.min}`;
+    if (m.max !== null && n > BigInt(m.max)) return `${text} is above the maximum ${m.max}`;
+    if (m.block !== null && BigInt(m.block) > 1n && n % BigInt(m.block) !== 0n) return `${text} is not a multiple of ${m.block}: the server would round it down to ${String(n - (n % BigInt(m.block)))}`;
+    return undefined;
+  }
+  if (type === 'DOUBLE' || type === 'DECIMAL' || type === 'FLOAT') {
+    const v = serverValue(declared);
+    if (typeof v !== 'number') return `${text} is not a number`;
+    if (m.min !== null && v < Number(m.min)) return `${text} is below the minimum ${m.min}`;
+    if (m.max !== null && v > Number(m.max)) return `${text} is above the maximum ${m.max}`;
+    return undefined;
+  }
+  if (type === 'BOOLEAN') return TRUE.has(text.toLowerCase()) || FALSE.has(text.toLowerCase()) ? undefined : `${text} is not ON or OFF`;
+  // A list the server does not give (character_set_server is an ENUM of no listed names): its own parser decides.
+  if (m.values === null || m.values.length === 0) return undefined;
+  const allowed = new Set(m.values.map((v) => v.toLowerCase()));
+  if (type === 'ENUM') return allowed.has(text.toLowerCase()) ? undefined : `${text} is not one of ${(m.values ?? []).join(', ')}`;
+  if (type === 'SET') {
+    const bad = text.split(',').map((x) => x.trim()).filter((x) => x !== '' && !allowed.has(x.toLowerCase()));
+    return bad.length === 0 ? undefined : `${bad.join(', ')} ${bad.length === 1 ? 'is' : 'are'} not among ${(m.values ?? []).join(', ')}`;
+  }
+  if (type === 'FLAGSET') {
+    const bad = text.split(',').map((x) => x.trim()).filter((x) => {
+      if (x.toLowerCase() === 'default') return false;
+      const [flag, v] = x.split('=');
+      return flag === undefined || !allowed.has(flag.trim().toLowerCase()) || !['on', 'off', 'default'].includes((v ?? '').trim().toLowerCase());
+    });
+    return bad.length === 0 ? undefined : `${bad.join(', ')}: expected flag=on|off|default with flags among ${(m.values ?? []).filter((v) => v !== 'default').join(', ')}`;
+  }
+  return undefined;
+}
+
+/** A value as an option file reads it: quoted when it holds spaces, comment or quote characters. */
+function optionValue(v: SettingValue): string {
+  const text = typeof v === 'boolean' ? (v ? 'ON' : 'OFF') : String(v);
+  return /[\s#;'"\\]/.test(text) ? `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"` : text;
+}
+
+/**
+ * Checks a candidate option file with the server's own parser, where the host has one: `mariadbd` and
+ * `mysqld` exit non-zero on an unknown variable or a value they refuse.
+ */
+const SERVER_CHECK =
+  'b=; for x in /usr/sbin/mariadbd /usr/sbin/mysqld /usr/libexec/mysqld /usr/bin/mariadbd /usr/bin/mysqld /usr/local/mysql/bin/mysqld; do if [ -x "$x" ]; then b=$x; break; fi; done; ' +
+  'if [ -n "$b" ]; then o=$("$b" --defaults-file="$t" --user=mysql --help --verbose 2>&1) || ' +
+  '{ printf \'%s\\n\' "$o" | grep -E \'\\[ERROR\\]|^[^ ]*(mariadbd|mysqld): \' | sed -e \'s/^.*\\[ERROR\\] //\' | sort -u | head -n 5 >&2; exit 1; }; fi';
+
+/**
+ * The config fragment: the declared settings under [mysqld], those the server says it would refuse
+ * left out (they are reported as such), and checked by the server's own parser before it is written.
+ */
 export function renderConfig(ctx: KindContext): FileWant | undefined {
   const c = ctx.cluster as unknown as MysqlCluster;
   if (c.configFile === undefined) return undefined;
+  const seen = ctx.observed(KIND) as Map<string, VariableState> | undefined;
+  const accepted = (name: string, v: SettingValue): boolean => {
+    if (seen === undefined) return true;
+    const have = seen.get(name.toLowerCase());
+    if (have === undefined) return false;
+    return have.accepts === undefined || refusal(v, have.accepts) === undefined;
+  };
   const lines = Object.entries(c.settings)
+    .filter(([k, v]) => accepted(k, v))
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k.toLowerCase()} = ${typeof v === 'boolean' ? (v ? 'ON' : 'OFF') : String(v)}`);
+    .map(([k, v]) => `${k.toLowerCase()} = ${optionValue(v)}`);
   const content = `# Managed by setpoint: edits here are drift and are put back. Change the desired-state file instead.\n[mysqld]\n${lines.join('\n')}${lines.length > 0 ? '\n' : ''}`;
   // {host} in the path stands for the host's name: one file per host where hosts share a file system.
-  return { path: c.configFile.path.replaceAll('{host}', ctx.hostName), content, mode: c.configFile.mode, ...(c.configFile.owner === undefined ? {} : { owner: c.configFile.owner }), ...(c.configFile.group === undefined ? {} : { group: c.configFile.group }) };
+  return {
+    path: c.configFile.path.replaceAll('{host}', ctx.hostName), content, mode: c.configFile.mode, validate: SERVER_CHECK, at: ['configFile', 'path'],
+    ...(c.configFile.owner === undefined ? {} : { owner: c.configFile.owner }),
+    ...(c.configFile.group === undefined ? {} : { group: c.configFile.group }),
+    ...(c.configFile.followSymlink === undefined ? {} : { followSymlink: c.configFile.followSymlink }),
+  };
 }
 
 export const configFile = fileKind('mysql.config', renderConfig);

@@ -1,6 +1,6 @@
 /** The postgres engine: PostgreSQL 12 and later, one session per server, one extra connection per database it looks into. */
 import type { Engine } from '../../src/engine.js';
-import { resolveSecret } from '../../src/secret.js';
+import { readSecret } from '../../src/secret.js';
 import type { SecretRef } from '../../src/spec/types.js';
 import { databases } from './databases.js';
 import { defaultPrivileges } from './default-privileges.js';
@@ -31,7 +31,7 @@ export const postgresEngine: Engine<Conn, PgSession> = {
   async connect(host, conn, opts) {
     return connectPostgres(
       host.address,
-      { port: conn.port, user: conn.user, database: conn.database, ...(conn.password === undefined ? {} : { password: resolveSecret(conn.password) }) },
+      { port: conn.port, user: conn.user, database: conn.database, ...(conn.password === undefined ? {} : { password: await readSecret(conn.password) }) },
       { timeoutMs: opts.timeoutMs, statementTimeoutMs: opts.statementTimeoutMs, ...(opts.owner === undefined ? {} : { owner: opts.owner }) },
     );
   },

@@ -6,7 +6,7 @@
 import { undeclared } from '../../src/diff.js';
 import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
 import { memoCheck } from '../../src/names.js';
-import { resolveSecret, Secret, secretReader, Verifier } from '../../src/secret.js';
+import { Secret, Verifier } from '../../src/secret.js';
 import { scramVerifier, verifierMethod, verifyPassword } from './password.js';
 import { nameId, quoteIdent } from './quote.js';
 import type { PostgresCluster, RoleSpec } from './schema.js';
@@ -154,7 +154,6 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
     const facts = factsOf(ctx);
     const drift: Drift[] = [];
     const exactMembers = ctx.prune('grants');
-    const secret = secretReader();
     for (const [id, d] of desired) {
       const why = protectedReason(d.name, facts);
       if (why !== undefined) {
@@ -182,7 +181,7 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
             observed: `unverifiable: setpoint logs in as ${nameId(facts.currentUser)}, which is not a superuser and cannot read pg_authid`,
           });
         } else {
-          const ok = cachedVerify(o.verifier.value, secret(d.password), d.name);
+          const ok = cachedVerify(o.verifier.value, ctx.secret(d.password).reveal(), d.name);
           if (ok !== true) {
             const observedText = ok === false ? (o.passwordMethod === 'none' ? 'no password' : 'a different password') : `a verifier setpoint cannot check (${o.passwordMethod})`;
             drift.push({ kind: KIND, id, field: 'password', desired: '[secret]', observed: observedText });
@@ -227,7 +226,7 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
         const params: unknown[] = [...opts.params];
         let sql = `CREATE ROLE ${role}${opts.sql}`;
         if (spec.password !== undefined) {
-          params.push(passwordParam(spec));
+          params.push(passwordParam(spec, ctx));
           sql += ` PASSWORD $${params.length}`;
         }
         const words = [...opts.words, ...(spec.password === undefined ? [] : ['password'])];
@@ -242,7 +241,7 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
           changes.push({
             kind: KIND, id, action: 'alter', risk: 'safe', phase: 10,
             summary: `set the password of role ${id} (it does not match the declared one)`,
-            statements: [{ sql: `ALTER ROLE ${role} PASSWORD $1`, params: [passwordParam(spec)] }],
+            statements: [{ sql: `ALTER ROLE ${role} PASSWORD $1`, params: [passwordParam(spec, ctx)] }],
             ...(unverifiable ? { blocked: `the password of ${id} cannot be verified without superuser (pg_authid is not readable): it is left as it is` } : {}),
           });
         }
@@ -284,8 +283,8 @@ function ctxRoleExists(observed: Map<string, RoleState>, name: string, facts: Pg
 const knownRoles = new WeakMap<Map<string, RoleState>, Set<string>>();
 
 /** The password as it goes to the server: a SCRAM-SHA-256 verifier built here, never the plaintext. */
-function passwordParam(spec: RoleSpec): Secret {
-  const secret = resolveSecret(spec.password as NonNullable<RoleSpec['password']>);
+function passwordParam(spec: RoleSpec, ctx: KindContext): Secret {
+  const secret = ctx.secret(spec.password as NonNullable<RoleSpec['password']>);
   return new Secret(scramVerifier(secret.reveal()), secret.source);
 }
 

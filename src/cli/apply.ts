@@ -6,6 +6,7 @@ import { recordPass } from '../loop/record.js';
 import { targetsOf } from '../loop/targets.js';
 import { SessionPool } from '../transport/sessions.js';
 import { SshPool } from '../transport/ssh.js';
+import { locator } from '../spec/load.js';
 import { DisruptionGate } from '../loop/windows.js';
 import { action, engines, EXIT, historyPath, jsonLines, load } from './common.js';
 import { render } from './plan.js';
@@ -42,6 +43,7 @@ export function register(program: Command): void {
         const health = new Map<string, boolean>();
         const gate = new DisruptionGate((key) => health.get(key));
         const members = (c: string) => loaded.spec.clusters[c]?.members.map((h) => `${c}/${h}`) ?? [];
+        const locate = locator(loaded);
         try {
           history.recordSpec(loaded);
           const pauses = history.pauseState();
@@ -52,7 +54,7 @@ export function register(program: Command): void {
               {
                 pool, ssh, log, specVersion: loaded.version, history, owner: history.daemonId,
                 disruptive: (x) => gate.check(x, members(x.cluster)), takeDisruptive: (x) => gate.take(x), disruptedBefore: new Set(),
-                paused: (x) => pausedOf(x.cluster, x.host),
+                paused: (x) => pausedOf(x.cluster, x.host), locate,
               },
               { act: true },
             );

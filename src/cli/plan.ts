@@ -4,8 +4,9 @@ import { reconcile, type PassOutcome, type PlannedChange } from '../loop/reconci
 import { targetsOf } from '../loop/targets.js';
 import { SessionPool } from '../transport/sessions.js';
 import { SshPool } from '../transport/ssh.js';
+import { locator } from '../spec/load.js';
 import { DisruptionGate } from '../loop/windows.js';
-import { action, engines, EXIT, jsonLines, load } from './common.js';
+import { action, engines, EXIT, jsonLines, load, printable } from './common.js';
 import { forEachLimit } from './run-targets.js';
 
 export function register(program: Command): void {
@@ -34,9 +35,10 @@ export function register(program: Command): void {
         const ssh = new SshPool();
         const gate = new DisruptionGate();
         const members = (c: string) => loaded.spec.clusters[c]?.members.map((h) => `${c}/${h}`) ?? [];
+        const locate = locator(loaded);
         try {
           const outcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, (t) =>
-            reconcile(t, { pool, ssh, log: silent, specVersion: loaded.version, disruptive: (x) => gate.check(x, members(x.cluster)) }, { act: false }),
+            reconcile(t, { pool, ssh, log: silent, specVersion: loaded.version, disruptive: (x) => gate.check(x, members(x.cluster)), locate }, { act: false }),
           );
           const changes = outcomes.flatMap((o) => o.changes);
           if (opts.json === true) jsonLines(changes.map(jsonChange));
@@ -67,7 +69,7 @@ export function render(outcomes: PassOutcome[]): string {
   for (const o of outcomes) {
     const head = `${o.target.key}${o.server === undefined ? '' : ` (${o.server})`}`;
     if (o.error !== undefined) {
-      out += `${head}: ERROR ${o.error.message}\n`;
+      out += `${head}: ERROR ${printable(o.error.message)}\n`;
       continue;
     }
     if (o.changes.length === 0) {
@@ -80,8 +82,8 @@ export function render(outcomes: PassOutcome[]): string {
       const risk = c.risk.padEnd(11);
       if (c.status === 'waiting') {
         waiting++;
-        out += `  ${MARK[c.action] ?? '~'} ${risk} ${c.summary}\n      waiting: ${c.reason ?? ''}\n`;
-      } else out += `  ${MARK[c.action] ?? '~'} ${risk} ${c.summary}\n`;
+        out += `  ${MARK[c.action] ?? '~'} ${risk} ${printable(c.summary)}\n      waiting: ${printable(c.reason ?? '')}\n`;
+      } else out += `  ${MARK[c.action] ?? '~'} ${risk} ${printable(c.summary)}\n`;
     }
   }
   const errors = outcomes.filter((o) => o.error !== undefined).length;

@@ -9,6 +9,7 @@ import { createLogger, type Level, type Logger } from '../log.js';
 import { Controller } from '../loop/controller.js';
 import type { PassOutcome } from '../loop/reconcile.js';
 import { parseSpec, specVersion } from '../spec/load.js';
+import { secretRefs } from '../secret.js';
 import type { LoadedSpec } from '../spec/types.js';
 import { SessionPool } from '../transport/sessions.js';
 import { SshPool } from '../transport/ssh.js';
@@ -123,7 +124,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       log.error('cannot read the desired-state file; keeping the last good one', { file, error: messageOf(err) });
       return;
     }
-    if (specVersion(text) === current.version && why !== 'SIGHUP') return;
+    if (specVersion(text) === current.version) {
+      // Nothing new to record; a SIGHUP (systemctl reload) still means "look again now".
+      if (why === 'SIGHUP') {
+        log.info('SIGHUP: the file is unchanged; observing every target now', { version: current.version });
+        watchSecrets(current);
+        controller.poke();
+      }
+      return;
+    }
     try {
       const next = parseSpec(text, file, engines);
       current = next;
@@ -207,13 +216,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 }
 
 /** Every `{ file: PATH }` secret reference in a spec. */
-function secretFiles(v: unknown): string[] {
-  if (Array.isArray(v)) return v.flatMap(secretFiles);
-  if (v === null || typeof v !== 'object') return [];
-  const o = v as Record<string, unknown>;
-  const keys = Object.keys(o);
-  if (keys.length === 1 && keys[0] === 'file' && typeof o.file === 'string') return [o.file];
-  return Object.values(o).flatMap(secretFiles);
+function secretFiles(spec: LoadedSpec['spec']): string[] {
+  return secretRefs(spec).flatMap(({ ref }) => ('file' in ref ? [ref.file] : []));
 }
 
 export function register(program: Command): void {

@@ -42,6 +42,8 @@ export interface ConditionInput {
   runnable: number;
   /** Set when more destructive changes were planned than the budget allows. */
   budgetExceeded?: string;
+  /** Set when a change waits for a human: a one-word reason and a message. */
+  needsHuman?: { reason: string; message: string };
 }
 
 export interface ConditionPolicy {
@@ -57,6 +59,9 @@ const TERMINAL_REASONS: Record<string, string> = {
   'ssh.auth': 'SshAuthenticationFailed',
   'ssh.key': 'SshKeyUnreadable',
   'secret.missing': 'SecretMissing',
+  'secret.empty': 'SecretEmpty',
+  'secret.unsafe': 'SecretNotARegularFile',
+  'secret.too_large': 'SecretTooLarge',
 };
 
 function find(prev: readonly Condition[], type: ConditionType): Condition | undefined {
@@ -94,7 +99,9 @@ export function computeConditions(prev: readonly Condition[], i: ConditionInput,
         ? make('Stalled', 'True', 'ContestedByAnotherActor', `contested by another actor: ${i.contested.join(', ')}`)
         : i.budgetExceeded !== undefined
           ? make('Stalled', 'True', 'DestructiveBudgetExceeded', i.budgetExceeded)
-          : make('Stalled', 'False', 'AsExpected', 'no human needed');
+          : i.needsHuman !== undefined
+            ? make('Stalled', 'True', i.needsHuman.reason, `${i.needsHuman.message} (needs a human)`)
+            : make('Stalled', 'False', 'AsExpected', 'no human needed');
 
   // Degraded: a mismatch or failure that persists, measured from when Ready last left True.
   const readyBefore = find(prev, 'Ready');

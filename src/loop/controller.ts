@@ -8,6 +8,7 @@ import type { History } from '../history/store.js';
 import type { Logger } from '../log.js';
 import type { LoadedSpec } from '../spec/types.js';
 import { messageOf } from '../errors.js';
+import { locator } from '../spec/load.js';
 import type { SessionPool } from '../transport/sessions.js';
 import type { SshPool } from '../transport/ssh.js';
 import { DisruptionGate } from './windows.js';
@@ -43,6 +44,8 @@ export class Controller {
   private readonly repairs = new Map<string, Map<string, number[]>>();
   /** Resources another actor keeps changing back: setpoint stopped fighting over them. */
   private readonly contested = new Map<string, Map<string, { since: number; count: number }>>();
+  /** The digest of each target's secrets at its last pass (see PassDeps.secretsRead). */
+  private readonly secretDigests = new Map<string, string>();
   /** Who holds the lease of each target when another daemon does. */
   private readonly leaseHolders = new Map<string, string>();
   /** The last SSH observation of each target (see PassDeps.probeCache). */
@@ -50,6 +53,13 @@ export class Controller {
 
   constructor(private readonly deps: ControllerDeps) {
     this.queue = new WorkQueue(8, (key) => this.work(key));
+  }
+
+  private located: { spec: LoadedSpec; locate: (path: (string | number)[]) => string } | undefined;
+  /** FILE:LINE:COL of places in the spec in force, for messages. */
+  private locate(spec: LoadedSpec): (path: (string | number)[]) => string {
+    if (this.located?.spec !== spec) this.located = { spec, locate: locator(spec) };
+    return this.located.locate;
   }
 
   /** The spec in force. */
@@ -73,6 +83,7 @@ export class Controller {
         this.gate.release(old);
         this.health.delete(key);
         this.probes.delete(key);
+        this.secretDigests.delete(key);
         this.targets.delete(key);
         this.failures.delete(key);
         this.queue.remove(key);
@@ -85,11 +96,13 @@ export class Controller {
     const spread = Math.min(2000, next.length * 20);
     for (const t of next) {
       const prev = this.targets.get(t.key);
-      this.targets.set(t.key, t);
+      // An unchanged target keeps the object in force: a pass under way stays the pass of that target.
       if (prev === undefined) {
+        this.targets.set(t.key, t);
         added.push(t.key);
         this.queue.add(t.key, Math.floor(Math.random() * spread));
       } else if (prev.fingerprint !== t.fingerprint) {
+        this.targets.set(t.key, t);
         changed.push(t.key);
         this.failures.delete(t.key);
         this.disrupted.delete(t.key);
@@ -136,7 +149,9 @@ export class Controller {
       this.failures.set(key, (this.failures.get(key) ?? 0) + 1);
       this.deps.log.error('pass failed outside the server (history or bookkeeping); retrying', { cluster: t.cluster, host: t.host, error: messageOf(err), retryInMs: delay });
     } finally {
-      if (this.targets.get(key) === t) this.queue.add(key, delay);
+      // Every target in force is always scheduled, whatever reloads happened during its pass (a
+      // changed one was also marked to run again at once, which wins over this later time).
+      if (this.targets.has(key)) this.queue.add(key, delay);
     }
   }
 
@@ -160,6 +175,8 @@ export class Controller {
         disruptedBefore: done,
         paused: () => paused,
         contested: (x, resource) => this.contestReason(x, resource),
+        secretsRead: (x, digest) => this.secretsRead(x, digest),
+        locate: this.locate(spec),
       },
       { act: true, signal: this.abort.signal },
     );
@@ -186,6 +203,18 @@ export class Controller {
       recordPass(history, o, spec.version, { nextAt: Date.now() + delay, contested, ...(paused === undefined ? {} : { paused }) });
     }
     return delay;
+  }
+
+  /**
+   * A secret that changed is a new desired value: the changes it causes are not repairs of another
+   * actor's work, so the anti-flapping count starts again (as it does when the file changes).
+   */
+  private secretsRead(t: Target, digest: string): void {
+    const before = this.secretDigests.get(t.key);
+    this.secretDigests.set(t.key, digest);
+    if (before === undefined || before === digest) return;
+    this.repairs.delete(t.key);
+    if (this.contested.delete(t.key)) this.deps.log.info('a secret changed: no longer contested', { cluster: t.cluster, host: t.host });
   }
 
   private contestReason(t: Target, resource: string): string | undefined {

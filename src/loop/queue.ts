@@ -81,6 +81,8 @@ export class WorkQueue {
       this.dirty.add(key);
       return;
     }
+    // Running now supersedes a later schedule: the pass reschedules itself when it ends.
+    this.clearTimer(key);
     if (!this.readySet.has(key)) {
       this.readySet.add(key);
       this.ready.push(key);

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ActIO, Change, Drift, ErrorClass, KindContext, ResourceKind, ServiceCommands, Session } from '../engine.js';
 import { SetpointError, messageOf } from '../errors.js';
+import { Secrets, secretRefs } from '../secret.js';
 import type { DriftRecord, History, PassRecord, TargetState } from '../history/store.js';
 import type { Logger } from '../log.js';
 import type { SessionPool } from '../transport/sessions.js';
@@ -53,9 +54,13 @@ export interface PassOutcome {
   leaseTaken?: boolean;
   /** More destructive changes were planned than the budget allows: none was made, a human must confirm. */
   budgetExceeded?: string;
+  /** A change waits for a human (an edit of the file or the host): the target is Stalled with this reason. */
+  needsHuman?: { reason: string; message: string };
   /** The pass stopped at its step bound with changes still runnable: run again at once. */
   more?: boolean;
   error?: ErrorClass;
+  /** Changes when any secret the cluster declares changed (a keyed digest; says nothing of the values). */
+  secretsDigest?: string;
   /** When the pass started and when its last observation ended (epoch ms). */
   time: number;
   endedAt: number;
@@ -87,6 +92,13 @@ export interface PassDeps {
   disruptedBefore?: Set<string>;
   /** Why a resource is contested (another actor keeps changing it), if it is: its changes then wait. */
   contested?: (t: Target, resource: string) => string | undefined;
+  /**
+   * Called once the pass has read its secrets, before it decides anything, with a digest that changes
+   * when any of them does: a new secret is a new desired value, not another actor's change.
+   */
+  secretsRead?: (t: Target, digest: string) => void;
+  /** FILE:LINE:COL and the path of a place in the spec in force (from its path in the document). */
+  locate?: (path: (string | number)[]) => string;
   /** Who is acting: recorded in the lease so a second daemon can say who holds it. */
   owner?: string;
   /**
@@ -200,6 +212,10 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
   }
 
   const service = serviceCommands(t.hostSpec);
+  // Secrets are read once per pass, before anything is decided: diff and plan do no I/O.
+  const secrets = await Secrets.read(secretRefs(t.clusterSpec).map((s) => s.ref));
+  outcome.secretsDigest = secrets.digest();
+  deps.secretsRead?.(t, outcome.secretsDigest);
   const makeCtx = (): KindContext => ({
     cluster: t.clusterSpec,
     host: t.hostSpec,
@@ -208,7 +224,11 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
     prune: (cls) => pruneAllows(t.policy.prune, cls),
     ...(ssh === undefined ? {} : { ssh }),
     ...(service === undefined ? {} : { service }),
+    secret: (ref) => secrets.get(ref),
+    observed: (kind) => seen.get(kind),
   });
+  // What each kind observed in the current round, by kind name (KindContext.observed).
+  let seen = new Map<string, Map<string, unknown>>();
   const io: ActIO = {
     get sql() {
       return sql;
@@ -265,6 +285,7 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
         }
         observedByKind.set(kind, await kind.observe(session, ctx));
       }
+      seen = new Map([...observedByKind].map(([k, o]) => [k.kind, o]));
       const observed = new Map<string, string>();
       const drift: Drift[] = [];
       const changes: Change[] = [];
@@ -275,7 +296,10 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
         drift.push(...d);
         changes.push(...kind.plan(d, desired, o, ctx));
       }
+      let stuck: Change | undefined;
       for (const c of changes) {
+        if (c.blocked !== undefined && c.at !== undefined && deps.locate !== undefined) c.blocked = `${deps.locate(['clusters', t.cluster, ...c.at])} ${c.blocked}`;
+        if (c.blocked !== undefined && c.needsHuman !== undefined) stuck ??= c;
         const contest = c.blocked === undefined ? deps.contested?.(t, resourceName(c.kind, c.id)) : undefined;
         if (contest !== undefined) c.blocked = contest;
         if (c.risk === 'disruptive' && c.blocked === undefined && deps.disruptedBefore?.has(changeKey(c)) === true) {
@@ -296,6 +320,8 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
       const overBudget = decision.waiting.find((w) => w.code === 'budget');
       if (overBudget !== undefined) outcome.budgetExceeded = overBudget.reason;
       else delete outcome.budgetExceeded;
+      if (stuck === undefined) delete outcome.needsHuman;
+      else outcome.needsHuman = { reason: stuck.needsHuman as string, message: `${stuck.summary}: ${stuck.blocked ?? ''}` };
       outcome.observed = observed;
       outcome.observedKinds = new Set([...observedByKind.keys()].map((k) => k.kind));
       outcome.complete = complete;
@@ -413,7 +439,7 @@ function aborted(signal: AbortSignal | undefined): boolean {
 
 function stateOf(o: PassOutcome, t: Target): TargetState {
   if (o.error !== undefined && o.drift === undefined) return o.error.terminal ? 'stalled' : 'failing';
-  if (o.error?.terminal === true || o.budgetExceeded !== undefined) return 'stalled';
+  if (o.error?.terminal === true || o.budgetExceeded !== undefined || o.needsHuman !== undefined) return 'stalled';
   if (o.failed > 0 || o.error !== undefined) return 'failing';
   if (o.drift === undefined) return 'unknown';
   if (o.drift.length === 0) return 'converged';

@@ -30,6 +30,7 @@ export function recordPass(history: History, o: PassOutcome, specVersion: string
       ...(x.paused === undefined ? {} : { paused: x.paused }),
       runnable: o.changes.filter((c) => c.status !== 'waiting').length,
       ...(o.budgetExceeded === undefined ? {} : { budgetExceeded: o.budgetExceeded }),
+      ...(o.needsHuman === undefined ? {} : { needsHuman: o.needsHuman }),
     },
     { degradedAfterMs: o.target.policy.degradedAfterSeconds * 1000 },
   );

@@ -9,7 +9,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Docume
 import { z } from 'zod';
 import type { AnyEngine } from '../engine.js';
 import { SetpointError, SpecError, type SpecProblem } from '../errors.js';
-import { resolveSecret, type SecretRef } from '../secret.js';
+import { describeRef, resolveSecret, secretRefs } from '../secret.js';
 import { clusterBaseShape, hostBaseShape, objectName, policySchema } from './schema.js';
 import type { LoadedSpec, Spec } from './types.js';
 
@@ -85,6 +85,22 @@ export function parseSpec(text: string, file: string, engines: readonly AnyEngin
 }
 
 type Report = (path: Path, message: string, keyOf?: string) => void;
+
+/**
+ * Locates places of a loaded file for messages at run time (`FILE:LINE:COL path:`); the text is
+ * parsed again only when something is to be located.
+ */
+export function locator(s: { file: string; text: string }): (path: Path) => string {
+  let doc: { doc: Document; lines: LineCounter } | undefined;
+  return (path) => {
+    if (doc === undefined) {
+      const lines = new LineCounter();
+      doc = { doc: parseDocument(s.text, { lineCounter: lines }), lines };
+    }
+    const pos = doc.lines.linePos(locate(doc.doc, path));
+    return `${s.file}:${pos.line}:${pos.col} ${formatPath(path)}:`;
+  };
+}
 
 function forward(issues: readonly z.core.$ZodIssue[], base: Path, schema: z.ZodType, report: Report): void {
   for (const issue of issues) {
@@ -188,28 +204,22 @@ function validate(data: unknown, engines: readonly AnyEngine[], report: Report):
   return { version: 1, hosts, clusters, policy: policy.data as Spec['policy'] };
 }
 
-function isSecretRef(v: unknown): v is SecretRef {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
-  const keys = Object.keys(v);
-  return keys.length === 1 && (keys[0] === 'env' || keys[0] === 'file') && typeof (v as Record<string, unknown>)[keys[0]] === 'string';
-}
-
-/** Every secret reference must resolve now; the value is dropped again at once. */
+/** Every secret reference must resolve now (regular files only, bounded, not empty); the value is dropped again at once. */
 function checkSecrets(spec: Spec, report: Report): void {
-  const walk = (v: unknown, path: Path) => {
-    if (isSecretRef(v)) {
+  const seen = new Map<string, string | undefined>();
+  for (const { ref, path } of [...secretRefs(spec.hosts, ['hosts']), ...secretRefs(spec.clusters, ['clusters'])]) {
+    const k = describeRef(ref);
+    if (!seen.has(k)) {
       try {
-        resolveSecret(v);
+        resolveSecret(ref);
+        seen.set(k, undefined);
       } catch (err) {
-        report(path, (err as Error).message);
+        seen.set(k, (err as Error).message);
       }
-      return;
     }
-    if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...path, i]));
-    else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
-  };
-  walk(spec.hosts, ['hosts']);
-  walk(spec.clusters, ['clusters']);
+    const problem = seen.get(k);
+    if (problem !== undefined) report(path, problem);
+  }
 }
 
 /** Offset in the text of the node at `path` (or of the key `keyOf` inside it); the nearest existing parent otherwise. */

@@ -15,6 +15,7 @@ import { databaseSchema, grantSchema, userSchema } from '../../agents/mysql/sche
 import { parseFlavor, type Flavor, type MysqlSession } from '../../agents/mysql/session.js';
 import { defaultPlugin, identified, isProtected, parseUserRow, users, usersQuery, type UserState } from '../../agents/mysql/users.js';
 import type { Change, KindContext, PruneClass } from '../../src/engine.js';
+import { resolveSecret } from '../../src/secret.js';
 import { Secret } from '../../src/secret.js';
 
 const MARIADB = parseFlavor('10.11.19-MariaDB-0+deb12u1-log', '');
@@ -48,6 +49,8 @@ function ctxOf(
     host: { address: 'x' },
     hostName: 'db1',
     facts: { flavor, currentUser },
+    secret: resolveSecret,
+    observed: () => undefined,
   };
 }
 
@@ -622,11 +625,11 @@ describe('users kind', () => {
     assert.equal(defaultPlugin(MARIADB), 'mysql_native_password');
     assert.equal(defaultPlugin(MYSQL57), 'mysql_native_password');
     const spec = userSchema.parse({ name: 'u', password: { env: PW_ENV } });
-    assert.equal(identified(spec, MYSQL8, undefined).sql, ' IDENTIFIED WITH caching_sha2_password BY ?');
-    assert.equal(identified(spec, MARIADB, undefined).sql, ' IDENTIFIED BY PASSWORD ?');
-    assert.equal(identified(spec, MYSQL57, undefined).sql, ' IDENTIFIED WITH mysql_native_password AS ?');
+    assert.equal(identified(spec, MYSQL8, undefined, resolveSecret({ env: PW_ENV })).sql, ' IDENTIFIED WITH caching_sha2_password BY ?');
+    assert.equal(identified(spec, MARIADB, undefined, resolveSecret({ env: PW_ENV })).sql, ' IDENTIFIED BY PASSWORD ?');
+    assert.equal(identified(spec, MYSQL57, undefined, resolveSecret({ env: PW_ENV })).sql, ' IDENTIFIED WITH mysql_native_password AS ?');
     const sock = userSchema.parse({ name: 'u', plugin: 'unix_socket' });
-    assert.deepEqual(identified(sock, MARIADB, undefined), { sql: ' IDENTIFIED VIA unix_socket', params: [], plugin: 'unix_socket' });
+    assert.deepEqual(identified(sock, MARIADB, undefined, undefined), { sql: ' IDENTIFIED VIA unix_socket', params: [], plugin: 'unix_socket' });
   });
 
   test('create: IDENTIFIED, then REQUIRE, then WITH limits, then ACCOUNT LOCK', () => {

@@ -12,6 +12,7 @@ import type { Change, Drift, KindContext } from '../../src/engine.js';
 import { SpecError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 import { parseSpec } from '../../src/spec/load.js';
+import { resolveSecret } from '../../src/secret.js';
 
 type Rows = Record<string, unknown>[];
 interface Canned {
@@ -64,7 +65,7 @@ function cluster(body: string, policy = ''): KindContext['cluster'] {
 async function pass(body: string, canned: Canned, opts: { prune?: boolean } = {}): Promise<{ drift: Drift[]; changes: Change[]; session: ReturnType<typeof fakeSession> }> {
   const c = cluster(body);
   const session = fakeSession(canned);
-  const ctx: KindContext = { cluster: c, host: { address: '127.0.31.250' }, hostName: 'h', facts: { ...FACTS }, prune: () => opts.prune === true };
+  const ctx: KindContext = { cluster: c, host: { address: '127.0.31.250' }, hostName: 'h', facts: { ...FACTS }, prune: () => opts.prune === true, secret: resolveSecret, observed: () => undefined };
   const drift: Drift[] = [];
   const changes: Change[] = [];
   const observed = new Map<string, Map<string, unknown>>();
@@ -133,7 +134,7 @@ test('without superuser a declared password is unverifiable: reported, and the c
   const c = cluster('    roles:\n      - { name: app, password: { env: PG_PLAN_TEST_PW } }');
   const session = fakeSession({ roles: [{ ...role('app'), rolpassword: '********' }] });
   (session as unknown as { facts: PgFacts }).facts = { ...FACTS, superuser: false, currentUser: 'setpoint' };
-  const ctx = { cluster: c, host: { address: 'x' }, hostName: 'h', facts: { ...FACTS, superuser: false, currentUser: 'setpoint' }, prune: () => false } as unknown as KindContext;
+  const ctx = { cluster: c, host: { address: 'x' }, hostName: 'h', facts: { ...FACTS, superuser: false, currentUser: 'setpoint' }, prune: () => false, secret: resolveSecret, observed: () => undefined } as unknown as KindContext;
   const kind = postgresEngine.kinds.find((k) => k.kind === 'postgres.role');
   assert.ok(kind);
   const o = await kind.observe(session, ctx);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -9,6 +9,8 @@ import { engines } from '../../agents/index.js';
 import { SpecError, formatProblem } from '../../src/errors.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { resolveSecret } from '../../src/secret.js';
+import { historyError } from '../../src/history/errors.js';
+import { printable, table } from '../../src/cli/basics.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'setpoint-spec-'));
 const pw = join(dir, 'pw');
@@ -196,4 +198,33 @@ test('driver errors lose every secret value they quote, and the formatted statem
   assert.match(err.message, /BY '\[secret\]'/);
   assert.equal((err as { sql?: string }).sql, undefined);
   assert.equal(err.sqlMessage, "near 'BY '[secret]''");
+});
+
+test('secrets: empty, newline-only, non-regular and oversized are refused with the reference named; EACCES names the user', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setpoint-secret-'));
+  try {
+    const f = (name: string, text: string) => {
+      const p = join(dir, name);
+      writeFileSync(p, text, { mode: 0o600 });
+      return p;
+    };
+    assert.throws(() => resolveSecret({ file: f('e', '') }), /secret file:.*\/e is empty: an empty secret is never used as a password/);
+    assert.throws(() => resolveSecret({ file: f('n', '\r\n') }), /is empty \(only a newline\)/);
+    assert.throws(() => resolveSecret({ file: f('s', '  \n') }), /is empty/);
+    assert.throws(() => resolveSecret({ file: dir }), /is a directory: secrets are read from regular files only/);
+    assert.throws(() => resolveSecret({ file: '/dev/null' }), /is a device/);
+    assert.throws(() => resolveSecret({ file: f('big', 'x'.repeat(65 * 1024)) }), /larger than 64 KiB/);
+    assert.equal(resolveSecret({ file: f('ok', 'pw\n') }).reveal(), 'pw');
+    process.env.SETPOINT_SPEC_TEST_EMPTY = '';
+    assert.throws(() => resolveSecret({ env: 'SETPOINT_SPEC_TEST_EMPTY' }), /env:SETPOINT_SPEC_TEST_EMPTY is set but empty/);
+    const denied = historyError(Object.assign(new Error('x'), { code: 'EACCES' }), '/var/lib/setpoint/history.db');
+    assert.match(denied.message, /^history file \/var\/lib\/setpoint\/history\.db: permission denied for user \S+ \(uid \d+\): make \/var\/lib\/setpoint and the file writable/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('text output escapes control characters, so a name cannot forge lines', () => {
+  assert.equal(printable('evil\nline\t\u001b[31m'), 'evil\\nline\\t\\x1b[31m');
+  assert.equal(table(['A', 'B'], [['x\ny', 'z']]), 'A     B\nx\\ny  z\n');
 });
