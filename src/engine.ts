@@ -106,15 +106,42 @@ export interface ServiceCommands {
   status: string;
 }
 
-/** What a resource kind's `diff` and `plan` may know besides desired and observed state. */
-export interface KindContext {
+/**
+ * What one kind observed in one round: its resources by id (each a JSON-safe state, recorded in
+ * history), and whatever else it learned that is not a resource (which roles exist, which tables are
+ * missing...) for its own diff and plan and for the kinds that `need` it. No state lives elsewhere.
+ */
+export interface Observation<O = unknown, X = undefined> {
+  items: Map<string, O>;
+  extra: X;
+}
+
+/** An observation with nothing beside its items. */
+export function itemsOnly<O>(items: Map<string, O>): Observation<O> {
+  return { items, extra: undefined };
+}
+
+/** Facts every engine's context carries (the host kinds read these). */
+export interface BaseFacts {
+  /** Package names whose installed version the host facts report (the first installed one). */
+  packages: readonly string[];
+  /** The server's data directory, when the session could read it. */
+  dataDir?: string | undefined;
+}
+
+/**
+ * What a kind's `desired`, `diff` and `plan` may know besides desired and observed state, typed by
+ * the engine's cluster (inferred from its zod shape) and the facts its session learns. SQL kinds run
+ * only with an SQL session, so their facts are all there; SSH kinds read `BaseFacts` only.
+ */
+export interface KindContext<C extends ClusterBase = ClusterBase, F extends BaseFacts = BaseFacts> {
   /** The cluster spec (validated). */
-  cluster: ClusterBase & Record<string, unknown>;
+  cluster: C;
   /** The host this target is. */
   host: HostSpec;
   hostName: string;
   /** Facts the session learned (flavor, version, connection user...). */
-  facts: Record<string, unknown>;
+  facts: F;
   /**
    * Whether policy lets setpoint remove undeclared things of a class. When it does not, those
    * things are not managed at all: not drift, not planned (prune off = additive, on = exact).
@@ -129,30 +156,43 @@ export interface KindContext {
    * diff and plan do no I/O); throws the reading's error (missing, empty, not a regular file...).
    */
   secret(ref: SecretRef): Secret;
-  /** What another kind observed in this round, when it was observed (e.g. a config file rendered from the settings the server accepts). */
-  observed(kind: string): Map<string, unknown> | undefined;
+  /**
+   * What a kind this one `needs` observed in this round; undefined when it could not be observed.
+   * Typed by the kind: `ctx.observation(roles)?.extra.all`.
+   */
+  observation<O, X>(kind: { readonly kind: string; observe(...args: never[]): Promise<Observation<O, X>> }): Observation<O, X> | undefined;
 }
+
+/** Any resource kind, whatever its types (the framework's view). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyKind = ResourceKind<any, any, any, any, any>;
 
 /**
  * One resource kind of one engine: small and uniform.
  * observe() sends a fixed number of catalog queries whatever the number of objects.
- * diff() and plan() are pure.
+ * desired(), diff() and plan() are pure functions of their arguments (no I/O, no state kept between calls).
  */
-export interface ResourceKind<D = unknown, O = unknown, S = Session> {
+export interface ResourceKind<D = unknown, O = unknown, S = Session, Ctx extends KindContext = KindContext, X = undefined> {
   /** e.g. `mysql.database`. */
   readonly kind: string;
   /** The connection observe() needs: `sql` (default) or `ssh` (skipped on hosts without ssh). */
   readonly transport?: 'sql' | 'ssh';
   /**
+   * Kinds whose observation this one reads (`ctx.observation(kind)`): they are observed before it,
+   * whatever the order of the engine's list. SSH kinds are probed together before every SQL kind, so
+   * an SSH kind reads what it needs of an SQL kind in diff and plan only.
+   */
+  readonly needs?: readonly AnyKind[];
+  /**
    * For ssh kinds: a shell snippet whose output `parse` reads. Every ssh kind's snippet of a pass runs
    * in one command (one SSH round trip per pass, however many kinds); observe() is then not called.
    */
-  probe?(ctx: KindContext): string;
-  parse?(out: { stdout: string; code: number }, ctx: KindContext): Map<string, O>;
-  desired(ctx: KindContext): Map<string, D>;
-  observe(session: S, ctx: KindContext): Promise<Map<string, O>>;
-  diff(desired: Map<string, D>, observed: Map<string, O>, ctx: KindContext): Drift[];
-  plan(drift: Drift[], desired: Map<string, D>, observed: Map<string, O>, ctx: KindContext): Change[];
+  probe?(ctx: Ctx): string;
+  parse?(out: { stdout: string; code: number }, ctx: Ctx): Observation<O, X>;
+  desired(ctx: Ctx): Map<string, D>;
+  observe(session: S, ctx: Ctx): Promise<Observation<O, X>>;
+  diff(desired: Map<string, D>, observed: Observation<O, X>, ctx: Ctx): Drift[];
+  plan(drift: Drift[], desired: Map<string, D>, observed: Observation<O, X>, ctx: Ctx): Change[];
 }
 
 /** How a failure should be treated by the loop. */
@@ -165,10 +205,10 @@ export interface ErrorClass {
 
 /** Any engine, whatever its connection and session types (the framework's view of the registry). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyEngine = Engine<any, any>;
+export type AnyEngine = Engine<any, any, any>;
 
 /** An engine: the `engine:` value of a cluster, and everything the framework needs to drive it. */
-export interface Engine<C = unknown, S extends Session = Session> {
+export interface Engine<C = unknown, S extends Session = Session, F extends BaseFacts = BaseFacts> {
   /** The value of `engine:` in a cluster. */
   readonly name: string;
   /** The key under `hosts.<name>` that holds this engine's connection settings. */
@@ -181,11 +221,10 @@ export interface Engine<C = unknown, S extends Session = Session> {
   /** Opens a session to the host's server. */
   /** `owner` names the daemon, for the server's own view of its clients (e.g. who holds the lease). */
   connect(host: HostSpec, conn: C, opts: { timeoutMs: number; statementTimeoutMs: number; owner?: string }): Promise<S>;
-  // Each kind has its own desired and observed types; the engine only lists them.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly kinds: readonly ResourceKind<any, any, any>[];
-  /** Facts to learn once per session (flavor, version, data directory...). */
-  facts(session: S): Record<string, unknown>;
+  /** The engine's kinds; each has its own desired and observed types. Listed in any order: `needs` orders them. */
+  readonly kinds: readonly AnyKind[];
+  /** Facts to learn once per session (flavor, version, data directory...), with the packages. */
+  facts(session: S): F;
   /**
    * Takes (or confirms) the lease on this server for `owner` before acting, so two daemons never act
    * on one server at once; held for the session's life. `taken` is true when it was taken just now.

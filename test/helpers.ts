@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import mysql from 'mysql2/promise';
 
 export const ROOT = resolve(import.meta.dirname, '..');
-export const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+export const CLI = join(ROOT, 'dist', 'bin', 'setpoint.js');
 
 export interface CliResult {
   code: number;

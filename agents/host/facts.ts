@@ -1,5 +1,5 @@
 /** host.facts: what the host is (OS, kernel, CPUs, memory, disk of the data directory, package, service), over SSH. */
-import type { ResourceKind } from '../../src/engine.js';
+import { itemsOnly, type ResourceKind } from '../../src/engine.js';
 import { shq, type Shell } from '../../src/transport/ssh.js';
 
 export interface HostFacts {
@@ -76,16 +76,14 @@ export const facts: ResourceKind<never, HostFacts, Shell> = {
   transport: 'ssh',
   desired: () => new Map<string, never>(),
   probe(ctx) {
-    const dataDir = typeof ctx.facts.dataDir === 'string' ? ctx.facts.dataDir : undefined;
-    const packages = Array.isArray(ctx.facts.packages) ? (ctx.facts.packages as string[]) : [];
-    return factsScript(dataDir, packages, ctx.service?.status);
+    return factsScript(ctx.facts.dataDir, ctx.facts.packages, ctx.service?.status);
   },
   parse(out, ctx) {
-    return new Map([[ctx.hostName, parseFacts(out.stdout, ctx.service !== undefined)]]);
+    return itemsOnly(new Map([[ctx.hostName, parseFacts(out.stdout, ctx.service !== undefined)]]));
   },
   async observe(shell, ctx) {
     const r = await shell.exec(this.probe?.(ctx) ?? 'true');
-    return this.parse?.({ stdout: r.stdout, code: r.code ?? -1 }, ctx) ?? new Map();
+    return this.parse?.({ stdout: r.stdout, code: r.code ?? -1 }, ctx) ?? itemsOnly(new Map());
   },
   diff: () => [],
   plan: () => [],

@@ -3,9 +3,10 @@
  * a hand edit is drift; written atomically (temp file + rename) with the previous version kept.
  */
 import { createHash } from 'node:crypto';
-import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { itemsOnly, type Change, type Drift, type KindContext, type ResourceKind } from '../../src/engine.js';
 import { SetpointError } from '../../src/errors.js';
 import { shq, type Shell } from '../../src/transport/ssh.js';
+import { HOST_PHASE } from './services.js';
 
 export interface FileWant {
   path: string;
@@ -70,10 +71,11 @@ export function writeScript(want: FileWant): string {
 }
 
 /** A resource kind for files one engine renders (e.g. its config fragment from declared settings). */
-export function fileKind(kind: string, render: (ctx: KindContext) => FileWant | undefined): ResourceKind<FileWant, FileState, Shell> {
+export function fileKind<Ctx extends KindContext>(kind: string, render: (ctx: Ctx) => FileWant | undefined, needs: ResourceKind['needs'] = []): ResourceKind<FileWant, FileState, Shell, Ctx> {
   return {
     kind,
     transport: 'ssh',
+    needs,
     desired(ctx) {
       const f = render(ctx);
       return f === undefined ? new Map() : new Map([[f.path, f]]);
@@ -101,13 +103,13 @@ export function fileKind(kind: string, render: (ctx: KindContext) => FileWant | 
         else if (f[0] === 'link' || f[0] === 'other') result.set(path, { ...none, exists: true, type: f[0] });
         else result.set(path, { path, exists: true, mode: f[0] ?? null, owner: f[1] ?? null, group: f[2] ?? null, sha256: f[3] ?? null });
       });
-      return result;
+      return itemsOnly(result);
     },
     async observe(shell, ctx) {
       const r = await shell.exec(this.probe?.(ctx) ?? 'true');
-      return this.parse?.({ stdout: r.stdout, code: r.code ?? -1 }, ctx) ?? new Map();
+      return this.parse?.({ stdout: r.stdout, code: r.code ?? -1 }, ctx) ?? itemsOnly(new Map());
     },
-    diff(desired, observed) {
+    diff(desired, { items: observed }) {
       const drift: Drift[] = [];
       for (const [id, want] of desired) {
         const have = observed.get(id);
@@ -127,7 +129,7 @@ export function fileKind(kind: string, render: (ctx: KindContext) => FileWant | 
       }
       return drift;
     },
-    plan(drift, desired, observed, ctx) {
+    plan(drift, desired, { items: observed }, ctx) {
       const ids = [...new Set(drift.map((d) => d.id))];
       return ids.flatMap((id): Change[] => {
         const want = desired.get(id);
@@ -138,7 +140,7 @@ export function fileKind(kind: string, render: (ctx: KindContext) => FileWant | 
           const link = have.type === 'link';
           return [
             {
-              kind, id, action: 'write', risk: 'safe', phase: 40, statements: [], ...at,
+              kind, id, action: 'write', risk: 'safe', phase: HOST_PHASE.files, statements: [], ...at,
               summary: `write ${want.path}`,
               blocked: link
                 ? `${want.path} is a symbolic link on ${ctx.hostName}: setpoint does not write through links (remove the link, or declare followSymlink: true)`
@@ -151,7 +153,7 @@ export function fileKind(kind: string, render: (ctx: KindContext) => FileWant | 
         const script = writeScript(want);
         return [
           {
-            kind, id, action: existed ? 'write' : 'create', risk: 'safe', phase: 40,
+            kind, id, action: existed ? 'write' : 'create', risk: 'safe', phase: HOST_PHASE.files,
             summary: `${existed ? 'rewrite' : 'write'} ${want.path} (${Buffer.byteLength(want.content)} bytes, mode ${normMode(want.mode)})${existed ? `; previous kept as ${want.path}${PREVIOUS_SUFFIX}` : ''}`,
             statements: [],
             commands: [script],

@@ -1,9 +1,16 @@
 /** host.service: the database service is running (a stopped one is started: safe); restarts (disruptive). */
-import type { Change, KindContext, ResourceKind } from '../../src/engine.js';
+import { itemsOnly, type Change, type KindContext, type ResourceKind } from '../../src/engine.js';
 import { SetpointError } from '../../src/errors.js';
 import type { Shell } from '../../src/transport/ssh.js';
 
 const KIND = 'host.service';
+
+/**
+ * Where host changes fall among an engine's phases (lower runs first within a step): a stopped
+ * service is started before anything else; files are written after accounts and before settings;
+ * a restart comes after every safe change.
+ */
+export const HOST_PHASE = { start: 1, files: 40, restart: 60 } as const;
 
 /** How long a started or restarted server gets to answer SQL again. */
 const COME_BACK_MS = 120_000;
@@ -18,15 +25,15 @@ export const service: ResourceKind<{ running: true }, { running: boolean }, Shel
     return ctx.service === undefined ? 'true' : `${ctx.service.status} >/dev/null 2>&1`;
   },
   parse(out, ctx) {
-    return ctx.service === undefined ? new Map() : new Map([[ctx.hostName, { running: out.code === 0 }]]);
+    return itemsOnly(ctx.service === undefined ? new Map() : new Map([[ctx.hostName, { running: out.code === 0 }]]));
   },
   async observe(shell, ctx) {
     const r = await shell.exec(this.probe?.(ctx) ?? 'true');
-    return this.parse?.({ stdout: r.stdout, code: r.code ?? -1 }, ctx) ?? new Map();
+    return this.parse?.({ stdout: r.stdout, code: r.code ?? -1 }, ctx) ?? itemsOnly(new Map());
   },
-  diff(desired, observed) {
+  diff(desired, { items }) {
     const out = [];
-    for (const [id] of desired) if (observed.get(id)?.running === false) out.push({ kind: KIND, id, field: 'running', desired: true, observed: false });
+    for (const [id] of desired) if (items.get(id)?.running === false) out.push({ kind: KIND, id, field: 'running', desired: true, observed: false });
     return out;
   },
   plan(drift, _desired, _observed, ctx) {
@@ -34,7 +41,7 @@ export const service: ResourceKind<{ running: true }, { running: boolean }, Shel
     if (start === undefined) return [];
     return drift.map(
       (d): Change => ({
-        kind: KIND, id: d.id, action: 'start', risk: 'safe', phase: 1,
+        kind: KIND, id: d.id, action: 'start', risk: 'safe', phase: HOST_PHASE.start,
         summary: `start the database service on ${d.id}`,
         statements: [],
         commands: [start],
@@ -62,7 +69,7 @@ export function restartChange(ctx: KindContext, c: { kind: string; id: string; s
         ? `a restart needs a restart (or stop) command in hosts.${ctx.hostName}.service.commands (restart the server by hand meanwhile)`
         : undefined;
   return {
-    kind: c.kind, id: c.id, action: c.action ?? 'restart', risk: 'disruptive', phase: c.phase ?? 60,
+    kind: c.kind, id: c.id, action: c.action ?? 'restart', risk: 'disruptive', phase: c.phase ?? HOST_PHASE.restart,
     summary: c.summary,
     statements: [],
     ...(restart === undefined ? {} : { commands: [restart] }),

@@ -1,9 +1,10 @@
 /** mysql.database: schemas with their default character set and collation. */
 import { undeclared } from '../../src/diff.js';
-import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { PHASE } from './phases.js';
+import { itemsOnly, type Change, type Drift, type ResourceKind } from '../../src/engine.js';
 import { quoteIdent } from './quote.js';
-import { SYSTEM_SCHEMAS, type MysqlCluster, type DatabaseSpec } from './schema.js';
-import type { MysqlSession } from './session.js';
+import { SYSTEM_SCHEMAS, type DatabaseSpec } from './schema.js';
+import type { MysqlContext, MysqlSession } from './session.js';
 
 export interface DatabaseState {
   name: string;
@@ -13,11 +14,11 @@ export interface DatabaseState {
 
 const KIND = 'mysql.database';
 
-export const databases: ResourceKind<DatabaseSpec, DatabaseState, MysqlSession> = {
+export const databases: ResourceKind<DatabaseSpec, DatabaseState, MysqlSession, MysqlContext> = {
   kind: KIND,
 
-  desired(ctx: KindContext) {
-    const c = ctx.cluster as unknown as MysqlCluster;
+  desired(ctx) {
+    const c = ctx.cluster;
     return new Map(c.databases.map((d) => [d.name, d]));
   },
 
@@ -30,10 +31,10 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, MysqlSession> 
       if (SYSTEM_SCHEMAS.has(r.n.toLowerCase())) continue;
       out.set(r.n, { name: r.n, charset: r.cs, collation: r.co });
     }
-    return out;
+    return itemsOnly(out);
   },
 
-  diff(desired, observed, ctx) {
+  diff(desired, { items: observed }, ctx) {
     const drift: Drift[] = [];
     for (const [id, d] of desired) {
       const o = observed.get(id);
@@ -60,14 +61,14 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, MysqlSession> 
       if (d.field === 'present') {
         const spec = desired.get(d.id);
         const { sql, params } = options(spec);
-        changes.push({ kind: KIND, id: d.id, action: 'create', risk: 'safe', phase: 10, summary: `create database ${d.id}${describe(spec)}`, statements: [{ sql: `CREATE DATABASE ${q}${sql}`, params }] });
+        changes.push({ kind: KIND, id: d.id, action: 'create', risk: 'safe', phase: PHASE.databases, summary: `create database ${d.id}${describe(spec)}`, statements: [{ sql: `CREATE DATABASE ${q}${sql}`, params }] });
       } else if (d.field === 'absent') {
-        changes.push({ kind: KIND, id: d.id, action: 'drop', risk: 'destructive', phase: 90, prune: 'databases', summary: `drop undeclared database ${d.id} and all its tables`, statements: [{ sql: `DROP DATABASE ${q}` }] });
+        changes.push({ kind: KIND, id: d.id, action: 'drop', risk: 'destructive', phase: PHASE.dropDatabases, prune: 'databases', summary: `drop undeclared database ${d.id} and all its tables`, statements: [{ sql: `DROP DATABASE ${q}` }] });
       } else if (!altered.has(d.id)) {
         altered.add(d.id);
         const spec = desired.get(d.id);
         const { sql, params } = options(spec);
-        changes.push({ kind: KIND, id: d.id, action: 'alter', risk: 'safe', phase: 10, summary: `set database ${d.id} defaults to${describe(spec)} (existing tables keep theirs)`, statements: [{ sql: `ALTER DATABASE ${q}${sql}`, params }] });
+        changes.push({ kind: KIND, id: d.id, action: 'alter', risk: 'safe', phase: PHASE.databases, summary: `set database ${d.id} defaults to${describe(spec)} (existing tables keep theirs)`, statements: [{ sql: `ALTER DATABASE ${q}${sql}`, params }] });
       }
     }
     return changes;

@@ -3,11 +3,11 @@
  * A user whose `grants` list is declared has exactly those grants; without the list its grants
  * are not managed. Privilege sets are compared normalized (ALL vs its expansion, case, order).
  */
-import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { PHASE } from './phases.js';
+import type { Change, Drift, ResourceKind } from '../../src/engine.js';
 import { ALL, canonical, expandDeclared, GRANT_OPTION, isAll, sorted } from './privileges.js';
 import { accountId, escapeGrantDb, grantTargetId, quoteAccount, quoteGrantTarget, type GrantTarget } from './quote.js';
-import type { MysqlCluster } from './schema.js';
-import type { Flavor, MysqlSession } from './session.js';
+import type { Flavor, MysqlContext, MysqlSession } from './session.js';
 import { isProtected } from './users.js';
 
 /** Desired grants of one account on one object. */
@@ -31,10 +31,13 @@ export interface GrantState {
 
 const KIND = 'mysql.grant';
 
-/** Declared table grants whose table does not exist, by observation (kept beside it, not in it: it is not a grant). */
-const missingTables = new WeakMap<Map<string, GrantState>, Set<string>>();
-/** The global privileges of the account setpoint logs in as: on MySQL 8, what ALL means on that server. */
-const ownPrivileges = new WeakMap<Map<string, GrantState>, Set<string>>();
+/** What the grants observation learns beside the grants. */
+export interface GrantsExtra {
+  /** Declared table grants whose table does not exist (not a grant: a reason to wait). */
+  missingTables: Set<string>;
+  /** The global privileges of the account setpoint logs in as: on MySQL 8, what ALL means on that server. */
+  ownPrivileges: Set<string> | undefined;
+}
 
 export function grantId(user: string, host: string, t: GrantTarget): string {
   return `${accountId(user, host)} on ${grantTargetId(t)}`;
@@ -45,11 +48,11 @@ function grantee(user: string, host: string): string {
   return `'${user}'@'${host}'`;
 }
 
-export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
+export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlContext, GrantsExtra> = {
   kind: KIND,
 
   desired(ctx) {
-    const c = ctx.cluster as unknown as MysqlCluster;
+    const c = ctx.cluster;
     const out = new Map<string, GrantWant>();
     for (const u of c.users) {
       for (const g of u.grants ?? []) {
@@ -96,8 +99,7 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
         "UNION ALL SELECT 'D', GRANTEE, TABLE_SCHEMA, NULL, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.SCHEMA_PRIVILEGES " +
         "UNION ALL SELECT 'T', GRANTEE, TABLE_SCHEMA, TABLE_NAME, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.TABLE_PRIVILEGES",
     );
-    const self = ctx.facts.currentUser as { user: string; host: string } | undefined;
-    const selfGrantee = self === undefined ? undefined : grantee(self.user, self.host);
+    const selfGrantee = grantee(ctx.facts.currentUser.user, ctx.facts.currentUser.host);
     const mine: string[] = [];
     for (const r of rows) {
       if (r.l === 'G') {
@@ -106,7 +108,7 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
       } else if (r.l === 'D') add(r.g, { level: 'database', database: r.d ?? '' }, r.p, r.y);
       else add(r.g, { level: 'table', database: r.d ?? '', table: r.t ?? '' }, r.p, r.y);
     }
-    if (mine.length > 1) ownPrivileges.set(out, new Set(mine));
+    const extra: GrantsExtra = { missingTables: new Set(), ownPrivileges: mine.length > 1 ? new Set(mine) : undefined };
     // MariaDB and MySQL refuse a table grant on a table that does not exist: such a grant waits for it.
     const declaredTables = [...this.desired(ctx).values()].filter((g) => g.target.level === 'table');
     if (declaredTables.length > 0) {
@@ -116,22 +118,18 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
         schemas,
       );
       const present = new Set(rows.map((r) => `${r.d}\0${r.t}`));
-      missingTables.set(
-        out,
-        new Set(declaredTables.filter((g) => g.target.level === 'table' && !present.has(`${g.target.database}\0${g.target.table}`)).map((g) => grantTargetId(g.target))),
-      );
+      for (const g of declaredTables) if (g.target.level === 'table' && !present.has(`${g.target.database}\0${g.target.table}`)) extra.missingTables.add(grantTargetId(g.target));
     }
     // USAGE alone (no privilege, no GRANT OPTION) is no grant at all.
     for (const [id, s] of out) {
       if (s.privileges.length === 0 && !s.grantOption) out.delete(id);
       else s.privileges.sort();
     }
-    return out;
+    return { items: out, extra };
   },
 
-  diff(desired, observed, ctx) {
-    const f = ctx.facts.flavor as Flavor;
-    const learned = ownPrivileges.get(observed);
+  diff(desired, { items: observed, extra: { ownPrivileges: learned } }, ctx) {
+    const f = ctx.facts.flavor;
     const managed = managedAccounts(ctx);
     // Without prune, declared grants are a floor (additive): extra privileges are not drift.
     const exact = ctx.prune('grants');
@@ -157,9 +155,8 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
     return drift;
   },
 
-  plan(drift, desired, observed, ctx) {
-    const f = ctx.facts.flavor as Flavor;
-    const learned = ownPrivileges.get(observed);
+  plan(drift, desired, { items: observed, extra: { ownPrivileges: learned, missingTables } }, ctx) {
+    const f = ctx.facts.flavor;
     const changes: Change[] = [];
     const done = new Set<string>();
     for (const d of drift) {
@@ -181,9 +178,9 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
         const all = missing.length > 0 && haveSet.size === 0 && isAll(wantSet, f, ref.target.level, learned) && want?.privileges.includes(ALL) === true;
         const list = missing.length === 0 ? 'USAGE' : all ? ALL : missing.map((p) => canonical(p, f)).join(', ');
         const opt = wantOpt && !haveOpt ? ' WITH GRANT OPTION' : '';
-        const noTable = missingTables.get(observed)?.has(grantTargetId(ref.target)) === true;
+        const noTable = missingTables.has(grantTargetId(ref.target));
         changes.push({
-          kind: KIND, id: d.id, action: 'grant', risk: 'safe', phase: 30,
+          kind: KIND, id: d.id, action: 'grant', risk: 'safe', phase: PHASE.grants,
           summary: `grant ${list}${opt === '' ? '' : ' with grant option'} on ${grantTargetId(ref.target)} to ${accountId(ref.user, ref.host)}`,
           statements: [{ sql: `GRANT ${list} ON ${on} TO ${acct}${opt}` }],
           ...(noTable ? { blocked: `table ${grantTargetId(ref.target)} does not exist yet` } : {}),
@@ -199,7 +196,7 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
           : [{ sql: `REVOKE ${revoke.join(', ')} ON ${on} FROM ${acct}` }];
         const list = all ? `${ALL}${haveOpt && !wantOpt ? `, ${GRANT_OPTION}` : ''}` : revoke.join(', ');
         changes.push({
-          kind: KIND, id: d.id, action: 'revoke', risk: 'destructive', phase: 70, prune: 'grants',
+          kind: KIND, id: d.id, action: 'revoke', risk: 'destructive', phase: PHASE.revokeGrants, prune: 'grants',
           summary: `revoke ${list} on ${grantTargetId(ref.target)} from ${accountId(ref.user, ref.host)}${want === undefined ? ' (not declared)' : ''}`,
           statements,
         });
@@ -210,8 +207,8 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession> = {
 };
 
 /** Accounts whose grants the file manages: declared users that list `grants`. */
-function managedAccounts(ctx: KindContext): Set<string> {
-  const c = ctx.cluster as unknown as MysqlCluster;
+function managedAccounts(ctx: MysqlContext): Set<string> {
+  const c = ctx.cluster;
   return new Set(c.users.filter((u) => u.grants !== undefined).map((u) => accountId(u.name, u.host)));
 }
 

@@ -1,27 +1,26 @@
 /** The mysql engine: MySQL 5.7/8.x and MariaDB 10.x/11.x, flavor detected per connection. */
 import type { Engine } from '../../src/engine.js';
 import { readSecret } from '../../src/secret.js';
-import type { SecretRef } from '../../src/spec/types.js';
+import type { z } from 'zod';
 import { databases } from './databases.js';
 import { grants } from './grants.js';
 import { checkCluster, clusterShape, connectionSchema } from './schema.js';
-import { classifyMysqlError, connectMysql, type MysqlSession } from './session.js';
+import { classifyMysqlError, connectMysql, type MysqlFacts, type MysqlSession } from './session.js';
 import { users } from './users.js';
 import { configFile, variables } from './variables.js';
 import { facts, service } from '../host/index.js';
 
-interface Conn {
-  port: number;
-  user: string;
-  password?: SecretRef;
-}
+/** `hosts.<name>.mysql` as validated. */
+type Conn = z.infer<typeof connectionSchema>;
 
 const leased = new WeakSet<MysqlSession>();
 
-export const mysqlEngine: Engine<Conn, MysqlSession> = {
+const PACKAGES = ['mariadb-server', 'mysql-server', 'percona-server-server', 'mysql-community-server', 'mariadb-server-core'];
+
+export const mysqlEngine: Engine<Conn, MysqlSession, MysqlFacts> = {
   name: 'mysql',
   hostKey: 'mysql',
-  connectionSchema: connectionSchema as unknown as Engine<Conn, MysqlSession>['connectionSchema'],
+  connectionSchema,
   clusterShape,
   checkCluster,
   async connect(host, conn, opts) {
@@ -52,10 +51,10 @@ export const mysqlEngine: Engine<Conn, MysqlSession> = {
     return { held: false, holder: `${name ?? 'another setpoint'}: connection ${String(r?.who)} from ${p.h} as ${p.u}` };
   },
   facts(session) {
-    return { flavor: session.flavor, currentUser: session.currentUser, dataDir: session.dataDir };
+    return { flavor: session.flavor, currentUser: session.currentUser, dataDir: session.dataDir, packages: PACKAGES };
   },
-  packages: ['mariadb-server', 'mysql-server', 'percona-server-server', 'mysql-community-server', 'mariadb-server-core'],
-  // The service first: a stopped server is started before anything else is looked at.
+  packages: PACKAGES,
+  // SSH kinds are probed together first (a stopped server is started before anything else); `needs` orders the rest.
   kinds: [service, facts, databases, users, grants, configFile, variables],
   classify: classifyMysqlError,
 };

@@ -1,6 +1,7 @@
 /** The mysql engine's part of the desired-state file: `hosts.<h>.mysql` and the cluster keys. */
 import { z } from 'zod';
 import { secretRef } from '../../src/spec/schema.js';
+import type { ClusterBase } from '../../src/spec/types.js';
 import { normalizePrivilege } from './privileges.js';
 import { parseGrantTarget } from './quote.js';
 
@@ -111,7 +112,8 @@ export type DatabaseSpec = z.infer<typeof databaseSchema>;
 export type UserSpec = z.infer<typeof userSchema>;
 export type GrantSpec = z.infer<typeof grantSchema>;
 export type ConfigFileSpec = z.infer<typeof configFileSchema>;
-export type MysqlCluster = { databases: DatabaseSpec[]; users: UserSpec[]; settings: Record<string, string | number | boolean>; configFile?: ConfigFileSpec };
+/** A mysql cluster as validated: the common keys and this engine's, defaults applied (inferred from the zod shape). */
+export type MysqlCluster = ClusterBase & z.infer<z.ZodObject<typeof clusterShape>>;
 
 /** Duplicate names and accounts are errors: which one would win is not obvious. */
 export function checkCluster(cluster: Record<string, unknown>, report: (path: (string | number)[], message: string) => void): void {

@@ -1,6 +1,7 @@
 /** A MySQL/MariaDB session: one mysql2 connection, its flavor learned once, statements counted. */
 import mysql from 'mysql2/promise';
-import type { ErrorClass, Session } from '../../src/engine.js';
+import type { BaseFacts, ErrorClass, KindContext, Session } from '../../src/engine.js';
+import type { MysqlCluster } from './schema.js';
 import { redactError, Secret } from '../../src/secret.js';
 
 /** Which server family a session talks to; decides the statement dialect. */
@@ -25,6 +26,17 @@ export function atLeast(f: Flavor, major: number, minor = 0): boolean {
 }
 
 /** Connection settings of `hosts.<name>.mysql`. */
+/** What a mysql session learns once, as the kinds read it (`ctx.facts`). */
+export interface MysqlFacts extends BaseFacts {
+  flavor: Flavor;
+  /** The account setpoint logs in as: never changed. */
+  currentUser: { user: string; host: string };
+  dataDir: string;
+}
+
+/** The context of every mysql kind. */
+export type MysqlContext = KindContext<MysqlCluster, MysqlFacts>;
+
 export interface MysqlConnection {
   port: number;
   user: string;

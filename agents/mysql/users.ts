@@ -1,12 +1,13 @@
 /** mysql.user: accounts, their password (checked against the stored verifier), lock, limits and TLS. */
 import { undeclared } from '../../src/diff.js';
-import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { PHASE } from './phases.js';
+import { itemsOnly, type Change, type Drift, type ResourceKind } from '../../src/engine.js';
 import { memoCheck } from '../../src/names.js';
 import { Secret, Verifier } from '../../src/secret.js';
 import { nativeHash, verifyPassword } from './password.js';
 import { accountId, quoteAccount } from './quote.js';
-import { SYSTEM_USERS, type MysqlCluster, type UserSpec } from './schema.js';
-import { atLeast, type Flavor, type MysqlSession } from './session.js';
+import { SYSTEM_USERS, type UserSpec } from './schema.js';
+import { atLeast, type Flavor, type MysqlContext, type MysqlFacts, type MysqlSession } from './session.js';
 
 
 export type Tls = 'none' | 'ssl' | 'x509' | 'specified';
@@ -88,9 +89,9 @@ export function parseUserRow(r: Record<string, unknown>): UserState | undefined 
 }
 
 /** An account setpoint must never touch: system accounts and the one it is logged in as. */
-export function isProtected(user: string, host: string, facts: Record<string, unknown>): boolean {
-  const self = facts.currentUser as { user: string; host: string } | undefined;
-  return SYSTEM_USERS.has(user) || (self !== undefined && self.user === user && self.host === host);
+export function isProtected(user: string, host: string, facts: Pick<MysqlFacts, 'currentUser'>): boolean {
+  const self = facts.currentUser;
+  return SYSTEM_USERS.has(user) || (self.user === user && self.host === host);
 }
 
 /** The plugin a password is set with when the file does not say: the flavor's default. */
@@ -101,8 +102,8 @@ export function defaultPlugin(f: Flavor): string {
 // Checking a caching_sha2 verifier costs 5000 SHA-256 rounds: remember answers for unchanged inputs.
 const cachedVerify = memoCheck((plugin: string, stored: Buffer, password: string) => verifyPassword(plugin, stored, password));
 
-function flavorOf(ctx: KindContext): Flavor {
-  return ctx.facts.flavor as Flavor;
+function flavorOf(ctx: MysqlContext): Flavor {
+  return ctx.facts.flavor;
 }
 
 const LIMITS = [
@@ -112,11 +113,11 @@ const LIMITS = [
   ['maxConnectionsPerHour', 'MAX_CONNECTIONS_PER_HOUR'],
 ] as const;
 
-export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
+export const users: ResourceKind<UserSpec, UserState, MysqlSession, MysqlContext> = {
   kind: KIND,
 
   desired(ctx) {
-    const c = ctx.cluster as unknown as MysqlCluster;
+    const c = ctx.cluster;
     return new Map(c.users.map((u) => [accountId(u.name, u.host), u]));
   },
 
@@ -128,10 +129,10 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
       if (u === undefined || isProtected(u.user, u.host, ctx.facts)) continue;
       out.set(accountId(u.user, u.host), u);
     }
-    return out;
+    return itemsOnly(out);
   },
 
-  diff(desired, observed, ctx) {
+  diff(desired, { items: observed }, ctx) {
     const drift: Drift[] = [];
     for (const [id, d] of desired) {
       // The account setpoint logs in as is never changed, even when declared: say so instead of failing on it.
@@ -161,7 +162,7 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
     return drift;
   },
 
-  plan(drift, desired, observed, ctx) {
+  plan(drift, desired, { items: observed }, ctx) {
     const f = flavorOf(ctx);
     const byId = new Map<string, Drift[]>();
     for (const d of drift) byId.set(d.id, [...(byId.get(d.id) ?? []), d]);
@@ -170,12 +171,12 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
       const spec = desired.get(id);
       const obs = observed.get(id);
       if (items.some((d) => d.field === 'absent') && obs !== undefined) {
-        changes.push({ kind: KIND, id, action: 'drop', risk: 'destructive', phase: 80, prune: 'users', summary: `drop undeclared user ${id}`, statements: [{ sql: `DROP USER ${quoteAccount(obs.user, obs.host)}` }] });
+        changes.push({ kind: KIND, id, action: 'drop', risk: 'destructive', phase: PHASE.dropUsers, prune: 'users', summary: `drop undeclared user ${id}`, statements: [{ sql: `DROP USER ${quoteAccount(obs.user, obs.host)}` }] });
         continue;
       }
       if (spec === undefined) continue;
       if (items.some((d) => d.field === 'protected')) {
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `leave user ${id} as it is`, statements: [], blocked: `${id} is the account setpoint logs in as: never changed (remove it from the file)` });
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.users, summary: `leave user ${id} as it is`, statements: [], blocked: `${id} is the account setpoint logs in as: never changed (remove it from the file)` });
         continue;
       }
       const unsupported = pluginProblem(spec, f);
@@ -184,7 +185,7 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
         const auth = identified(spec, f, undefined, spec.password === undefined ? undefined : ctx.secret(spec.password));
         const opts = options(spec, true);
         changes.push({
-          kind: KIND, id, action: 'create', risk: 'safe', phase: 20,
+          kind: KIND, id, action: 'create', risk: 'safe', phase: PHASE.users,
           summary: `create user ${id}${auth.plugin === undefined ? '' : ` (${auth.plugin})`}${opts.words.length === 0 ? '' : `, ${opts.words.join(', ')}`}`,
           statements: [{ sql: `CREATE USER ${acct}${auth.sql}${opts.sql}`, params: [...auth.params, ...opts.params] }],
           ...(unsupported === undefined ? {} : { blocked: unsupported }),
@@ -194,12 +195,12 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession> = {
       if (items.some((d) => d.field === 'password' || d.field === 'plugin')) {
         const auth = identified(spec, f, obs?.plugin, spec.password === undefined ? undefined : ctx.secret(spec.password));
         const why = items.find((d) => d.field === 'plugin') !== undefined ? `change auth plugin to ${auth.plugin ?? '?'}` : 'set password (it does not match the declared one)';
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `${why} for ${id}`, statements: [{ sql: `ALTER USER ${acct}${auth.sql}`, params: auth.params }], ...(unsupported === undefined ? {} : { blocked: unsupported }) });
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.users, summary: `${why} for ${id}`, statements: [{ sql: `ALTER USER ${acct}${auth.sql}`, params: auth.params }], ...(unsupported === undefined ? {} : { blocked: unsupported }) });
       }
       const fields = new Set(items.map((d) => d.field));
       if ([...fields].some((x) => x === 'locked' || x === 'tls' || LIMITS.some(([k]) => k === x))) {
         const opts = options(spec, false, fields);
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `set ${opts.words.join(', ')} for ${id}`, statements: [{ sql: `ALTER USER ${acct}${opts.sql}`, params: opts.params }] });
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.users, summary: `set ${opts.words.join(', ')} for ${id}`, statements: [{ sql: `ALTER USER ${acct}${opts.sql}`, params: opts.params }] });
       }
     }
     return changes;

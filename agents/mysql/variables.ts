@@ -3,11 +3,11 @@
  * the config fragment so they survive a restart; MySQL 8: SET PERSIST). Static ones go to the fragment
  * (MySQL 8: SET PERSIST_ONLY) and take effect with a restart: a disruptive change, maintenance windows only.
  */
-import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { PHASE } from './phases.js';
+import { itemsOnly, type Change, type Drift, type ResourceKind } from '../../src/engine.js';
 import { fileKind, restartChange, type FileWant } from '../host/index.js';
 import { quoteIdent } from './quote.js';
-import type { MysqlCluster } from './schema.js';
-import { atLeast, type Flavor, type MysqlSession } from './session.js';
+import { atLeast, type Flavor, type MysqlContext, type MysqlSession } from './session.js';
 
 export type SettingValue = string | number | boolean;
 
@@ -83,26 +83,26 @@ export function sameValue(declared: SettingValue, observed: string): boolean {
   return String(sv).toLowerCase() === o.toLowerCase();
 }
 
-function flavorOf(ctx: KindContext): Flavor {
-  return ctx.facts.flavor as Flavor;
+function flavorOf(ctx: MysqlContext): Flavor {
+  return ctx.facts.flavor;
 }
 
 function persists(f: Flavor): boolean {
   return f.kind === 'mysql' && atLeast(f, 8, 0);
 }
 
-export const variables: ResourceKind<VariableWant, VariableState, MysqlSession> = {
+export const variables: ResourceKind<VariableWant, VariableState, MysqlSession, MysqlContext> = {
   kind: KIND,
 
   desired(ctx) {
-    const c = ctx.cluster as unknown as MysqlCluster;
+    const c = ctx.cluster;
     return new Map(Object.entries(c.settings).map(([name, value]) => [name.toLowerCase(), { name: name.toLowerCase(), value }]));
   },
 
   async observe(session, ctx) {
     const names = [...this.desired(ctx).keys()];
     const out = new Map<string, VariableState>();
-    if (names.length === 0) return out;
+    if (names.length === 0) return itemsOnly(out);
     const marks = names.map(() => '?').join(', ');
     if (session.flavor.kind === 'mariadb') {
       const rows = await session.query<{ n: string; v: string | null; ro: string; t: string; lo: string | null; hi: string | null; b: string | null; e: string | null }>(
@@ -114,7 +114,7 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession> 
         const accepts: VariableMeta = { type: r.t, min: r.lo === null ? null : String(r.lo), max: r.hi === null ? null : String(r.hi), block: r.b === null ? null : String(r.b), values: r.e === null ? null : r.e.split(',') };
         out.set(r.n, { name: r.n, value: r.v ?? '', readOnly: r.ro === 'YES', persisted: null, accepts });
       }
-      return out;
+      return itemsOnly(out);
     }
     const rows = await session.query<{ n: string; v: string | null }>(`SELECT LOWER(VARIABLE_NAME) AS n, VARIABLE_VALUE AS v FROM performance_schema.global_variables WHERE VARIABLE_NAME IN (${marks})`, names);
     const persisted = new Map<string, string>();
@@ -123,10 +123,10 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession> 
       for (const r of p) persisted.set(r.n, r.v);
     }
     for (const r of rows) out.set(r.n, { name: r.n, value: r.v ?? '', readOnly: MYSQL_STATIC.has(r.n), persisted: persisted.get(r.n) ?? null });
-    return out;
+    return itemsOnly(out);
   },
 
-  diff(desired, observed, ctx) {
+  diff(desired, { items: observed }, ctx) {
     const drift: Drift[] = [];
     const f = flavorOf(ctx);
     for (const [id, want] of desired) {
@@ -145,9 +145,9 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession> 
     return drift;
   },
 
-  plan(drift, desired, observed, ctx) {
+  plan(drift, desired, { items: observed }, ctx) {
     const f = flavorOf(ctx);
-    const c = ctx.cluster as unknown as MysqlCluster;
+    const c = ctx.cluster;
     const changes: Change[] = [];
     const needRestart: string[] = [];
     for (const d of drift) {
@@ -157,7 +157,7 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession> 
       const shown = `${want.name} = ${String(want.value)}`;
       if (have === undefined || d.field === 'invalid') {
         changes.push({
-          kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: 50, summary: `set ${shown}`, statements: [], at: ['settings', want.name],
+          kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: PHASE.settings, summary: `set ${shown}`, statements: [], at: ['settings', want.name],
           blocked: have === undefined ? `the server has no variable ${want.name}: left out of the config file (a server refuses to start on an unknown variable)` : `${String(d.observed)}: left out of the config file`,
           needsHuman: 'SettingRejected',
         });
@@ -165,17 +165,17 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession> 
       }
       if (persists(f)) {
         if (!have.readOnly) {
-          changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: 50, summary: `set ${shown} (SET PERSIST)`, statements: [{ sql: `SET PERSIST ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
+          changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: PHASE.settings, summary: `set ${shown} (SET PERSIST)`, statements: [{ sql: `SET PERSIST ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
         } else if (have.persisted === null || !sameValue(want.value, have.persisted)) {
-          changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: 50, summary: `persist ${shown} for the next restart (SET PERSIST_ONLY)`, statements: [{ sql: `SET PERSIST_ONLY ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
+          changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: PHASE.settings, summary: `persist ${shown} for the next restart (SET PERSIST_ONLY)`, statements: [{ sql: `SET PERSIST_ONLY ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
         } else needRestart.push(shown);
         continue;
       }
       if (!have.readOnly) {
         const keep = c.configFile === undefined ? '; declare configFile to keep it across restarts' : '';
-        changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: 50, summary: `set ${shown} (SET GLOBAL${keep})`, statements: [{ sql: `SET GLOBAL ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
+        changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: PHASE.settings, summary: `set ${shown} (SET GLOBAL${keep})`, statements: [{ sql: `SET GLOBAL ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
       } else if (c.configFile === undefined) {
-        changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'disruptive', phase: 60, summary: `set ${shown} (static: needs the config file and a restart)`, statements: [], blocked: `${want.name} is static: declare configFile so the setting can be written there and applied by a restart` });
+        changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'disruptive', phase: PHASE.restart, summary: `set ${shown} (static: needs the config file and a restart)`, statements: [], blocked: `${want.name} is static: declare configFile so the setting can be written there and applied by a restart` });
       } else needRestart.push(shown);
     }
     if (needRestart.length > 0) {
@@ -245,10 +245,10 @@ const SERVER_CHECK =
  * The config fragment: the declared settings under [mysqld], those the server says it would refuse
  * left out (they are reported as such), and checked by the server's own parser before it is written.
  */
-export function renderConfig(ctx: KindContext): FileWant | undefined {
-  const c = ctx.cluster as unknown as MysqlCluster;
+export function renderConfig(ctx: MysqlContext): FileWant | undefined {
+  const c = ctx.cluster;
   if (c.configFile === undefined) return undefined;
-  const seen = ctx.observed(KIND) as Map<string, VariableState> | undefined;
+  const seen = ctx.observation(variables)?.items;
   const accepted = (name: string, v: SettingValue): boolean => {
     if (seen === undefined) return true;
     const have = seen.get(name.toLowerCase());
@@ -269,4 +269,4 @@ export function renderConfig(ctx: KindContext): FileWant | undefined {
   };
 }
 
-export const configFile = fileKind('mysql.config', renderConfig);
+export const configFile = fileKind('mysql.config', renderConfig, [variables]);

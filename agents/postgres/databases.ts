@@ -4,10 +4,12 @@
  * Observing databases also decides which per-database connections the session keeps.
  */
 import { undeclared } from '../../src/diff.js';
-import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { PHASE } from './phases.js';
+import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { nameId, quoteIdent } from './quote.js';
-import { databasesInScope, TEMPLATE_DATABASES, type DatabaseSpec, type PostgresCluster } from './schema.js';
-import type { DatabaseRef, PgFacts, PgSession } from './session.js';
+import { roles } from './roles.js';
+import { databasesInScope, TEMPLATE_DATABASES, type DatabaseSpec } from './schema.js';
+import type { DatabaseRef, PgContext, PgSession } from './session.js';
 
 export interface DatabaseState {
   name: string;
@@ -21,10 +23,13 @@ export interface DatabaseState {
 
 const KIND = 'postgres.database';
 
-/** template1 as observed, beside the observation (it is never managed): creation compares with it. */
-const template1 = new WeakMap<Map<string, DatabaseState>, DatabaseState>();
-/** Every role that exists, beside the observation: an owner that does not exist makes a change wait. */
-const rolesSeen = new WeakMap<Map<string, DatabaseState>, Set<string>>();
+/** What the databases observation learns beside the managed databases. */
+export interface DatabasesExtra {
+  /** template1 as observed (it is never managed): creation compares with it. */
+  template1: DatabaseState | undefined;
+  /** Every database that exists, managed or not: the per-database kinds look into these. */
+  all: Map<string, DatabaseRef>;
+}
 
 /** Encoding names compare as PostgreSQL compares them: case and punctuation aside (UTF-8 = utf8). */
 export function sameEncoding(a: string, b: string): boolean {
@@ -45,9 +50,9 @@ export function sameLocale(a: string, b: string): boolean {
  * Which in-scope databases the per-database kinds can look into now (they exist and accept
  * connections), and why the others cannot.
  */
-export function databaseAccess(session: PgSession, ctx: KindContext): { ready: string[]; missing: Map<string, string> } {
-  const c = ctx.cluster as unknown as PostgresCluster;
-  const seen = session.catalog.databases;
+export function databaseAccess(ctx: PgContext, all = ctx.observation(databases)?.extra.all): { ready: string[]; missing: Map<string, string> } {
+  const c = ctx.cluster;
+  const seen = all;
   const ready: string[] = [];
   const missing = new Map<string, string>();
   for (const name of databasesInScope(c)) {
@@ -59,40 +64,56 @@ export function databaseAccess(session: PgSession, ctx: KindContext): { ready: s
   return { ready, missing };
 }
 
-export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession> = {
+/** A row of the databases query. */
+export interface DatabaseRow {
+  n: string;
+  o: string;
+  e: string;
+  co: string;
+  ct: string;
+  cl: number;
+  ac: boolean;
+}
+
+/** The databases observation from the rows of pg_database (pure): template databases are never managed, but seen. */
+export function databasesFrom(rows: DatabaseRow[]): Observation<DatabaseState, DatabasesExtra> {
+  const out = new Map<string, DatabaseState>();
+  const all = new Map<string, DatabaseRef>();
+  let template1: DatabaseState | undefined;
+  for (const r of rows) {
+    const s: DatabaseState = { name: r.n, owner: r.o, encoding: r.e, lcCollate: r.co, lcCtype: r.ct, connectionLimit: Number(r.cl), allowConnections: r.ac };
+    all.set(r.n, { name: r.n, allowConnections: r.ac });
+    if (r.n === 'template1') template1 = s;
+    if (TEMPLATE_DATABASES.has(r.n)) continue;
+    out.set(nameId(r.n), s);
+  }
+  return { items: out, extra: { template1, all } };
+}
+
+export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgContext, DatabasesExtra> = {
   kind: KIND,
+  needs: [roles],
 
   desired(ctx) {
-    const c = ctx.cluster as unknown as PostgresCluster;
+    const c = ctx.cluster;
     return new Map(c.databases.map((d) => [nameId(d.name), d]));
   },
 
   async observe(session, ctx) {
-    const rows = await session.query<{ n: string; o: string; e: string; co: string; ct: string; cl: number; ac: boolean }>(
-      'SELECT datname AS n, pg_get_userbyid(datdba) AS o, pg_encoding_to_char(encoding) AS e, datcollate AS co, datctype AS ct, datconnlimit AS cl, datallowconn AS ac FROM pg_database',
+    const o = databasesFrom(
+      await session.query<DatabaseRow>(
+        'SELECT datname AS n, pg_get_userbyid(datdba) AS o, pg_encoding_to_char(encoding) AS e, datcollate AS co, datctype AS ct, datconnlimit AS cl, datallowconn AS ac FROM pg_database',
+      ),
     );
-    const out = new Map<string, DatabaseState>();
-    const refs = new Map<string, DatabaseRef>();
-    let t1: DatabaseState | undefined;
-    for (const r of rows) {
-      const s: DatabaseState = { name: r.n, owner: r.o, encoding: r.e, lcCollate: r.co, lcCtype: r.ct, connectionLimit: Number(r.cl), allowConnections: r.ac };
-      refs.set(r.n, { name: r.n, allowConnections: r.ac });
-      if (r.n === 'template1') t1 = s;
-      if (TEMPLATE_DATABASES.has(r.n)) continue;
-      out.set(nameId(r.n), s);
-    }
-    session.catalog.databases = refs;
-    if (t1 !== undefined) template1.set(out, t1);
-    if (session.catalog.roles !== undefined) rolesSeen.set(out, session.catalog.roles);
     // Connections to databases no longer in scope (dropped, or no longer named in the file) are closed
     // now, before anything may try to drop them.
-    await session.retain(new Set(databaseAccess(session, ctx).ready));
-    return out;
+    await session.retain(new Set(databaseAccess(ctx, o.extra.all).ready));
+    return o;
   },
 
-  diff(desired, observed, ctx) {
-    const facts = ctx.facts as unknown as PgFacts;
-    const c = ctx.cluster as unknown as PostgresCluster;
+  diff(desired, { items: observed }, ctx) {
+    const facts = ctx.facts;
+    const c = ctx.cluster;
     const drift: Drift[] = [];
     for (const [id, d] of desired) {
       const o = observed.get(id);
@@ -112,13 +133,13 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession> = {
     return drift;
   },
 
-  plan(drift, desired, observed, ctx) {
-    const c = ctx.cluster as unknown as PostgresCluster;
-    const facts = ctx.facts as unknown as PgFacts;
+  plan(drift, desired, { items: observed, extra: { template1 } }, ctx) {
+    const c = ctx.cluster;
+    const facts = ctx.facts;
     const declaredRoles = new Set(c.roles.map((r) => r.name));
-    const roles = rolesSeen.get(observed);
+    const existing = ctx.observation(roles)?.extra.all;
     const ownerMissing = (owner: string | undefined) =>
-      owner !== undefined && !declaredRoles.has(owner) && roles !== undefined && !roles.has(owner) ? `role ${nameId(owner)} does not exist` : undefined;
+      owner !== undefined && !declaredRoles.has(owner) && existing !== undefined && !existing.has(owner) ? `role ${nameId(owner)} does not exist` : undefined;
     const changes: Change[] = [];
     const byId = new Map<string, Drift[]>();
     for (const d of drift) byId.set(d.id, [...(byId.get(d.id) ?? []), d]);
@@ -127,32 +148,32 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession> = {
       const spec = desired.get(id);
       const obs = observed.get(id);
       if (fields.has('absent') && obs !== undefined) {
-        changes.push({ kind: KIND, id, action: 'drop', risk: 'destructive', phase: 80, prune: 'databases', summary: `drop undeclared database ${id} and everything in it`, statements: [{ sql: `DROP DATABASE ${quoteIdent(obs.name)}` }] });
+        changes.push({ kind: KIND, id, action: 'drop', risk: 'destructive', phase: PHASE.dropDatabases, prune: 'databases', summary: `drop undeclared database ${id} and everything in it`, statements: [{ sql: `DROP DATABASE ${quoteIdent(obs.name)}` }] });
         continue;
       }
       if (spec === undefined) continue;
       const q = quoteIdent(spec.name);
       if (fields.has('present')) {
-        const created = createStatement(spec, template1.get(observed), facts.version);
+        const created = createStatement(spec, template1, facts.version);
         const blocked = ownerMissing(spec.owner);
-        changes.push({ kind: KIND, id, action: 'create', risk: 'safe', phase: 20, summary: `create database ${id}${created.words.length === 0 ? '' : ` (${created.words.join(', ')})`}`, statements: [created.statement], ...(blocked === undefined ? {} : { blocked }) });
+        changes.push({ kind: KIND, id, action: 'create', risk: 'safe', phase: PHASE.databases, summary: `create database ${id}${created.words.length === 0 ? '' : ` (${created.words.join(', ')})`}`, statements: [created.statement], ...(blocked === undefined ? {} : { blocked }) });
         continue;
       }
       if (fields.has('owner') && spec.owner !== undefined) {
         const blocked = ownerMissing(spec.owner);
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `set the owner of database ${id} to ${nameId(spec.owner)}`, statements: [{ sql: `ALTER DATABASE ${q} OWNER TO ${quoteIdent(spec.owner)}` }], ...(blocked === undefined ? {} : { blocked }) });
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.databases, summary: `set the owner of database ${id} to ${nameId(spec.owner)}`, statements: [{ sql: `ALTER DATABASE ${q} OWNER TO ${quoteIdent(spec.owner)}` }], ...(blocked === undefined ? {} : { blocked }) });
       }
       if (fields.has('connectionLimit') && spec.connectionLimit !== undefined) {
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `set connection limit ${spec.connectionLimit} on database ${id}`, statements: [{ sql: `ALTER DATABASE ${q} WITH CONNECTION LIMIT $1`, params: [spec.connectionLimit] }] });
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.databases, summary: `set connection limit ${spec.connectionLimit} on database ${id}`, statements: [{ sql: `ALTER DATABASE ${q} WITH CONNECTION LIMIT $1`, params: [spec.connectionLimit] }] });
       }
       if (fields.has('allowConnections') && spec.allowConnections !== undefined) {
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 20, summary: `${spec.allowConnections ? 'allow' : 'refuse'} connections to database ${id}`, statements: [{ sql: `ALTER DATABASE ${q} WITH ALLOW_CONNECTIONS $1`, params: [spec.allowConnections] }] });
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.databases, summary: `${spec.allowConnections ? 'allow' : 'refuse'} connections to database ${id}`, statements: [{ sql: `ALTER DATABASE ${q} WITH ALLOW_CONNECTIONS $1`, params: [spec.allowConnections] }] });
       }
       for (const f of ['encoding', 'lcCollate', 'lcCtype'] as const) {
         const d = items.find((x) => x.field === f);
         if (d === undefined) continue;
         changes.push({
-          kind: KIND, id, action: 'recreate', risk: 'destructive', phase: 20,
+          kind: KIND, id, action: 'recreate', risk: 'destructive', phase: PHASE.databases,
           summary: `database ${id} has ${f} ${String(d.observed)}, declared ${String(d.desired)}`,
           statements: [],
           blocked: `${f} is fixed when a database is created: setpoint reports it and never drops a database to change it (dump, recreate and restore by hand)`,

@@ -8,14 +8,16 @@
  * database-wide ones. So a database-wide declaration is compared with the row or, when there is
  * none, with the built-in defaults; a per-schema declaration with the per-schema row alone.
  */
-import type { Change, Drift, ResourceKind } from '../../src/engine.js';
+import { PHASE } from './phases.js';
+import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { DEFACL_TYPES, defaultAcl, defaultOnType, expand, ordered, privilegesOf, type DefaultOn } from './acl.js';
-import { databaseAccess } from './databases.js';
+import { databaseAccess, databases } from './databases.js';
 import { granteeId, granteeSql } from './privileges.js';
 import { nameId, quoteIdent } from './quote.js';
-import type { DefaultPrivilegeSpec, PostgresCluster } from './schema.js';
+import type { DefaultPrivilegeSpec } from './schema.js';
+import { roles } from './roles.js';
 import { inEachDatabase, missingRole } from './schemas.js';
-import type { PgFacts, PgSession } from './session.js';
+import type { PgContext, PgSession } from './session.js';
 
 export interface DefaultPrivilegeState {
   database: string;
@@ -37,14 +39,15 @@ export function defaultId(database: string, owner: string, schema: string | null
   return `${nameId(database)}: for ${nameId(owner)}${schema === null ? '' : ` in schema ${nameId(schema)}`} on ${on} to ${granteeId(grantee)}`;
 }
 
-interface Beside {
+/** What the default-privileges observation learns beside the rows. */
+export interface DefaultsExtra {
+  /** Databases whose contents could not be observed, and why. */
   missing: Map<string, string>;
   /** `database\0owner\0on` of every database-wide row. */
   globalRows: Set<string>;
+  /** database -> schemas that exist. */
   schemas: Map<string, Set<string>>;
-  roles: Set<string> | undefined;
 }
-const beside = new WeakMap<Map<string, DefaultPrivilegeState>, Beside>();
 
 /** The privileges a grantee has by default when no row says otherwise (database-wide, built-in). */
 export function builtInDefault(on: DefaultOn, owner: string, grantee: string, version: number): { privileges: string[]; grantable: string[] } {
@@ -60,57 +63,71 @@ function show(privs: Iterable<string>, grantable: ReadonlySet<string>, on: Defau
   return ordered(set, type, version).map((p) => (grantable.has(p) ? `${p} with grant option` : p));
 }
 
-export const defaultPrivileges: ResourceKind<DefaultPrivilegeSpec, DefaultPrivilegeState, PgSession> = {
+/** A row of the default-privileges query: one ACL entry of pg_default_acl, or a schema that exists (t = 'schema'). */
+export interface DefaultAclRow {
+  o: string | null;
+  s: string | null;
+  t: string;
+  g: string | null;
+  p: string | null;
+  y: boolean | null;
+}
+
+/** The default-privileges observation from each database's rows (pure). */
+export function defaultsFrom(rows: { database: string; row: DefaultAclRow }[], missing: Map<string, string>, version: number): Observation<DefaultPrivilegeState, DefaultsExtra> {
+  const out = new Map<string, DefaultPrivilegeState>();
+  const globalRows = new Set<string>();
+  const schemas = new Map<string, Set<string>>();
+  for (const { database, row } of rows) {
+    if (row.t === 'schema') {
+      const s = schemas.get(database) ?? new Set<string>();
+      if (row.s !== null) s.add(row.s);
+      schemas.set(database, s);
+      continue;
+    }
+    const on = ON_BY_CODE.get(row.t);
+    if (on === undefined || row.o === null) continue;
+    if (row.s === null) globalRows.add(`${database}\0${row.o}\0${on}`);
+    if (row.g === null || row.p === null) continue;
+    const id = defaultId(database, row.o, row.s, on, row.g);
+    let st = out.get(id);
+    if (st === undefined) {
+      st = { database, owner: row.o, schema: row.s, on, grantee: row.g, privileges: [], grantable: [] };
+      out.set(id, st);
+    }
+    if (!st.privileges.includes(row.p)) st.privileges.push(row.p);
+    if (row.y === true && !st.grantable.includes(row.p)) st.grantable.push(row.p);
+  }
+  for (const st of out.values()) {
+    st.privileges = ordered(st.privileges, defaultOnType(st.on), version);
+    st.grantable = ordered(st.grantable, defaultOnType(st.on), version);
+  }
+  return { items: out, extra: { missing, globalRows, schemas } };
+}
+
+export const defaultPrivileges: ResourceKind<DefaultPrivilegeSpec, DefaultPrivilegeState, PgSession, PgContext, DefaultsExtra> = {
   kind: KIND,
+  needs: [roles, databases],
 
   desired(ctx) {
-    const c = ctx.cluster as unknown as PostgresCluster;
+    const c = ctx.cluster;
     return new Map(c.defaultPrivileges.map((p) => [defaultId(p.database, p.owner, p.schema ?? null, p.on, p.role), p]));
   },
 
   async observe(session, ctx) {
-    const { ready, missing } = databaseAccess(session, ctx);
-    const rows = await inEachDatabase<{ o: string | null; s: string | null; t: string; g: string | null; p: string | null; y: boolean | null }>(
+    const { ready, missing } = databaseAccess(ctx);
+    const rows = await inEachDatabase<DefaultAclRow>(
       session,
       ready,
       "SELECT pg_get_userbyid(d.defaclrole) AS o, n.nspname AS s, d.defaclobjtype::text AS t, CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END AS g, " +
         'x.privilege_type AS p, x.is_grantable AS y FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace LEFT JOIN LATERAL aclexplode(d.defaclacl) x ON true ' +
         "UNION ALL SELECT NULL, nspname, 'schema', NULL, NULL, NULL FROM pg_namespace",
     );
-    const out = new Map<string, DefaultPrivilegeState>();
-    const globalRows = new Set<string>();
-    const schemas = new Map<string, Set<string>>();
-    for (const { database, row } of rows) {
-      if (row.t === 'schema') {
-        const s = schemas.get(database) ?? new Set<string>();
-        if (row.s !== null) s.add(row.s);
-        schemas.set(database, s);
-        continue;
-      }
-      const on = ON_BY_CODE.get(row.t);
-      if (on === undefined || row.o === null) continue;
-      if (row.s === null) globalRows.add(`${database}\0${row.o}\0${on}`);
-      if (row.g === null || row.p === null) continue;
-      const id = defaultId(database, row.o, row.s, on, row.g);
-      let st = out.get(id);
-      if (st === undefined) {
-        st = { database, owner: row.o, schema: row.s, on, grantee: row.g, privileges: [], grantable: [] };
-        out.set(id, st);
-      }
-      if (!st.privileges.includes(row.p)) st.privileges.push(row.p);
-      if (row.y === true && !st.grantable.includes(row.p)) st.grantable.push(row.p);
-    }
-    for (const st of out.values()) {
-      st.privileges = ordered(st.privileges, defaultOnType(st.on), session.facts.version);
-      st.grantable = ordered(st.grantable, defaultOnType(st.on), session.facts.version);
-    }
-    beside.set(out, { missing, globalRows, schemas, roles: session.catalog.roles });
-    return out;
+    return defaultsFrom(rows, missing, session.facts.version);
   },
 
-  diff(desired, observed, ctx) {
-    const version = (ctx.facts as unknown as PgFacts).version;
-    const info = beside.get(observed);
+  diff(desired, { items: observed, extra: info }, ctx) {
+    const version = ctx.facts.version;
     const exact = ctx.prune('grants');
     const drift: Drift[] = [];
     for (const [id, d] of desired) {
@@ -126,7 +143,7 @@ export const defaultPrivileges: ResourceKind<DefaultPrivilegeSpec, DefaultPrivil
       if (missing || (exact && extra)) drift.push({ kind: KIND, id, field: 'privileges', desired: show(wp, wg, d.on, version), observed: show(hp, hg, d.on, version) });
     }
     if (exact) {
-      const c = ctx.cluster as unknown as PostgresCluster;
+      const c = ctx.cluster;
       const declared = new Set(c.roles.map((r) => r.name));
       for (const [id, o] of observed) {
         if (desired.has(id) || !declared.has(o.grantee) || o.grantee === o.owner) continue;
@@ -136,9 +153,8 @@ export const defaultPrivileges: ResourceKind<DefaultPrivilegeSpec, DefaultPrivil
     return drift;
   },
 
-  plan(drift, desired, observed, ctx) {
-    const version = (ctx.facts as unknown as PgFacts).version;
-    const info = beside.get(observed);
+  plan(drift, desired, { items: observed, extra: info }, ctx) {
+    const version = ctx.facts.version;
     const changes: Change[] = [];
     for (const d of drift) {
       const spec = desired.get(d.id);
@@ -155,16 +171,16 @@ export const defaultPrivileges: ResourceKind<DefaultPrivilegeSpec, DefaultPrivil
       const objects = ref.on.toUpperCase();
       const where = `${ref.on} created by ${nameId(ref.owner)}${ref.schema === null ? '' : ` in schema ${nameId(ref.schema)}`} of database ${nameId(ref.database)}`;
       const blocked =
-        info?.missing.get(ref.database) ??
-        missingRole(ref.owner, ctx, info?.roles) ??
-        missingRole(ref.grantee, ctx, info?.roles) ??
-        (ref.schema !== null && info?.schemas.get(ref.database)?.has(ref.schema) !== true ? `schema ${nameId(ref.schema)} does not exist yet in database ${nameId(ref.database)}` : undefined);
+        info.missing.get(ref.database) ??
+        missingRole(ref.owner, ctx) ??
+        missingRole(ref.grantee, ctx) ??
+        (ref.schema !== null && info.schemas.get(ref.database)?.has(ref.schema) !== true ? `schema ${nameId(ref.schema)} does not exist yet in database ${nameId(ref.database)}` : undefined);
       const plain = ordered([...wp].filter((p) => !hp.has(p) && !wg.has(p)), type, version);
       const withOption = ordered([...wg].filter((p) => !hg.has(p)), type, version);
       for (const [list, opt] of [[plain, false], [withOption, true]] as const) {
         if (list.length === 0) continue;
         changes.push({
-          kind: KIND, id: d.id, action: 'grant', risk: 'safe', phase: 45,
+          kind: KIND, id: d.id, action: 'grant', risk: 'safe', phase: PHASE.defaultPrivileges,
           summary: `grant ${list.join(', ')}${opt ? ' with grant option' : ''} on future ${where} to ${granteeId(ref.grantee)}`,
           statements: [{ sql: `${head} GRANT ${list.join(', ')} ON ${objects} TO ${granteeSql(ref.grantee)}${opt ? ' WITH GRANT OPTION' : ''}`, scope: ref.database }],
           ...(blocked === undefined ? {} : { blocked }),
@@ -176,7 +192,7 @@ export const defaultPrivileges: ResourceKind<DefaultPrivilegeSpec, DefaultPrivil
         for (const [list, opt] of [[extra, false], [extraOption, true]] as const) {
           if (list.length === 0) continue;
           changes.push({
-            kind: KIND, id: d.id, action: 'revoke', risk: 'destructive', phase: 62, prune: 'grants',
+            kind: KIND, id: d.id, action: 'revoke', risk: 'destructive', phase: PHASE.revokeDefaultPrivileges, prune: 'grants',
             summary: `revoke ${opt ? 'grant option for ' : ''}${list.join(', ')} on future ${where} from ${granteeId(ref.grantee)} (not declared)`,
             statements: [{ sql: `${head} REVOKE ${opt ? 'GRANT OPTION FOR ' : ''}${list.join(', ')} ON ${objects} FROM ${granteeSql(ref.grantee)}`, scope: ref.database }],
           });
@@ -188,9 +204,9 @@ export const defaultPrivileges: ResourceKind<DefaultPrivilegeSpec, DefaultPrivil
 };
 
 /** What a grantee has now by the rows, or by the built-in defaults where a database-wide row is missing. */
-function effective(observed: Map<string, DefaultPrivilegeState>, info: Beside | undefined, id: string, d: DefaultPrivilegeSpec, version: number): { privileges: string[]; grantable: string[] } {
+function effective(observed: Map<string, DefaultPrivilegeState>, info: DefaultsExtra, id: string, d: DefaultPrivilegeSpec, version: number): { privileges: string[]; grantable: string[] } {
   const o = observed.get(id);
   if (o !== undefined) return { privileges: o.privileges, grantable: o.grantable };
-  if (d.schema === undefined && info?.globalRows.has(`${d.database}\0${d.owner}\0${d.on}`) !== true) return builtInDefault(d.on, d.owner, d.role, version);
+  if (d.schema === undefined && info.globalRows.has(`${d.database}\0${d.owner}\0${d.on}`) !== true) return builtInDefault(d.on, d.owner, d.role, version);
   return { privileges: [], grantable: [] };
 }

@@ -4,12 +4,13 @@
  * database from the start, is never dropped.
  */
 import { undeclared } from '../../src/diff.js';
-import type { Change, Drift, ResourceKind } from '../../src/engine.js';
-import { databaseAccess } from './databases.js';
+import { PHASE } from './phases.js';
+import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
+import { databaseAccess, databases } from './databases.js';
 import { dotted, nameId, quoteIdent } from './quote.js';
-import type { ExtensionSpec, PostgresCluster } from './schema.js';
+import type { ExtensionSpec } from './schema.js';
 import { inEachDatabase } from './schemas.js';
-import type { PgSession } from './session.js';
+import type { PgContext, PgSession } from './session.js';
 
 export interface ExtensionState {
   database: string;
@@ -20,28 +21,58 @@ export interface ExtensionState {
 
 const KIND = 'postgres.extension';
 
-interface Beside {
+/** What the extensions observation learns beside the installed extensions. */
+export interface ExtensionsExtra {
   missing: Map<string, string>;
   /** database -> extension -> the version the server would install by default; absent when the server does not ship it. */
   available: Map<string, Map<string, string>>;
   /** database -> schemas that exist. */
   schemas: Map<string, Set<string>>;
 }
-const beside = new WeakMap<Map<string, ExtensionState>, Beside>();
 
-export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession> = {
+/** A row of the extensions query: an installed extension, a declared one the server ships, or a schema. */
+export interface ExtensionRow {
+  k: string;
+  n: string;
+  v: string | null;
+  s: string | null;
+  dv: string | null;
+}
+
+/** The extensions observation from each database's rows (pure). */
+export function extensionsFrom(rows: { database: string; row: ExtensionRow }[], missing: Map<string, string>): Observation<ExtensionState, ExtensionsExtra> {
+  const out = new Map<string, ExtensionState>();
+  const available = new Map<string, Map<string, string>>();
+  const schemasByDb = new Map<string, Set<string>>();
+  for (const { database, row } of rows) {
+    if (row.k === 'installed') out.set(dotted(database, row.n), { database, name: row.n, version: row.v ?? '', schema: row.s ?? '' });
+    else if (row.k === 'available') {
+      const m = available.get(database) ?? new Map<string, string>();
+      m.set(row.n, row.dv ?? '');
+      available.set(database, m);
+    } else {
+      const s = schemasByDb.get(database) ?? new Set<string>();
+      s.add(row.n);
+      schemasByDb.set(database, s);
+    }
+  }
+  return { items: out, extra: { missing, available, schemas: schemasByDb } };
+}
+
+export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession, PgContext, ExtensionsExtra> = {
   kind: KIND,
+  needs: [databases],
 
   desired(ctx) {
-    const c = ctx.cluster as unknown as PostgresCluster;
+    const c = ctx.cluster;
     return new Map(c.extensions.map((e) => [dotted(e.database, e.name), e]));
   },
 
   async observe(session, ctx) {
-    const c = ctx.cluster as unknown as PostgresCluster;
-    const { ready, missing } = databaseAccess(session, ctx);
+    const c = ctx.cluster;
+    const { ready, missing } = databaseAccess(ctx);
     // One query per database: installed extensions, the declared ones the server ships, and the schemas that exist.
-    const rows = await inEachDatabase<{ k: string; n: string; v: string | null; s: string | null; dv: string | null }>(
+    const rows = await inEachDatabase<ExtensionRow>(
       session,
       ready,
       'SELECT k, n, v, s, dv FROM (' +
@@ -50,27 +81,11 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession> 
         "UNION ALL SELECT 'schema', nspname, NULL, NULL, NULL FROM pg_namespace) t",
       (db) => [c.extensions.filter((e) => e.database === db).map((e) => e.name)],
     );
-    const out = new Map<string, ExtensionState>();
-    const available = new Map<string, Map<string, string>>();
-    const schemasByDb = new Map<string, Set<string>>();
-    for (const { database, row } of rows) {
-      if (row.k === 'installed') out.set(dotted(database, row.n), { database, name: row.n, version: row.v ?? '', schema: row.s ?? '' });
-      else if (row.k === 'available') {
-        const m = available.get(database) ?? new Map<string, string>();
-        m.set(row.n, row.dv ?? '');
-        available.set(database, m);
-      } else {
-        const s = schemasByDb.get(database) ?? new Set<string>();
-        s.add(row.n);
-        schemasByDb.set(database, s);
-      }
-    }
-    beside.set(out, { missing, available, schemas: schemasByDb });
-    return out;
+    return extensionsFrom(rows, missing);
   },
 
-  diff(desired, observed, ctx) {
-    const c = ctx.cluster as unknown as PostgresCluster;
+  diff(desired, { items: observed }, ctx) {
+    const c = ctx.cluster;
     const drift: Drift[] = [];
     for (const [id, d] of desired) {
       const o = observed.get(id);
@@ -86,14 +101,13 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession> 
     return drift;
   },
 
-  plan(drift, desired, observed) {
-    const info = beside.get(observed);
+  plan(drift, desired, { items: observed, extra: info }) {
     const changes: Change[] = [];
     for (const d of drift) {
       const obs = observed.get(d.id);
       if (d.field === 'absent' && obs !== undefined) {
         changes.push({
-          kind: KIND, id: d.id, action: 'drop', risk: 'destructive', phase: 70, prune: 'objects',
+          kind: KIND, id: d.id, action: 'drop', risk: 'destructive', phase: PHASE.dropExtensions, prune: 'objects',
           summary: `drop undeclared extension ${nameId(obs.name)} from database ${nameId(obs.database)} (only if nothing depends on it)`,
           statements: [{ sql: `DROP EXTENSION ${quoteIdent(obs.name)}`, scope: obs.database }],
         });
@@ -102,10 +116,10 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession> 
       const spec = desired.get(d.id);
       if (spec === undefined) continue;
       const where = `in database ${nameId(spec.database)}`;
-      let blocked = info?.missing.get(spec.database);
+      let blocked = info.missing.get(spec.database);
       if (d.field === 'present') {
-        if (blocked === undefined && info?.available.get(spec.database)?.has(spec.name) !== true) blocked = `the server does not ship extension ${nameId(spec.name)} (install its package on the host)`;
-        if (blocked === undefined && spec.schema !== undefined && info?.schemas.get(spec.database)?.has(spec.schema) !== true) blocked = `schema ${nameId(spec.schema)} does not exist yet`;
+        if (blocked === undefined && info.available.get(spec.database)?.has(spec.name) !== true) blocked = `the server does not ship extension ${nameId(spec.name)} (install its package on the host)`;
+        if (blocked === undefined && spec.schema !== undefined && info.schemas.get(spec.database)?.has(spec.schema) !== true) blocked = `schema ${nameId(spec.schema)} does not exist yet`;
         let sql = `CREATE EXTENSION ${quoteIdent(spec.name)}`;
         const params: unknown[] = [];
         if (spec.schema !== undefined) sql += ` SCHEMA ${quoteIdent(spec.schema)}`;
@@ -114,22 +128,22 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession> 
           sql += ` VERSION $${params.length}`;
         }
         changes.push({
-          kind: KIND, id: d.id, action: 'create', risk: 'safe', phase: 35,
+          kind: KIND, id: d.id, action: 'create', risk: 'safe', phase: PHASE.extensions,
           summary: `create extension ${nameId(spec.name)}${spec.version === undefined ? '' : ` version ${spec.version}`} ${where}`,
           statements: [{ sql, params, scope: spec.database }],
           ...(blocked === undefined ? {} : { blocked }),
         });
       } else if (d.field === 'version' && spec.version !== undefined) {
         changes.push({
-          kind: KIND, id: d.id, action: 'alter', risk: 'safe', phase: 35,
+          kind: KIND, id: d.id, action: 'alter', risk: 'safe', phase: PHASE.extensions,
           summary: `update extension ${nameId(spec.name)} ${where} from ${String(d.observed)} to ${spec.version}`,
           statements: [{ sql: `ALTER EXTENSION ${quoteIdent(spec.name)} UPDATE TO $1`, params: [spec.version], scope: spec.database }],
           ...(blocked === undefined ? {} : { blocked }),
         });
       } else if (d.field === 'schema' && spec.schema !== undefined) {
-        if (blocked === undefined && info?.schemas.get(spec.database)?.has(spec.schema) !== true) blocked = `schema ${nameId(spec.schema)} does not exist yet`;
+        if (blocked === undefined && info.schemas.get(spec.database)?.has(spec.schema) !== true) blocked = `schema ${nameId(spec.schema)} does not exist yet`;
         changes.push({
-          kind: KIND, id: d.id, action: 'alter', risk: 'safe', phase: 35,
+          kind: KIND, id: d.id, action: 'alter', risk: 'safe', phase: PHASE.extensions,
           summary: `move extension ${nameId(spec.name)} ${where} to schema ${nameId(spec.schema)}`,
           statements: [{ sql: `ALTER EXTENSION ${quoteIdent(spec.name)} SET SCHEMA ${quoteIdent(spec.schema)}`, scope: spec.database }],
           ...(blocked === undefined ? {} : { blocked }),

@@ -1,7 +1,7 @@
 /** The postgres engine: PostgreSQL 12 and later, one session per server, one extra connection per database it looks into. */
-import type { Engine } from '../../src/engine.js';
+import type { BaseFacts, Engine } from '../../src/engine.js';
 import { readSecret } from '../../src/secret.js';
-import type { SecretRef } from '../../src/spec/types.js';
+import type { z } from 'zod';
 import { databases } from './databases.js';
 import { defaultPrivileges } from './default-privileges.js';
 import { extensions } from './extensions.js';
@@ -9,23 +9,21 @@ import { privileges } from './privileges.js';
 import { roles } from './roles.js';
 import { checkCluster, clusterShape, connectionSchema } from './schema.js';
 import { schemas } from './schemas.js';
-import { classifyPostgresError, connectPostgres, type PgSession } from './session.js';
+import { classifyPostgresError, connectPostgres, type PgFacts, type PgSession } from './session.js';
 import { settings } from './settings.js';
 import { facts, service } from '../host/index.js';
 
-interface Conn {
-  port: number;
-  user: string;
-  database: string;
-  password?: SecretRef;
-}
+/** `hosts.<name>.postgres` as validated. */
+type Conn = z.infer<typeof connectionSchema>;
 
 const leased = new WeakSet<PgSession>();
 
-export const postgresEngine: Engine<Conn, PgSession> = {
+const PACKAGES = ['postgresql-17', 'postgresql-16', 'postgresql-15', 'postgresql-14', 'postgresql-13', 'postgresql-12', 'postgresql-server', 'postgresql'];
+
+export const postgresEngine: Engine<Conn, PgSession, PgFacts & BaseFacts> = {
   name: 'postgres',
   hostKey: 'postgres',
-  connectionSchema: connectionSchema as unknown as Engine<Conn, PgSession>['connectionSchema'],
+  connectionSchema,
   clusterShape,
   checkCluster,
   async connect(host, conn, opts) {
@@ -49,12 +47,11 @@ export const postgresEngine: Engine<Conn, PgSession> = {
     return { held: false, holder: h === undefined ? 'another session (gone since)' : `${h.app ?? 'unknown'} (pid ${h.pid}${h.addr === null ? '' : ` from ${h.addr}`})` };
   },
   facts(session) {
-    return { ...session.facts };
+    return { ...session.facts, packages: PACKAGES };
   },
-  packages: ['postgresql-17', 'postgresql-16', 'postgresql-15', 'postgresql-14', 'postgresql-13', 'postgresql-12', 'postgresql-server', 'postgresql'],
-  // Observed in this order each round: the service first (a stopped server is started before
-  // anything else); then roles and databases, because the per-database kinds read which roles and
-  // databases exist from what those two saw (session.catalog).
+  packages: PACKAGES,
+  // The order of observation follows `needs` (roles, then databases, then what lives inside them);
+  // SSH kinds (service first: a stopped server is started before anything else) are probed together.
   kinds: [service, facts, roles, databases, schemas, extensions, privileges, defaultPrivileges, settings],
   classify: classifyPostgresError,
 };

@@ -9,13 +9,15 @@
  * for the owner are met by ownership. Without prune, declared privileges are a floor; with
  * `prune: { grants: true }` they are exact, and declared roles lose what is not declared.
  */
-import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { PHASE } from './phases.js';
+import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { effectiveAcl, expand, grantKeyword, ordered, privilegesOf, PUBLIC, type AclRow, type ObjectType } from './acl.js';
-import { databaseAccess } from './databases.js';
+import { databaseAccess, databases } from './databases.js';
+import { roles } from './roles.js';
 import { dotted, nameId, quoteIdent, quoteQualified } from './quote.js';
-import { type PostgresCluster, type PrivilegeSpec } from './schema.js';
+import type { PrivilegeSpec } from './schema.js';
 import { inEachDatabase, missingRole, USER_SCHEMAS } from './schemas.js';
-import type { PgFacts, PgSession } from './session.js';
+import type { PgContext, PgSession } from './session.js';
 
 /** An object privileges apply to. */
 export interface ObjectRef {
@@ -95,16 +97,15 @@ export function declarationId(p: PrivilegeSpec): string {
   return `${target} to ${granteeId(p.role)}`;
 }
 
-interface Beside {
+/** What the privileges observation learns beside the grants. */
+export interface PrivilegesExtra {
   /** Every object the observation saw, by objectId(). */
   objects: Map<string, ObjectRef>;
   /** Databases whose contents could not be observed, and why. */
   missing: Map<string, string>;
   /** Databases that exist (their own ACL is read from the admin connection). */
   databases: Set<string>;
-  roles: Set<string> | undefined;
 }
-const beside = new WeakMap<Map<string, GrantState>, Beside>();
 
 /** What one declaration asks of one object; merged over declarations. */
 export interface Want {
@@ -122,9 +123,9 @@ const key = (object: string, grantee: string) => `${object} to ${granteeId(grant
  * Declarations resolved against the observed objects: one entry per object and grantee, privileges
  * expanded (ALL) for this server. Grants to an object's owner are left out (ownership holds them).
  */
-export function wants(desired: Map<string, PrivilegeSpec>, info: Beside | undefined, version: number): Map<string, Want> {
+export function wants(desired: Map<string, PrivilegeSpec>, info: PrivilegesExtra, version: number): Map<string, Want> {
   const out = new Map<string, Want>();
-  const objects = info?.objects ?? new Map<string, ObjectRef>();
+  const objects = info.objects;
   const add = (object: ObjectRef, p: PrivilegeSpec, absentObject?: string) => {
     if (object.owner === p.role) return;
     const k = key(objectId(object), p.role);
@@ -144,7 +145,7 @@ export function wants(desired: Map<string, PrivilegeSpec>, info: Beside | undefi
     const db = p.database;
     if (on === 'database') {
       const id = objectId({ database: db, type: 'database', name: db });
-      add(objects.get(id) ?? { database: db, type: 'database', name: db, owner: '' }, p, info?.databases.has(db) === false ? `database ${nameId(db)} does not exist yet` : undefined);
+      add(objects.get(id) ?? { database: db, type: 'database', name: db, owner: '' }, p, !info.databases.has(db) ? `database ${nameId(db)} does not exist yet` : undefined);
     } else if ('schema' in on) {
       const id = objectId({ database: db, type: 'schema', name: on.schema });
       const o = objects.get(id);
@@ -170,48 +171,81 @@ function describe(privs: ReadonlySet<string>, grantable: ReadonlySet<string>, ty
   return ordered(privs, type, version).map((p) => (grantable.has(p) ? `${p} with grant option` : p));
 }
 
-function versionOf(ctx: KindContext): number {
-  return (ctx.facts as unknown as PgFacts).version;
+/** A row of the database ACL query (one per ACL entry; n: the ACL is NULL, the owner's default). */
+export interface DatabaseAclRow {
+  d: string;
+  o: string;
+  n: boolean;
+  g: string | null;
+  p: string | null;
+  y: boolean | null;
 }
 
-export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession> = {
+/** A row of the per-database objects query (one per ACL entry; z: the ACL is NULL). */
+export interface ObjectAclRow {
+  t: ObjectType;
+  s: string | null;
+  n: string;
+  a: string | null;
+  o: string;
+  z: boolean;
+  g: string | null;
+  p: string | null;
+  y: boolean | null;
+}
+
+/** The privileges observation from the rows of both queries (pure): effective ACLs, NULL ones as the built-in defaults. */
+export function privilegesFrom(dbRows: DatabaseAclRow[], rows: { database: string; row: ObjectAclRow }[], missing: Map<string, string>, version: number): Observation<GrantState, PrivilegesExtra> {
+  const objects = new Map<string, ObjectRef>();
+  const acls = new Map<string, AclRow[] | null>();
+  const note = (o: ObjectRef, aclNull: boolean, grantee: string | null, privilege: string | null, grantable: boolean | null) => {
+    const id = objectId(o);
+    if (!objects.has(id)) objects.set(id, o);
+    if (aclNull) {
+      acls.set(id, null);
+      return;
+    }
+    const list = acls.get(id) ?? [];
+    if (grantee !== null && privilege !== null) list.push({ grantee, privilege, grantable: grantable === true });
+    acls.set(id, list);
+  };
+  const existing = new Set<string>();
+  for (const r of dbRows) {
+    existing.add(r.d);
+    note({ database: r.d, type: 'database', name: r.d, owner: r.o }, r.n, r.g, r.p, r.y);
+  }
+  for (const { database, row } of rows) {
+    note({ database, type: row.t, ...(row.s === null ? {} : { schema: row.s }), name: row.n, ...(row.a === null ? {} : { args: row.a }), owner: row.o }, row.z, row.g, row.p, row.y);
+  }
+  const out = new Map<string, GrantState>();
+  for (const [id, o] of objects) {
+    for (const e of effectiveAcl(o.type, o.owner, acls.has(id) ? (acls.get(id) as AclRow[] | null) : [], version).values()) {
+      out.set(key(id, e.grantee), { object: id, grantee: e.grantee, privileges: ordered(e.privileges, o.type, version), grantable: ordered(e.grantable, o.type, version) });
+    }
+  }
+  return { items: out, extra: { objects, missing, databases: existing } };
+}
+
+export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgContext, PrivilegesExtra> = {
   kind: KIND,
+  needs: [roles, databases],
 
   desired(ctx) {
-    const c = ctx.cluster as unknown as PostgresCluster;
+    const c = ctx.cluster;
     return new Map(c.privileges.map((p) => [declarationId(p), p]));
   },
 
   async observe(session, ctx) {
-    const c = ctx.cluster as unknown as PostgresCluster;
-    const version = session.facts.version;
-    const { ready, missing } = databaseAccess(session, ctx);
-    const objects = new Map<string, ObjectRef>();
-    const acls = new Map<string, AclRow[] | null>();
-    const note = (o: ObjectRef, aclNull: boolean, grantee: string | null, privilege: string | null, grantable: boolean | null) => {
-      const id = objectId(o);
-      if (!objects.has(id)) objects.set(id, o);
-      if (aclNull) {
-        acls.set(id, null);
-        return;
-      }
-      const list = acls.get(id) ?? [];
-      if (grantee !== null && privilege !== null) list.push({ grantee, privilege, grantable: grantable === true });
-      acls.set(id, list);
-    };
+    const c = ctx.cluster;
+    const { ready, missing } = databaseAccess(ctx);
     // With prune, declared roles' privileges anywhere in these databases matter; without, only declared objects do.
     const managed = ctx.prune('grants') ? c.roles.map((r) => r.name) : [];
     const inScope = [...new Set([...ready, ...missing.keys()])];
-    const dbRows = await session.query<{ d: string; o: string; n: boolean; g: string | null; p: string | null; y: boolean | null }>(
+    const dbRows = await session.query<DatabaseAclRow>(
       "SELECT d.datname AS d, pg_get_userbyid(d.datdba) AS o, d.datacl IS NULL AS n, CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END AS g, " +
         'x.privilege_type AS p, x.is_grantable AS y FROM pg_database d LEFT JOIN LATERAL aclexplode(d.datacl) x ON true WHERE d.datname = ANY($1::text[])',
       [inScope],
     );
-    const existing = new Set<string>();
-    for (const r of dbRows) {
-      existing.add(r.d);
-      note({ database: r.d, type: 'database', name: r.d, owner: r.o }, r.n, r.g, r.p, r.y);
-    }
     const schemasOf = (db: string) => {
       const s = new Set<string>();
       for (const p of c.privileges) {
@@ -221,7 +255,7 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession> = {
       }
       return [...s];
     };
-    const rows = await inEachDatabase<{ t: ObjectType; s: string | null; n: string; a: string | null; o: string; z: boolean; g: string | null; p: string | null; y: boolean | null }>(
+    const rows = await inEachDatabase<ObjectAclRow>(
       session,
       ready,
       'SELECT o.t, o.s, o.n, o.a, pg_get_userbyid(o.owner) AS o, o.acl IS NULL AS z, ' +
@@ -235,22 +269,11 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession> = {
         "WHERE o.t = 'schema' OR o.s = ANY($1::text[]) OR (x.grantee <> 0 AND pg_get_userbyid(x.grantee) = ANY($2::text[]))",
       (db) => [schemasOf(db), managed],
     );
-    for (const { database, row } of rows) {
-      note({ database, type: row.t, ...(row.s === null ? {} : { schema: row.s }), name: row.n, ...(row.a === null ? {} : { args: row.a }), owner: row.o }, row.z, row.g, row.p, row.y);
-    }
-    const out = new Map<string, GrantState>();
-    for (const [id, o] of objects) {
-      for (const e of effectiveAcl(o.type, o.owner, acls.has(id) ? (acls.get(id) as AclRow[] | null) : [], version).values()) {
-        out.set(key(id, e.grantee), { object: id, grantee: e.grantee, privileges: ordered(e.privileges, o.type, version), grantable: ordered(e.grantable, o.type, version) });
-      }
-    }
-    beside.set(out, { objects, missing, databases: existing, roles: session.catalog.roles });
-    return out;
+    return privilegesFrom(dbRows, rows, missing, session.facts.version);
   },
 
-  diff(desired, observed, ctx) {
-    const version = versionOf(ctx);
-    const info = beside.get(observed);
+  diff(desired, { items: observed, extra: info }, ctx) {
+    const version = ctx.facts.version;
     const exact = ctx.prune('grants');
     const want = wants(desired, info, version);
     const drift: Drift[] = [];
@@ -265,10 +288,10 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession> = {
       }
     }
     if (exact) {
-      const c = ctx.cluster as unknown as PostgresCluster;
+      const c = ctx.cluster;
       const declared = new Set(c.roles.map((r) => r.name));
       for (const [k, have] of observed) {
-        const o = info?.objects.get(have.object);
+        const o = info.objects.get(have.object);
         if (want.has(k) || !declared.has(have.grantee) || o === undefined || o.owner === have.grantee) continue;
         drift.push({ kind: KIND, id: k, field: 'absent', desired: [], observed: describe(new Set(have.privileges), new Set(have.grantable), o.type, version) });
       }
@@ -276,11 +299,10 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession> = {
     return drift;
   },
 
-  plan(drift, desired, observed, ctx) {
+  plan(drift, desired, { items: observed, extra: info }, ctx) {
     // No drift, no change (and no second resolution of every declaration against every object).
     if (drift.length === 0) return [];
-    const version = versionOf(ctx);
-    const info = beside.get(observed);
+    const version = ctx.facts.version;
     const want = wants(desired, info, version);
     const exact = ctx.prune('grants');
     interface Group {
@@ -306,14 +328,14 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession> = {
     for (const d of drift) {
       const have = observed.get(d.id);
       const w = want.get(d.id);
-      const object = w?.object ?? (have === undefined ? undefined : info?.objects.get(have.object));
+      const object = w?.object ?? (have === undefined ? undefined : info.objects.get(have.object));
       if (object === undefined) continue;
       const grantee = w?.grantee ?? have?.grantee ?? '';
       const hp = new Set(have?.privileges ?? []);
       const hg = new Set(have?.grantable ?? []);
       const wp = w?.privileges ?? new Set<string>();
       const wg = w?.grantable ?? new Set<string>();
-      const blocked = w?.absentObject ?? (object.type === 'database' ? undefined : info?.missing.get(object.database)) ?? missingRole(grantee, ctx, info?.roles);
+      const blocked = w?.absentObject ?? (object.type === 'database' ? undefined : info.missing.get(object.database)) ?? missingRole(grantee, ctx);
       const plain = ordered([...wp].filter((p) => !hp.has(p) && !wg.has(p)), object.type, version);
       const withOption = ordered([...wg].filter((p) => !hg.has(p)), object.type, version);
       if (plain.length > 0) push({ object, grantee, statement: 'grant', privileges: plain, ...(blocked === undefined ? {} : { blocked }) }, object, d.id);
@@ -344,7 +366,7 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession> = {
       if (g.statement === 'grant' || g.statement === 'grant-option') {
         const opt = g.statement === 'grant-option';
         changes.push({
-          kind: KIND, id, action: 'grant', risk: 'safe', phase: 40,
+          kind: KIND, id, action: 'grant', risk: 'safe', phase: PHASE.privileges,
           summary: `grant ${list}${opt ? ' with grant option' : ''} on ${where} to ${granteeId(g.grantee)}`,
           statements: [{ sql: `GRANT ${list} ON ${on} TO ${who}${opt ? ' WITH GRANT OPTION' : ''}`, ...scope }],
           ...(g.blocked === undefined ? {} : { blocked: g.blocked }),
@@ -352,7 +374,7 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession> = {
       } else {
         const opt = g.statement === 'revoke-option';
         changes.push({
-          kind: KIND, id, action: 'revoke', risk: 'destructive', phase: 60, prune: 'grants',
+          kind: KIND, id, action: 'revoke', risk: 'destructive', phase: PHASE.revokePrivileges, prune: 'grants',
           summary: `revoke ${opt ? 'grant option for ' : ''}${list} on ${where} from ${granteeId(g.grantee)} (not declared)`,
           statements: [{ sql: `REVOKE ${opt ? 'GRANT OPTION FOR ' : ''}${list} ON ${on} FROM ${who}`, ...scope }],
         });

@@ -4,13 +4,14 @@
  * superuser and the role setpoint logs in as are never touched.
  */
 import { undeclared } from '../../src/diff.js';
-import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
+import { PHASE } from './phases.js';
+import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { memoCheck } from '../../src/names.js';
 import { Secret, Verifier } from '../../src/secret.js';
 import { scramVerifier, verifierMethod, verifyPassword } from './password.js';
 import { nameId, quoteIdent } from './quote.js';
-import type { PostgresCluster, RoleSpec } from './schema.js';
-import type { PgFacts, PgSession } from './session.js';
+import type { RoleSpec } from './schema.js';
+import type { PgContext, PgFacts, PgSession } from './session.js';
 
 
 export interface Membership {
@@ -75,10 +76,6 @@ function showTime(t: number | null): string {
 // Checking a SCRAM verifier costs 4096 HMAC rounds: remember answers for unchanged inputs.
 const cachedVerify = memoCheck((stored: string, password: string, role: string) => verifyPassword(stored, password, role));
 
-function factsOf(ctx: KindContext): PgFacts {
-  return ctx.facts as unknown as PgFacts;
-}
-
 /** Parses a row of the roles query. */
 export function parseRoleRow(r: Record<string, unknown>, canReadPasswords: boolean): RoleState {
   const pw = typeof r.rolpassword === 'string' ? r.rolpassword : null;
@@ -110,11 +107,44 @@ function showMembers(list: Membership[]): string[] {
   return list.map((m) => `${nameId(m.role)}${m.admin ? ' (admin)' : ''}`).sort();
 }
 
-export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
+/** What the roles observation learns beside the managed roles: every role that exists, managed or not. */
+export interface RolesExtra {
+  all: Set<string>;
+}
+
+/** A row of pg_auth_members as the roles query reads it. */
+export interface MemberRow {
+  parent: string;
+  member: string;
+  admin: boolean;
+}
+
+/** The roles observation from its two queries' rows (pure): managed roles with their memberships, and every role's name. */
+export function rolesFrom(rows: Record<string, unknown>[], members: MemberRow[], facts: Pick<PgFacts, 'superuser' | 'currentUser' | 'bootstrapUser'>): Observation<RoleState, RolesExtra> {
+  const all = new Set<string>();
+  const out = new Map<string, RoleState>();
+  for (const r of rows) {
+    const s = parseRoleRow(r, facts.superuser);
+    all.add(s.name);
+    if (isProtectedRole(s.name, facts)) continue;
+    out.set(nameId(s.name), s);
+  }
+  for (const m of members) {
+    const s = out.get(nameId(m.member));
+    if (s === undefined) continue;
+    const prev = s.memberOf.find((x) => x.role === m.parent);
+    if (prev !== undefined) prev.admin ||= m.admin;
+    else s.memberOf.push({ role: m.parent, admin: m.admin });
+  }
+  for (const s of out.values()) s.memberOf.sort((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : 0));
+  return { items: out, extra: { all } };
+}
+
+export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, RolesExtra> = {
   kind: KIND,
 
   desired(ctx) {
-    const c = ctx.cluster as unknown as PostgresCluster;
+    const c = ctx.cluster;
     return new Map(c.roles.map((r) => [nameId(r.name), r]));
   },
 
@@ -126,32 +156,12 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
       'SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, ' +
         `extract(epoch FROM rolvaliduntil)::float8 AS validuntil, rolpassword FROM ${table}`,
     );
-    const members = await session.query<{ parent: string; member: string; admin: boolean }>(
-      'SELECT pg_get_userbyid(roleid) AS parent, pg_get_userbyid(member) AS member, admin_option AS admin FROM pg_auth_members',
-    );
-    const all = new Set<string>();
-    const out = new Map<string, RoleState>();
-    for (const r of rows) {
-      const s = parseRoleRow(r, facts.superuser);
-      all.add(s.name);
-      if (isProtectedRole(s.name, facts)) continue;
-      out.set(nameId(s.name), s);
-    }
-    for (const m of members) {
-      const s = out.get(nameId(m.member));
-      if (s === undefined) continue;
-      const prev = s.memberOf.find((x) => x.role === m.parent);
-      if (prev !== undefined) prev.admin ||= m.admin;
-      else s.memberOf.push({ role: m.parent, admin: m.admin });
-    }
-    for (const s of out.values()) s.memberOf.sort((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : 0));
-    session.catalog.roles = all;
-    knownRoles.set(out, all);
-    return out;
+    const members = await session.query<MemberRow>('SELECT pg_get_userbyid(roleid) AS parent, pg_get_userbyid(member) AS member, admin_option AS admin FROM pg_auth_members');
+    return rolesFrom(rows, members, facts);
   },
 
-  diff(desired, observed, ctx) {
-    const facts = factsOf(ctx);
+  diff(desired, { items: observed }, ctx) {
+    const facts = ctx.facts;
     const drift: Drift[] = [];
     const exactMembers = ctx.prune('grants');
     for (const [id, d] of desired) {
@@ -200,9 +210,9 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
     return drift;
   },
 
-  plan(drift, desired, observed, ctx) {
-    const facts = factsOf(ctx);
-    const c = ctx.cluster as unknown as PostgresCluster;
+  plan(drift, desired, { items: observed, extra }, ctx) {
+    const facts = ctx.facts;
+    const c = ctx.cluster;
     const declared = new Set(c.roles.map((r) => r.name));
     const byId = new Map<string, Drift[]>();
     for (const d of drift) byId.set(d.id, [...(byId.get(d.id) ?? []), d]);
@@ -212,13 +222,13 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
       const obs = observed.get(id);
       const fields = new Set(items.map((d) => d.field));
       if (fields.has('absent') && obs !== undefined) {
-        changes.push({ kind: KIND, id, action: 'drop', risk: 'destructive', phase: 90, prune: 'users', summary: `drop undeclared role ${id}`, statements: [{ sql: `DROP ROLE ${quoteIdent(obs.name)}` }] });
+        changes.push({ kind: KIND, id, action: 'drop', risk: 'destructive', phase: PHASE.dropRoles, prune: 'users', summary: `drop undeclared role ${id}`, statements: [{ sql: `DROP ROLE ${quoteIdent(obs.name)}` }] });
         continue;
       }
       if (spec === undefined) continue;
       const role = quoteIdent(spec.name);
       if (fields.has('protected')) {
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 10, summary: `leave role ${id} as it is`, statements: [], blocked: protectedReason(spec.name, facts) ?? 'protected role' });
+        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.roles, summary: `leave role ${id} as it is`, statements: [], blocked: protectedReason(spec.name, facts) ?? 'protected role' });
         continue;
       }
       if (fields.has('present')) {
@@ -230,16 +240,16 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
           sql += ` PASSWORD $${params.length}`;
         }
         const words = [...opts.words, ...(spec.password === undefined ? [] : ['password'])];
-        changes.push({ kind: KIND, id, action: 'create', risk: 'safe', phase: 10, summary: `create role ${id}${words.length === 0 ? '' : ` (${words.join(', ')})`}`, statements: [{ sql, params }] });
+        changes.push({ kind: KIND, id, action: 'create', risk: 'safe', phase: PHASE.roles, summary: `create role ${id}${words.length === 0 ? '' : ` (${words.join(', ')})`}`, statements: [{ sql, params }] });
       } else {
         const opts = attributes(spec, fields, false);
         if (opts.words.length > 0) {
-          changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: 10, summary: `set ${opts.words.join(', ')} for role ${id}`, statements: [{ sql: `ALTER ROLE ${role}${opts.sql}`, params: opts.params }] });
+          changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.roles, summary: `set ${opts.words.join(', ')} for role ${id}`, statements: [{ sql: `ALTER ROLE ${role}${opts.sql}`, params: opts.params }] });
         }
         if (fields.has('password') && spec.password !== undefined) {
           const unverifiable = obs?.verifier === undefined;
           changes.push({
-            kind: KIND, id, action: 'alter', risk: 'safe', phase: 10,
+            kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.roles,
             summary: `set the password of role ${id} (it does not match the declared one)`,
             statements: [{ sql: `ALTER ROLE ${role} PASSWORD $1`, params: [passwordParam(spec, ctx)] }],
             ...(unverifiable ? { blocked: `the password of ${id} cannot be verified without superuser (pg_authid is not readable): it is left as it is` } : {}),
@@ -252,9 +262,9 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
         for (const m of want) {
           const h = have.find((x) => x.role === m.role);
           if (h !== undefined && (h.admin || !m.admin)) continue;
-          const exists = declared.has(m.role) || ctxRoleExists(observed, m.role, facts);
+          const exists = declared.has(m.role) || roleExists({ items: observed, extra }, m.role, facts);
           changes.push({
-            kind: KIND, id, action: 'grant', risk: 'safe', phase: 15,
+            kind: KIND, id, action: 'grant', risk: 'safe', phase: PHASE.memberships,
             summary: `grant membership in ${nameId(m.role)} to ${id}${m.admin ? ' with admin option' : ''}`,
             statements: [{ sql: `GRANT ${quoteIdent(m.role)} TO ${role}${m.admin ? ' WITH ADMIN OPTION' : ''}` }],
             ...(exists ? {} : { blocked: `role ${nameId(m.role)} does not exist` }),
@@ -264,9 +274,9 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
           for (const h of have) {
             const w = want.find((m) => m.role === h.role);
             if (w === undefined) {
-              changes.push({ kind: KIND, id, action: 'revoke', risk: 'destructive', phase: 65, prune: 'grants', summary: `revoke undeclared membership in ${nameId(h.role)} from ${id}`, statements: [{ sql: `REVOKE ${quoteIdent(h.role)} FROM ${role}` }] });
+              changes.push({ kind: KIND, id, action: 'revoke', risk: 'destructive', phase: PHASE.revokeMemberships, prune: 'grants', summary: `revoke undeclared membership in ${nameId(h.role)} from ${id}`, statements: [{ sql: `REVOKE ${quoteIdent(h.role)} FROM ${role}` }] });
             } else if (h.admin && !w.admin) {
-              changes.push({ kind: KIND, id, action: 'revoke', risk: 'destructive', phase: 65, prune: 'grants', summary: `revoke admin option on ${nameId(h.role)} from ${id}`, statements: [{ sql: `REVOKE ADMIN OPTION FOR ${quoteIdent(h.role)} FROM ${role}` }] });
+              changes.push({ kind: KIND, id, action: 'revoke', risk: 'destructive', phase: PHASE.revokeMemberships, prune: 'grants', summary: `revoke admin option on ${nameId(h.role)} from ${id}`, statements: [{ sql: `REVOKE ADMIN OPTION FOR ${quoteIdent(h.role)} FROM ${role}` }] });
             }
           }
         }
@@ -277,13 +287,12 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession> = {
 };
 
 /** Whether a role exists, as far as the roles kind can tell (observed, or one it never manages). */
-function ctxRoleExists(observed: Map<string, RoleState>, name: string, facts: PgFacts): boolean {
-  return observed.has(nameId(name)) || knownRoles.get(observed)?.has(name) === true || isProtectedRole(name, facts);
+function roleExists(o: Observation<RoleState, RolesExtra>, name: string, facts: PgFacts): boolean {
+  return o.items.has(nameId(name)) || o.extra.all.has(name) || isProtectedRole(name, facts);
 }
-const knownRoles = new WeakMap<Map<string, RoleState>, Set<string>>();
 
 /** The password as it goes to the server: a SCRAM-SHA-256 verifier built here, never the plaintext. */
-function passwordParam(spec: RoleSpec, ctx: KindContext): Secret {
+function passwordParam(spec: RoleSpec, ctx: PgContext): Secret {
   const secret = ctx.secret(spec.password as NonNullable<RoleSpec['password']>);
   return new Secret(scramVerifier(secret.reveal()), secret.source);
 }

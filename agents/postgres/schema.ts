@@ -1,6 +1,7 @@
 /** The postgres engine's part of the desired-state file: `hosts.<h>.postgres` and the cluster keys. */
 import { z } from 'zod';
 import { secretRef } from '../../src/spec/schema.js';
+import type { ClusterBase } from '../../src/spec/types.js';
 import { DEFACL_TYPES, defaultOnType, knownPrivileges, normalizePrivilege, PUBLIC, type DefaultOn, type ObjectType } from './acl.js';
 import { parseQualifiedName } from './quote.js';
 
@@ -183,15 +184,8 @@ export type PrivilegeSpec = z.infer<typeof privilegeSchema>;
 export type PrivilegeTarget = z.infer<typeof privilegeTarget>;
 export type DefaultPrivilegeSpec = z.infer<typeof defaultPrivilegeSchema>;
 export type SettingValue = z.infer<typeof settingValue>;
-export interface PostgresCluster {
-  roles: RoleSpec[];
-  databases: DatabaseSpec[];
-  schemas: SchemaSpec[];
-  extensions: ExtensionSpec[];
-  privileges: PrivilegeSpec[];
-  defaultPrivileges: DefaultPrivilegeSpec[];
-  settings: Record<string, SettingValue>;
-}
+/** A postgres cluster as validated: the common keys and this engine's, defaults applied (inferred from the zod shape). */
+export type PostgresCluster = ClusterBase & z.infer<z.ZodObject<typeof clusterShape>>;
 
 /**
  * Databases whose contents setpoint looks at: the declared ones and every database a schema,

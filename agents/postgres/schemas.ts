@@ -3,11 +3,13 @@
  * managed; `public` exists in every new database and is never dropped (declare it to manage its owner).
  */
 import { undeclared } from '../../src/diff.js';
-import type { Change, Drift, KindContext, ResourceKind } from '../../src/engine.js';
-import { databaseAccess } from './databases.js';
+import { PHASE } from './phases.js';
+import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
+import { databaseAccess, databases } from './databases.js';
+import { roles } from './roles.js';
 import { dotted, nameId, quoteIdent } from './quote.js';
-import type { PostgresCluster, SchemaSpec } from './schema.js';
-import type { PgSession } from './session.js';
+import type { SchemaSpec } from './schema.js';
+import type { PgContext, PgSession } from './session.js';
 
 export interface SchemaState {
   database: string;
@@ -17,13 +19,10 @@ export interface SchemaState {
 
 const KIND = 'postgres.schema';
 
-/** What the observation could not see (databases that do not exist yet) and which roles exist, beside it. */
+/** What a per-database observation could not see: database -> why its contents cannot be observed (it does not exist yet...). */
 export interface Unseen {
-  /** Database -> why its contents cannot be observed. */
   missing: Map<string, string>;
-  roles: Set<string> | undefined;
 }
-const unseen = new WeakMap<Map<string, SchemaState>, Unseen>();
 
 /** The query every per-database kind uses to leave the system schemas out. */
 export const USER_SCHEMAS = "nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'";
@@ -35,32 +34,43 @@ export async function inEachDatabase<T>(session: PgSession, databases: readonly 
 }
 
 /** Why a role cannot be used yet, or undefined. Declared roles are created in an earlier phase of the same step. */
-export function missingRole(role: string | undefined, ctx: KindContext, roles: Set<string> | undefined): string | undefined {
-  if (role === undefined || role === 'PUBLIC' || roles === undefined) return undefined;
-  const c = ctx.cluster as unknown as PostgresCluster;
-  if (roles.has(role) || c.roles.some((r) => r.name === role)) return undefined;
+export function missingRole(role: string | undefined, ctx: PgContext): string | undefined {
+  const existing = ctx.observation(roles)?.extra.all;
+  if (role === undefined || role === 'PUBLIC' || existing === undefined) return undefined;
+  const c = ctx.cluster;
+  if (existing.has(role) || c.roles.some((r) => r.name === role)) return undefined;
   return `role ${nameId(role)} does not exist`;
 }
 
-export const schemas: ResourceKind<SchemaSpec, SchemaState, PgSession> = {
+/** A row of the schemas query. */
+export interface SchemaRow {
+  n: string;
+  o: string;
+}
+
+/** The schemas observation from each database's rows (pure). */
+export function schemasFrom(rows: { database: string; row: SchemaRow }[], missing: Map<string, string>): Observation<SchemaState, Unseen> {
+  const out = new Map<string, SchemaState>();
+  for (const { database, row } of rows) out.set(dotted(database, row.n), { database, name: row.n, owner: row.o });
+  return { items: out, extra: { missing } };
+}
+
+export const schemas: ResourceKind<SchemaSpec, SchemaState, PgSession, PgContext, Unseen> = {
   kind: KIND,
+  needs: [roles, databases],
 
   desired(ctx) {
-    const c = ctx.cluster as unknown as PostgresCluster;
+    const c = ctx.cluster;
     return new Map(c.schemas.map((s) => [dotted(s.database, s.name), s]));
   },
 
   async observe(session, ctx) {
-    const { ready, missing } = databaseAccess(session, ctx);
-    const rows = await inEachDatabase<{ n: string; o: string }>(session, ready, `SELECT nspname AS n, pg_get_userbyid(nspowner) AS o FROM pg_namespace WHERE ${USER_SCHEMAS}`);
-    const out = new Map<string, SchemaState>();
-    for (const { database, row } of rows) out.set(dotted(database, row.n), { database, name: row.n, owner: row.o });
-    unseen.set(out, { missing, roles: session.catalog.roles });
-    return out;
+    const { ready, missing } = databaseAccess(ctx);
+    return schemasFrom(await inEachDatabase<SchemaRow>(session, ready, `SELECT nspname AS n, pg_get_userbyid(nspowner) AS o FROM pg_namespace WHERE ${USER_SCHEMAS}`), missing);
   },
 
-  diff(desired, observed, ctx) {
-    const c = ctx.cluster as unknown as PostgresCluster;
+  diff(desired, { items: observed }, ctx) {
+    const c = ctx.cluster;
     const drift: Drift[] = [];
     for (const [id, d] of desired) {
       const o = observed.get(id);
@@ -73,33 +83,32 @@ export const schemas: ResourceKind<SchemaSpec, SchemaState, PgSession> = {
     return drift;
   },
 
-  plan(drift, desired, observed, ctx) {
-    const info = unseen.get(observed);
+  plan(drift, desired, { items: observed, extra: info }, ctx) {
     const changes: Change[] = [];
     for (const d of drift) {
       const spec = desired.get(d.id);
       const obs = observed.get(d.id);
       if (d.field === 'absent' && obs !== undefined) {
         changes.push({
-          kind: KIND, id: d.id, action: 'drop', risk: 'destructive', phase: 75, prune: 'objects',
+          kind: KIND, id: d.id, action: 'drop', risk: 'destructive', phase: PHASE.dropSchemas, prune: 'objects',
           summary: `drop undeclared schema ${nameId(obs.name)} of database ${nameId(obs.database)} (only if empty)`,
           statements: [{ sql: `DROP SCHEMA ${quoteIdent(obs.name)}`, scope: obs.database }],
         });
         continue;
       }
       if (spec === undefined) continue;
-      const blocked = info?.missing.get(spec.database) ?? missingRole(spec.owner, ctx, info?.roles);
+      const blocked = info.missing.get(spec.database) ?? missingRole(spec.owner, ctx);
       const where = { ...(blocked === undefined ? {} : { blocked }) };
       if (d.field === 'present') {
         changes.push({
-          kind: KIND, id: d.id, action: 'create', risk: 'safe', phase: 30,
+          kind: KIND, id: d.id, action: 'create', risk: 'safe', phase: PHASE.schemas,
           summary: `create schema ${nameId(spec.name)} in database ${nameId(spec.database)}${spec.owner === undefined ? '' : ` owned by ${nameId(spec.owner)}`}`,
           statements: [{ sql: `CREATE SCHEMA ${quoteIdent(spec.name)}${spec.owner === undefined ? '' : ` AUTHORIZATION ${quoteIdent(spec.owner)}`}`, scope: spec.database }],
           ...where,
         });
       } else if (d.field === 'owner' && spec.owner !== undefined) {
         changes.push({
-          kind: KIND, id: d.id, action: 'alter', risk: 'safe', phase: 30,
+          kind: KIND, id: d.id, action: 'alter', risk: 'safe', phase: PHASE.schemas,
           summary: `set the owner of schema ${nameId(spec.name)} in database ${nameId(spec.database)} to ${nameId(spec.owner)}`,
           statements: [{ sql: `ALTER SCHEMA ${quoteIdent(spec.name)} OWNER TO ${quoteIdent(spec.owner)}`, scope: spec.database }],
           ...where,

@@ -5,7 +5,8 @@
  * parameters are inlined as literals here, so what history records keeps `$1` where a secret was.
  */
 import pg from 'pg';
-import type { ErrorClass, Session } from '../../src/engine.js';
+import type { BaseFacts, ErrorClass, KindContext, Session } from '../../src/engine.js';
+import type { PostgresCluster } from './schema.js';
 import { redactError, Secret } from '../../src/secret.js';
 import { inlineParams, literalOf } from './quote.js';
 
@@ -33,19 +34,13 @@ export interface PgFacts {
   dataDir?: string;
 }
 
+/** The context of every postgres kind. */
+export type PgContext = KindContext<PostgresCluster, PgFacts & BaseFacts>;
+
 /** A database as the databases kind saw it in the current observation. */
 export interface DatabaseRef {
   name: string;
   allowConnections: boolean;
-}
-
-/**
- * What the roles and databases kinds saw in the current round of observation, for the kinds the
- * engine observes after them (it lists roles and databases first): which roles exist, which databases.
- */
-export interface Catalog {
-  roles?: Set<string>;
-  databases?: Map<string, DatabaseRef>;
 }
 
 /** Options of one statement: which database's connection runs it (the admin one when omitted). */
@@ -62,7 +57,6 @@ export class PgSession implements Session {
   readonly stats = { statements: 0, bytesIn: 0 };
   broken = false;
   readonly server: string;
-  catalog: Catalog = {};
   private readonly scoped = new Map<string, Promise<pg.Client>>();
 
   constructor(

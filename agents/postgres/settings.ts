@@ -8,10 +8,11 @@
  * change that waits: setpoint does not restart servers yet), never as a failure and never set again.
  */
 import { restartChange } from '../host/index.js';
-import type { Change, Drift, ResourceKind } from '../../src/engine.js';
+import { PHASE } from './phases.js';
+import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { quoteIdent } from './quote.js';
-import type { PostgresCluster, SettingValue } from './schema.js';
-import type { PgFacts, PgSession } from './session.js';
+import type { SettingValue } from './schema.js';
+import type { PgContext, PgSession } from './session.js';
 
 /** What normalization needs to know of a setting: pg_settings.vartype and unit. */
 export interface SettingMeta {
@@ -226,46 +227,71 @@ function shown(v: SettingValue): string {
 /** Sources whose running value is the session's own, not the server's: the running value says nothing then. */
 const SESSION_SOURCES = new Set(['client', 'session', 'database', 'user', 'database user']);
 
-export const settings: ResourceKind<SettingValue, SettingState, PgSession> = {
+/** What the settings observation learns beside the states: each running value in base units (the state shows it humanized). */
+export interface SettingsExtra {
+  raw: Map<string, string>;
+}
+
+/** A row of the settings query: one per declared name (w), with what pg_settings and pg_file_settings say. */
+export interface SettingRow {
+  w: string;
+  n: string | null;
+  v: string | null;
+  u: string | null;
+  t: string | null;
+  c: string | null;
+  s: string | null;
+  p: boolean | null;
+  file: string | null;
+  ferr: string | null;
+}
+
+/** The settings observation from the rows (pure); `superuser`: pg_file_settings could be read. */
+export function settingsFrom(rows: SettingRow[], superuser: boolean): Observation<SettingState, SettingsExtra> {
+  const out = new Map<string, SettingState>();
+  const raw = new Map<string, string>();
+  for (const r of rows) {
+    if (r.n === null && r.file === null) continue;
+    out.set(r.w, {
+      name: r.w,
+      running: r.v === null ? '' : humanize(r.v, r.u),
+      vartype: r.t ?? 'string',
+      unit: r.u,
+      context: r.c ?? 'user',
+      source: r.s ?? 'default',
+      ...(superuser ? { file: r.file, fileError: r.ferr } : {}),
+      pendingRestart: r.p === true,
+    });
+    raw.set(r.w, r.v ?? '');
+  }
+  return { items: out, extra: { raw } };
+}
+
+export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgContext, SettingsExtra> = {
   kind: KIND,
 
   desired(ctx) {
-    const c = ctx.cluster as unknown as PostgresCluster;
+    const c = ctx.cluster;
     return new Map(Object.entries(c.settings).map(([k, v]) => [k.toLowerCase(), v]));
   },
 
   async observe(session, ctx) {
     const names = [...this.desired(ctx).keys()];
-    const out = new Map<string, SettingState>();
-    if (names.length === 0) return out;
+    if (names.length === 0) return settingsFrom([], session.facts.superuser);
     // pg_file_settings is readable by superusers only; others see the running values alone.
     const file = session.facts.superuser
       ? 'f.setting AS file, f.error AS ferr FROM unnest($1::text[]) AS w(name) LEFT JOIN pg_settings s ON lower(s.name) = w.name ' +
         'LEFT JOIN LATERAL (SELECT x.setting, x.error FROM pg_file_settings x WHERE lower(x.name) = w.name ORDER BY x.seqno DESC LIMIT 1) f ON true'
       : 'NULL::text AS file, NULL::text AS ferr FROM unnest($1::text[]) AS w(name) LEFT JOIN pg_settings s ON lower(s.name) = w.name';
-    const rows = await session.query<{ w: string; n: string | null; v: string | null; u: string | null; t: string | null; c: string | null; s: string | null; p: boolean | null; file: string | null; ferr: string | null }>(
+    const rows = await session.query<SettingRow>(
       `SELECT w.name AS w, s.name AS n, s.setting AS v, s.unit AS u, s.vartype AS t, s.context AS c, s.source AS s, s.pending_restart AS p, ${file}`,
       [names],
     );
-    for (const r of rows) {
-      if (r.n === null && r.file === null) continue;
-      out.set(r.w, {
-        name: r.w,
-        running: r.v === null ? '' : humanize(r.v, r.u),
-        vartype: r.t ?? 'string',
-        unit: r.u,
-        context: r.c ?? 'user',
-        source: r.s ?? 'default',
-        ...(session.facts.superuser ? { file: r.file, fileError: r.ferr } : {}),
-        pendingRestart: r.p === true,
-      });
-      raw.set(out.get(r.w) as SettingState, r.v ?? '');
-    }
-    return out;
+    return settingsFrom(rows, session.facts.superuser);
   },
 
-  diff(desired, observed, ctx) {
-    const facts = ctx.facts as unknown as PgFacts;
+  diff(desired, { items: observed, extra: { raw } }, ctx) {
+    const facts = ctx.facts;
     const drift: Drift[] = [];
     for (const [name, value] of desired) {
       const o = observed.get(name);
@@ -284,7 +310,7 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession> = {
         drift.push({ kind: KIND, id: name, field: 'readonly', desired: shown(value), observed: o.running });
         continue;
       }
-      const running = normalizeSetting(raw.get(o) ?? o.running, meta);
+      const running = normalizeSetting(raw.get(name) ?? o.running, meta);
       const runningKnown = !SESSION_SOURCES.has(o.source);
       if (o.file === undefined) {
         if (runningKnown && running !== want) drift.push({ kind: KIND, id: name, field: 'value', desired: shown(value), observed: o.running });
@@ -303,7 +329,7 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession> = {
     return drift;
   },
 
-  plan(drift, desired, observed, ctx) {
+  plan(drift, desired, { items: observed }, ctx) {
     const changes: Change[] = [];
     const pending: string[] = [];
     for (const d of drift) {
@@ -311,7 +337,7 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession> = {
       if (value === undefined) continue;
       const o = observed.get(d.id);
       const name = d.id.split('.').map(quoteIdent).join('.');
-      const base = { kind: KIND, id: d.id, phase: 50 } as const;
+      const base = { kind: KIND, id: d.id, phase: PHASE.settings } as const;
       switch (d.field) {
         case 'value': {
           // A list setting goes as its elements, each one literal (the server quotes them as it needs).
@@ -350,5 +376,3 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession> = {
   },
 };
 
-/** The running value in base units, beside each state (the state shows it humanized). */
-const raw = new WeakMap<SettingState, string>();

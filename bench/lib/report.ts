@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 export const BENCH = resolve(import.meta.dirname, '..');
 export const ROOT = resolve(BENCH, '..');
 export const OUT = join(BENCH, 'out');
-export const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+export const CLI = join(ROOT, 'dist', 'bin', 'setpoint.js');
 
 /** Median of a list (the mean of the two middle values for an even count). */
 export function median(xs: readonly number[]): number {

@@ -1,16 +1,12 @@
 import type { Command } from 'commander';
 import { History } from '../history/store.js';
 import { createLogger } from '../log.js';
-import { reconcile } from '../loop/reconcile.js';
-import { recordPass } from '../loop/record.js';
+import { Controller } from '../loop/controller.js';
 import { targetsOf } from '../loop/targets.js';
 import { SessionPool } from '../transport/sessions.js';
 import { SshPool } from '../transport/ssh.js';
-import { locator } from '../spec/load.js';
-import { DisruptionGate } from '../loop/windows.js';
 import { action, engines, EXIT, historyPath, jsonLines, load } from './common.js';
 import { render } from './plan.js';
-import { forEachLimit } from './run-targets.js';
 
 export function register(program: Command): void {
   program
@@ -31,7 +27,7 @@ export function register(program: Command): void {
     .action(
       action(async (opts: { file: string; cluster?: string; host?: string; db?: string; json?: boolean }) => {
         const loaded = await load(opts.file);
-        const targets = targetsOf(loaded.spec, engines, { ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }), ...(opts.host === undefined ? {} : { host: opts.host }) });
+        const targets = targetsOf(loaded.spec, await engines(), { ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }), ...(opts.host === undefined ? {} : { host: opts.host }) });
         if (targets.length === 0) {
           process.stderr.write(`setpoint: no target matches${opts.cluster === undefined ? '' : ` --cluster ${opts.cluster}`}${opts.host === undefined ? '' : ` --host ${opts.host}`}\n`);
           return EXIT.error;
@@ -40,36 +36,13 @@ export function register(program: Command): void {
         const log = createLogger({ stream: process.stderr, json: false, level: opts.json === true ? 'warn' : 'info' });
         const pool = new SessionPool(`apply-${process.pid}`);
         const ssh = new SshPool();
-        const health = new Map<string, boolean>();
-        const gate = new DisruptionGate((key) => health.get(key));
-        const members = (c: string) => loaded.spec.clusters[c]?.members.map((h) => `${c}/${h}`) ?? [];
-        const locate = locator(loaded);
+        // The daemon's own loop, run once: the same passes, gates, pauses and records.
+        const controller = new Controller({ engines: await engines(), history, log, pool, ssh, schedule: false });
         try {
           history.recordSpec(loaded);
-          const pauses = history.pauseState();
-          const pausedOf = (c: string, h: string) => pauses.active.find((p) => p.target === c || p.target === h || p.target === `${c}/${h}`)?.reason;
-          const passOf = async (t: (typeof targets)[number]) => {
-            const o = await reconcile(
-              t,
-              {
-                pool, ssh, log, specVersion: loaded.version, history, owner: history.daemonId,
-                disruptive: (x) => gate.check(x, members(x.cluster)), takeDisruptive: (x) => gate.take(x), disruptedBefore: new Set(),
-                paused: (x) => pausedOf(x.cluster, x.host), locate,
-              },
-              { act: true },
-            );
-            health.set(t.key, o.complete && o.error === undefined);
-            if (o.complete && o.error === undefined) gate.release(t);
-            const paused = pausedOf(t.cluster, t.host);
-            recordPass(history, o, loaded.version, paused === undefined ? {} : { paused });
-            return o;
-          };
-          const outcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, passOf);
-          // A restart waits until every other member of its cluster is known healthy: members observed in
-          // the same round were not yet. Those targets get one more pass, one at a time.
-          for (const [i, o] of outcomes.entries()) {
-            if (o.changes.some((c) => c.status === 'waiting' && / is not observed yet$/.test(c.reason ?? ''))) outcomes[i] = await passOf(o.target);
-          }
+          controller.apply(loaded);
+          const chosen = new Set(targets.map((t) => t.key));
+          const outcomes = await controller.once((t) => chosen.has(t.key));
           if (opts.json === true) {
             jsonLines(
               outcomes.map((o) => ({

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { createLogger } from '../log.js';
-import { action, EXIT } from './common.js';
-import { runDaemon } from './run.js';
+import { action, engines, EXIT } from './common.js';
+import { Daemon } from '../daemon.js';
 
 /** The demo's desired state: two MariaDB servers in one cluster. */
 function demoSpec(a1: string, a2: string, pwFile: string): string {
@@ -75,34 +75,33 @@ export function register(program: Command): void {
         const file = join(dir, 'setpoint.yaml');
         await writeFile(file, demoSpec('127.0.77.1', '127.0.77.2', pwFile));
         const db = join(dir, 'history.db');
-        const bin = process.argv[1]?.endsWith('main.js') === true ? `node ${process.argv[1]}` : 'npx setpoint';
+        const bin = process.argv[1]?.endsWith('setpoint.js') === true ? `node ${process.argv[1]}` : 'setpoint';
         process.stdout.write(
           `\n  Desired state: ${file}\n  History:       ${db}\n\n` +
             `  In another terminal:\n    ${bin} status --db ${db}\n    ${bin} history --db ${db}\n` +
             `    ${bin} plan -f ${file}\n    $EDITOR ${file}\n\n  Ctrl-C stops and cleans up.\n\n`,
         );
-        const stop = new AbortController();
-        const onSignal = () => stop.abort();
+        let perturbed = !opts.perturb;
+        const daemon = await Daemon.start({
+          file,
+          db,
+          engines: await engines(),
+          log,
+          stopTimeoutSeconds: 5,
+          onPass: (o) => {
+            if (perturbed || o.state !== 'converged' || o.target.host !== 'db1') return;
+            perturbed = true;
+            setTimeout(() => {
+              log.info('demo: dropping database `shop` on db1 by hand, as a careless human might; watch setpoint put it back');
+              hosts[0]?.mariadb?.sql('DROP DATABASE shop').catch((err: unknown) => log.warn('demo: could not drop the database', { error: String(err) }));
+            }, 3000).unref();
+          },
+        });
+        const onSignal = () => void daemon.stop('signal');
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
-        let perturbed = !opts.perturb;
         try {
-          await runDaemon({
-            file,
-            db,
-            log,
-            signals: false,
-            signal: stop.signal,
-            stopTimeoutSeconds: 5,
-            onPass: (o) => {
-              if (perturbed || o.state !== 'converged' || o.target.host !== 'db1') return;
-              perturbed = true;
-              setTimeout(() => {
-                log.info('demo: dropping database `shop` on db1 by hand, as a careless human might; watch setpoint put it back');
-                hosts[0]?.mariadb?.sql('DROP DATABASE shop').catch((err: unknown) => log.warn('demo: could not drop the database', { error: String(err) }));
-              }, 3000).unref();
-            },
-          });
+          await daemon.stopped;
         } finally {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);

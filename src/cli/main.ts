@@ -1,7 +1,8 @@
-#!/usr/bin/env node
-/** The `setpoint` command. One file per subcommand; the daemon is `run`. */
+/** The `setpoint` command line. One file per subcommand; the daemon is `run`. The entry point is bin/setpoint.ts. */
 import { Command } from 'commander';
+import type { AnyEngine } from '../engine.js';
 import { packageVersion } from '../version.js';
+import { useEngines } from './engines.js';
 
 /**
  * The module that registers each command, in help order. Only the invoked command's module is
@@ -14,33 +15,37 @@ const MODULES: Record<string, string> = {
   history: './history.js', hosts: './hosts.js', pause: './pause.js', resume: './pause.js', demo: './demo.js',
 };
 
-const program = new Command()
-  .name('setpoint')
-  .description(
-    'Keep bare-metal MySQL/MariaDB and PostgreSQL servers at a declared state: write down what you want in a\n' +
-      'YAML file, and setpoint observes each server, makes the next safe change, and remembers everything.',
-  )
-  .version(packageVersion())
-  .showHelpAfterError('(run with --help for usage)')
-  .addHelpText(
-    'after',
-    '\nFiles:\n  The history file is --db, else $SETPOINT_DB, else $STATE_DIRECTORY/history.db (under systemd), else ./setpoint.db.\n\n' +
-      'Exit status:\n  0 ok / converged / nothing to do, 2 drift (plan, apply, status), 1 error.\n\n' +
-      'Examples:\n  setpoint validate -f setpoint.yaml\n  setpoint plan -f setpoint.yaml\n  setpoint apply -f setpoint.yaml --once\n  setpoint run -f setpoint.yaml\n  setpoint status\n  setpoint history --since 1h --kind drift,action',
-  );
+/** Runs the command line `argv` (as process.argv); `loadEngines` gives the engines, loaded only when a command needs them. */
+export async function main(argv: readonly string[], loadEngines: () => Promise<readonly AnyEngine[]>): Promise<void> {
+  useEngines(loadEngines);
+  const program = new Command()
+    .name('setpoint')
+    .description(
+      'Keep bare-metal MySQL/MariaDB and PostgreSQL servers at a declared state: write down what you want in a\n' +
+        'YAML file, and setpoint observes each server, makes the next safe change, and remembers everything.',
+    )
+    .version(packageVersion())
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      '\nFiles:\n  The history file is --db, else $SETPOINT_DB, else $STATE_DIRECTORY/history.db (under systemd), else ./setpoint.db.\n\n' +
+        'Exit status:\n  0 ok / converged / nothing to do, 2 drift (plan, apply, status), 1 error.\n\n' +
+        'Examples:\n  setpoint validate -f setpoint.yaml\n  setpoint plan -f setpoint.yaml\n  setpoint apply -f setpoint.yaml --once\n  setpoint run -f setpoint.yaml\n  setpoint status\n  setpoint history --since 1h --kind drift,action',
+    );
 
-const invoked = process.argv[2] ?? '';
+  const invoked = argv[2] ?? '';
 
-// A reader that goes away (`setpoint status | head -1`, `| grep -q`, a closed pager) ends a listing
-// quietly. The daemon keeps running when its log reader goes away: it stops logging to that pipe.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
-    if (invoked !== 'run') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
-  });
+  // A reader that goes away (`setpoint status | head -1`, `| grep -q`, a closed pager) ends a listing
+  // quietly. The daemon keeps running when its log reader goes away: it stops logging to that pipe.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+      if (invoked !== 'run') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    });
+  }
+  const own = MODULES[invoked];
+  const wanted = own !== undefined ? [own] : invoked === '-V' || invoked === '--version' ? [] : [...new Set(Object.values(MODULES))];
+  for (const m of wanted) ((await import(m)) as { register: (p: Command) => void }).register(program);
+
+  await program.parseAsync(argv);
 }
-const own = MODULES[invoked];
-const wanted = own !== undefined ? [own] : invoked === '-V' || invoked === '--version' ? [] : [...new Set(Object.values(MODULES))];
-for (const m of wanted) ((await import(m)) as { register: (p: Command) => void }).register(program);
-
-await program.parseAsync(process.argv);

@@ -26,7 +26,7 @@ export function register(program: Command): void {
     .action(
       action(async (opts: { file: string; cluster?: string; host?: string; json?: boolean }) => {
         const loaded = await load(opts.file);
-        const targets = targetsOf(loaded.spec, engines, { ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }), ...(opts.host === undefined ? {} : { host: opts.host }) });
+        const targets = targetsOf(loaded.spec, await engines(), { ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }), ...(opts.host === undefined ? {} : { host: opts.host }) });
         if (targets.length === 0) {
           process.stderr.write(`setpoint: no target matches${opts.cluster === undefined ? '' : ` --cluster ${opts.cluster}`}${opts.host === undefined ? '' : ` --host ${opts.host}`}\n`);
           return EXIT.error;

@@ -17,7 +17,7 @@ export function register(program: Command): void {
         try {
           const loaded = await load(opts.file, { secrets: opts.skipSecrets !== true });
           const clusters = Object.keys(loaded.spec.clusters).length;
-          const targets = targetsOf(loaded.spec, engines).length;
+          const targets = targetsOf(loaded.spec, await engines()).length;
           if (opts.json === true) process.stdout.write(JSON.stringify({ file: opts.file, valid: true, version: loaded.version, clusters, targets, problems: [] }) + '\n');
           else process.stdout.write(`${opts.file}: valid (version ${loaded.version}; ${clusters} cluster${clusters === 1 ? '' : 's'}, ${targets} target${targets === 1 ? '' : 's'})\n`);
           return EXIT.ok;

@@ -8,15 +8,11 @@ import { closeSync, existsSync, mkdirSync, openSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { SetpointError } from '../errors.js';
-import type { Condition } from '../loop/conditions.js';
+import { kindOfResource, type Condition, type DriftRecord, type TargetKey, type TargetState } from '../status.js';
 import { historyError, noteHistoryPath } from './errors.js';
 import { migrations } from './migrations.js';
 
-/** One cluster member: the unit the loop reconciles. */
-export interface TargetKey {
-  cluster: string;
-  host: string;
-}
+export type { DriftRecord, TargetKey, TargetState };
 
 export type EntryKind = 'spec' | 'event' | 'drift' | 'action' | 'error' | 'condition';
 
@@ -36,8 +32,6 @@ export interface Entry {
   detail: unknown;
 }
 
-/** Target states, most to least healthy. */
-export type TargetState = 'converged' | 'drifted' | 'waiting' | 'failing' | 'stalled' | 'unknown';
 
 export interface TargetStatus extends TargetKey {
   specVersion: string | null;
@@ -56,14 +50,6 @@ export interface TargetStatus extends TargetKey {
   conditions: Condition[];
 }
 
-/** One open difference as the loop found it. */
-export interface DriftRecord {
-  resource: string;
-  field: string;
-  summary: string;
-  desired: unknown;
-  observed: unknown;
-}
 
 /** Everything a pass learned about a target, written in one transaction. */
 export interface PassRecord extends TargetKey {
@@ -103,11 +89,6 @@ export interface HistoryFilter {
   limit?: number;
 }
 
-/** The kind part of a resource name (`mysql.user 'app'@'%'` -> `mysql.user`). */
-function kindOf(resource: string): string {
-  const i = resource.indexOf(' ');
-  return i === -1 ? resource : resource.slice(0, i);
-}
 
 /** Opens (and creates, 0600) the history file and migrates it. */
 export class History {
@@ -351,7 +332,7 @@ export class History {
       }
     }
     for (const resource of [...last.keys()]) {
-      if (!now.has(resource) && (p.kinds === undefined || p.kinds.has(kindOf(resource)))) {
+      if (!now.has(resource) && (p.kinds === undefined || p.kinds.has(kindOfResource(resource)))) {
         ins.run(p.time, p.cluster, p.host, resource, null);
         last.delete(resource);
       }
@@ -387,7 +368,7 @@ export class History {
     if (!resolveGone) return;
     const resolve = this.stmt("UPDATE entries SET outcome = 'resolved', ended = ? WHERE id = ?");
     for (const [k, id] of [...open]) {
-      if (!seen.has(k) && (kinds === undefined || kinds.has(kindOf(k)))) {
+      if (!seen.has(k) && (kinds === undefined || kinds.has(kindOfResource(k)))) {
         resolve.run(p.time, id);
         open.delete(k);
       }

@@ -3,24 +3,9 @@
  * Degraded and Stalled, each with a one-word reason, a message, the time its status last changed,
  * and the spec version it was computed against (so a reader can tell stale status). Pure.
  */
-import type { TargetState } from '../history/store.js';
+import type { Condition, ConditionStatus, ConditionType, TargetState } from '../status.js';
 
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Stalled';
-export type ConditionStatus = 'True' | 'False' | 'Unknown';
-
-export interface Condition {
-  type: ConditionType;
-  status: ConditionStatus;
-  /** One CamelCase word. */
-  reason: string;
-  message: string;
-  /** When `status` last changed (ISO 8601). */
-  lastTransitionTime: string;
-  /** The spec version this condition was computed against. */
-  observedGeneration: string;
-  /** Ready only, when not True: since when it has not been True (across False/Unknown changes). */
-  notReadySince?: string;
-}
+export type { Condition, ConditionStatus, ConditionType };
 
 /** What one pass concluded, as the conditions need it. */
 export interface ConditionInput {

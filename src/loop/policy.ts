@@ -5,6 +5,7 @@
  */
 import type { Change } from '../engine.js';
 import type { Mode, PruneSpec } from '../spec/types.js';
+import type { WaitCode } from '../status.js';
 
 export interface StepPolicy {
   mode: Mode;
@@ -14,7 +15,7 @@ export interface StepPolicy {
   /** Per-pass budget as configured (for messages). */
   destructiveBudget: number;
   /** Whether a disruptive change may run now; a reason when not. */
-  disruptive: { allowed: true } | { allowed: false; reason: string };
+  disruptive: { allowed: true } | { allowed: false; reason: string; code: WaitCode };
   /** Set when the target is paused: nothing runs. */
   paused?: string;
 }
@@ -22,8 +23,7 @@ export interface StepPolicy {
 export interface Waiting {
   change: Change;
   reason: string;
-  /** `budget` when held back because the pass planned more destructive changes than the budget. */
-  code?: 'budget';
+  code: WaitCode;
 }
 
 export interface StepDecision {
@@ -45,10 +45,10 @@ export function selectStep(changes: readonly Change[], p: StepPolicy): StepDecis
   const waiting: Waiting[] = [];
   const candidates: Change[] = [];
   for (const c of changes) {
-    if (p.paused !== undefined) waiting.push({ change: c, reason: `paused: ${p.paused}` });
-    else if (p.mode === 'observe') waiting.push({ change: c, reason: 'mode: observe' });
-    else if (c.blocked !== undefined) waiting.push({ change: c, reason: c.blocked });
-    else if (c.prune !== undefined && !pruneAllows(p.prune, c.prune)) waiting.push({ change: c, reason: `prune is off for ${c.prune} (set prune: true to remove what is not declared)` });
+    if (p.paused !== undefined) waiting.push({ change: c, reason: `paused: ${p.paused}`, code: 'paused' });
+    else if (p.mode === 'observe') waiting.push({ change: c, reason: 'mode: observe', code: 'observe' });
+    else if (c.blocked !== undefined) waiting.push({ change: c, reason: c.blocked, code: 'blocked' });
+    else if (c.prune !== undefined && !pruneAllows(p.prune, c.prune)) waiting.push({ change: c, reason: `prune is off for ${c.prune} (set prune: true to remove what is not declared)`, code: 'prune' });
     else candidates.push(c);
   }
   const byPhase = (a: Change, b: Change) => a.phase - b.phase;
@@ -67,7 +67,7 @@ export function selectStep(changes: readonly Change[], p: StepPolicy): StepDecis
     destructive.length = 0;
   }
   if (!p.disruptive.allowed) {
-    for (const c of disruptive) waiting.push({ change: c, reason: p.disruptive.reason });
+    for (const c of disruptive) waiting.push({ change: c, reason: p.disruptive.reason, code: p.disruptive.code });
     disruptive.length = 0;
   }
   if (safe.length > 0) return { run: safe, waiting, pending: [...destructive, ...disruptive] };

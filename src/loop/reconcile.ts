@@ -1,33 +1,24 @@
 /**
- * One pass over one target: observe -> diff -> plan -> policy -> act one step -> observe again,
- * until nothing runnable is left. Level-triggered: every step starts from a fresh observation,
- * and a step never assumes its own success. A target has an SQL session and, when its host
- * declares ssh, a shell; what cannot be observed is Unknown, never empty, and an incomplete
- * observation allows only safe changes (starting a stopped service, for instance).
+ * One pass over one target: observe (I/O, src/loop/observe.ts) -> decide (pure, src/loop/decide.ts)
+ * -> act one step (I/O, journaled), repeated until nothing runnable is left. Level-triggered: every
+ * step starts from a fresh observation, and a step never assumes its own success. A target has an SQL
+ * session and, when its host declares ssh, a shell; what cannot be observed is Unknown, never empty,
+ * and an incomplete observation allows only safe changes (starting a stopped service, for instance).
  */
-import { randomBytes } from 'node:crypto';
-import type { ActIO, Change, Drift, ErrorClass, KindContext, ResourceKind, ServiceCommands, Session } from '../engine.js';
+import type { ActIO, Change, ErrorClass, KindContext, Observation, ServiceCommands, Session } from '../engine.js';
 import { SetpointError, messageOf } from '../errors.js';
-import { Secrets, secretRefs } from '../secret.js';
-import type { DriftRecord, History, PassRecord, TargetState } from '../history/store.js';
+import type { History, PassRecord } from '../history/store.js';
 import type { Logger } from '../log.js';
+import { Secrets, secretRefs } from '../secret.js';
+import { kindOfResource, resourceName, type DriftRecord, type PlannedChange, type TargetState } from '../status.js';
 import type { SessionPool } from '../transport/sessions.js';
 import { shq, type SshPool, type SshSession } from '../transport/ssh.js';
-import { pruneAllows, selectStep, type StepPolicy } from './policy.js';
+import { changeKey, decide, describeDrift } from './decide.js';
+import { observeRound, sshPart, type ProbeCache, type Round } from './observe.js';
+import { pruneAllows, type StepPolicy } from './policy.js';
 import type { Target } from './targets.js';
 
-/** A change as `plan` and `status` show it. */
-export interface PlannedChange {
-  cluster: string;
-  host: string;
-  resource: string;
-  action: string;
-  risk: string;
-  summary: string;
-  /** `run`: would run in the next step; `pending`: in a later step; `waiting`: held back by policy. */
-  status: 'run' | 'pending' | 'waiting';
-  reason?: string;
-}
+export type { PlannedChange };
 
 export interface PassOutcome {
   target: Target;
@@ -105,7 +96,7 @@ export interface PassDeps {
    * The daemon's last SSH observation of each target, reused while younger than hostProbeSeconds, the
    * server answers SQL and nothing is about to change; plan and apply always probe.
    */
-  probeCache?: Map<string, { at: number; results: Map<string, Map<string, unknown>> }>;
+  probeCache?: ProbeCache;
 }
 
 export interface PassOptions {
@@ -116,28 +107,7 @@ export interface PassOptions {
   signal?: AbortSignal;
 }
 
-export function resourceName(kind: string, id: string): string {
-  return `${kind} ${id}`;
-}
-
-/** The kind part of a resource name. */
-export function kindOfResource(resource: string): string {
-  const i = resource.indexOf(' ');
-  return i === -1 ? resource : resource.slice(0, i);
-}
-
-function fmt(v: unknown): string {
-  if (Array.isArray(v)) return v.length === 0 ? '(none)' : v.join(', ');
-  if (typeof v === 'string') return v;
-  return JSON.stringify(v);
-}
-
-/** One line for a drift item. */
-export function describeDrift(d: Drift): string {
-  if (d.field === 'present') return 'declared but missing';
-  if (d.field === 'absent') return 'exists but not declared';
-  return `${d.field} is ${fmt(d.observed)}, declared ${fmt(d.desired)}`;
-}
+export { describeDrift, kindOfResource, resourceName };
 
 /** Service commands of a host: its own, or systemd's on its unit. */
 export function serviceCommands(host: Target['hostSpec']): ServiceCommands | undefined {
@@ -162,6 +132,10 @@ export function classify(t: Target, err: unknown): ErrorClass {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * One pass: observe -> decide -> act one step, repeated until nothing runnable is left (or the step
+ * bound). Every step starts from a fresh observation; a step never assumes its own success.
+ */
 export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): Promise<PassOutcome> {
   const maxSteps = opts.maxSteps ?? 10;
   const time = Date.now();
@@ -216,19 +190,18 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
   const secrets = await Secrets.read(secretRefs(t.clusterSpec).map((s) => s.ref));
   outcome.secretsDigest = secrets.digest();
   deps.secretsRead?.(t, outcome.secretsDigest);
-  const makeCtx = (): KindContext => ({
+  const context = (observations: Round['observations']): KindContext => ({
     cluster: t.clusterSpec,
     host: t.hostSpec,
     hostName: t.host,
-    facts: { ...(sql === undefined ? {} : t.engine.facts(sql)), packages: t.engine.packages ?? [] },
+    // SQL kinds run only with a session, so their facts are there; SSH kinds read the packages only.
+    facts: sql === undefined ? { packages: t.engine.packages ?? [] } : (t.engine.facts(sql) as KindContext['facts']),
     prune: (cls) => pruneAllows(t.policy.prune, cls),
     ...(ssh === undefined ? {} : { ssh }),
     ...(service === undefined ? {} : { service }),
     secret: (ref) => secrets.get(ref),
-    observed: (kind) => seen.get(kind),
+    observation: <O, X>(kind: { kind: string }) => [...observations].find(([k]) => k.kind === kind.kind)?.[1] as Observation<O, X> | undefined,
   });
-  // What each kind observed in the current round, by kind name (KindContext.observed).
-  let seen = new Map<string, Map<string, unknown>>();
   const io: ActIO = {
     get sql() {
       return sql;
@@ -255,84 +228,36 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
   try {
     for (let step = 0; ; step++) {
       if (step > 0 && sql === undefined) await connectSql();
-      const ctx = makeCtx();
-      // Observe everything reachable, then decide: a partial observation allows only safe changes.
-      const observedByKind = new Map<ResourceKind, Map<string, unknown>>();
-      const missing: string[] = [];
-      let fromCache = false;
-      if (ssh !== undefined) {
-        const cached = deps.probeCache?.get(t.key);
-        if (step === 0 && sql !== undefined && cached !== undefined && Date.now() - cached.at < t.policy.hostProbeSeconds * 1000) {
-          for (const k of t.engine.kinds) {
-            const o = cached.results.get(k.kind);
-            if (o !== undefined) observedByKind.set(k, o);
-          }
-          fromCache = true;
-        } else {
-          const results = await probeAll(ssh, t.engine.kinds, ctx);
-          for (const [k, o] of results) observedByKind.set(k, o);
-          deps.probeCache?.set(t.key, { at: Date.now(), results: new Map([...results].map(([k, o]) => [k.kind, o])) });
-        }
-      }
-      for (const kind of t.engine.kinds) {
-        if (observedByKind.has(kind)) continue;
-        const transport = kind.transport ?? 'sql';
-        if (transport === 'ssh' && t.hostSpec.ssh === undefined) continue;
-        const session = transport === 'ssh' ? ssh : sql;
-        if (session === undefined) {
-          missing.push(kind.kind);
-          continue;
-        }
-        observedByKind.set(kind, await kind.observe(session, ctx));
-      }
-      seen = new Map([...observedByKind].map(([k, o]) => [k.kind, o]));
-      const observed = new Map<string, string>();
-      const drift: Drift[] = [];
-      const changes: Change[] = [];
-      for (const [kind, o] of observedByKind) {
-        for (const [id, state] of o) observed.set(resourceName(kind.kind, id), JSON.stringify(state));
-        const desired = kind.desired(ctx);
-        const d = kind.diff(desired, o, ctx);
-        drift.push(...d);
-        changes.push(...kind.plan(d, desired, o, ctx));
-      }
-      let stuck: Change | undefined;
-      for (const c of changes) {
-        if (c.blocked !== undefined && c.at !== undefined && deps.locate !== undefined) c.blocked = `${deps.locate(['clusters', t.cluster, ...c.at])} ${c.blocked}`;
-        if (c.blocked !== undefined && c.needsHuman !== undefined) stuck ??= c;
-        const contest = c.blocked === undefined ? deps.contested?.(t, resourceName(c.kind, c.id)) : undefined;
-        if (contest !== undefined) c.blocked = contest;
-        if (c.risk === 'disruptive' && c.blocked === undefined && deps.disruptedBefore?.has(changeKey(c)) === true) {
-          c.blocked = 'this change was already made under the current file and the server still needs it: not repeating it (check the server, then edit the file or restart setpoint)';
-        }
-      }
-      const complete = missing.length === 0;
-      const reason = complete ? undefined : `observation incomplete (${(sqlError ?? sshError)?.message ?? missing.join(', ')})`;
-      const decision = selectStep(complete ? changes : changes.filter((c) => c.risk === 'safe'), {
-        mode: t.policy.mode,
-        prune: t.policy.prune,
-        destructiveLeft,
-        destructiveBudget: t.policy.destructiveBudget,
-        disruptive: deps.disruptive?.(t) ?? { allowed: false, reason: 'disruptive: no maintenance window is open' },
-        ...(deps.paused?.(t) === undefined ? {} : { paused: deps.paused(t) as string }),
-      });
-      if (!complete) for (const c of changes) if (c.risk !== 'safe') decision.waiting.push({ change: c, reason: reason as string });
-      const overBudget = decision.waiting.find((w) => w.code === 'budget');
-      if (overBudget !== undefined) outcome.budgetExceeded = overBudget.reason;
-      else delete outcome.budgetExceeded;
-      if (stuck === undefined) delete outcome.needsHuman;
-      else outcome.needsHuman = { reason: stuck.needsHuman as string, message: `${stuck.summary}: ${stuck.blocked ?? ''}` };
-      outcome.observed = observed;
-      outcome.observedKinds = new Set([...observedByKind.keys()].map((k) => k.kind));
-      outcome.complete = complete;
-      outcome.drift = drift.map((d) => ({ resource: resourceName(d.kind, d.id), field: d.field, summary: describeDrift(d), desired: d.desired, observed: d.observed }));
-      const as = (c: Change, status: PlannedChange['status'], why?: string): PlannedChange => ({
-        cluster: t.cluster, host: t.host, resource: resourceName(c.kind, c.id), action: c.action, risk: c.risk, summary: c.summary, status, ...(why === undefined ? {} : { reason: why }),
-      });
-      outcome.changes = [...decision.run.map((c) => as(c, 'run')), ...decision.pending.map((c) => as(c, 'pending')), ...decision.waiting.map((w) => as(w.change, 'waiting', w.reason))];
+      // Observe (I/O). The daemon may reuse a recent host observation while the server answers SQL.
+      const cached = deps.probeCache?.get(t.key);
+      const reuse = step === 0 && ssh !== undefined && sql !== undefined && cached !== undefined && Date.now() - cached.at < t.policy.hostProbeSeconds * 1000;
+      const { round, ctx } = await observeRound({ kinds: t.engine.kinds, sql, ssh, sshDeclared: t.hostSpec.ssh !== undefined, context, cached: reuse ? cached.results : undefined });
+      if (ssh !== undefined && !round.fromCache) deps.probeCache?.set(t.key, { at: Date.now(), results: sshPart(round) });
+      // Decide (pure).
+      const decision = decide(
+        t, round, ctx,
+        {
+          destructiveLeft,
+          disruptive: deps.disruptive?.(t) ?? { allowed: false, reason: 'disruptive: no maintenance window is open', code: 'no-window' },
+          paused: deps.paused?.(t),
+          contested: (resource) => deps.contested?.(t, resource),
+          ...(deps.disruptedBefore === undefined ? {} : { disruptedBefore: deps.disruptedBefore }),
+          ...(deps.locate === undefined ? {} : { locate: deps.locate }),
+        },
+        (sqlError ?? sshError)?.message,
+      );
+      outcome.observed = decision.observed;
+      outcome.observedKinds = decision.observedKinds;
+      outcome.complete = decision.complete;
+      outcome.drift = decision.drift;
+      outcome.changes = decision.changes;
+      if (decision.budgetExceeded === undefined) delete outcome.budgetExceeded;
+      else outcome.budgetExceeded = decision.budgetExceeded;
+      if (decision.needsHuman === undefined) delete outcome.needsHuman;
+      else outcome.needsHuman = decision.needsHuman;
       outcome.endedAt = Date.now();
       // Nothing is changed on the strength of a reused host observation: look again first.
-      if (fromCache && acting && decision.run.length > 0) continue;
+      if (round.fromCache && acting && decision.run.length > 0) continue;
       if (!acting || decision.run.length === 0 || aborted(opts.signal)) break;
       if (step === 0) {
         // Drift is journaled before anything is done about it: history reads drift -> action -> outcome.
@@ -344,13 +269,13 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
         outcome.more = true;
         break;
       }
-      // The lease in the server: two daemons never act on one server at once.
+      // Act (I/O): the lease in the server first, so two daemons never act on one server at once.
       if (leasedOn !== sql && deps.owner !== undefined && t.engine.lease !== undefined && sql !== undefined) {
         const lease = await t.engine.lease(sql, deps.owner);
         if (!lease.held) {
           outcome.leaseHolder = lease.holder;
           const why = `lease held by ${lease.holder}`;
-          outcome.changes = outcome.changes.map((c) => (c.status === 'waiting' ? c : { ...c, status: 'waiting', reason: why }));
+          outcome.changes = outcome.changes.map((c) => (c.status === 'waiting' ? c : { ...c, status: 'waiting', reason: why, code: 'lease' }));
           break;
         }
         leasedOn = sql;
@@ -404,47 +329,8 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
   return outcome;
 }
 
-/**
- * Runs every probing ssh kind's snippet in one command, each in a subshell between markers that carry
- * a random nonce (so no output can forge one), and hands each kind its own output and exit code.
- */
-async function probeAll(ssh: SshSession, kinds: readonly ResourceKind[], ctx: KindContext): Promise<Map<ResourceKind, Map<string, unknown>>> {
-  const probing = kinds.filter((k) => k.transport === 'ssh' && k.probe !== undefined && k.parse !== undefined);
-  const out = new Map<ResourceKind, Map<string, unknown>>();
-  if (probing.length === 0) return out;
-  const nonce = randomBytes(8).toString('hex');
-  const script = probing
-    .map((k, i) => `printf '\\n@@${nonce} ${i} begin\\n'\n( ${(k.probe as (c: KindContext) => string)(ctx)}\n) </dev/null\nprintf '\\n@@${nonce} ${i} end %s\\n' "$?"`)
-    .join('\n');
-  const r = await ssh.exec(script);
-  for (const [i, k] of probing.entries()) {
-    const begin = r.stdout.indexOf(`\n@@${nonce} ${i} begin\n`);
-    const endRe = new RegExp(`\\n@@${nonce} ${i} end (\\d+)\\n`);
-    const end = endRe.exec(r.stdout);
-    if (begin === -1 || end === null) throw new SetpointError('ssh.probe', `${ssh.where}: the probe of ${k.kind} gave no answer (exit ${r.code ?? r.signal ?? '?'}): ${r.stderr.trim().slice(0, 300)}`);
-    const stdout = r.stdout.slice(begin + `\n@@${nonce} ${i} begin\n`.length, end.index);
-    out.set(k, (k.parse as NonNullable<ResourceKind['parse']>)({ stdout, code: Number(end[1]) }, ctx));
-  }
-  return out;
-}
-
-/** Identity of a change across observations. */
-function changeKey(c: Change): string {
-  return `${c.kind}|${c.id}|${c.action}|${c.summary}`;
-}
-
 function aborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
-}
-
-function stateOf(o: PassOutcome, t: Target): TargetState {
-  if (o.error !== undefined && o.drift === undefined) return o.error.terminal ? 'stalled' : 'failing';
-  if (o.error?.terminal === true || o.budgetExceeded !== undefined || o.needsHuman !== undefined) return 'stalled';
-  if (o.failed > 0 || o.error !== undefined) return 'failing';
-  if (o.drift === undefined) return 'unknown';
-  if (o.drift.length === 0) return 'converged';
-  if (t.policy.mode === 'observe') return 'drifted';
-  return o.changes.some((c) => c.status !== 'waiting') ? 'drifted' : 'waiting';
 }
 
 /** Runs one change's statements and its `run`; journals it. Resolves to true, or to the error (never rejects). */
@@ -467,6 +353,16 @@ async function act(t: Target, io: ActIO, c: Change, deps: PassDeps): Promise<unk
     deps.log.warn('change failed', { cluster: t.cluster, host: t.host, resource, error: cls.message });
     return err;
   }
+}
+
+function stateOf(o: PassOutcome, t: Target): TargetState {
+  if (o.error !== undefined && o.drift === undefined) return o.error.terminal ? 'stalled' : 'failing';
+  if (o.error?.terminal === true || o.budgetExceeded !== undefined || o.needsHuman !== undefined) return 'stalled';
+  if (o.failed > 0 || o.error !== undefined) return 'failing';
+  if (o.drift === undefined) return 'unknown';
+  if (o.drift.length === 0) return 'converged';
+  if (t.policy.mode === 'observe') return 'drifted';
+  return o.changes.some((c) => c.status !== 'waiting') ? 'drifted' : 'waiting';
 }
 
 /** The history record of a pass. */

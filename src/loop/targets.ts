@@ -1,6 +1,7 @@
 /** Targets: the cluster members the loop reconciles, each with its effective policy. */
 import { createHash } from 'node:crypto';
 import type { AnyEngine } from '../engine.js';
+import { targetKey } from '../status.js';
 import type { ClusterBase, HostSpec, MaintenanceWindow, Mode, PruneSpec, Spec } from '../spec/types.js';
 
 export interface Target {
@@ -30,9 +31,7 @@ export interface EffectivePolicy {
   hostProbeSeconds: number;
 }
 
-export function targetKey(cluster: string, host: string): string {
-  return `${cluster}/${host}`;
-}
+export { targetKey };
 
 /** Every member of every cluster in the spec, optionally only those of one cluster. */
 export function targetsOf(spec: Spec, engines: readonly AnyEngine[], only?: { cluster?: string; host?: string }): Target[] {

@@ -152,7 +152,7 @@ function validate(data: unknown, engines: readonly AnyEngine[], report: Report):
   const hosts: Spec['hosts'] = {};
   for (const [name, rawHost] of Object.entries(rawHosts)) {
     const r = hostSchema.safeParse(rawHost);
-    if (r.success) hosts[name] = r.data as Spec['hosts'][string];
+    if (r.success) hosts[name] = r.data;
     else {
       ok = false;
       forward(r.error.issues, ['hosts', name], hostSchema, report);
@@ -201,7 +201,7 @@ function validate(data: unknown, engines: readonly AnyEngine[], report: Report):
     clusters[name] = cluster;
   }
   if (!ok || !policy.success) return undefined;
-  return { version: 1, hosts, clusters, policy: policy.data as Spec['policy'] };
+  return { version: 1, hosts, clusters, policy: policy.data };
 }
 
 /** Every secret reference must resolve now (regular files only, bounded, not empty); the value is dropped again at once. */

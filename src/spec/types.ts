@@ -1,87 +1,30 @@
-/** The validated desired-state file, engine-agnostic part. Engine-specific keys ride along as `unknown`. */
+/** The validated desired-state file, engine-agnostic part, inferred from the zod schemas. Engine-specific keys ride along as `unknown`. */
+import type { z } from 'zod';
 import type { SecretRef } from '../secret.js';
+import type { clusterBaseShape, hostBaseShape, maintenanceWindow, modeSchema, policySchema, pruneSchema, serviceSchema, sshSchema } from './schema.js';
 
-export type Mode = 'enforce' | 'observe';
+/** `enforce` (default) or `observe`. */
+export type Mode = z.infer<typeof modeSchema>;
 
 /** `prune: true` allows every class; an object form allows some. Defaults to false (nothing undeclared is touched). */
-export type PruneSpec = boolean | { databases?: boolean; users?: boolean; grants?: boolean; objects?: boolean };
+export type PruneSpec = z.infer<typeof pruneSchema>;
 
-export interface SshSpec {
-  port: number;
-  user: string;
-  privateKeyFile: string;
-  knownHostsFile?: string;
-  /** Accept and record an unknown host key on first connect. Defaults to false. */
-  trustOnFirstUse: boolean;
-  timeoutSeconds: number;
-}
+/** `hosts.<name>.ssh`: defaults applied (port 22, user root, no trust on first use, 30 s). */
+export type SshSpec = z.infer<typeof sshSchema>;
 
-export interface ServiceSpec {
-  unit?: string;
-  commands?: Partial<Record<'start' | 'stop' | 'restart' | 'reload' | 'status', string>>;
-}
+/** `hosts.<name>.service`: a systemd unit, or commands. */
+export type ServiceSpec = z.infer<typeof serviceSchema>;
 
-export interface HostSpec {
-  address: string;
-  ssh?: SshSpec;
-  service?: ServiceSpec;
-  /** Engine connection blocks, keyed by each engine's `hostKey` (e.g. `mysql`). */
-  [engineKey: string]: unknown;
-}
+export type MaintenanceWindow = z.infer<typeof maintenanceWindow>;
 
-export interface MaintenanceWindow {
-  cron: string;
-  minutes: number;
-  timezone: string;
-}
+/** A host: the common keys, and the engine connection blocks keyed by each engine's `hostKey` (e.g. `mysql`). */
+export type HostSpec = z.infer<z.ZodObject<typeof hostBaseShape>> & { [engineKey: string]: unknown };
 
-export interface ClusterBase {
-  engine: string;
-  members: string[];
-  mode?: Mode;
-  prune?: PruneSpec;
-  destructiveBudget?: number;
-  resyncSeconds?: number;
-  maintenanceWindows?: MaintenanceWindow[];
-}
+/** The keys every cluster has, whatever its engine; an engine's own cluster type extends it (z.infer of its shape). */
+export type ClusterBase = z.infer<z.ZodObject<typeof clusterBaseShape>> & { engine: string };
 
-export interface PolicySpec {
-  /** Defaults to enforce. */
-  mode: Mode;
-  /** Defaults to false. */
-  prune: PruneSpec;
-  /** Seconds between observations of a converged target (jittered ±10%). Defaults to 30. */
-  resyncSeconds: number;
-  /** Most destructive changes per pass of one target. Defaults to 5. */
-  destructiveBudget: number;
-  /** Targets reconciled at once. Defaults to 8. */
-  concurrency: number;
-  /** Failure backoff: first delay and cap, in seconds. Defaults to 1 and 300. */
-  backoff: { initialSeconds: number; maxSeconds: number };
-  /** Seconds allowed for connecting and for each statement. Defaults to 10 and 60. */
-  connectTimeoutSeconds: number;
-  statementTimeoutSeconds: number;
-  maintenanceWindows: MaintenanceWindow[];
-  /**
-   * Anti-flapping: a resource repaired `repairs` times within `windowSeconds` is contested by another
-   * actor; setpoint stops changing it for `holdSeconds` (or until the file changes, or `setpoint resume`).
-   * Defaults to 3 repairs in 600 s, held 3600 s.
-   */
-  antiFlap: { repairs: number; windowSeconds: number; holdSeconds: number };
-  /** A mismatch or failure lasting longer than this marks the target Degraded. Defaults to 300. */
-  degradedAfterSeconds: number;
-  /**
-   * How old the daemon lets its SSH observation of a host be (facts, service, config files) while the
-   * server answers SQL and nothing is being changed; 0 probes every pass. Defaults to 60.
-   */
-  hostProbeSeconds: number;
-  /**
-   * History retention, run on a cron schedule: observations older than `keepDays` that a newer one
-   * replaced are thinned; spec versions, drift, actions, errors and the latest observation of every
-   * resource are kept. Defaults to 30 days, daily at 03:17 UTC.
-   */
-  retention: { keepDays: number; schedule: string; timezone: string };
-}
+/** `policy:` with every default applied. */
+export type PolicySpec = z.infer<typeof policySchema>;
 
 export interface Spec {
   version: 1;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { destroyAll, startHost, type LabHost } from '../lab/index.js';
 import { cli, Daemon, jsonLines, mysqlRoot, tempDir, waitFor } from '../helpers.js';
+import type { ProbeCache } from '../../src/loop/observe.js';
 
 const tmp = tempDir('host-ssh');
 const NAMES = ['h1', 'h2', 'h3'] as const;
@@ -250,7 +251,7 @@ ${hostBlock('h1', hosts[0] as LabHost)}clusters:
   assert.ok(t);
   const pool = new SessionPool();
   const ssh = new SshPool();
-  const probeCache = new Map<string, { at: number; results: Map<string, Map<string, unknown>> }>();
+  const probeCache: ProbeCache = new Map();
   try {
     const run = () => reconcile(t, { pool, ssh, log: silent, specVersion: 'x', probeCache }, { act: true });
     const first = await run();

@@ -101,21 +101,21 @@ test('the disruption gate: a window, one member at a time, and only when the oth
   const members = ['c/a', 'c/b', 'c/c'];
   const health = new Map<string, boolean>();
   const gate = new DisruptionGate((k) => health.get(k));
-  assert.deepEqual(gate.check(t('a', []), members), { allowed: false, reason: 'disruptive: no maintenance window is declared (policy.maintenanceWindows)' });
-  assert.deepEqual(gate.check(t('a'), members), { allowed: false, reason: 'waiting: c/b of this cluster is not observed yet' });
+  assert.deepEqual(gate.check(t('a', []), members), { allowed: false, reason: 'disruptive: no maintenance window is declared (policy.maintenanceWindows)', code: 'no-window' });
+  assert.deepEqual(gate.check(t('a'), members), { allowed: false, reason: 'waiting: c/b of this cluster is not observed yet', code: 'member-unobserved' });
   health.set('c/b', true);
   health.set('c/c', true);
   assert.deepEqual(gate.check(t('a'), members), { allowed: true });
   assert.equal(gate.take(t('a')), true);
-  assert.deepEqual(gate.check(t('b'), members), { allowed: false, reason: 'waiting: c/a of this cluster goes first (one host at a time)' });
+  assert.deepEqual(gate.check(t('b'), members), { allowed: false, reason: 'waiting: c/a of this cluster goes first (one host at a time)', code: 'one-at-a-time' });
   assert.equal(gate.take(t('b')), false);
   health.set('c/a', false);
   gate.release(t('a'));
-  assert.deepEqual(gate.check(t('b'), members), { allowed: false, reason: 'waiting: c/a of this cluster is not healthy' });
+  assert.deepEqual(gate.check(t('b'), members), { allowed: false, reason: 'waiting: c/a of this cluster is not healthy', code: 'member-unhealthy' });
   health.set('c/a', true);
   assert.deepEqual(gate.check(t('b'), members), { allowed: true });
   const closed = new DisruptionGate(() => true, () => new Date('2026-11-26T12:00:00Z'));
-  assert.deepEqual(closed.check(t('a', [{ cron: '0 2 * * 0', minutes: 60, timezone: 'UTC' }]), members), { allowed: false, reason: 'waiting for window 2026-11-29T02:00:00.000Z' });
+  assert.deepEqual(closed.check(t('a', [{ cron: '0 2 * * 0', minutes: 60, timezone: 'UTC' }]), members), { allowed: false, reason: 'waiting for window 2026-11-29T02:00:00.000Z', code: 'window' });
 });
 
 test('service commands: systemd verbs on a unit; declared commands without restart make a restart wait, saying why', () => {

@@ -6,7 +6,7 @@ import { selectStep, type StepPolicy } from '../../src/loop/policy.js';
 import { WorkQueue } from '../../src/loop/queue.js';
 
 const change = (id: string, risk: Change['risk'], phase: number, extra: Partial<Change> = {}): Change => ({ kind: 'k', id, action: 'x', risk, phase, summary: id, statements: [], ...extra });
-const policy = (p: Partial<StepPolicy> = {}): StepPolicy => ({ mode: 'enforce', prune: false, destructiveLeft: 5, destructiveBudget: 5, disruptive: { allowed: false, reason: 'no window' }, ...p });
+const policy = (p: Partial<StepPolicy> = {}): StepPolicy => ({ mode: 'enforce', prune: false, destructiveLeft: 5, destructiveBudget: 5, disruptive: { allowed: false, reason: 'no window', code: 'no-window' }, ...p });
 
 test('a step is every runnable safe change, in phase order', () => {
   const d = selectStep([change('grant', 'safe', 30), change('db', 'safe', 10), change('drop', 'destructive', 80), change('user', 'safe', 20)], policy({ prune: true }));

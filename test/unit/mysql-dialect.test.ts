@@ -7,14 +7,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { databases, type DatabaseState } from '../../agents/mysql/databases.js';
-import { grants, type GrantState, type GrantWant } from '../../agents/mysql/grants.js';
+import { grants, type GrantsExtra, type GrantState, type GrantWant } from '../../agents/mysql/grants.js';
 import { cachingSha2Hash, nativeHash } from '../../agents/mysql/password.js';
 import { ALL, expandDeclared, isAll, normalizePrivilege, privilegesOfLevel, sorted } from '../../agents/mysql/privileges.js';
 import { accountId, grantTargetId, parseGrantTarget, quoteAccount, quoteGrantTarget, quoteIdent, type GrantTarget } from '../../agents/mysql/quote.js';
 import { databaseSchema, grantSchema, userSchema } from '../../agents/mysql/schema.js';
-import { parseFlavor, type Flavor, type MysqlSession } from '../../agents/mysql/session.js';
+import { parseFlavor, type Flavor, type MysqlContext, type MysqlSession } from '../../agents/mysql/session.js';
 import { defaultPlugin, identified, isProtected, parseUserRow, users, usersQuery, type UserState } from '../../agents/mysql/users.js';
-import type { Change, KindContext, PruneClass } from '../../src/engine.js';
+import { itemsOnly, type Change, type Observation, type PruneClass } from '../../src/engine.js';
 import { resolveSecret } from '../../src/secret.js';
 import { Secret } from '../../src/secret.js';
 
@@ -28,7 +28,7 @@ const PW = 'c0rrect horse Bättery';
 process.env[PW_ENV] = PW;
 
 /**
- * A KindContext built by hand; users and databases go through the real schemas (defaults, transforms).
+ * A MysqlContext built by hand; users and databases go through the real schemas (defaults, transforms).
  * `prune` defaults to allowing every class (exact mode); pass false for additive mode.
  */
 function ctxOf(
@@ -37,7 +37,7 @@ function ctxOf(
   databasesIn: unknown[] = [],
   currentUser = { user: 'root', host: '127.%' },
   prune: boolean | Partial<Record<PruneClass, boolean>> = true,
-): KindContext {
+): MysqlContext {
   return {
     prune: (cls) => (typeof prune === 'boolean' ? prune : prune[cls] === true),
     cluster: {
@@ -45,12 +45,13 @@ function ctxOf(
       members: ['db1'],
       databases: databasesIn.map((d) => databaseSchema.parse(d)),
       users: usersIn.map((u) => userSchema.parse(u)),
+      settings: {},
     },
     host: { address: 'x' },
     hostName: 'db1',
-    facts: { flavor, currentUser },
+    facts: { flavor, currentUser, dataDir: '', packages: [] },
     secret: resolveSecret,
-    observed: () => undefined,
+    observation: () => undefined,
   };
 }
 
@@ -70,8 +71,14 @@ function observedGrants(...gs: { user: string; host?: string; on: string; privil
   return out;
 }
 
-function grantPass(ctx: KindContext, observed: Map<string, GrantState>): { drift: ReturnType<typeof grants.diff>; changes: Change[]; desired: Map<string, GrantWant> } {
+/** A grants observation with nothing beside the grants. */
+function grantsSeen(items: Map<string, GrantState>): Observation<GrantState, GrantsExtra> {
+  return { items, extra: { missingTables: new Set(), ownPrivileges: undefined } };
+}
+
+function grantPass(ctx: MysqlContext, items: Map<string, GrantState>): { drift: ReturnType<typeof grants.diff>; changes: Change[]; desired: Map<string, GrantWant> } {
   const desired = grants.desired(ctx);
+  const observed = grantsSeen(items);
   const drift = grants.diff(desired, observed, ctx);
   return { drift, changes: grants.plan(drift, desired, observed, ctx), desired };
 }
@@ -475,7 +482,7 @@ describe('grants kind', () => {
     const observed = await grants.observe(session, ctx);
     assert.equal(queries.length, 3, 'accounts, the three privilege levels, and the declared tables');
     assert.deepEqual(
-      [...observed.values()].map((s) => [s.user, s.host, grantTargetId(s.target), s.privileges, s.grantOption]),
+      [...observed.items.values()].map((s) => [s.user, s.host, grantTargetId(s.target), s.privileges, s.grantOption]),
       [
         ['app', '%', 'orders.*', ['INSERT', 'SELECT'], true],
         ['app', '%', 'orders.items', ['SELECT'], false],
@@ -501,9 +508,9 @@ describe('users kind', () => {
     };
   }
 
-  function pass(ctx: KindContext, rows: UserState[]): { drift: ReturnType<typeof users.diff>; changes: Change[] } {
+  function pass(ctx: MysqlContext, rows: UserState[]): { drift: ReturnType<typeof users.diff>; changes: Change[] } {
     const desired = users.desired(ctx);
-    const observed = new Map(rows.map((r) => [accountId(r.user, r.host), r]));
+    const observed = itemsOnly(new Map(rows.map((r) => [accountId(r.user, r.host), r])));
     const drift = users.diff(desired, observed, ctx);
     return { drift, changes: users.plan(drift, desired, observed, ctx) };
   }
@@ -671,7 +678,7 @@ describe('users kind', () => {
   test('system accounts and the session’s own account are protected and never observed', async () => {
     const facts = { flavor: MYSQL8, currentUser: { user: 'root', host: '127.%' } };
     for (const u of ['root', 'mysql.sys', 'mysql.session', 'mysql.infoschema', 'mariadb.sys', 'debian-sys-maint', 'PUBLIC']) assert.ok(isProtected(u, '%', facts), u);
-    assert.ok(isProtected('root', 'anything', {}));
+    assert.ok(isProtected('root', 'anything', { currentUser: { user: 'x', host: 'y' } }));
     assert.ok(!isProtected('app', '%', facts));
     const facts2 = { currentUser: { user: 'setpoint', host: '10.%' } };
     assert.ok(isProtected('setpoint', '10.%', facts2));
@@ -689,7 +696,7 @@ describe('users kind', () => {
     const ctx = ctxOf(MYSQL8, [], [], { user: 'setpoint', host: '10.%' });
     const observed = await users.observe(session, ctx);
     assert.equal(sent, usersQuery(MYSQL8));
-    assert.deepEqual([...observed.keys()], ["'setpoint'@'%'", "'app'@'%'"]);
+    assert.deepEqual([...observed.items.keys()], ["'setpoint'@'%'", "'app'@'%'"]);
     // With nothing declared they are 'absent', but never the protected ones.
     const drift = users.diff(users.desired(ctx), observed, ctx);
     assert.ok(drift.every((d) => d.id !== "'root'@'localhost'" && d.id !== "'setpoint'@'10.%'"));
@@ -698,9 +705,9 @@ describe('users kind', () => {
 
 // ---------------------------------------------------------------------------------------------
 describe('databases kind', () => {
-  function pass(ctx: KindContext, obs: DatabaseState[]): { drift: ReturnType<typeof databases.diff>; changes: Change[] } {
+  function pass(ctx: MysqlContext, obs: DatabaseState[]): { drift: ReturnType<typeof databases.diff>; changes: Change[] } {
     const desired = databases.desired(ctx);
-    const observed = new Map(obs.map((o) => [o.name, o]));
+    const observed = itemsOnly(new Map(obs.map((o) => [o.name, o])));
     const drift = databases.diff(desired, observed, ctx);
     return { drift, changes: databases.plan(drift, desired, observed, ctx) };
   }
@@ -765,22 +772,22 @@ test('declaring the account setpoint logs in as: reported and left alone, never 
   process.env[PW_ENV] = PW;
   const ctx = ctxOf(MARIADB, [{ name: 'setpoint', host: '%', password: { env: PW_ENV }, grants: [{ privileges: ['ALL'], on: '*.*' }] }], [], { user: 'setpoint', host: '%' });
   const d = users.desired(ctx);
-  const drift = users.diff(d, new Map(), ctx);
+  const drift = users.diff(d, itemsOnly(new Map()), ctx);
   assert.deepEqual(drift.map((x) => x.field), ['protected']);
-  const changes = users.plan(drift, d, new Map(), ctx);
+  const changes = users.plan(drift, d, itemsOnly(new Map()), ctx);
   assert.equal(changes.length, 1);
   assert.equal(changes[0]?.statements.length, 0);
   assert.match(changes[0]?.blocked ?? '', /the account setpoint logs in as: never changed/);
-  assert.deepEqual(grants.diff(grants.desired(ctx), new Map(), ctx), [], 'its grants are not managed either');
+  assert.deepEqual(grants.diff(grants.desired(ctx), grantsSeen(new Map()), ctx), [], 'its grants are not managed either');
 });
 
 test('a plugin the server does not have waits with the reason instead of failing every pass', () => {
   process.env[PW_ENV] = PW;
   const sha2 = ctxOf(MARIADB, [{ name: 'app', password: { env: PW_ENV }, plugin: 'caching_sha2_password' }]);
-  const c = users.plan(users.diff(users.desired(sha2), new Map(), sha2), users.desired(sha2), new Map(), sha2);
+  const c = users.plan(users.diff(users.desired(sha2), itemsOnly(new Map()), sha2), users.desired(sha2), itemsOnly(new Map()), sha2);
   assert.match(c[0]?.blocked ?? '', /^caching_sha2_password needs MySQL 8\.0 or later; this server is MariaDB 10\.11\.19/);
   const sock = ctxOf(MYSQL8, [{ name: 'ops', plugin: 'unix_socket' }]);
-  assert.match(users.plan(users.diff(users.desired(sock), new Map(), sock), users.desired(sock), new Map(), sock)[0]?.blocked ?? '', /MySQL calls it auth_socket/);
+  assert.match(users.plan(users.diff(users.desired(sock), itemsOnly(new Map()), sock), users.desired(sock), itemsOnly(new Map()), sock)[0]?.blocked ?? '', /MySQL calls it auth_socket/);
   const fine = ctxOf(MYSQL8, [{ name: 'app', password: { env: PW_ENV }, plugin: 'caching_sha2_password' }]);
-  assert.equal(users.plan(users.diff(users.desired(fine), new Map(), fine), users.desired(fine), new Map(), fine)[0]?.blocked, undefined);
+  assert.equal(users.plan(users.diff(users.desired(fine), itemsOnly(new Map()), fine), users.desired(fine), itemsOnly(new Map()), fine)[0]?.blocked, undefined);
 });

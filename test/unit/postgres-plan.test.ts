@@ -1,84 +1,72 @@
 /**
- * The postgres kinds' diff and plan, driven through their observe() by a fake session that answers
- * the catalog queries with canned rows: no server needed.
+ * The postgres kinds' diff and plan on plain literals: catalog rows as the queries return them, turned
+ * into observations by each kind's pure `*From` function, then diffed and planned. No server, no SQL.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { engines } from '../../agents/index.js';
-import { postgresEngine } from '../../agents/postgres/index.js';
+import { databaseAccess, databases, databasesFrom, type DatabaseRow } from '../../agents/postgres/databases.js';
+import { defaultPrivileges, defaultsFrom, type DefaultAclRow } from '../../agents/postgres/default-privileges.js';
+import { extensions, extensionsFrom, type ExtensionRow } from '../../agents/postgres/extensions.js';
 import { scramVerifier } from '../../agents/postgres/password.js';
-import type { Catalog, PgFacts, PgSession } from '../../agents/postgres/session.js';
-import type { Change, Drift, KindContext } from '../../src/engine.js';
+import { privileges, privilegesFrom, type DatabaseAclRow, type ObjectAclRow } from '../../agents/postgres/privileges.js';
+import { roles, rolesFrom, type MemberRow } from '../../agents/postgres/roles.js';
+import { schemas, schemasFrom, type SchemaRow } from '../../agents/postgres/schemas.js';
+import type { PgContext, PgFacts } from '../../agents/postgres/session.js';
+import { settings, settingsFrom, type SettingRow } from '../../agents/postgres/settings.js';
+import type { PostgresCluster } from '../../agents/postgres/schema.js';
+import type { AnyKind, Change, Drift, Observation } from '../../src/engine.js';
 import { SpecError } from '../../src/errors.js';
-import { Secret } from '../../src/secret.js';
+import { resolveSecret, Secret } from '../../src/secret.js';
 import { parseSpec } from '../../src/spec/load.js';
-import { resolveSecret } from '../../src/secret.js';
 
 type Rows = Record<string, unknown>[];
 interface Canned {
   roles?: Rows;
-  members?: Rows;
-  databases?: Rows;
-  schemas?: Rows;
-  extensions?: Rows;
-  dbAcl?: Rows;
-  objects?: Rows;
-  defaults?: Rows;
-  settings?: Rows;
+  members?: MemberRow[];
+  databases?: DatabaseRow[];
+  schemas?: SchemaRow[];
+  extensions?: ExtensionRow[];
+  dbAcl?: DatabaseAclRow[];
+  objects?: ObjectAclRow[];
+  defaults?: DefaultAclRow[];
+  settings?: SettingRow[];
 }
 
 const FACTS: PgFacts = { version: 150007, currentUser: 'postgres', superuser: true, bootstrapUser: 'postgres', database: 'postgres' };
 
-function fakeSession(c: Canned): PgSession & { sent: { sql: string; scope: string | undefined }[] } {
-  const sent: { sql: string; scope: string | undefined }[] = [];
-  const s = {
-    facts: FACTS,
-    catalog: {} as Catalog,
-    stats: { statements: 0, bytesIn: 0 },
-    broken: false,
-    server: 'PostgreSQL 15.7',
-    sent,
-    async query(sql: string, _params: unknown[] = [], opts: { scope?: string } = {}) {
-      sent.push({ sql, scope: opts.scope });
-      if (/FROM pg_authid|FROM pg_roles$/.test(sql)) return c.roles ?? [];
-      if (/pg_auth_members/.test(sql)) return c.members ?? [];
-      if (/AS ac FROM pg_database/.test(sql)) return c.databases ?? [{ n: 'postgres', o: 'postgres', e: 'UTF8', co: 'C', ct: 'C', cl: -1, ac: true }];
-      if (/^SELECT nspname AS n/.test(sql)) return c.schemas ?? [];
-      if (/pg_available_extensions/.test(sql)) return c.extensions ?? [];
-      if (/aclexplode\(d\.datacl\)/.test(sql)) return c.dbAcl ?? [];
-      if (/^SELECT o\.t/.test(sql)) return c.objects ?? [];
-      if (/pg_default_acl/.test(sql)) return c.defaults ?? [];
-      if (/pg_settings/.test(sql)) return c.settings ?? [];
-      throw new Error(`unexpected query ${sql}`);
-    },
-    async retain() {},
-    async close() {},
-  };
-  return s as unknown as PgSession & { sent: { sql: string; scope: string | undefined }[] };
-}
-
-function cluster(body: string, policy = ''): KindContext['cluster'] {
+function cluster(body: string, policy = ''): PostgresCluster {
   const loaded = parseSpec(`version: 1\nhosts:\n  h:\n    address: 127.0.31.250\n    postgres: {}\nclusters:\n  c:\n    engine: postgres\n    members: [h]\n${body}\n${policy}`, 'test.yaml', engines, { secrets: false });
-  return loaded.spec.clusters.c as KindContext['cluster'];
+  return loaded.spec.clusters.c as PostgresCluster;
 }
 
-async function pass(body: string, canned: Canned, opts: { prune?: boolean } = {}): Promise<{ drift: Drift[]; changes: Change[]; session: ReturnType<typeof fakeSession> }> {
-  const c = cluster(body);
-  const session = fakeSession(canned);
-  const ctx: KindContext = { cluster: c, host: { address: '127.0.31.250' }, hostName: 'h', facts: { ...FACTS }, prune: () => opts.prune === true, secret: resolveSecret, observed: () => undefined };
+/** Every SQL kind's observation from canned rows (each per-database row set is what every ready database returns), then diff and plan. */
+function pass(body: string, canned: Canned, opts: { prune?: boolean; facts?: PgFacts } = {}): { drift: Drift[]; changes: Change[] } {
+  const facts = opts.facts ?? FACTS;
+  const observations = new Map<AnyKind, Observation<unknown, unknown>>();
+  const ctx: PgContext = {
+    cluster: cluster(body), host: { address: '127.0.31.250' }, hostName: 'h', facts: { ...facts, packages: [] }, prune: () => opts.prune === true,
+    secret: resolveSecret,
+    observation: <O, X>(k: { kind: string }) => [...observations].find(([x]) => x.kind === k.kind)?.[1] as Observation<O, X> | undefined,
+  };
+  observations.set(roles, rolesFrom(canned.roles ?? [], canned.members ?? [], facts));
+  const dbs = databasesFrom(canned.databases ?? [{ n: 'postgres', o: 'postgres', e: 'UTF8', co: 'C', ct: 'C', cl: -1, ac: true }]);
+  observations.set(databases, dbs);
+  const { ready, missing } = databaseAccess(ctx, dbs.extra.all);
+  const each = <R>(rows: R[] | undefined) => ready.flatMap((database) => (rows ?? []).map((row) => ({ database, row })));
+  observations.set(schemas, schemasFrom(each(canned.schemas), missing));
+  observations.set(extensions, extensionsFrom(each(canned.extensions), missing));
+  observations.set(privileges, privilegesFrom(canned.dbAcl ?? [], each(canned.objects), missing, facts.version));
+  observations.set(defaultPrivileges, defaultsFrom(each(canned.defaults), missing, facts.version));
+  observations.set(settings, settingsFrom(canned.settings ?? [], facts.superuser));
   const drift: Drift[] = [];
   const changes: Change[] = [];
-  const observed = new Map<string, Map<string, unknown>>();
-  // SQL kinds only: the host kinds (service, facts) run over SSH, which this host does not declare.
-  const kinds = postgresEngine.kinds.filter((k) => (k.transport ?? 'sql') === 'sql');
-  for (const k of kinds) observed.set(k.kind, await k.observe(session, ctx));
-  for (const k of kinds) {
-    const o = observed.get(k.kind) as Map<string, unknown>;
+  for (const [k, o] of observations) {
     const d = k.diff(k.desired(ctx), o, ctx);
     drift.push(...d);
     changes.push(...k.plan(d, k.desired(ctx), o, ctx));
   }
-  return { drift, changes, session };
+  return { drift, changes };
 }
 
 const role = (name: string, extra: Record<string, unknown> = {}) => ({
@@ -111,12 +99,12 @@ test('the file: unknown keys and cross-field problems are errors with paths', ()
   assert.match(bad('    settings: { data_directory: /x }'), /cannot be set with ALTER SYSTEM/);
 });
 
-test('a declared password is compared with the stored verifier; a new one goes out as a SCRAM verifier behind $1, never as plaintext', async () => {
+test('a declared password is compared with the stored verifier; a new one goes out as a SCRAM verifier behind $1, never as plaintext', () => {
   process.env.PG_PLAN_TEST_PW = 'Pw-plan-test-1';
   const body = '    roles:\n      - { name: "Report Reader", login: true, password: { env: PG_PLAN_TEST_PW } }';
-  const same = await pass(body, { roles: [role('Report Reader', { rolcanlogin: true, rolpassword: scramVerifier('Pw-plan-test-1') })] });
+  const same = pass(body, { roles: [role('Report Reader', { rolcanlogin: true, rolpassword: scramVerifier('Pw-plan-test-1') })] });
   assert.deepEqual(same.drift, []);
-  const other = await pass(body, { roles: [role('Report Reader', { rolcanlogin: true, rolpassword: scramVerifier('old') })] });
+  const other = pass(body, { roles: [role('Report Reader', { rolcanlogin: true, rolpassword: scramVerifier('old') })] });
   assert.deepEqual(other.drift.map((d) => [d.id, d.field, d.observed]), [['"Report Reader"', 'password', 'a different password']]);
   const [change] = other.changes;
   assert.ok(change);
@@ -129,84 +117,73 @@ test('a declared password is compared with the stored verifier; a new one goes o
   assert.ok(!printed.includes('SCRAM-SHA-256$'), 'no verifier in drift or plan');
 });
 
-test('without superuser a declared password is unverifiable: reported, and the change waits instead of looping', async () => {
+test('without superuser a declared password is unverifiable: reported, and the change waits instead of looping', () => {
   process.env.PG_PLAN_TEST_PW = 'Pw-plan-test-1';
-  const c = cluster('    roles:\n      - { name: app, password: { env: PG_PLAN_TEST_PW } }');
-  const session = fakeSession({ roles: [{ ...role('app'), rolpassword: '********' }] });
-  (session as unknown as { facts: PgFacts }).facts = { ...FACTS, superuser: false, currentUser: 'setpoint' };
-  const ctx = { cluster: c, host: { address: 'x' }, hostName: 'h', facts: { ...FACTS, superuser: false, currentUser: 'setpoint' }, prune: () => false, secret: resolveSecret, observed: () => undefined } as unknown as KindContext;
-  const kind = postgresEngine.kinds.find((k) => k.kind === 'postgres.role');
-  assert.ok(kind);
-  const o = await kind.observe(session, ctx);
-  assert.match(session.sent[0]?.sql ?? '', /FROM pg_roles$/);
-  const d = kind.diff(kind.desired(ctx), o, ctx);
-  assert.equal(d.length, 1);
-  assert.match(String(d[0]?.observed), /unverifiable: setpoint logs in as setpoint, which is not a superuser/);
-  const plan = kind.plan(d, kind.desired(ctx), o, ctx);
-  assert.match(plan[0]?.blocked ?? '', /cannot be verified without superuser/);
+  const r = pass('    roles:\n      - { name: app, password: { env: PG_PLAN_TEST_PW } }', { roles: [{ ...role('app'), rolpassword: '********' }] }, { facts: { ...FACTS, superuser: false, currentUser: 'setpoint' } });
+  assert.equal(r.drift.length, 1);
+  assert.match(String(r.drift[0]?.observed), /unverifiable: setpoint logs in as setpoint, which is not a superuser/);
+  assert.match(r.changes[0]?.blocked ?? '', /cannot be verified without superuser/);
 });
 
-test('built-in roles, the bootstrap superuser and the session role are never observed, dropped or altered', async () => {
-  const r = await pass('    roles: []', { roles: [role('postgres', { rolsuper: true }), role('pg_monitor'), role('stray')] }, { prune: true });
+test('built-in roles, the bootstrap superuser and the session role are never observed, dropped or altered', () => {
+  const r = pass('    roles: []', { roles: [role('postgres', { rolsuper: true }), role('pg_monitor'), role('stray')] }, { prune: true });
   assert.deepEqual(r.drift.map((d) => [d.id, d.field]), [['stray', 'absent']]);
   assert.equal(r.changes[0]?.prune, 'users');
-  const p = await pass('    roles:\n      - { name: postgres, superuser: false }', { roles: [role('postgres', { rolsuper: true })] });
+  const p = pass('    roles:\n      - { name: postgres, superuser: false }', { roles: [role('postgres', { rolsuper: true })] });
   assert.equal(p.changes.length, 1);
   assert.match(p.changes[0]?.blocked ?? '', /never changed/);
   assert.deepEqual(p.changes[0]?.statements, []);
 });
 
-test('allTablesInSchema covers the tables of each observation: a new table is drift, granted on that table only; the owner is left alone', async () => {
+test('allTablesInSchema covers the tables of each observation: a new table is drift, granted on that table only; the owner is left alone', () => {
   const body = `    databases:\n      - { name: ledger, owner: app_owner }\n    privileges:\n      - { database: ledger, role: rpt, on: { allTablesInSchema: books }, privileges: [SELECT] }\n      - { database: ledger, role: app_owner, on: { allTablesInSchema: books }, privileges: [ALL] }`;
-  const obj = (n: string, acl: { g: string; p: string }[] | null) =>
+  const obj = (n: string, acl: { g: string; p: string }[] | null): ObjectAclRow[] =>
     acl === null ? [{ t: 'table', s: 'books', n, a: null, o: 'app_owner', z: true, g: null, p: null, y: null }] : acl.map((x) => ({ t: 'table', s: 'books', n, a: null, o: 'app_owner', z: false, g: x.g, p: x.p, y: false }));
   const canned: Canned = {
     roles: [role('app_owner'), role('rpt')],
     databases: LEDGER,
     objects: [{ t: 'schema', s: null, n: 'books', a: null, o: 'app_owner', z: true, g: null, p: null, y: null }, ...obj('entries', [{ g: 'app_owner', p: 'SELECT' }, { g: 'rpt', p: 'SELECT' }]), ...obj('new_table', null)],
   };
-  const r = await pass(body, canned);
+  const r = pass(body, canned);
   assert.deepEqual(r.drift.map((d) => [d.id, d.desired, d.observed]), [['table ledger.books.new_table to rpt', ['SELECT'], []]]);
   assert.equal(r.changes.length, 1);
   assert.equal(r.changes[0]?.statements[0]?.sql, 'GRANT SELECT ON TABLE "books"."new_table" TO "rpt"');
   assert.equal(r.changes[0]?.statements[0]?.scope, 'ledger');
-  // One query per kind per database, whatever the number of objects.
-  assert.equal(r.session.sent.filter((s) => s.scope === 'ledger').length, 4);
 });
 
-test('ALL and its expansion are the same grant: no drift, no loop', async () => {
-  const all = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'].map((p) => ({ t: 'table', s: 'books', n: 't', a: null, o: 'app_owner', z: false, g: 'rpt', p, y: false }));
-  const r = await pass('    privileges:\n      - { database: ledger, role: rpt, on: { table: books.t }, privileges: [ALL] }', { roles: [role('rpt')], databases: LEDGER, objects: all });
+test('ALL and its expansion are the same grant: no drift, no loop', () => {
+  const all = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'].map((p): ObjectAclRow => ({ t: 'table', s: 'books', n: 't', a: null, o: 'app_owner', z: false, g: 'rpt', p, y: false }));
+  const r = pass('    privileges:\n      - { database: ledger, role: rpt, on: { table: books.t }, privileges: [ALL] }', { roles: [role('rpt')], databases: LEDGER, objects: all });
   assert.deepEqual(r.drift, []);
 });
 
-test('a grant on a table that does not exist yet waits; undeclared privileges are revoked only with prune', async () => {
+test('a grant on a table that does not exist yet waits; undeclared privileges are revoked only with prune', () => {
   const body = '    roles:\n      - { name: rpt }\n    privileges:\n      - { database: ledger, role: rpt, on: { table: books.later }, privileges: [SELECT] }';
   const canned: Canned = { roles: [role('rpt')], databases: LEDGER, objects: [{ t: 'table', s: 'books', n: 'other', a: null, o: 'o', z: false, g: 'rpt', p: 'DELETE', y: false }] };
-  const additive = await pass(body, canned);
+  const additive = pass(body, canned);
   assert.deepEqual(additive.changes.map((c) => [c.action, c.blocked]), [['grant', 'table books.later does not exist yet in database ledger']]);
-  const exact = await pass(body, canned, { prune: true });
+  const exact = pass(body, canned, { prune: true });
   const revoke = exact.changes.find((c) => c.action === 'revoke');
   assert.equal(revoke?.statements[0]?.sql, 'REVOKE DELETE ON TABLE "books"."other" FROM "rpt"');
   assert.equal(revoke?.risk, 'destructive');
   assert.equal(revoke?.prune, 'grants');
 });
 
-test('database privileges: a NULL datacl is the owner default, and PUBLIC keeps CONNECT unless declared', async () => {
-  const r = await pass('    privileges:\n      - { database: ledger, role: PUBLIC, on: database, privileges: [CONNECT] }', {
+test('database privileges: a NULL datacl is the owner default, and PUBLIC keeps CONNECT unless declared', () => {
+  const r = pass('    privileges:\n      - { database: ledger, role: PUBLIC, on: database, privileges: [CONNECT] }', {
     databases: LEDGER,
     dbAcl: [{ d: 'ledger', o: 'app_owner', n: true, g: null, p: null, y: null }],
   }, { prune: true });
   assert.deepEqual(r.changes.map((c) => c.statements[0]?.sql), ['REVOKE TEMPORARY ON DATABASE "ledger" FROM PUBLIC']);
 });
 
-test('default privileges: a database-wide declaration compares with the built-in defaults when no row exists; per-schema rows only add', async () => {
+test('default privileges: a database-wide declaration compares with the built-in defaults when no row exists; per-schema rows only add', () => {
   const body = '    defaultPrivileges:\n      - { database: ledger, owner: app_owner, role: PUBLIC, on: functions, privileges: [EXECUTE] }\n      - { database: ledger, owner: app_owner, schema: books, role: rpt, on: tables, privileges: [SELECT, INSERT] }';
   const base: Canned = { roles: [role('app_owner'), role('rpt')], databases: LEDGER };
-  const empty = await pass(body, { ...base, defaults: [{ o: null, s: 'books', t: 'schema', g: null, p: null, y: null }] });
+  const empty = pass(body, { ...base, defaults: [{ o: null, s: 'books', t: 'schema', g: null, p: null, y: null }] });
   assert.deepEqual(empty.drift.map((d) => d.id), ['ledger: for app_owner in schema books on tables to rpt'], 'PUBLIC EXECUTE on functions is the built-in default');
   assert.equal(empty.changes[0]?.statements[0]?.sql, 'ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "books" GRANT SELECT, INSERT ON TABLES TO "rpt"');
-  const revoked = await pass(body, {
+  const revoked = pass(body, {
     ...base,
     defaults: [
       { o: null, s: 'books', t: 'schema', g: null, p: null, y: null },
@@ -219,23 +196,23 @@ test('default privileges: a database-wide declaration compares with the built-in
   assert.deepEqual(revoked.changes.map((c) => c.statements[0]?.sql), ['ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" GRANT EXECUTE ON FUNCTIONS TO PUBLIC']);
 });
 
-test('settings: persisted but pending a restart is a disruptive restart that waits, not a set again', async () => {
+test('settings: persisted but pending a restart is a disruptive restart that waits, not a set again', () => {
   const row = (v: string, file: string | null, pending: boolean) => ({ w: 'shared_buffers', n: 'shared_buffers', v, u: '8kB', t: 'integer', c: 'postmaster', s: 'configuration file', p: pending, file, ferr: pending ? 'setting could not be applied' : null });
   const body = '    settings: { shared_buffers: 32MB }';
-  const fresh = await pass(body, { settings: [row('2048', '16MB', false)] });
+  const fresh = pass(body, { settings: [row('2048', '16MB', false)] });
   assert.deepEqual(fresh.changes.map((c) => [c.action, c.risk, c.statements.map((s) => s.sql)]), [['set', 'safe', ['ALTER SYSTEM SET "shared_buffers" = $1', 'SELECT pg_reload_conf()']]]);
-  const pending = await pass(body, { settings: [row('2048', '32MB', true)] });
+  const pending = pass(body, { settings: [row('2048', '32MB', true)] });
   assert.deepEqual(pending.drift.map((d) => [d.field, d.observed]), [['pending_restart', '16MB until the server restarts']]);
   assert.deepEqual(pending.changes.map((c) => [c.action, c.risk]), [['restart', 'disruptive']]);
   assert.match(pending.changes[0]?.summary ?? '', /^restart the server on h: pending a restart for shared_buffers = 32MB/);
   assert.match(pending.changes[0]?.blocked ?? '', /^a restart needs hosts\.h\.ssh and hosts\.h\.service/);
-  const done = await pass(body, { settings: [row('4096', '32MB', false)] });
+  const done = pass(body, { settings: [row('4096', '32MB', false)] });
   assert.deepEqual(done.drift, []);
 });
 
-test('settings: ALTER SYSTEM RESET by hand is drift even before a reload; not reloaded yet is a reload', async () => {
+test('settings: ALTER SYSTEM RESET by hand is drift even before a reload; not reloaded yet is a reload', () => {
   const body = '    settings: { work_mem: 64MB, log_min_duration_statement: 2s }';
-  const r = await pass(body, {
+  const r = pass(body, {
     settings: [
       { w: 'work_mem', n: 'work_mem', v: '65536', u: 'kB', t: 'integer', c: 'user', s: 'configuration file', p: false, file: null, ferr: null },
       { w: 'log_min_duration_statement', n: 'log_min_duration_statement', v: '-1', u: 'ms', t: 'integer', c: 'superuser', s: 'default', p: false, file: '2000', ferr: null },
@@ -245,8 +222,8 @@ test('settings: ALTER SYSTEM RESET by hand is drift even before a reload; not re
   assert.deepEqual(r.changes.map((c) => c.action), ['set', 'reload']);
 });
 
-test('databases: encoding differences are reported and wait, never fixed by dropping', async () => {
-  const r = await pass('    databases:\n      - { name: ledger, encoding: LATIN1 }', { databases: LEDGER });
+test('databases: encoding differences are reported and wait, never fixed by dropping', () => {
+  const r = pass('    databases:\n      - { name: ledger, encoding: LATIN1 }', { databases: LEDGER });
   assert.deepEqual(r.changes.map((c) => [c.action, c.statements.length]), [['recreate', 0]]);
   assert.match(r.changes[0]?.blocked ?? '', /never drops a database/);
 });

@@ -16,5 +16,5 @@ test('the unit runs the daemon as an unprivileged user with a state directory, r
   for (const line of ['User=setpoint', 'StateDirectory=setpoint', 'Restart=on-failure', 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'ExecReload=/bin/kill -HUP $MAINPID', 'UMask=0077']) {
     assert.ok(unit.split('\n').includes(line), line);
   }
-  assert.match(unit, /^ExecStart=\/usr\/bin\/node \/opt\/setpoint\/dist\/src\/cli\/main\.js run -f \/etc\/setpoint\/setpoint\.yaml$/m);
+  assert.match(unit, /^ExecStart=\/usr\/bin\/node \/opt\/setpoint\/dist\/bin\/setpoint\.js run -f \/etc\/setpoint\/setpoint\.yaml$/m);
 });
