@@ -7,7 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Session } from '../src/engine.js';
-import { destroyAll } from '../test/lab/index.js';
+import { destroyAll } from '../lab/index.js';
 import { capture, mysqlText, postgresText, type Captured } from './lib/capture.js';
 import { fromDist } from './lib/dist.js';
 import { benchAddress, cli, join, mariadbSession, psqlSession, startHosts, workDir } from './lib/lab.js';

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { destroyAll } from '../test/lab/index.js';
+import { destroyAll } from '../lab/index.js';
 import { fromDist } from './lib/dist.js';
 import { startFleet, waitConverged } from './lib/fleet.js';
 import { connections, counter, cpuTimes, join, memory, startDaemon, workDir } from './lib/lab.js';

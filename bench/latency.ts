@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { destroyAll } from '../test/lab/index.js';
+import { destroyAll } from '../lab/index.js';
 import { fromDist } from './lib/dist.js';
 import { startFleet, waitConverged } from './lib/fleet.js';
 import { join, startDaemon, workDir } from './lib/lab.js';

@@ -10,7 +10,7 @@ import type { History } from '../src/history/store.js';
 import type { PassOutcome } from '../src/loop/reconcile.js';
 import type { Target } from '../src/loop/targets.js';
 import type { SessionPool } from '../src/transport/sessions.js';
-import { destroyAll } from '../test/lab/index.js';
+import { destroyAll } from '../lab/index.js';
 import { capture, inFlightMs, mysqlText, postgresText, type Captured } from './lib/capture.js';
 import { benchAddress, join, mariadbSession, psqlSession, startHosts, timedReplay, workDir } from './lib/lab.js';
 import { arg, bytes, machine, median, ms, printTable, progress, ratio, sum, writeResult, type Figure, type Table } from './lib/report.js';

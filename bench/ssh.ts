@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { PassOutcome } from '../src/loop/reconcile.js';
 import type { Target } from '../src/loop/targets.js';
-import { destroyAll, type LabHost } from '../test/lab/index.js';
+import { destroyAll, type LabHost } from '../lab/index.js';
 import { fromDist } from './lib/dist.js';
 import { benchAddress, join, mariadbSession, psqlSession, startHosts, workDir } from './lib/lab.js';
 import { arg, machine, median, ms, printTable, progress, ratio, writeResult, type Figure, type Table } from './lib/report.js';

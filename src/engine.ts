@@ -4,6 +4,7 @@
  * a way to open a session, and its resource kinds.
  */
 import type { z } from 'zod';
+import type { ErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 import type { ClusterBase, HostSpec } from './spec/types.js';
 import type { Secret, SecretRef } from './secret.js';
@@ -199,7 +200,7 @@ export interface ResourceKind<D = unknown, O = unknown, S = Session, Ctx extends
 export interface ErrorClass {
   terminal: boolean;
   /** Stable short code, e.g. `sql.auth`, `sql.unreachable`. */
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 

@@ -3,15 +3,53 @@
  * `terminal` errors stop retries for a target until the file or the server changes;
  * every other error is transient and backs off.
  */
+/**
+ * Every error code setpoint gives, by area. Stable: history, conditions (their reasons) and scripts
+ * reading `--json` output rely on them.
+ */
+export type ErrorCode =
+  | 'spec.invalid'
+  | 'spec.unreadable'
+  | 'secret.missing'
+  | 'secret.empty'
+  | 'secret.unsafe'
+  | 'secret.too_large'
+  | 'secret.timeout'
+  | 'history.missing'
+  | 'history.too_new'
+  | 'history.unusable'
+  | 'sql.auth'
+  | 'sql.privilege'
+  | 'sql.rejected'
+  | 'sql.unreachable'
+  | 'sql.error'
+  | 'ssh.unreachable'
+  | 'ssh.timeout'
+  | 'ssh.auth'
+  | 'ssh.key'
+  | 'ssh.hostkey'
+  | 'ssh.exec'
+  | 'ssh.probe'
+  | 'ssh.quote'
+  | 'service.start'
+  | 'service.restart'
+  | 'file.observe'
+  | 'file.write'
+  | 'file.unsafe'
+  | 'file.rejected'
+  | 'loop.no_progress'
+  | 'cli.usage'
+  | 'cli.listen';
+
 export class SetpointError extends Error {
   /** Stable machine-readable code, e.g. `spec.invalid`, `sql.auth`. */
-  readonly code: string;
+  readonly code: ErrorCode;
   /** True when retrying cannot help until a human changes something. Defaults to false. */
   readonly terminal: boolean;
   /** Process exit code when this error ends a CLI command. Defaults to 1. */
   readonly exitCode: number;
 
-  constructor(code: string, message: string, opts: { cause?: unknown; terminal?: boolean; exitCode?: number } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; terminal?: boolean; exitCode?: number } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.code = code;

@@ -3,7 +3,7 @@ import { undeclared } from '../../src/diff.js';
 import { PHASE } from './phases.js';
 import { itemsOnly, type Change, type Drift, type ResourceKind } from '../../src/engine.js';
 import { quoteIdent } from './quote.js';
-import { SYSTEM_SCHEMAS, type DatabaseSpec } from './schema.js';
+import { SYSTEM_SCHEMAS, type DatabaseSpec } from './spec.js';
 import type { MysqlContext, MysqlSession } from './session.js';
 
 export interface DatabaseState {

@@ -5,7 +5,7 @@
  */
 import { PHASE } from './phases.js';
 import type { Change, Drift, ResourceKind } from '../../src/engine.js';
-import { ALL, canonical, expandDeclared, GRANT_OPTION, isAll, sorted } from './privileges.js';
+import { ALL, canonical, expandDeclared, GRANT_OPTION, isAll, sorted } from './privilege-names.js';
 import { accountId, escapeGrantDb, grantTargetId, quoteAccount, quoteGrantTarget, type GrantTarget } from './quote.js';
 import type { Flavor, MysqlContext, MysqlSession } from './session.js';
 import { isProtected } from './users.js';

@@ -4,7 +4,7 @@ import { readSecret } from '../../src/secret.js';
 import type { z } from 'zod';
 import { databases } from './databases.js';
 import { grants } from './grants.js';
-import { checkCluster, clusterShape, connectionSchema } from './schema.js';
+import { checkCluster, clusterShape, connectionSchema } from './spec.js';
 import { classifyMysqlError, connectMysql, type MysqlFacts, type MysqlSession } from './session.js';
 import { users } from './users.js';
 import { configFile, variables } from './variables.js';

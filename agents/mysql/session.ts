@@ -1,7 +1,8 @@
 /** A MySQL/MariaDB session: one mysql2 connection, its flavor learned once, statements counted. */
 import mysql from 'mysql2/promise';
 import type { BaseFacts, ErrorClass, KindContext, Session } from '../../src/engine.js';
-import type { MysqlCluster } from './schema.js';
+import type { ErrorCode } from '../../src/errors.js';
+import type { MysqlCluster } from './spec.js';
 import { redactError, Secret } from '../../src/secret.js';
 
 /** Which server family a session talks to; decides the statement dialect. */
@@ -137,7 +138,7 @@ function isConnectionError(err: unknown): boolean {
   return e.fatal === true || (e.code !== undefined && CONNECTION_CODES.has(e.code));
 }
 
-const TERMINAL: Record<string, string> = {
+const TERMINAL: Record<string, ErrorCode> = {
   ER_ACCESS_DENIED_ERROR: 'sql.auth',
   ER_ACCESS_DENIED_NO_PASSWORD_ERROR: 'sql.auth',
   ER_NOT_SUPPORTED_AUTH_MODE: 'sql.auth',

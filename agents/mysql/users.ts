@@ -6,7 +6,7 @@ import { memoCheck } from '../../src/names.js';
 import { Secret, Verifier } from '../../src/secret.js';
 import { nativeHash, verifyPassword } from './password.js';
 import { accountId, quoteAccount } from './quote.js';
-import { SYSTEM_USERS, type UserSpec } from './schema.js';
+import { SYSTEM_USERS, type UserSpec } from './spec.js';
 import { atLeast, type Flavor, type MysqlContext, type MysqlFacts, type MysqlSession } from './session.js';
 
 

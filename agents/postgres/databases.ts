@@ -8,7 +8,7 @@ import { PHASE } from './phases.js';
 import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { nameId, quoteIdent } from './quote.js';
 import { roles } from './roles.js';
-import { databasesInScope, TEMPLATE_DATABASES, type DatabaseSpec } from './schema.js';
+import { databasesInScope, TEMPLATE_DATABASES, type DatabaseSpec } from './spec.js';
 import type { DatabaseRef, PgContext, PgSession } from './session.js';
 
 export interface DatabaseState {

@@ -14,7 +14,7 @@ import { DEFACL_TYPES, defaultAcl, defaultOnType, expand, ordered, privilegesOf,
 import { databaseAccess, databases } from './databases.js';
 import { granteeId, granteeSql } from './privileges.js';
 import { nameId, quoteIdent } from './quote.js';
-import type { DefaultPrivilegeSpec } from './schema.js';
+import type { DefaultPrivilegeSpec } from './spec.js';
 import { roles } from './roles.js';
 import { inEachDatabase, missingRole } from './schemas.js';
 import type { PgContext, PgSession } from './session.js';

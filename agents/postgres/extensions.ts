@@ -8,7 +8,7 @@ import { PHASE } from './phases.js';
 import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { databaseAccess, databases } from './databases.js';
 import { dotted, nameId, quoteIdent } from './quote.js';
-import type { ExtensionSpec } from './schema.js';
+import type { ExtensionSpec } from './spec.js';
 import { inEachDatabase } from './schemas.js';
 import type { PgContext, PgSession } from './session.js';
 

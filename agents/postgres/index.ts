@@ -7,7 +7,7 @@ import { defaultPrivileges } from './default-privileges.js';
 import { extensions } from './extensions.js';
 import { privileges } from './privileges.js';
 import { roles } from './roles.js';
-import { checkCluster, clusterShape, connectionSchema } from './schema.js';
+import { checkCluster, clusterShape, connectionSchema } from './spec.js';
 import { schemas } from './schemas.js';
 import { classifyPostgresError, connectPostgres, type PgFacts, type PgSession } from './session.js';
 import { settings } from './settings.js';

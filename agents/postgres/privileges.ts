@@ -15,7 +15,7 @@ import { effectiveAcl, expand, grantKeyword, ordered, privilegesOf, PUBLIC, type
 import { databaseAccess, databases } from './databases.js';
 import { roles } from './roles.js';
 import { dotted, nameId, quoteIdent, quoteQualified } from './quote.js';
-import type { PrivilegeSpec } from './schema.js';
+import type { PrivilegeSpec } from './spec.js';
 import { inEachDatabase, missingRole, USER_SCHEMAS } from './schemas.js';
 import type { PgContext, PgSession } from './session.js';
 

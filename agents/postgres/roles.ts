@@ -10,7 +10,7 @@ import { memoCheck } from '../../src/names.js';
 import { Secret, Verifier } from '../../src/secret.js';
 import { scramVerifier, verifierMethod, verifyPassword } from './password.js';
 import { nameId, quoteIdent } from './quote.js';
-import type { RoleSpec } from './schema.js';
+import type { RoleSpec } from './spec.js';
 import type { PgContext, PgFacts, PgSession } from './session.js';
 
 

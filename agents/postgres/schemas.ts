@@ -8,7 +8,7 @@ import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.
 import { databaseAccess, databases } from './databases.js';
 import { roles } from './roles.js';
 import { dotted, nameId, quoteIdent } from './quote.js';
-import type { SchemaSpec } from './schema.js';
+import type { SchemaSpec } from './spec.js';
 import type { PgContext, PgSession } from './session.js';
 
 export interface SchemaState {

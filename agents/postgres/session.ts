@@ -6,7 +6,8 @@
  */
 import pg from 'pg';
 import type { BaseFacts, ErrorClass, KindContext, Session } from '../../src/engine.js';
-import type { PostgresCluster } from './schema.js';
+import type { ErrorCode } from '../../src/errors.js';
+import type { PostgresCluster } from './spec.js';
 import { redactError, Secret } from '../../src/secret.js';
 import { inlineParams, literalOf } from './quote.js';
 
@@ -207,7 +208,7 @@ export function isConnectionError(err: unknown): boolean {
 }
 
 // SQLSTATEs retrying cannot fix: a human must change the file, a secret or the server.
-const TERMINAL: Record<string, string> = {
+const TERMINAL: Record<string, ErrorCode> = {
   '28P01': 'sql.auth',
   '28000': 'sql.auth',
   '42501': 'sql.privilege',

@@ -11,7 +11,7 @@ import { restartChange } from '../host/index.js';
 import { PHASE } from './phases.js';
 import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { quoteIdent } from './quote.js';
-import type { SettingValue } from './schema.js';
+import type { SettingValue } from './spec.js';
 import type { PgContext, PgSession } from './session.js';
 
 /** What normalization needs to know of a setting: pg_settings.vartype and unit. */

@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { LabHost } from '../../test/lab/index.js';
+import type { LabHost } from '../../lab/index.js';
 import { benchAddress, join, mariadbSession, psqlSession, startHosts } from './lab.js';
 import { sleep } from './report.js';
 import { hostsBlock, mysqlCluster, mysqlDdl, PASSWORD, postgresCluster, postgresDdl, spec, type HostRef } from './specs.js';

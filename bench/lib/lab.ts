@@ -7,8 +7,8 @@ import { logLines } from '../../test/helpers.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { findExecutable } from '../../test/lab/proc.js';
-import { startHost, type HostOptions, type LabHost } from '../../test/lab/index.js';
+import { findExecutable } from '../../lab/commands.js';
+import { startHost, type HostOptions, type LabHost } from '../../lab/index.js';
 import { CLI, ROOT } from './report.js';
 
 /** A per-benchmark folder for lab instances, specs and history files (short: socket paths are limited). */

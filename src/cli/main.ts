@@ -12,7 +12,7 @@ import { useEngines } from './engines.js';
  */
 const MODULES: Record<string, string> = {
   validate: './validate.js', plan: './plan.js', apply: './apply.js', run: './run.js', status: './status.js',
-  history: './history.js', hosts: './hosts.js', pause: './pause.js', resume: './pause.js', demo: './demo.js',
+  history: './history.js', hosts: './hosts.js', pause: './pause.js', resume: './pause.js',
 };
 
 /** Runs the command line `argv` (as process.argv); `loadEngines` gives the engines, loaded only when a command needs them. */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { destroyAll, startHost, type LabHost } from '../lab/index.js';
+import { destroyAll, startHost, type LabHost } from '../../lab/index.js';
 import { CLI, cli, Daemon, jsonLines, mysqlRoot, ROOT, tempDir, waitFor } from '../helpers.js';
 import { History } from '../../src/history/store.js';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import mysql from 'mysql2/promise';
-import { destroyAll, startHost, type LabHost } from '../lab/index.js';
+import { destroyAll, startHost, type LabHost } from '../../lab/index.js';
 import { cli, Daemon, jsonLines, mysqlRoot, tempDir, waitFor } from '../helpers.js';
 
 const tmp = tempDir('faults-outage');

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
-import { destroyAll, startHost, type LabHost } from '../lab/index.js';
+import { destroyAll, startHost, type LabHost } from '../../lab/index.js';
 import { cli, Daemon, historyBytes, jsonLines, mysqlRoot, tempDir, waitFor } from '../helpers.js';
 
 const tmp = tempDir('faults');

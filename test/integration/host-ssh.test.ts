@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { destroyAll, startHost, type LabHost } from '../lab/index.js';
+import { destroyAll, startHost, type LabHost } from '../../lab/index.js';
 import { cli, Daemon, jsonLines, mysqlRoot, tempDir, waitFor } from '../helpers.js';
 import type { ProbeCache } from '../../src/loop/observe.js';
 

@@ -11,7 +11,7 @@ import { reconcile } from '../../src/loop/reconcile.js';
 import { targetsOf } from '../../src/loop/targets.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { SessionPool } from '../../src/transport/sessions.js';
-import { destroyAll, startHost } from '../lab/index.js';
+import { destroyAll, startHost } from '../../lab/index.js';
 import { cli, historyBytes, jsonLines, mysqlRoot, tempDir } from '../helpers.js';
 
 const tmp = tempDir('mysql-cli');

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import mysql from 'mysql2/promise';
-import { destroyAll, startHost } from '../lab/index.js';
+import { destroyAll, startHost } from '../../lab/index.js';
 import { cli, Daemon, historyBytes, jsonLines, mysqlRoot, tempDir, waitFor } from '../helpers.js';
 
 const ADDR = '127.0.22.1';

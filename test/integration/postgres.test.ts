@@ -14,7 +14,7 @@ import { reconcile } from '../../src/loop/reconcile.js';
 import { targetsOf } from '../../src/loop/targets.js';
 import { parseSpec } from '../../src/spec/load.js';
 import { SessionPool } from '../../src/transport/sessions.js';
-import { destroyAll, startHost, type LabHost } from '../lab/index.js';
+import { destroyAll, startHost, type LabHost } from '../../lab/index.js';
 import { cli, Daemon, historyBytes, jsonLines, tempDir, waitFor } from '../helpers.js';
 
 const tmp = tempDir('postgres');

@@ -101,7 +101,7 @@ const engine: Engine<Record<string, never>> = {
   lease: () => Promise.resolve(server.leaseHolder === undefined ? { held: true, taken: true } : { held: false, holder: server.leaseHolder }),
   facts: () => ({ packages: [] }),
   kinds: [service, item],
-  classify: (err) => ({ terminal: false, code: 'fake', message: err instanceof Error ? err.message : String(err) }),
+  classify: (err) => ({ terminal: false, code: 'sql.error', message: err instanceof Error ? err.message : String(err) }),
 };
 
 const fakeShell = { where: 'fake', stats: { commands: 0 }, broken: false, exec: () => Promise.resolve({ stdout: `\n@@${'x'}`, stderr: '', code: 0 }) };

@@ -14,7 +14,7 @@ import { roles, rolesFrom, type MemberRow } from '../../agents/postgres/roles.js
 import { schemas, schemasFrom, type SchemaRow } from '../../agents/postgres/schemas.js';
 import type { PgContext, PgFacts } from '../../agents/postgres/session.js';
 import { settings, settingsFrom, type SettingRow } from '../../agents/postgres/settings.js';
-import type { PostgresCluster } from '../../agents/postgres/schema.js';
+import type { PostgresCluster } from '../../agents/postgres/spec.js';
 import type { AnyKind, Change, Drift, Observation } from '../../src/engine.js';
 import { SpecError } from '../../src/errors.js';
 import { resolveSecret, Secret } from '../../src/secret.js';

@@ -11,35 +11,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import {
-  assertPortFree,
-  assertRoot,
-  copyTree,
-  ensureTemplate,
-  findExecutable,
-  isOurProcess,
-  killSync,
-  makeInstanceDir,
-  prepareBaseDir,
-  mkdirOwned,
-  processesMentioning,
-  readPidFile,
-  readPidFileSync,
-  register,
-  removeDirSync,
-  run,
-  runAs,
-  CommandError,
-  shq,
-  tailFile,
-  terminate,
-  touchOwned,
-  unregister,
-  validateLabAddress,
-  waitForExit,
-  writeScript,
-  type Destroyable,
-} from './proc.js';
+import { assertPortFree, isOurProcess, killSync, processesMentioning, readPidFile, readPidFileSync, tailFile, terminate, waitForExit } from './processes.js';
+import { assertRoot, copyTree, ensureTemplate, mkdirOwned, touchOwned, validateLabAddress, writeScript } from './dirs.js';
+import { findExecutable, run, runAs, CommandError, shq } from './commands.js';
+import { makeInstanceDir, prepareBaseDir, register, removeDirSync, type Destroyable, unregister } from './registry.js';
 import { aliveFunctions, statusBody } from './shell.js';
 
 export interface PostgresOptions {

@@ -2,7 +2,7 @@
 import { startMariaDB, type MariaDBInstance, type MariaDBOptions } from './mariadb.js';
 import { startPostgres, type PostgresInstance, type PostgresOptions } from './postgres.js';
 import { startSshd, type SshdInstance, type SshdOptions } from './sshd.js';
-import { validateLabAddress } from './proc.js';
+import { validateLabAddress } from './dirs.js';
 
 export interface HostOptions {
   /** A label for messages (e.g. 'db1'). */

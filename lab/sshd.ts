@@ -1,31 +1,10 @@
 // A real OpenSSH server on a loopback address: the way setpoint reaches a "bare-metal host".
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import {
-  assertPortFree,
-  assertRoot,
-  descendantsSync,
-  findExecutable,
-  isAliveSync,
-  isOurProcess,
-  killSync,
-  makeInstanceDir,
-  prepareBaseDir,
-  processesMentioning,
-  readPidFile,
-  readPidFileSync,
-  register,
-  removeDirSync,
-  run,
-  tailFile,
-  tcpAccepts,
-  terminate,
-  unregister,
-  validateLabAddress,
-  waitFor,
-  waitForExit,
-  type Destroyable,
-} from './proc.js';
+import { assertPortFree, descendantsSync, isAliveSync, isOurProcess, killSync, processesMentioning, readPidFile, readPidFileSync, tailFile, tcpAccepts, terminate, waitFor, waitForExit } from './processes.js';
+import { assertRoot, validateLabAddress } from './dirs.js';
+import { findExecutable, run } from './commands.js';
+import { makeInstanceDir, prepareBaseDir, register, removeDirSync, type Destroyable, unregister } from './registry.js';
 
 export interface SshdOptions {
   /** Loopback address to bind (127.x.y.z, never 127.0.0.1). */

@@ -1,4 +1,4 @@
-// Smoke test of the lab itself: node --import tsx test/lab/smoke.ts
+// Smoke test of the lab itself: node --import tsx lab/smoke.ts
 // Starts two hosts (sshd + MariaDB + PostgreSQL) on 127.0.9.1 and 127.0.9.2, talks to every
 // service the way setpoint will (TCP, ssh with strict host key checking), restarts servers through
 // the library and through the generated scripts over ssh, makes a PostgreSQL standby and a MariaDB
@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { destroyAll, startHost, startPostgres, type LabHost } from './index.js';
-import { run } from './proc.js';
+import { run } from './commands.js';
 
 const t0 = Date.now();
 const log = (msg: string): void => console.log(`[${((Date.now() - t0) / 1000).toFixed(2)}s] ${msg}`);

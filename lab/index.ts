@@ -1,5 +1,5 @@
 // The setpoint lab: real MariaDB 10.11, PostgreSQL 15 and sshd instances on 127.x.y.z loopback
-// addresses, for integration tests, benchmarks and `setpoint demo`. Node built-ins only.
+// addresses, for integration tests, benchmarks and the demo (npm run demo). Node built-ins only.
 //
 // Must run as root on Debian (servers run as the mysql/postgres users). The machine's own
 // services on 127.0.0.1 are never touched: lab addresses must be 127.x.y.z other than 127.0.0.1.
@@ -8,4 +8,6 @@ export { startMariaDB, type MariaDBInstance, type MariaDBOptions } from './maria
 export { startPostgres, type PostgresInstance, type PostgresOptions } from './postgres.js';
 export { startSshd, type SshdInstance, type SshdOptions } from './sshd.js';
 export { startHost, type HostOptions, type LabHost } from './host.js';
-export { destroyAll, sweepStale, CommandError, defaultBaseDir, cacheRoot } from './proc.js';
+export { CommandError } from './commands.js';
+export { cacheRoot, defaultBaseDir } from './dirs.js';
+export { destroyAll, sweepStale } from './registry.js';

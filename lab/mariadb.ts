@@ -3,39 +3,10 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import {
-  assertPortFree,
-  assertRoot,
-  closeFd,
-  copyTree,
-  ensureTemplate,
-  findExecutable,
-  isOurProcess,
-  killSync,
-  makeInstanceDir,
-  prepareBaseDir,
-  mkdirOwned,
-  openAppend,
-  processesMentioning,
-  readPidFile,
-  readPidFileSync,
-  register,
-  removeDirSync,
-  run,
-  serverGreets,
-  serverIdFor,
-  shq,
-  tailFile,
-  terminate,
-  touchOwned,
-  unregister,
-  validateLabAddress,
-  waitFor,
-  waitForExit,
-  writeScript,
-  chown,
-  type Destroyable,
-} from './proc.js';
+import { assertPortFree, isOurProcess, killSync, processesMentioning, readPidFile, readPidFileSync, serverGreets, tailFile, terminate, waitFor, waitForExit } from './processes.js';
+import { assertRoot, closeFd, copyTree, ensureTemplate, mkdirOwned, openAppend, serverIdFor, touchOwned, validateLabAddress, writeScript, chown } from './dirs.js';
+import { findExecutable, run, shq } from './commands.js';
+import { makeInstanceDir, prepareBaseDir, register, removeDirSync, type Destroyable, unregister } from './registry.js';
 import { aliveFunctions, statusBody, stopBody } from './shell.js';
 
 export interface MariaDBOptions {

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { secretRef } from '../../src/spec/schema.js';
 import type { ClusterBase } from '../../src/spec/types.js';
-import { normalizePrivilege } from './privileges.js';
+import { normalizePrivilege } from './privilege-names.js';
 import { parseGrantTarget } from './quote.js';
 
 /** Schemas setpoint never creates, alters or drops. */

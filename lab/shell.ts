@@ -1,7 +1,7 @@
 // Shell snippets shared by the generated service scripts (start.sh, stop.sh, ...). The scripts are
 // run by /bin/sh (dash) as root with no environment, typically through an SSH session, so they set
 // PATH themselves, use absolute paths for the servers, and redirect every stdio of the servers they launch.
-import { shq } from './proc.js';
+import { shq } from './commands.js';
 
 /**
  * Defines `alive PID` (process exists, is not a zombie, and its command line contains MARKER) and
