@@ -11,7 +11,18 @@ import { destroyAll } from '../lab/index.js';
 import { capture, mysqlText, postgresText, type Captured } from './lib/capture.js';
 import { fromDist } from './lib/dist.js';
 import { benchAddress, cli, join, mariadbSession, psqlSession, startHosts, workDir } from './lib/lab.js';
-import { arg, machine, median, ms, printTable, progress, ratio, writeResult, type Figure, type Table } from './lib/report.js';
+import {
+  arg,
+  machine,
+  median,
+  ms,
+  printTable,
+  progress,
+  ratio,
+  writeResult,
+  type Figure,
+  type Table,
+} from './lib/report.js';
 import { hostsBlock, mysqlCluster, PASSWORD, postgresCluster, spec } from './lib/specs.js';
 
 const { engines } = await fromDist<typeof import('../agents/index.js')>('agents/index.js');
@@ -32,7 +43,10 @@ const address = benchAddress(61, 1);
 const pwFile = join(dir, 'pw');
 writeFileSync(pwFile, `${PASSWORD}\n`, { mode: 0o600 });
 const file = join(dir, 'converge.yaml');
-const text = spec(hostsBlock([{ name: 'h', address, mysql: true, postgres: true }]), mysqlCluster('my', ['h'], 0, N, pwFile) + postgresCluster('pg', ['h'], 0, N, PG_DBS));
+const text = spec(
+  hostsBlock([{ name: 'h', address, mysql: true, postgres: true }]),
+  mysqlCluster('my', ['h'], 0, N, pwFile) + postgresCluster('pg', ['h'], 0, N, PG_DBS),
+);
 writeFileSync(file, text);
 
 /** Back to empty: everything the spec declares is dropped. */
@@ -61,7 +75,8 @@ async function captureDdl(engine: 'mysql' | 'postgres'): Promise<{ statements: C
   const took = performance.now() - t0;
   cap.stop();
   await pool.closeAll();
-  if (o.state !== 'converged') throw new Error(`in-process converge of ${engine} ended ${o.state}: ${o.error?.message ?? ''}`);
+  if (o.state !== 'converged')
+    throw new Error(`in-process converge of ${engine} ended ${o.state}: ${o.error?.message ?? ''}`);
   return { statements: cap.log.filter((c) => !/^\s*(SELECT|WITH|SHOW)\b/i.test(c.sql)), ms: took };
 }
 
@@ -108,12 +123,14 @@ try {
     const row: Row = { engine, statements: statements.length, applyMs: [], floorMs: [], inProcessMs };
     for (let r = 0; r < RUNS; r++) {
       await reset(engine);
-      const f = engine === 'mysql' ? await mariadbSession(address, input) : await psqlSession(address, 'postgres', input);
+      const f =
+        engine === 'mysql' ? await mariadbSession(address, input) : await psqlSession(address, 'postgres', input);
       row.floorMs.push(f.wallMs);
       await reset(engine);
       const db = join(dir, `history-${engine}-${r}.db`);
       const a = await cli(['apply', '-f', file, '--once', '--cluster', cluster, '--db', db]);
-      if (a.code !== 0) throw new Error(`setpoint apply exited ${a.code}: ${a.stderr.slice(-2000)}${a.stdout.slice(-2000)}`);
+      if (a.code !== 0)
+        throw new Error(`setpoint apply exited ${a.code}: ${a.stderr.slice(-2000)}${a.stdout.slice(-2000)}`);
       row.applyMs.push(a.wallMs);
       startup.push((await cli(['apply', '--help'])).wallMs);
       say(`${engine} run ${r + 1}: apply ${ms(a.wallMs)}, floor ${ms(f.wallMs)} (${statements.length} statements)`);
@@ -122,19 +139,46 @@ try {
   }
   const table: Table = {
     title: `Converge from empty, N = ${N.toLocaleString('en-US')} (median of ${RUNS} runs, apply and floor alternating)`,
-    headers: ['ENGINE', 'DDL STATEMENTS', 'SETPOINT APPLY --ONCE', 'FLOOR (ONE CLIENT SESSION)', 'RATIO', 'IN-PROCESS PASS', 'RUNS (APPLY)', 'RUNS (FLOOR)'],
+    headers: [
+      'ENGINE',
+      'DDL STATEMENTS',
+      'SETPOINT APPLY --ONCE',
+      'FLOOR (ONE CLIENT SESSION)',
+      'RATIO',
+      'IN-PROCESS PASS',
+      'RUNS (APPLY)',
+      'RUNS (FLOOR)',
+    ],
     rows: rows.map((r) => [
-      r.engine, String(r.statements), ms(median(r.applyMs)), ms(median(r.floorMs)), ratio(median(r.applyMs), median(r.floorMs)), ms(r.inProcessMs),
-      r.applyMs.map((x) => Math.round(x)).join(', '), r.floorMs.map((x) => Math.round(x)).join(', '),
+      r.engine,
+      String(r.statements),
+      ms(median(r.applyMs)),
+      ms(median(r.floorMs)),
+      ratio(median(r.applyMs), median(r.floorMs)),
+      ms(r.inProcessMs),
+      r.applyMs.map((x) => Math.round(x)).join(', '),
+      r.floorMs.map((x) => Math.round(x)).join(', '),
     ]),
   };
   printTable(table);
   const figures: Figure[] = rows.map((r) => {
     const a = median(r.applyMs);
     const f = median(r.floorMs);
-    return { figure: `${r.engine === 'mysql' ? 'MariaDB' : 'PostgreSQL'}: converge ${N.toLocaleString('en-US')} ${r.engine === 'mysql' ? 'users + databases + grants' : 'roles + schemas + grants (4 databases)'} from empty, apply --once`, value: ms(a), target: '≤ 1.5× floor', floor: ms(f), ratio: ratio(a, f), met: a <= 1.5 * f };
+    return {
+      figure: `${r.engine === 'mysql' ? 'MariaDB' : 'PostgreSQL'}: converge ${N.toLocaleString('en-US')} ${r.engine === 'mysql' ? 'users + databases + grants' : 'roles + schemas + grants (4 databases)'} from empty, apply --once`,
+      value: ms(a),
+      target: '≤ 1.5× floor',
+      floor: ms(f),
+      ratio: ratio(a, f),
+      met: a <= 1.5 * f,
+    };
   });
-  figures.push({ figure: 'start-up of the apply command (`setpoint apply --help`: Node, the engines\' modules, parsing the arguments), part of every apply above', value: ms(median(startup)), target: '-' });
+  figures.push({
+    figure:
+      "start-up of the apply command (`setpoint apply --help`: Node, the engines' modules, parsing the arguments), part of every apply above",
+    value: ms(median(startup)),
+    target: '-',
+  });
   writeResult({
     name: 'converge',
     title: '2. Converge from empty',
@@ -145,7 +189,7 @@ try {
     method: [
       `One lab host (${address}) with MariaDB 10.11 and PostgreSQL 15. MariaDB: ${N} databases, ${N} users (mysql_native_password, one secret file) and ${N} grants (SELECT, INSERT, UPDATE, DELETE on d<i>.*). PostgreSQL: ${N} roles (LOGIN), ${N} schemas spread over ${PG_DBS.length} databases created WITH STRATEGY FILE_COPY, and ${N} grants (USAGE on each schema to its role); a database per role would be ~7.5 GB of CREATE DATABASE here.`,
       'APPLY: wall time of `node dist/bin/setpoint.js apply -f FILE --once --cluster C --db NEW.db`, from spawn to exit: Node start-up, loading and validating the file, observing, every change (each journaled in the history file before and after it runs), the observation that proves convergence, and the history commit. It must exit 0 (converged).',
-      'FLOOR: the same DDL — captured from an in-process converge by wrapping the session\'s query(), parameters inlined (the password goes as its mysql_native_password hash, as setpoint sends it) — piped through one `mariadb` / `psql` session; wall time of the client process (its start-up is a few ms). psql switches databases with \\c: its statements are grouped by database within each kind (roles, databases, schemas, grants), which only helps the floor.',
+      "FLOOR: the same DDL — captured from an in-process converge by wrapping the session's query(), parameters inlined (the password goes as its mysql_native_password hash, as setpoint sends it) — piped through one `mariadb` / `psql` session; wall time of the client process (its start-up is a few ms). psql switches databases with \\c: its statements are grouped by database within each kind (roles, databases, schemas, grants), which only helps the floor.",
       `Before every run the server is reset to empty (DROP everything declared). Apply and floor alternate, ${RUNS} runs each; the figure is the median. IN-PROCESS PASS is the capture run (reconcile with act: true in-process, no history): what the CLI adds on top of it is start-up, spec loading and history.`,
     ],
     figures,

@@ -12,7 +12,19 @@ import type { Condition } from '../src/loop/conditions.js';
 import type { DriftRecord, PassRecord, TargetKey } from '../src/history/store.js';
 import { fromDist } from './lib/dist.js';
 import { cli, join, workDir } from './lib/lab.js';
-import { arg, bytes, machine, median, ms, printTable, progress, ratio, writeResult, type Figure, type Table } from './lib/report.js';
+import {
+  arg,
+  bytes,
+  machine,
+  median,
+  ms,
+  printTable,
+  progress,
+  ratio,
+  writeResult,
+  type Figure,
+  type Table,
+} from './lib/report.js';
 
 const { History } = await fromDist<typeof import('../src/history/store.js')>('src/history/store.js');
 const { computeConditions } = await fromDist<typeof import('../src/loop/conditions.js')>('src/loop/conditions.js');
@@ -48,13 +60,34 @@ interface Sim extends TargetKey {
 }
 
 function userState(i: number, changed: number): string {
-  return JSON.stringify({ user: `u${i}`, host: '%', plugin: 'mysql_native_password', verifier: '[verifier]', passwordChanged: changed, locked: false, maxConnections: 0, maxQueriesPerHour: 0, maxUpdatesPerHour: 0, maxConnectionsPerHour: 0, tls: 'none' });
+  return JSON.stringify({
+    user: `u${i}`,
+    host: '%',
+    plugin: 'mysql_native_password',
+    verifier: '[verifier]',
+    passwordChanged: changed,
+    locked: false,
+    maxConnections: 0,
+    maxQueriesPerHour: 0,
+    maxUpdatesPerHour: 0,
+    maxConnectionsPerHour: 0,
+    tls: 'none',
+  });
 }
 function resourcesOf(i: number, t: number): [string, string][] {
   return [
     [`mysql.database d${i}`, JSON.stringify({ name: `d${i}`, charset: 'utf8mb4', collation: 'utf8mb4_general_ci' })],
     [`mysql.user 'u${i}'@'%'`, userState(i, Math.floor(t / 1000))],
-    [`mysql.grant 'u${i}'@'%' on d${i}.*`, JSON.stringify({ user: `u${i}`, host: '%', target: { level: 'database', database: `d${i}` }, privileges: ['DELETE', 'INSERT', 'SELECT', 'UPDATE'], grantOption: false })],
+    [
+      `mysql.grant 'u${i}'@'%' on d${i}.*`,
+      JSON.stringify({
+        user: `u${i}`,
+        host: '%',
+        target: { level: 'database', database: `d${i}` },
+        privileges: ['DELETE', 'INSERT', 'SELECT', 'UPDATE'],
+        grantOption: false,
+      }),
+    ],
   ];
 }
 
@@ -71,8 +104,15 @@ function grow(): { seconds: number; counts: Record<string, number>; events: Reco
   const span = DAYS * 86_400_000;
   let version = 'v000000000000';
   const sims: Sim[] = [];
-  for (let c = 0; c < CLUSTERS; c++) for (let m = 0; m < MEMBERS; m++) sims.push({ cluster: `c${c}`, host: `c${c}-db${m}`, observed: new Map(), next: 0, conditions: [] });
-  const rowsNow = () => (h.db.prepare('SELECT (SELECT COUNT(*) FROM entries) + (SELECT COUNT(*) FROM observations) AS n').get() as { n: number }).n;
+  for (let c = 0; c < CLUSTERS; c++)
+    for (let m = 0; m < MEMBERS; m++)
+      sims.push({ cluster: `c${c}`, host: `c${c}-db${m}`, observed: new Map(), next: 0, conditions: [] });
+  const rowsNow = () =>
+    (
+      h.db.prepare('SELECT (SELECT COUNT(*) FROM entries) + (SELECT COUNT(*) FROM observations) AS n').get() as {
+        n: number;
+      }
+    ).n;
   const events: Record<string, number> = { initial: 0, drift: 0, change: 0, outage: 0, rollout: 0, event: 0 };
   let written = 0;
   // Time runs with the rows written, so the file spans DAYS days ending now, the last hour with its share.
@@ -84,18 +124,43 @@ function grow(): { seconds: number; counts: Record<string, number>; events: Reco
     lastTime = Math.max(lastTime, t);
     return lastTime;
   };
-  const commit = (s: Sim, time: number, extra: Partial<PassRecord> & { made?: number; error?: PassRecord['error'] }) => {
+  const commit = (
+    s: Sim,
+    time: number,
+    extra: Partial<PassRecord> & { made?: number; error?: PassRecord['error'] },
+  ) => {
     const state = extra.error !== undefined ? 'failing' : 'converged';
     s.conditions = computeConditions(
       s.conditions,
-      { now: time, specVersion: version, state, observed: extra.error === undefined, made: extra.made ?? 0, drift: 0, waiting: [], ...(extra.error === undefined ? {} : { error: extra.error }), contested: [], runnable: 0 },
+      {
+        now: time,
+        specVersion: version,
+        state,
+        observed: extra.error === undefined,
+        made: extra.made ?? 0,
+        drift: 0,
+        waiting: [],
+        ...(extra.error === undefined ? {} : { error: extra.error }),
+        contested: [],
+        runnable: 0,
+      },
       { degradedAfterMs: 300_000 },
     );
     const { made: _made, ...rest } = extra;
     h.commitPass({
-      cluster: s.cluster, host: s.host, time, specVersion: version, server: 'MariaDB 10.11.19', state, waiting: 0,
-      ...(extra.error === undefined ? { observed: s.observed, drift: [] as DriftRecord[], message: 'converged' } : { message: extra.error.message }),
-      nextAt: time + 30_000, conditions: s.conditions, ...rest,
+      cluster: s.cluster,
+      host: s.host,
+      time,
+      specVersion: version,
+      server: 'MariaDB 10.11.19',
+      state,
+      waiting: 0,
+      ...(extra.error === undefined
+        ? { observed: s.observed, drift: [] as DriftRecord[], message: 'converged' }
+        : { message: extra.error.message }),
+      nextAt: time + 30_000,
+      conditions: s.conditions,
+      ...rest,
     });
   };
   const t0 = performance.now();
@@ -128,11 +193,30 @@ function grow(): { seconds: number; counts: Record<string, number>; events: Reco
           for (let j = 0; j < k; j++) {
             const r = pick(keys);
             const user = r.startsWith('mysql.user');
-            drift.push({ resource: r, field: user ? 'password' : 'privileges', summary: user ? 'password is a different password, declared [secret]' : 'privileges is SELECT, declared DELETE, INSERT, SELECT, UPDATE', desired: user ? '[secret]' : ['DELETE', 'INSERT', 'SELECT', 'UPDATE'], observed: user ? 'a different password' : ['SELECT'] });
+            drift.push({
+              resource: r,
+              field: user ? 'password' : 'privileges',
+              summary: user
+                ? 'password is a different password, declared [secret]'
+                : 'privileges is SELECT, declared DELETE, INSERT, SELECT, UPDATE',
+              desired: user ? '[secret]' : ['DELETE', 'INSERT', 'SELECT', 'UPDATE'],
+              observed: user ? 'a different password' : ['SELECT'],
+            });
           }
           h.recordDrift(s, drift, version, time);
           for (const d of drift) {
-            const id = h.actionStarted(s, { resource: d.resource, summary: `set password (it does not match the declared one) for ${d.resource.slice(11)}`, risk: 'safe', action: 'alter', statements: ['ALTER USER `u`@`%` IDENTIFIED BY PASSWORD ?'] }, version, time + 3);
+            const id = h.actionStarted(
+              s,
+              {
+                resource: d.resource,
+                summary: `set password (it does not match the declared one) for ${d.resource.slice(11)}`,
+                risk: 'safe',
+                action: 'alter',
+                statements: ['ALTER USER `u`@`%` IDENTIFIED BY PASSWORD ?'],
+              },
+              version,
+              time + 3,
+            );
             h.actionEnded(id, rand() < 0.02 ? 'failed' : 'ok', undefined, time + 5);
             if (d.resource.startsWith('mysql.user')) {
               const i = Number(/'u(\d+)'/.exec(d.resource)?.[1] ?? 0);
@@ -153,12 +237,20 @@ function grow(): { seconds: number; counts: Record<string, number>; events: Reco
         } else if (roll < 0.9) {
           // The server went away for a while, then came back.
           events.outage = (events.outage ?? 0) + 1;
-          commit(s, time, { error: { message: `connect ECONNREFUSED ${s.host}:3306 (ECONNREFUSED)`, code: 'sql.unreachable', terminal: false } });
+          commit(s, time, {
+            error: {
+              message: `connect ECONNREFUSED ${s.host}:3306 (ECONNREFUSED)`,
+              code: 'sql.unreachable',
+              terminal: false,
+            },
+          });
           commit(s, time + 60_000, {});
         } else if (roll < 0.97) {
           // A new version of the file: new objects on every member of a cluster, old ones pruned.
           events.rollout = (events.rollout ?? 0) + 1;
-          version = `v${Math.floor(rand() * 1e12).toString(16).padStart(12, '0')}`;
+          version = `v${Math.floor(rand() * 1e12)
+            .toString(16)
+            .padStart(12, '0')}`;
           h.recordSpec({ file: '/etc/setpoint/setpoint.yaml', version, text: `# bench ${version}\n` }, time);
           const members = sims.filter((x) => x.cluster === s.cluster);
           const add = 10;
@@ -166,12 +258,37 @@ function grow(): { seconds: number; counts: Record<string, number>; events: Reco
             const drift: DriftRecord[] = [];
             const fresh: [string, string][] = [];
             for (let j = 0; j < add; j++) fresh.push(...resourcesOf(m.next + j, time));
-            for (const [r] of fresh) drift.push({ resource: r, field: 'present', summary: 'declared but missing', desired: true, observed: false });
+            for (const [r] of fresh)
+              drift.push({
+                resource: r,
+                field: 'present',
+                summary: 'declared but missing',
+                desired: true,
+                observed: false,
+              });
             const old = [...m.observed.keys()].slice(0, add * 3);
-            for (const r of old) drift.push({ resource: r, field: 'absent', summary: 'exists but not declared', desired: false, observed: true });
+            for (const r of old)
+              drift.push({
+                resource: r,
+                field: 'absent',
+                summary: 'exists but not declared',
+                desired: false,
+                observed: true,
+              });
             h.recordDrift(m, drift, version, time);
             for (const d of drift) {
-              const id = h.actionStarted(m, { resource: d.resource, summary: `${d.field === 'present' ? 'create' : 'drop'} ${d.resource}`, risk: d.field === 'present' ? 'safe' : 'destructive', action: d.field === 'present' ? 'create' : 'drop', statements: ['CREATE USER ...'] }, version, time + 2);
+              const id = h.actionStarted(
+                m,
+                {
+                  resource: d.resource,
+                  summary: `${d.field === 'present' ? 'create' : 'drop'} ${d.resource}`,
+                  risk: d.field === 'present' ? 'safe' : 'destructive',
+                  action: d.field === 'present' ? 'create' : 'drop',
+                  statements: ['CREATE USER ...'],
+                },
+                version,
+                time + 2,
+              );
               h.actionEnded(id, 'ok', undefined, time + 4);
             }
             for (const r of old) m.observed.delete(r);
@@ -190,11 +307,17 @@ function grow(): { seconds: number; counts: Record<string, number>; events: Reco
     inBatch = 0;
     if (performance.now() - lastReport > 10_000) {
       lastReport = performance.now();
-      say(`  ${(written / 1e6).toFixed(2)} M rows, ${Math.round(written / ((performance.now() - t0) / 1000)).toLocaleString('en-US')} rows/s`);
+      say(
+        `  ${(written / 1e6).toFixed(2)} M rows, ${Math.round(written / ((performance.now() - t0) / 1000)).toLocaleString('en-US')} rows/s`,
+      );
     }
   }
   const counts: Record<string, number> = {};
-  for (const r of h.db.prepare('SELECT kind, COUNT(*) AS n FROM entries GROUP BY kind').all() as { kind: string; n: number }[]) counts[r.kind] = r.n;
+  for (const r of h.db.prepare('SELECT kind, COUNT(*) AS n FROM entries GROUP BY kind').all() as {
+    kind: string;
+    n: number;
+  }[])
+    counts[r.kind] = r.n;
   counts.observations = (h.db.prepare('SELECT COUNT(*) AS n FROM observations').get() as { n: number }).n;
   h.db.pragma('journal_mode = WAL');
   h.close();
@@ -204,7 +327,9 @@ function grow(): { seconds: number; counts: Record<string, number>; events: Reco
 say(`growing ${file} to ${ROWS.toLocaleString('en-US')} rows through the writer`);
 const g = grow();
 const total = Object.values(g.counts).reduce((a, b) => a + b, 0);
-say(`${total.toLocaleString('en-US')} rows in ${g.seconds.toFixed(1)} s (${Math.round(total / g.seconds).toLocaleString('en-US')} rows/s), ${bytes(statSync(file).size)}`);
+say(
+  `${total.toLocaleString('en-US')} rows in ${g.seconds.toFixed(1)} s (${Math.round(total / g.seconds).toLocaleString('en-US')} rows/s), ${bytes(statSync(file).size)}`,
+);
 
 // The CLI: each command run RUNS times, interleaved with a bare Node start-up and `setpoint --version`.
 const cluster = 'c42';
@@ -223,7 +348,10 @@ for (let r = 0; r < RUNS + 1; r++) {
   const statusJson = await cli(['status', '--db', file, '--json']);
   if (hist.code !== 0) throw new Error(`history exited ${hist.code}: ${hist.stderr}`);
   if (status.code !== 0 && status.code !== 2) throw new Error(`status exited ${status.code}: ${status.stderr}`);
-  shown = { history: hist.stdout.split('\n').length - 2, status: status.stdout.split('\n').filter((l) => / converged | failing /.test(l)).length };
+  shown = {
+    history: hist.stdout.split('\n').length - 2,
+    status: status.stdout.split('\n').filter((l) => / converged | failing /.test(l)).length,
+  };
   if (r === 0) continue; // the first run warms the page cache
   timings.node?.push(node);
   timings.version?.push(version.wallMs);
@@ -244,7 +372,13 @@ for (let r = 0; r < RUNS; r++) {
   h.status();
   q.status?.push(performance.now() - t0);
 }
-const plan = (h.db.prepare(`EXPLAIN QUERY PLAN SELECT * FROM (SELECT * FROM entries WHERE cluster = ? AND time >= ? ORDER BY time DESC, id DESC LIMIT ?) ORDER BY time, id`).all(cluster, since, 500) as { detail: string }[]).map((r) => r.detail);
+const plan = (
+  h.db
+    .prepare(
+      `EXPLAIN QUERY PLAN SELECT * FROM (SELECT * FROM entries WHERE cluster = ? AND time >= ? ORDER BY time DESC, id DESC LIMIT ?) ORDER BY time, id`,
+    )
+    .all(cluster, since, 500) as { detail: string }[]
+).map((r) => r.detail);
 h.close();
 
 const m = (k: string) => median(timings[k] ?? []);
@@ -254,7 +388,13 @@ const table: Table = {
   rows: [
     ['node -e 0 (bare Node start-up)', ms(m('node')), '-', '-', '-'],
     ['setpoint --version (CLI start-up)', ms(m('version')), ms(m('version')), '-', '-'],
-    [`setpoint history --cluster ${cluster} --since 1h`, ms(m('history')), ms(m('version')), ms(median(q.history ?? [])), String(shown.history)],
+    [
+      `setpoint history --cluster ${cluster} --since 1h`,
+      ms(m('history')),
+      ms(m('version')),
+      ms(median(q.history ?? [])),
+      String(shown.history),
+    ],
     ['setpoint status', ms(m('status')), ms(m('version')), ms(median(q.status ?? [])), String(shown.status)],
     ['setpoint status --json', ms(m('statusJson')), ms(m('version')), '-', '-'],
   ],
@@ -267,9 +407,29 @@ const mix: Table = {
 };
 printTable(mix);
 const figures: Figure[] = [
-  { figure: `\`setpoint history --cluster X --since 1h\` on ${(total / 1e6).toFixed(1)} M rows`, value: ms(m('history')), target: '< 100 ms', floor: `${ms(m('node'))} (node -e 0)`, ratio: ratio(m('history'), m('node')), met: m('history') < 100 },
-  { figure: `\`setpoint status\` on the same file (${CLUSTERS * MEMBERS} targets)`, value: ms(m('status')), target: '< 100 ms', floor: `${ms(m('node'))} (node -e 0)`, ratio: ratio(m('status'), m('node')), met: m('status') < 100 },
-  { figure: 'CLI start-up alone (`setpoint --version`)', value: ms(m('version')), target: '-', floor: `${ms(m('node'))} (node -e 0)`, ratio: ratio(m('version'), m('node')) },
+  {
+    figure: `\`setpoint history --cluster X --since 1h\` on ${(total / 1e6).toFixed(1)} M rows`,
+    value: ms(m('history')),
+    target: '< 100 ms',
+    floor: `${ms(m('node'))} (node -e 0)`,
+    ratio: ratio(m('history'), m('node')),
+    met: m('history') < 100,
+  },
+  {
+    figure: `\`setpoint status\` on the same file (${CLUSTERS * MEMBERS} targets)`,
+    value: ms(m('status')),
+    target: '< 100 ms',
+    floor: `${ms(m('node'))} (node -e 0)`,
+    ratio: ratio(m('status'), m('node')),
+    met: m('status') < 100,
+  },
+  {
+    figure: 'CLI start-up alone (`setpoint --version`)',
+    value: ms(m('version')),
+    target: '-',
+    floor: `${ms(m('node'))} (node -e 0)`,
+    ratio: ratio(m('version'), m('node')),
+  },
 ];
 writeResult({
   name: 'history',
@@ -279,7 +439,13 @@ writeResult({
   durationMs: Date.now() - started,
   machine: machine(),
   method: [
-    `The file is grown through setpoint's own writer (dist/src/history/store.js: commitPass, recordDrift, actionStarted/actionEnded, recordSpec, event; conditions from computeConditions), ${g.seconds.toFixed(0)} s at ${Math.round(total / g.seconds).toLocaleString('en-US')} rows/s, in transactions of 2,000 events (the writer's own transactions nest inside as savepoints; while growing, its page cache is 256 MB and its journal a rollback journal in memory instead of the WAL, then the file is switched back to WAL as the daemon keeps it). The fleet: ${CLUSTERS} clusters × ${MEMBERS} members = ${CLUSTERS * MEMBERS} targets, ${RESOURCES} resources each at first, over ${DAYS} days ending now (so the last hour holds its share). Events (a deterministic random mix): ${Object.entries(g.events).map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`).join(', ')} — drift found and repaired (drift entries, an action each, the changed observations, condition transitions), observed changes without drift, outages (an error entry, condition transitions, recovery), file versions rolled out to a cluster (10 new object sets per member, 10 old ones pruned: drift, actions, observations), daemon events.`,
+    `The file is grown through setpoint's own writer (dist/src/history/store.js: commitPass, recordDrift, actionStarted/actionEnded, recordSpec, event; conditions from computeConditions), ${g.seconds.toFixed(0)} s at ${Math.round(total / g.seconds).toLocaleString('en-US')} rows/s, in transactions of 2,000 events (the writer's own transactions nest inside as savepoints; while growing, its page cache is 256 MB and its journal a rollback journal in memory instead of the WAL, then the file is switched back to WAL as the daemon keeps it). The fleet: ${CLUSTERS} clusters × ${MEMBERS} members = ${CLUSTERS * MEMBERS} targets, ${RESOURCES} resources each at first, over ${DAYS} days ending now (so the last hour holds its share). Events (a deterministic random mix): ${Object.entries(
+      g.events,
+    )
+      .map(([k, v]) => `${k} ${v.toLocaleString('en-US')}`)
+      .join(
+        ', ',
+      )} — drift found and repaired (drift entries, an action each, the changed observations, condition transitions), observed changes without drift, outages (an error entry, condition transitions, recovery), file versions rolled out to a cluster (10 new object sets per member, 10 old ones pruned: drift, actions, observations), daemon events.`,
     `Latency: wall time of the built CLI from spawn to exit (\`node dist/bin/setpoint.js history --db FILE --cluster ${cluster} --since 1h\`, \`... status --db FILE\`), median of ${RUNS} runs after one warm-up run, interleaved with \`node -e 0\` (the floor: a Node process that does nothing) and \`setpoint --version\` (CLI start-up: Node, module loading, argument parsing). QUERY IN-PROCESS is History.entries() / History.status() on an open read-only connection.`,
     `Query plan of the history query: ${plan.join('; ')}.`,
     'Bytes per converged target per day at resync 10 s are measured with a real daemon in bench/fleet.ts (4. Fleet cost).',

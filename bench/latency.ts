@@ -10,7 +10,19 @@ import { destroyAll } from '../lab/index.js';
 import { fromDist } from './lib/dist.js';
 import { startFleet, waitConverged } from './lib/fleet.js';
 import { join, startDaemon, workDir } from './lib/lab.js';
-import { arg, machine, median, ms, percentile, printTable, progress, sleep, writeResult, type Figure, type Table } from './lib/report.js';
+import {
+  arg,
+  machine,
+  median,
+  ms,
+  percentile,
+  printTable,
+  progress,
+  sleep,
+  writeResult,
+  type Figure,
+  type Table,
+} from './lib/report.js';
 
 const HOSTS = Number(arg('hosts', '25'));
 const REPS = Number(arg('reps', '30'));
@@ -34,7 +46,15 @@ interface Rep {
 }
 
 try {
-  const fleet = await startFleet({ dir, hosts: HOSTS, octet: 62, sets: 2, ssh: false, policy: `  resyncSeconds: ${RESYNC}\n`, log: say });
+  const fleet = await startFleet({
+    dir,
+    hosts: HOSTS,
+    octet: 62,
+    sets: 2,
+    ssh: false,
+    policy: `  resyncSeconds: ${RESYNC}\n`,
+    log: say,
+  });
   const targets = fleet.clusters.length;
   say(`starting the daemon with ${targets} clusters`);
   const t0 = Date.now();
@@ -43,7 +63,9 @@ try {
   say(`all ${targets} converged ${Date.now() - t0} ms after start`);
   await sleep(1000);
   const reader = new Database(db, { readonly: true, fileMustExist: true });
-  const after = reader.prepare("SELECT id, time, outcome, ended FROM entries WHERE kind = 'action' AND cluster = ? AND id > ? ORDER BY id");
+  const after = reader.prepare(
+    "SELECT id, time, outcome, ended FROM entries WHERE kind = 'action' AND cluster = ? AND id > ? ORDER BY id",
+  );
   const lastId = reader.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM entries');
   let text = fleet.text;
   const reps: Rep[] = [];
@@ -52,8 +74,14 @@ try {
     const b = fleet.base(cluster);
     const before = text;
     text = cluster.startsWith('m')
-      ? text.replace(`privileges: [SELECT, INSERT, UPDATE, DELETE], on: "d${b}.*"`, `privileges: [SELECT, INSERT, UPDATE, DELETE, CREATE], on: "d${b}.*"`)
-      : text.replace(`role: r${b}, on: { schema: s${b} }, privileges: [USAGE]`, `role: r${b}, on: { schema: s${b} }, privileges: [USAGE, CREATE]`);
+      ? text.replace(
+          `privileges: [SELECT, INSERT, UPDATE, DELETE], on: "d${b}.*"`,
+          `privileges: [SELECT, INSERT, UPDATE, DELETE, CREATE], on: "d${b}.*"`,
+        )
+      : text.replace(
+          `role: r${b}, on: { schema: s${b} }, privileges: [USAGE]`,
+          `role: r${b}, on: { schema: s${b} }, privileges: [USAGE, CREATE]`,
+        );
     if (text === before) throw new Error(`no grant of ${cluster} to edit`);
     const from = (lastId.get() as { id: number }).id;
     const wrote = Date.now();
@@ -73,8 +101,16 @@ try {
       if (performance.now() - p0 > 20_000) throw new Error(`no change recorded for ${cluster} within 20 s`);
       await sleep(2);
     }
-    reps.push({ cluster, engine: cluster.startsWith('m') ? 'MariaDB' : 'PostgreSQL', seenMs: seen, endedMs: (row.ended ?? 0) - wrote, startedMs: row.time - wrote });
-    say(`rep ${r + 1}: ${cluster} ${ms(seen)} (daemon: action started after ${row.time - wrote} ms, ended after ${(row.ended ?? 0) - wrote} ms)`);
+    reps.push({
+      cluster,
+      engine: cluster.startsWith('m') ? 'MariaDB' : 'PostgreSQL',
+      seenMs: seen,
+      endedMs: (row.ended ?? 0) - wrote,
+      startedMs: row.time - wrote,
+    });
+    say(
+      `rep ${r + 1}: ${cluster} ${ms(seen)} (daemon: action started after ${row.time - wrote} ms, ended after ${(row.ended ?? 0) - wrote} ms)`,
+    );
     // Let the pass finish (its final observation and history commit) before the next edit.
     await sleep(400);
   }
@@ -89,15 +125,33 @@ try {
       ...['MariaDB', 'PostgreSQL', 'both'].map((e) => {
         const mine = reps.filter((r) => e === 'both' || r.engine === e);
         const s = mine.map((r) => r.seenMs);
-        return [e, String(mine.length), ms(median(s)), ms(percentile(s, 95)), ms(Math.max(...s)), ms(median(mine.map((r) => r.endedMs))), ms(median(mine.map((r) => r.startedMs)))];
+        return [
+          e,
+          String(mine.length),
+          ms(median(s)),
+          ms(percentile(s, 95)),
+          ms(Math.max(...s)),
+          ms(median(mine.map((r) => r.endedMs))),
+          ms(median(mine.map((r) => r.startedMs))),
+        ];
       }),
     ],
   };
   printTable(table);
   const s = reps.map((r) => r.seenMs);
   const figures: Figure[] = [
-    { figure: `edit-to-converged latency, p50 (${targets} clusters, ${REPS} edits)`, value: ms(median(s)), target: '< 300 ms', met: median(s) < 300 },
-    { figure: 'edit-to-converged latency, p95', value: ms(percentile(s, 95)), target: '< 1 s', met: percentile(s, 95) < 1000 },
+    {
+      figure: `edit-to-converged latency, p50 (${targets} clusters, ${REPS} edits)`,
+      value: ms(median(s)),
+      target: '< 300 ms',
+      met: median(s) < 300,
+    },
+    {
+      figure: 'edit-to-converged latency, p95',
+      value: ms(percentile(s, 95)),
+      target: '< 1 s',
+      met: percentile(s, 95) < 1000,
+    },
   ];
   writeResult({
     name: 'latency',

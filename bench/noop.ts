@@ -13,7 +13,20 @@ import type { SessionPool } from '../src/transport/sessions.js';
 import { destroyAll } from '../lab/index.js';
 import { capture, inFlightMs, mysqlText, postgresText, type Captured } from './lib/capture.js';
 import { benchAddress, join, mariadbSession, psqlSession, startHosts, timedReplay, workDir } from './lib/lab.js';
-import { arg, bytes, machine, median, ms, printTable, progress, ratio, sum, writeResult, type Figure, type Table } from './lib/report.js';
+import {
+  arg,
+  bytes,
+  machine,
+  median,
+  ms,
+  printTable,
+  progress,
+  ratio,
+  sum,
+  writeResult,
+  type Figure,
+  type Table,
+} from './lib/report.js';
 import { hostsBlock, mysqlCluster, mysqlDdl, PASSWORD, postgresCluster, postgresDdl, spec } from './lib/specs.js';
 import { fromDist } from './lib/dist.js';
 
@@ -24,7 +37,8 @@ const { reconcile } = await fromDist<typeof import('../src/loop/reconcile.js')>(
 const { recordPass } = await fromDist<typeof import('../src/loop/record.js')>('src/loop/record.js');
 const { targetsOf } = await fromDist<typeof import('../src/loop/targets.js')>('src/loop/targets.js');
 const { parseSpec } = await fromDist<typeof import('../src/spec/load.js')>('src/spec/load.js');
-const { SessionPool: Pool } = await fromDist<typeof import('../src/transport/sessions.js')>('src/transport/sessions.js');
+const { SessionPool: Pool } =
+  await fromDist<typeof import('../src/transport/sessions.js')>('src/transport/sessions.js');
 
 const SIZES = arg('sizes', '10,100,1000,10000').split(',').map(Number);
 const RUNS = Number(arg('runs', '9'));
@@ -53,7 +67,11 @@ interface Row {
 }
 
 /** Floor of one pass: each captured query replayed in a client session of its own connection (database). */
-async function floor(engine: 'mysql' | 'postgres', log: readonly Captured[], runs: number): Promise<{ perRun: number[]; serial: number[]; markerMs: number }> {
+async function floor(
+  engine: 'mysql' | 'postgres',
+  log: readonly Captured[],
+  runs: number,
+): Promise<{ perRun: number[]; serial: number[]; markerMs: number }> {
   const scopes = new Map<string, number[]>();
   log.forEach((c, i) => {
     const s = c.scope ?? (engine === 'postgres' ? 'postgres' : '');
@@ -62,8 +80,15 @@ async function floor(engine: 'mysql' | 'postgres', log: readonly Captured[], run
   const timeOf: number[][] = Array.from({ length: runs }, () => new Array<number>(log.length).fill(0));
   let marker = 0;
   for (const [scope, idx] of scopes) {
-    const texts = idx.map((i) => (engine === 'mysql' ? mysqlText(log[i] as Captured) : postgresText(log[i] as Captured)));
-    const r = await timedReplay(engine, (input) => (engine === 'mysql' ? mariadbSession(address, input) : psqlSession(address, scope, input)), texts, runs);
+    const texts = idx.map((i) =>
+      engine === 'mysql' ? mysqlText(log[i] as Captured) : postgresText(log[i] as Captured),
+    );
+    const r = await timedReplay(
+      engine,
+      (input) => (engine === 'mysql' ? mariadbSession(address, input) : psqlSession(address, scope, input)),
+      texts,
+      runs,
+    );
     marker = r.markerMs;
     r.perQuery.forEach((row, run) => row.forEach((t, k) => ((timeOf[run] as number[])[idx[k] as number] = t)));
   }
@@ -71,10 +96,11 @@ async function floor(engine: 'mysql' | 'postgres', log: readonly Captured[], run
   // databases counts as its slowest member (the strict floor); `serial` adds them all up.
   const perRun = timeOf.map((times) => {
     let total = 0;
-    for (let i = 0; i < log.length; ) {
+    for (let i = 0; i < log.length;) {
       let j = i;
       let worst = 0;
-      while (j < log.length && (log[j] as Captured).sql === (log[i] as Captured).sql) worst = Math.max(worst, times[j++] as number);
+      while (j < log.length && (log[j] as Captured).sql === (log[i] as Captured).sql)
+        worst = Math.max(worst, times[j++] as number);
       total += worst;
       i = j;
     }
@@ -91,7 +117,9 @@ async function measure(t: Target, pool: SessionPool, history: History, n: number
   const first = await pass();
   for (let i = 0; i < Math.max(2, Math.ceil(2000 / n)); i++) await pass();
   if (first.error !== undefined || (first.drift?.length ?? -1) !== 0 || first.changes.length !== 0) {
-    throw new Error(`${t.key} at N=${n} is not converged: ${first.error?.message ?? ''} ${JSON.stringify(first.drift?.slice(0, 3))} ${first.changes.length} change(s)`);
+    throw new Error(
+      `${t.key} at N=${n} is not converged: ${first.error?.message ?? ''} ${JSON.stringify(first.drift?.slice(0, 3))} ${first.changes.length} change(s)`,
+    );
   }
   recordPass(history, first, version);
   const session = await pool.get(t);
@@ -121,11 +149,22 @@ async function measure(t: Target, pool: SessionPool, history: History, n: number
     floorSerialMs.push(...f.serial);
     markerMs = f.markerMs;
   }
-  if (last.statements !== captured.statements) throw new Error(`statements per pass vary: ${captured.statements} then ${last.statements}`);
+  if (last.statements !== captured.statements)
+    throw new Error(`statements per pass vary: ${captured.statements} then ${last.statements}`);
   const scopes = new Set(cap.log.map((c) => c.scope ?? ''));
   return {
-    engine: session.server, n, passMs, commitMs, statements: last.statements, bytesIn: last.bytesIn, inFlightMs: median(inFlight),
-    floorMs, floorSerialMs, markerMs, queries: cap.log.length, connections: scopes.size,
+    engine: session.server,
+    n,
+    passMs,
+    commitMs,
+    statements: last.statements,
+    bytesIn: last.bytesIn,
+    inFlightMs: median(inFlight),
+    floorMs,
+    floorSerialMs,
+    markerMs,
+    queries: cap.log.length,
+    connections: scopes.size,
   };
 }
 
@@ -140,7 +179,10 @@ try {
   for (const n of SIZES) {
     say(`seeding objects ${have}..${n - 1} on both servers`);
     const t0 = Date.now();
-    await Promise.all([mariadbSession(address, mysqlDdl(have, n)), psqlSession(address, 'postgres', postgresDdl(have, n, PG_DBS, false))]);
+    await Promise.all([
+      mariadbSession(address, mysqlDdl(have, n)),
+      psqlSession(address, 'postgres', postgresDdl(have, n, PG_DBS, false)),
+    ]);
     say(`seeded in ${Date.now() - t0} ms; loading the spec`);
     have = n;
     const text = spec(host, mysqlCluster('my', ['h'], 0, n, pwFile) + postgresCluster('pg', ['h'], 0, n, PG_DBS));
@@ -151,7 +193,9 @@ try {
     for (const t of targetsOf(loaded.spec, engines)) {
       const row = await measure(t, pool, history, n, loaded.version);
       rows.push(row);
-      say(`${row.engine} N=${n}: pass ${ms(median(row.passMs))}, floor ${ms(median(row.floorMs))}, ${row.statements} statements, ${bytes(row.bytesIn)}`);
+      say(
+        `${row.engine} N=${n}: pass ${ms(median(row.passMs))}, floor ${ms(median(row.floorMs))}, ${row.statements} statements, ${bytes(row.bytesIn)}`,
+      );
     }
     await pool.closeAll();
   }
@@ -159,10 +203,31 @@ try {
 
   const table: Table = {
     title: 'No-op pass: observe + diff + plan, nothing to do (median of runs)',
-    headers: ['ENGINE', 'N', 'PASS', 'FLOOR', 'RATIO', 'FLOOR (SERIAL)', 'STATEMENTS', 'CONNECTIONS', 'BYTES IN', 'QUERIES IN FLIGHT', '+ HISTORY COMMIT'],
+    headers: [
+      'ENGINE',
+      'N',
+      'PASS',
+      'FLOOR',
+      'RATIO',
+      'FLOOR (SERIAL)',
+      'STATEMENTS',
+      'CONNECTIONS',
+      'BYTES IN',
+      'QUERIES IN FLIGHT',
+      '+ HISTORY COMMIT',
+    ],
     rows: rows.map((r) => [
-      r.engine, String(r.n), ms(median(r.passMs)), ms(median(r.floorMs)), ratio(median(r.passMs), median(r.floorMs)), ms(median(r.floorSerialMs)),
-      String(r.statements), String(r.connections), bytes(r.bytesIn), ms(r.inFlightMs), ms(median(r.commitMs)),
+      r.engine,
+      String(r.n),
+      ms(median(r.passMs)),
+      ms(median(r.floorMs)),
+      ratio(median(r.passMs), median(r.floorMs)),
+      ms(median(r.floorSerialMs)),
+      String(r.statements),
+      String(r.connections),
+      bytes(r.bytesIn),
+      ms(r.inFlightMs),
+      ms(median(r.commitMs)),
     ]),
   };
   printTable(table);
@@ -179,7 +244,14 @@ try {
     for (const r of mine) {
       const p = median(r.passMs);
       const f = median(r.floorMs);
-      figures.push({ figure: `${engine}: no-op pass, N = ${r.n.toLocaleString('en-US')}`, value: ms(p), target: '≤ 2× floor', floor: ms(f), ratio: ratio(p, f), met: p <= 2 * f });
+      figures.push({
+        figure: `${engine}: no-op pass, N = ${r.n.toLocaleString('en-US')}`,
+        value: ms(p),
+        target: '≤ 2× floor',
+        floor: ms(f),
+        ratio: ratio(p, f),
+        met: p <= 2 * f,
+      });
     }
   }
   writeResult({
@@ -195,7 +267,7 @@ try {
       `PostgreSQL object i: role r<i> (LOGIN, no password), schema s<i> in one of ${PG_DBS.length} databases (${PG_DBS.join(', ')}, CREATE DATABASE ... STRATEGY FILE_COPY), and USAGE on s<i> granted to r<i>: N roles, N schemas, N grants, ${PG_DBS.length} databases. A database per role is not feasible here (CREATE DATABASE writes ~7.5 MB each: 10,000 would be ~75 GB), so "its own database" became "its own schema". Roles carry no password: checking 10,000 SCRAM verifiers (4,096 HMAC rounds each) is a one-time cost per daemon start that setpoint caches, and would only slow the seeding.`,
       `PASS: reconcile(target, …, { act: false }) in-process (the built code in dist/) with a SessionPool whose connections are already open, after warm-up passes (max(3, 2000 / N): a daemon runs the same passes forever, so its code is compiled hot), timed with performance.now(); the median of ${RUNS} passes. STATEMENTS and BYTES IN are PassOutcome.statements and .bytesIn (bytes read from the server sockets). "+ HISTORY COMMIT" is what the daemon adds after each pass: recordPass() into a SQLite history file (nothing changed, so nothing but the target row is written). QUERIES IN FLIGHT is the time within a pass during which at least one query was outstanding (median over the timed passes; the rest of the pass is setpoint's own CPU: diff, plan, JSON for history).`,
       `FLOOR: the exact SQL of one pass, captured by wrapping the session's query() (parameters inlined as literals), replayed through the engine's own client — one \`mariadb\` session, or one \`psql\` session per database the pass reads (PostgreSQL reads per-database catalogs over one connection per database) — once after each timed pass (${RUNS} times). Each query is bracketed by server-side timestamps (SELECT UNIX_TIMESTAMP(SYSDATE(6)) / clock_timestamp()); a query's time is the interval between the markers before and after it, minus the interval between that marker and the next one (a bare marker's round trip, measured at the same moment): its round trip as the client sees it (send, execute, receive and print the rows), without client start-up or connect. setpoint sends one kind's per-database queries concurrently, so for PostgreSQL the floor counts each such group as its slowest member (FLOOR); FLOOR (SERIAL) adds them all up. MariaDB has one connection, where both are the same.`,
-      'Passes and floor replays alternate on the same servers; the ratio is the figure, absolute times move with the machine\'s load.',
+      "Passes and floor replays alternate on the same servers; the ratio is the figure, absolute times move with the machine's load.",
     ],
     figures,
     tables: [table],

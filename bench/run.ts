@@ -32,14 +32,21 @@ if (!reportOnly) {
 for (const name of todo) {
   process.stdout.write(`\n${stamp()} ===== bench/${name}.ts =====\n`);
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(BENCH, `${name}.ts`)], { cwd: ROOT, stdio: 'inherit', env: { ...process.env, BENCH_BUILT: '1' } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(BENCH, `${name}.ts`)], {
+    cwd: ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, BENCH_BUILT: '1' },
+  });
   ran.push({ name, seconds: (Date.now() - t0) / 1000, code: r.status });
-  process.stdout.write(`${stamp()} bench/${name}.ts ${r.status === 0 ? 'done' : `FAILED (exit ${r.status ?? r.signal ?? '?'})`} in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  process.stdout.write(
+    `${stamp()} bench/${name}.ts ${r.status === 0 ? 'done' : `FAILED (exit ${r.status ?? r.signal ?? '?'})`} in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`,
+  );
 }
 let totalSeconds = (Date.now() - started) / 1000;
 // The last run's timing, kept for --report.
 const runFile = join(OUT, 'run.json');
-if (reportOnly && existsSync(runFile)) ({ ran, totalSeconds } = JSON.parse(readFileSync(runFile, 'utf8')) as { ran: typeof ran; totalSeconds: number });
+if (reportOnly && existsSync(runFile))
+  ({ ran, totalSeconds } = JSON.parse(readFileSync(runFile, 'utf8')) as { ran: typeof ran; totalSeconds: number });
 else if (!reportOnly) writeFileSync(runFile, JSON.stringify({ ran, totalSeconds, full: only.length === 0 }) + '\n');
 
 const results: BenchResult[] = [];
@@ -50,7 +57,14 @@ for (const name of ALL) {
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 function md(t: Table): string {
-  return [`**${cell(t.title)}**`, '', `| ${t.headers.map(cell).join(' | ')} |`, `| ${t.headers.map(() => '---').join(' | ')} |`, ...t.rows.map((r) => `| ${r.map(cell).join(' | ')} |`), ''].join('\n');
+  return [
+    `**${cell(t.title)}**`,
+    '',
+    `| ${t.headers.map(cell).join(' | ')} |`,
+    `| ${t.headers.map(() => '---').join(' | ')} |`,
+    ...t.rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+    '',
+  ].join('\n');
 }
 
 const m = machine();
@@ -80,5 +94,7 @@ for (const r of results) {
 const analysis = join(BENCH, 'analysis.md');
 if (existsSync(analysis)) out += `${readFileSync(analysis, 'utf8').trim()}\n`;
 writeFileSync(join(BENCH, 'RESULTS.md'), out);
-process.stdout.write(`\n${stamp()} wrote bench/RESULTS.md; ${ran.filter((r) => r.code !== 0).length} benchmark(s) failed; total ${(totalSeconds / 60).toFixed(1)} min\n`);
+process.stdout.write(
+  `\n${stamp()} wrote bench/RESULTS.md; ${ran.filter((r) => r.code !== 0).length} benchmark(s) failed; total ${(totalSeconds / 60).toFixed(1)} min\n`,
+);
 process.exit(ran.every((r) => r.code === 0) ? 0 : 1);

@@ -65,9 +65,7 @@ const PACKAGE_OF: Record<string, string> = {
 function missingBinaryMessage(command: string, pkg: string | undefined): string {
   const base = path.basename(command);
   const p = pkg ?? PACKAGE_OF[base];
-  return p
-    ? `${command} not found: install the Debian package ${p} (apt-get install -y ${p})`
-    : `${command} not found`;
+  return p ? `${command} not found: install the Debian package ${p} (apt-get install -y ${p})` : `${command} not found`;
 }
 
 /** Run a command to completion, capturing stdout/stderr. Throws CommandError on failure. */
@@ -103,9 +101,23 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
         resolve({ code, signal, stdout, stderr });
         return;
       }
-      const what = timedOut ? `timed out after ${opts.timeoutMs ?? 120_000} ms` : signal ? `killed by ${signal}` : `exited with ${code}`;
+      const what = timedOut
+        ? `timed out after ${opts.timeoutMs ?? 120_000} ms`
+        : signal
+          ? `killed by ${signal}`
+          : `exited with ${code}`;
       const detail = (stderr.trim() || stdout.trim()).slice(-4000);
-      reject(new CommandError(`${[command, ...args].join(' ')} ${what}${detail ? `:\n${detail}` : ''}`, command, args, code, signal, stdout, stderr));
+      reject(
+        new CommandError(
+          `${[command, ...args].join(' ')} ${what}${detail ? `:\n${detail}` : ''}`,
+          command,
+          args,
+          code,
+          signal,
+          stdout,
+          stderr,
+        ),
+      );
     });
     if (opts.input !== undefined) child.stdin.end(opts.input);
     else child.stdin.end();
@@ -113,7 +125,12 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
 }
 
 /** Run a command as another OS user through runuser (PostgreSQL refuses to run as root). */
-export async function runAs(user: string, command: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export async function runAs(
+  user: string,
+  command: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<RunResult> {
   const o: RunOptions = { ...opts };
   if (opts.pkg === undefined) {
     const p = PACKAGE_OF[path.basename(command)];
@@ -159,4 +176,3 @@ export function shq(s: string): string {
 export function randomSuffix(): string {
   return randomBytes(4).toString('hex');
 }
-

@@ -53,7 +53,9 @@ policy:
 
 async function demo(perturb: boolean): Promise<number> {
   if (process.getuid?.() !== 0) {
-    process.stderr.write('setpoint demo: run it as root (e.g. sudo npm run demo): the lab servers run as the mysql user.\n');
+    process.stderr.write(
+      'setpoint demo: run it as root (e.g. sudo npm run demo): the lab servers run as the mysql user.\n',
+    );
     return 1;
   }
   const dir = await mkdtemp(join(tmpdir(), 'setpoint-demo-'));
@@ -91,8 +93,12 @@ async function demo(perturb: boolean): Promise<number> {
         if (perturbed || o.state !== 'converged' || o.target.host !== 'db1') return;
         perturbed = true;
         setTimeout(() => {
-          log.info('demo: dropping database `shop` on db1 by hand, as a careless human might; watch setpoint put it back');
-          hosts[0]?.mariadb?.sql('DROP DATABASE shop').catch((err: unknown) => log.warn('demo: could not drop the database', { error: String(err) }));
+          log.info(
+            'demo: dropping database `shop` on db1 by hand, as a careless human might; watch setpoint put it back',
+          );
+          hosts[0]?.mariadb
+            ?.sql('DROP DATABASE shop')
+            .catch((err: unknown) => log.warn('demo: could not drop the database', { error: String(err) }));
         }, 3000).unref();
       },
     });

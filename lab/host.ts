@@ -43,11 +43,13 @@ export async function startHost(opts: HostOptions): Promise<LabHost> {
   const my = serviceOptions<MariaDBOptions>(opts.mariadb, opts.address, opts.baseDir);
   const pg = serviceOptions<PostgresOptions>(opts.postgres, opts.address, opts.baseDir);
   const ssh = serviceOptions<SshdOptions>(opts.ssh, opts.address, opts.baseDir);
-  const label = (what: string) => (e: unknown): never => {
-    const err = e instanceof Error ? e : new Error(String(e));
-    err.message = `lab host ${opts.name} (${opts.address}) ${what}: ${err.message}`;
-    throw err;
-  };
+  const label =
+    (what: string) =>
+    (e: unknown): never => {
+      const err = e instanceof Error ? e : new Error(String(e));
+      err.message = `lab host ${opts.name} (${opts.address}) ${what}: ${err.message}`;
+      throw err;
+    };
   const results = await Promise.allSettled([
     my ? startMariaDB(my).catch(label('MariaDB')) : Promise.resolve(undefined),
     pg ? startPostgres(pg).catch(label('PostgreSQL')) : Promise.resolve(undefined),
@@ -59,7 +61,10 @@ export async function startHost(opts: HostOptions): Promise<LabHost> {
   if (failures.length > 0) {
     await Promise.allSettled(started.map((s) => s.destroy()));
     if (failures.length === 1) throw failures[0];
-    throw new AggregateError(failures, `lab host ${opts.name} (${opts.address}): ${failures.map((f) => (f instanceof Error ? f.message : String(f))).join('; ')}`);
+    throw new AggregateError(
+      failures,
+      `lab host ${opts.name} (${opts.address}): ${failures.map((f) => (f instanceof Error ? f.message : String(f))).join('; ')}`,
+    );
   }
   const host: { -readonly [K in keyof LabHost]: LabHost[K] } = {
     name: opts.name,
@@ -68,7 +73,9 @@ export async function startHost(opts: HostOptions): Promise<LabHost> {
       const dbs = [host.mariadb, host.postgres].flatMap((s) => (s ? [s.destroy()] : []));
       const dbResults = await Promise.allSettled(dbs);
       const sshResult = host.sshd ? await Promise.allSettled([host.sshd.destroy()]) : [];
-      const errors = [...dbResults, ...sshResult].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      const errors = [...dbResults, ...sshResult].flatMap((r) =>
+        r.status === 'rejected' ? [r.reason as unknown] : [],
+      );
       if (errors.length > 0) throw new AggregateError(errors, `lab host ${opts.name}: destroy failed`);
     },
   };

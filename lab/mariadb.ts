@@ -3,8 +3,32 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { assertPortFree, isOurProcess, killSync, processesMentioning, readPidFile, readPidFileSync, serverGreets, tailFile, terminate, waitFor, waitForExit } from './processes.js';
-import { assertRoot, closeFd, copyTree, ensureTemplate, mkdirOwned, openAppend, serverIdFor, touchOwned, validateLabAddress, writeScript, chown } from './dirs.js';
+import {
+  assertPortFree,
+  isOurProcess,
+  killSync,
+  processesMentioning,
+  readPidFile,
+  readPidFileSync,
+  serverGreets,
+  tailFile,
+  terminate,
+  waitFor,
+  waitForExit,
+} from './processes.js';
+import {
+  assertRoot,
+  closeFd,
+  copyTree,
+  ensureTemplate,
+  mkdirOwned,
+  openAppend,
+  serverIdFor,
+  touchOwned,
+  validateLabAddress,
+  writeScript,
+  chown,
+} from './dirs.js';
 import { findExecutable, run, shq } from './commands.js';
 import { makeInstanceDir, prepareBaseDir, register, removeDirSync, type Destroyable, unregister } from './registry.js';
 import { aliveFunctions, statusBody, stopBody } from './shell.js';
@@ -101,29 +125,52 @@ async function mariadbTemplate(bin: Binaries): Promise<string> {
     .update(bin.mariadbd)
     .digest('hex')
     .slice(0, 10);
-  return ensureTemplate(`mariadb-${version}-${hash}`, async (work) => {
-    const data = path.join(work, 'data');
-    const tmp = path.join(work, 'tmp');
-    await mkdirOwned(data, 'mysql', 0o755);
-    await mkdirOwned(tmp, 'mysql', 0o750);
-    const cnf = path.join(work, 'my.cnf');
-    await fs.writeFile(
-      cnf,
-      ['[mysqld]', `datadir = ${data}`, `tmpdir = ${tmp}`, `socket = ${path.join(tmp, 'bootstrap.sock')}`, 'innodb_doublewrite = 0', 'innodb_flush_log_at_trx_commit = 2', 'innodb_buffer_pool_size = 64M', 'performance_schema = OFF', ...INNODB_FORMAT, ''].join('\n'),
-      { mode: 0o644 },
-    );
-    const boot = path.join(work, 'bootstrap.sql');
-    await fs.writeFile(boot, BOOTSTRAP_SQL, { mode: 0o644 });
-    await run(
-      bin.installDb,
-      [`--defaults-file=${cnf}`, `--datadir=${data}`, '--user=mysql', '--skip-test-db', '--auth-root-authentication-method=socket', '--skip-name-resolve', `--extra-file=${boot}`],
-      { cwd: work, pkg: 'mariadb-server', timeoutMs: 120_000 },
-    );
-    // files the installer wrote as root (mysql_upgrade_info) must belong to mysql too
-    await fs.rm(path.join(data, 'ib_buffer_pool'), { force: true });
-    await chown(data, 'mysql', true);
-    return data;
-  }, ['ibdata1', 'ib_logfile0', 'mysql/global_priv.MAD', 'mysql/db.MAD']);
+  return ensureTemplate(
+    `mariadb-${version}-${hash}`,
+    async (work) => {
+      const data = path.join(work, 'data');
+      const tmp = path.join(work, 'tmp');
+      await mkdirOwned(data, 'mysql', 0o755);
+      await mkdirOwned(tmp, 'mysql', 0o750);
+      const cnf = path.join(work, 'my.cnf');
+      await fs.writeFile(
+        cnf,
+        [
+          '[mysqld]',
+          `datadir = ${data}`,
+          `tmpdir = ${tmp}`,
+          `socket = ${path.join(tmp, 'bootstrap.sock')}`,
+          'innodb_doublewrite = 0',
+          'innodb_flush_log_at_trx_commit = 2',
+          'innodb_buffer_pool_size = 64M',
+          'performance_schema = OFF',
+          ...INNODB_FORMAT,
+          '',
+        ].join('\n'),
+        { mode: 0o644 },
+      );
+      const boot = path.join(work, 'bootstrap.sql');
+      await fs.writeFile(boot, BOOTSTRAP_SQL, { mode: 0o644 });
+      await run(
+        bin.installDb,
+        [
+          `--defaults-file=${cnf}`,
+          `--datadir=${data}`,
+          '--user=mysql',
+          '--skip-test-db',
+          '--auth-root-authentication-method=socket',
+          '--skip-name-resolve',
+          `--extra-file=${boot}`,
+        ],
+        { cwd: work, pkg: 'mariadb-server', timeoutMs: 120_000 },
+      );
+      // files the installer wrote as root (mysql_upgrade_info) must belong to mysql too
+      await fs.rm(path.join(data, 'ib_buffer_pool'), { force: true });
+      await chown(data, 'mysql', true);
+      return data;
+    },
+    ['ibdata1', 'ib_logfile0', 'mysql/global_priv.MAD', 'mysql/db.MAD'],
+  );
 }
 
 function configValue(key: string, value: string | number): string {
@@ -148,7 +195,10 @@ export async function startMariaDB(opts: MariaDBOptions): Promise<MariaDBInstanc
   register(inst);
   try {
     const socketLen = Buffer.byteLength(inst.socket);
-    if (socketLen > 107) throw new Error(`MariaDB socket path too long for a unix socket (${socketLen} bytes): ${inst.socket}; use a shorter baseDir`);
+    if (socketLen > 107)
+      throw new Error(
+        `MariaDB socket path too long for a unix socket (${socketLen} bytes): ${inst.socket}; use a shorter baseDir`,
+      );
     const template = await templateP;
     await Promise.all([
       copyTree(template, inst.dataDir),
@@ -264,15 +314,22 @@ while :; do
 done
 `,
       ),
-      writeScript(this.scripts.restart, `/bin/sh ${shq(this.scripts.stop)} || exit 1\nexec /bin/sh ${shq(this.scripts.start)}\n`),
+      writeScript(
+        this.scripts.restart,
+        `/bin/sh ${shq(this.scripts.stop)} || exit 1\nexec /bin/sh ${shq(this.scripts.start)}\n`,
+      ),
     ]);
   }
 
   async sql(statement: string): Promise<string> {
-    const r = await run(this.bin.client, ['--no-defaults', `--socket=${this.socket}`, '--user=root', '--connect-timeout=10', '-N', '-B'], {
-      input: statement,
-      cwd: this.dir,
-    });
+    const r = await run(
+      this.bin.client,
+      ['--no-defaults', `--socket=${this.socket}`, '--user=root', '--connect-timeout=10', '-N', '-B'],
+      {
+        input: statement,
+        cwd: this.dir,
+      },
+    );
     return r.stdout.replace(/\n+$/, '');
   }
 
@@ -295,7 +352,12 @@ done
     let child;
     try {
       // detached: setsid(), own session; stdio to a log file so nothing holds our pipes
-      child = spawn(this.bin.mariadbd, [this.marker], { detached: true, stdio: ['ignore', fd, fd], cwd: this.dir, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+      child = spawn(this.bin.mariadbd, [this.marker], {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        cwd: this.dir,
+        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+      });
     } finally {
       closeFd(fd);
     }
@@ -314,7 +376,8 @@ done
         { timeoutMs: 30_000, intervalMs: 20, onTimeout: logTail },
       );
     } catch (e) {
-      if (child.pid !== undefined) await terminate(child.pid, { signal: 'SIGKILL', timeoutMs: 5000 }).catch(() => undefined);
+      if (child.pid !== undefined)
+        await terminate(child.pid, { signal: 'SIGKILL', timeoutMs: 5000 }).catch(() => undefined);
       throw e;
     }
   }

@@ -11,8 +11,26 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { assertPortFree, isOurProcess, killSync, processesMentioning, readPidFile, readPidFileSync, tailFile, terminate, waitForExit } from './processes.js';
-import { assertRoot, copyTree, ensureTemplate, mkdirOwned, touchOwned, validateLabAddress, writeScript } from './dirs.js';
+import {
+  assertPortFree,
+  isOurProcess,
+  killSync,
+  processesMentioning,
+  readPidFile,
+  readPidFileSync,
+  tailFile,
+  terminate,
+  waitForExit,
+} from './processes.js';
+import {
+  assertRoot,
+  copyTree,
+  ensureTemplate,
+  mkdirOwned,
+  touchOwned,
+  validateLabAddress,
+  writeScript,
+} from './dirs.js';
 import { findExecutable, run, runAs, CommandError, shq } from './commands.js';
 import { makeInstanceDir, prepareBaseDir, register, removeDirSync, type Destroyable, unregister } from './registry.js';
 import { aliveFunctions, statusBody } from './shell.js';
@@ -123,14 +141,28 @@ function pgVersion(postgres: string): Promise<string> {
 async function pgTemplate(bin: Binaries): Promise<string> {
   const version = await pgVersion(bin.postgres);
   const hash = createHash('sha256').update(INITDB_ARGS.join(' ')).update(bin.bin).digest('hex').slice(0, 10);
-  return ensureTemplate(`postgres-${version}-${hash}`, async (work) => {
-    const data = path.join(work, 'data');
-    await mkdirOwned(data, 'postgres', 0o700);
-    await runAs('postgres', bin.initdb, ['-D', data, ...INITDB_ARGS], { cwd: work, pkg: 'postgresql-15' });
-    // configuration lives outside PGDATA (see the header comment)
-    for (const f of ['postgresql.conf', 'pg_hba.conf', 'pg_ident.conf']) await fs.rm(path.join(data, f), { force: true });
-    return data;
-  }, ['PG_VERSION', 'global/pg_control', 'base/1/PG_VERSION', 'pg_wal', 'pg_xact/0000', 'pg_notify', 'pg_tblspc', 'pg_replslot']);
+  return ensureTemplate(
+    `postgres-${version}-${hash}`,
+    async (work) => {
+      const data = path.join(work, 'data');
+      await mkdirOwned(data, 'postgres', 0o700);
+      await runAs('postgres', bin.initdb, ['-D', data, ...INITDB_ARGS], { cwd: work, pkg: 'postgresql-15' });
+      // configuration lives outside PGDATA (see the header comment)
+      for (const f of ['postgresql.conf', 'pg_hba.conf', 'pg_ident.conf'])
+        await fs.rm(path.join(data, f), { force: true });
+      return data;
+    },
+    [
+      'PG_VERSION',
+      'global/pg_control',
+      'base/1/PG_VERSION',
+      'pg_wal',
+      'pg_xact/0000',
+      'pg_notify',
+      'pg_tblspc',
+      'pg_replslot',
+    ],
+  );
 }
 
 // --- unique system identifier per copy -------------------------------------------------------
@@ -182,7 +214,8 @@ function quote(v: string | number): string {
 }
 
 function configLine(key: string, value: string | number): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(key)) throw new Error(`extraConfig: invalid PostgreSQL setting name ${JSON.stringify(key)}`);
+  if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(key))
+    throw new Error(`extraConfig: invalid PostgreSQL setting name ${JSON.stringify(key)}`);
   if (/[\r\n]/.test(String(value))) throw new Error(`extraConfig ${key}: newlines are not allowed`);
   return `${key} = ${quote(value)}`;
 }
@@ -213,7 +246,8 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresInst
   register(inst);
   try {
     const sock = path.join(inst.socketDir, `.s.PGSQL.${port}`);
-    if (Buffer.byteLength(sock) > 107) throw new Error(`PostgreSQL socket path too long for a unix socket: ${sock}; use a shorter baseDir`);
+    if (Buffer.byteLength(sock) > 107)
+      throw new Error(`PostgreSQL socket path too long for a unix socket: ${sock}; use a shorter baseDir`);
     await Promise.all([
       mkdirOwned(inst.socketDir, 'postgres', 0o755),
       fs.mkdir(inst.confDir, { recursive: true, mode: 0o755 }),
@@ -222,13 +256,30 @@ export async function startPostgres(opts: PostgresOptions): Promise<PostgresInst
     await Promise.all([
       fs.writeFile(inst.configFile, inst.renderConfig(opts.extraConfig ?? {}), { mode: 0o644 }),
       fs.writeFile(inst.hbaFile, HBA, { mode: 0o644 }),
-      fs.writeFile(path.join(inst.configDir, 'pg_ident.conf'), '# MAPNAME SYSTEM-USERNAME PG-USERNAME\n', { mode: 0o644 }),
+      fs.writeFile(path.join(inst.configDir, 'pg_ident.conf'), '# MAPNAME SYSTEM-USERNAME PG-USERNAME\n', {
+        mode: 0o644,
+      }),
       inst.writeScripts(),
     ]);
     if (opts.standbyOf) {
       const primary = opts.standbyOf;
       await mkdirOwned(inst.dataDir, 'postgres', 0o700);
-      const args = ['-h', primary.address, '-p', String(primary.port), '-U', 'postgres', '-D', inst.dataDir, '-R', '-X', 'stream', '-c', 'fast', '-w'];
+      const args = [
+        '-h',
+        primary.address,
+        '-p',
+        String(primary.port),
+        '-U',
+        'postgres',
+        '-D',
+        inst.dataDir,
+        '-R',
+        '-X',
+        'stream',
+        '-c',
+        'fast',
+        '-w',
+      ];
       if (opts.slot !== undefined) args.push('-C', '-S', opts.slot);
       await runAs('postgres', bin.pgBasebackup, args, { cwd: dir, pkg: 'postgresql-client-15', timeoutMs: 300_000 });
     } else {
@@ -337,7 +388,10 @@ cd ${shq(this.dir)} || exit 1
 exec ${asPg(this.pgCtlArgs('-m', 'fast', '-w', '-t', '60', 'stop'))}
 `,
       ),
-      writeScript(this.scripts.restart, `/bin/sh ${shq(this.scripts.stop)} || exit 1\nexec /bin/sh ${shq(this.scripts.start)}\n`),
+      writeScript(
+        this.scripts.restart,
+        `/bin/sh ${shq(this.scripts.stop)} || exit 1\nexec /bin/sh ${shq(this.scripts.start)}\n`,
+      ),
       writeScript(
         this.scripts.reload,
         `${alive}
@@ -356,7 +410,24 @@ exec ${asPg(this.pgCtlArgs('reload'))}
     env['PGAPPNAME'] = 'setpoint-lab';
     const r = await run(
       this.bin.psql,
-      ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-h', this.socketDir, '-p', String(this.port), '-U', 'postgres', '-d', database, '-f', '-'],
+      [
+        '-X',
+        '-A',
+        '-t',
+        '-q',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-h',
+        this.socketDir,
+        '-p',
+        String(this.port),
+        '-U',
+        'postgres',
+        '-d',
+        database,
+        '-f',
+        '-',
+      ],
       { input: statement, env, cwd: this.dir },
     );
     return r.stdout.replace(/\n+$/, '');
@@ -381,7 +452,9 @@ exec ${asPg(this.pgCtlArgs('reload'))}
       await runAs('postgres', cmd ?? this.bin.pgCtl, args, { cwd: this.dir, pkg: 'postgresql-15', timeoutMs: 90_000 });
     } catch (e) {
       const msg = e instanceof CommandError ? e.message : String(e);
-      throw new Error(`PostgreSQL on ${this.address}:${this.port} did not start: ${msg}\nlast lines of ${this.logFile}:\n${await tailFile(this.logFile)}`);
+      throw new Error(
+        `PostgreSQL on ${this.address}:${this.port} did not start: ${msg}\nlast lines of ${this.logFile}:\n${await tailFile(this.logFile)}`,
+      );
     }
   }
 

@@ -75,7 +75,10 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 }
 
 /** Send `sig` (default SIGTERM), wait up to timeoutMs, then SIGKILL and wait again. */
-export async function terminate(pid: number, opts: { signal?: NodeJS.Signals; timeoutMs?: number } = {}): Promise<void> {
+export async function terminate(
+  pid: number,
+  opts: { signal?: NodeJS.Signals; timeoutMs?: number } = {},
+): Promise<void> {
   if (!(await isAlive(pid))) return;
   signal(pid, opts.signal ?? 'SIGTERM');
   if (await waitForExit(pid, opts.timeoutMs ?? 30_000)) return;
@@ -195,7 +198,10 @@ export function tcpAccepts(address: string, port: number, timeoutMs = 1000): Pro
  * True when a stream socket (TCP or unix path) accepts a connection and the server speaks first
  * (MariaDB sends its greeting only once it is ready for connections).
  */
-export function serverGreets(target: { path: string } | { host: string; port: number }, timeoutMs = 1000): Promise<boolean> {
+export function serverGreets(
+  target: { path: string } | { host: string; port: number },
+  timeoutMs = 1000,
+): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = net.connect(target);
     const done = (ok: boolean): void => {
@@ -214,7 +220,11 @@ export function assertPortFree(address: string, port: number, what: string): Pro
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', (e: NodeJS.ErrnoException) => {
-      reject(new Error(`${what}: cannot use ${address}:${port}: ${e.code === 'EADDRINUSE' ? 'address already in use' : e.message}`));
+      reject(
+        new Error(
+          `${what}: cannot use ${address}:${port}: ${e.code === 'EADDRINUSE' ? 'address already in use' : e.message}`,
+        ),
+      );
     });
     srv.listen({ host: address, port, exclusive: true }, () => srv.close(() => resolve()));
   });
@@ -229,4 +239,3 @@ export async function tailFile(file: string, lines = 30): Promise<string> {
     return `(no ${file})`;
   }
 }
-

@@ -43,7 +43,14 @@ export async function makeInstanceDir(kind: string, address: string, port: numbe
   const base = await prepareBaseDir(baseDir);
   const dir = await fs.mkdtemp(path.join(base, `${kind}-${address}-${port}-`));
   await fs.chmod(dir, 0o755);
-  const owner: LabOwner = { kind, address, port, ownerPid: process.pid, ownerStart: selfStartTime(), created: new Date().toISOString() };
+  const owner: LabOwner = {
+    kind,
+    address,
+    port,
+    ownerPid: process.pid,
+    ownerStart: selfStartTime(),
+    created: new Date().toISOString(),
+  };
   await fs.writeFile(path.join(dir, 'lab.json'), JSON.stringify(owner, null, 2) + '\n');
   return dir;
 }

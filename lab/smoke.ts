@@ -23,7 +23,19 @@ async function timed<T>(label: string, f: () => Promise<T>): Promise<T> {
 async function mysqlTcp(h: LabHost, sql: string): Promise<string> {
   const m = h.mariadb;
   assert.ok(m);
-  const r = await run('mariadb', ['--no-defaults', '-h', m.address, '-P', String(m.port), '-u', 'root', '-N', '-B', '-e', sql]);
+  const r = await run('mariadb', [
+    '--no-defaults',
+    '-h',
+    m.address,
+    '-P',
+    String(m.port),
+    '-u',
+    'root',
+    '-N',
+    '-B',
+    '-e',
+    sql,
+  ]);
   return r.stdout.trim();
 }
 
@@ -32,7 +44,27 @@ async function psqlTcp(h: LabHost, sql: string, user = 'postgres', password?: st
   assert.ok(p);
   const env: NodeJS.ProcessEnv = { PATH: process.env['PATH'] ?? '/usr/bin:/bin' };
   if (password !== undefined) env['PGPASSWORD'] = password;
-  const r = await run('psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', p.address, '-p', String(p.port), '-U', user, '-d', 'postgres', '-c', sql], { env });
+  const r = await run(
+    'psql',
+    [
+      '-X',
+      '-A',
+      '-t',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-h',
+      p.address,
+      '-p',
+      String(p.port),
+      '-U',
+      user,
+      '-d',
+      'postgres',
+      '-c',
+      sql,
+    ],
+    { env },
+  );
   return r.stdout.trim();
 }
 
@@ -45,7 +77,11 @@ function labProcesses(dirs: string[], clusterNames: string[]): string[] {
       const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
       if (state === 'Z') continue;
       const cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').join(' ');
-      if (dirs.some((d) => cmd.includes(d)) || clusterNames.some((c) => cmd.includes(`postgres: ${c}:`)) || /^sshd: root@/.test(cmd)) {
+      if (
+        dirs.some((d) => cmd.includes(d)) ||
+        clusterNames.some((c) => cmd.includes(`postgres: ${c}:`)) ||
+        /^sshd: root@/.test(cmd)
+      ) {
         found.push(`${e}: ${cmd}`);
       }
     } catch {
@@ -63,10 +99,16 @@ async function main(): Promise<void> {
   log(`template cache ${cacheExisted ? 'present (warm)' : 'absent (cold)'}`);
 
   const all = { mariadb: true, postgres: true, ssh: true } as const;
-  const h1 = await timed('startHost db1 (sshd+MariaDB+PostgreSQL)', () => startHost({ name: 'db1', address: '127.0.9.1', ...all }));
-  const h2 = await timed('startHost db2 (sshd+MariaDB+PostgreSQL)', () => startHost({ name: 'db2', address: '127.0.9.2', ...all }));
+  const h1 = await timed('startHost db1 (sshd+MariaDB+PostgreSQL)', () =>
+    startHost({ name: 'db1', address: '127.0.9.1', ...all }),
+  );
+  const h2 = await timed('startHost db2 (sshd+MariaDB+PostgreSQL)', () =>
+    startHost({ name: 'db2', address: '127.0.9.2', ...all }),
+  );
   const hosts = [h1, h2];
-  const dirs = hosts.flatMap((h) => [h.mariadb?.dir, h.postgres?.dir, h.sshd?.dir]).filter((d): d is string => d !== undefined);
+  const dirs = hosts
+    .flatMap((h) => [h.mariadb?.dir, h.postgres?.dir, h.sshd?.dir])
+    .filter((d): d is string => d !== undefined);
   const clusterNames = hosts.flatMap((h) => (h.postgres ? [h.postgres.clusterName] : []));
   try {
     // --- MariaDB over TCP as root@127.0.0.1 ---
@@ -82,7 +124,10 @@ async function main(): Promise<void> {
     // --- PostgreSQL over TCP as postgres; scram for everybody else ---
     const sysids: string[] = [];
     for (const h of hosts) {
-      const out = await psqlTcp(h, 'SELECT inet_server_addr(), current_setting(\'cluster_name\'), system_identifier FROM pg_control_system()');
+      const out = await psqlTcp(
+        h,
+        "SELECT inet_server_addr(), current_setting('cluster_name'), system_identifier FROM pg_control_system()",
+      );
       log(`${h.name} PostgreSQL: ${out}`);
       assert.ok(out.startsWith(`${h.address}|`));
       sysids.push(out.split('|')[2] ?? '');
@@ -107,8 +152,13 @@ async function main(): Promise<void> {
     const s1 = h1.sshd;
     const s2 = h2.sshd;
     assert.ok(s1 && s2);
-    const crossed = s2.sshArgs().map((a) => (a === `UserKnownHostsFile=${s2.knownHostsFile}` ? `UserKnownHostsFile=${s1.knownHostsFile}` : a));
-    await assert.rejects(run('ssh', [...crossed, 'true']), /Host key verification failed|REMOTE HOST IDENTIFICATION|No .* host key/);
+    const crossed = s2
+      .sshArgs()
+      .map((a) => (a === `UserKnownHostsFile=${s2.knownHostsFile}` ? `UserKnownHostsFile=${s1.knownHostsFile}` : a));
+    await assert.rejects(
+      run('ssh', [...crossed, 'true']),
+      /Host key verification failed|REMOTE HOST IDENTIFICATION|No .* host key/,
+    );
 
     // --- service scripts over ssh ---
     const m1 = h1.mariadb;

@@ -1,7 +1,21 @@
 // A real OpenSSH server on a loopback address: the way setpoint reaches a "bare-metal host".
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { assertPortFree, descendantsSync, isAliveSync, isOurProcess, killSync, processesMentioning, readPidFile, readPidFileSync, tailFile, tcpAccepts, terminate, waitFor, waitForExit } from './processes.js';
+import {
+  assertPortFree,
+  descendantsSync,
+  isAliveSync,
+  isOurProcess,
+  killSync,
+  processesMentioning,
+  readPidFile,
+  readPidFileSync,
+  tailFile,
+  tcpAccepts,
+  terminate,
+  waitFor,
+  waitForExit,
+} from './processes.js';
 import { assertRoot, validateLabAddress } from './dirs.js';
 import { findExecutable, run } from './commands.js';
 import { makeInstanceDir, prepareBaseDir, register, removeDirSync, type Destroyable, unregister } from './registry.js';
@@ -61,7 +75,9 @@ interface Binaries {
 let binaries: Promise<Binaries> | undefined;
 function sshBinaries(): Promise<Binaries> {
   binaries ??= (async () => ({
-    sshd: await findExecutable('/usr/sbin/sshd', 'openssh-server').catch(() => findExecutable('sshd', 'openssh-server')),
+    sshd: await findExecutable('/usr/sbin/sshd', 'openssh-server').catch(() =>
+      findExecutable('sshd', 'openssh-server'),
+    ),
     ssh: await findExecutable('ssh', 'openssh-client'),
     keygen: await findExecutable('ssh-keygen', 'openssh-client'),
   }))();
@@ -108,7 +124,9 @@ export async function startSshd(opts: SshdOptions): Promise<SshdInstance> {
   try {
     const [hostPublicKey, clientPublicKey] = await Promise.all([
       generateKey(bin.keygen, hostKey, `setpoint-lab-host@${address}`),
-      opts.clientKeyFile !== undefined ? publicKeyOf(bin.keygen, opts.clientKeyFile) : generateKey(bin.keygen, clientKeyFile, `setpoint-lab-client@${address}`),
+      opts.clientKeyFile !== undefined
+        ? publicKeyOf(bin.keygen, opts.clientKeyFile)
+        : generateKey(bin.keygen, clientKeyFile, `setpoint-lab-client@${address}`),
     ]);
     inst = new LabSshd(dir, address, port, bin, hostKey, hostPublicKey, clientKeyFile, clientPublicKey);
     register(inst);
@@ -187,16 +205,26 @@ class LabSshd implements SshdInstance, Destroyable {
 
   sshArgs(): string[] {
     return [
-      '-F', '/dev/null',
-      '-i', this.clientKeyFile,
-      '-o', 'IdentitiesOnly=yes',
-      '-o', `UserKnownHostsFile=${this.knownHostsFile}`,
-      '-o', 'GlobalKnownHostsFile=/dev/null',
-      '-o', 'StrictHostKeyChecking=yes',
-      '-o', 'BatchMode=yes',
-      '-o', 'ConnectTimeout=10',
-      '-o', 'LogLevel=ERROR',
-      '-p', String(this.port),
+      '-F',
+      '/dev/null',
+      '-i',
+      this.clientKeyFile,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      `UserKnownHostsFile=${this.knownHostsFile}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=10',
+      '-o',
+      'LogLevel=ERROR',
+      '-p',
+      String(this.port),
       `root@${this.address}`,
     ];
   }
@@ -228,9 +256,15 @@ class LabSshd implements SshdInstance, Destroyable {
     const logTail = async (): Promise<string> => `last lines of ${this.logFile}:\n${await tailFile(this.logFile)}`;
     try {
       // sshd binds, daemonizes (stdio to /dev/null) and writes its pid file; the parent exits
-      await run(this.bin.sshd, ['-f', this.configFile, '-E', this.logFile], { cwd: this.dir, pkg: 'openssh-server', timeoutMs: 30_000 });
+      await run(this.bin.sshd, ['-f', this.configFile, '-E', this.logFile], {
+        cwd: this.dir,
+        pkg: 'openssh-server',
+        timeoutMs: 30_000,
+      });
     } catch (e) {
-      throw new Error(`sshd on ${this.address}:${this.port} did not start: ${e instanceof Error ? e.message : String(e)}\n${await logTail()}`);
+      throw new Error(
+        `sshd on ${this.address}:${this.port} did not start: ${e instanceof Error ? e.message : String(e)}\n${await logTail()}`,
+      );
     }
     await waitFor(
       `sshd on ${this.address}:${this.port}`,

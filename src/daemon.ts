@@ -92,7 +92,11 @@ export class Daemon {
     const ssh = new SshPool();
     let metrics: Metrics | undefined;
     const controller: Controller = new Controller({
-      engines: opts.engines, history, log, pool, ssh,
+      engines: opts.engines,
+      history,
+      log,
+      pool,
+      ssh,
       onPass: (o) => {
         metrics?.observe(o);
         opts.onPass?.(o);
@@ -106,7 +110,9 @@ export class Daemon {
       } catch (err) {
         history.event(`daemon refused to start: cannot serve on ${opts.listen}`, { error: messageOf(err) });
         history.close();
-        throw err instanceof SetpointError ? err : new SetpointError('cli.listen', `--listen ${opts.listen}: ${messageOf(err)}`, { cause: err });
+        throw err instanceof SetpointError
+          ? err
+          : new SetpointError('cli.listen', `--listen ${opts.listen}: ${messageOf(err)}`, { cause: err });
       }
       log.info('serving /healthz, /readyz and /metrics', { listen: opts.listen });
     }
@@ -126,7 +132,10 @@ export class Daemon {
     try {
       text = await readFile(this.opts.file, 'utf8');
     } catch (err) {
-      log.error('cannot read the desired-state file; keeping the last good one', { file: this.opts.file, error: messageOf(err) });
+      log.error('cannot read the desired-state file; keeping the last good one', {
+        file: this.opts.file,
+        error: messageOf(err),
+      });
       return;
     }
     if (specVersion(text) === this.current.version) {
@@ -145,11 +154,20 @@ export class Daemon {
       const r = this.controller.apply(next);
       this.watchSecrets(next);
       this.scheduleRetention(next);
-      log.info('spec loaded', { version: next.version, why, added: r.added.length, changed: r.changed.length, removed: r.removed.length });
+      log.info('spec loaded', {
+        version: next.version,
+        why,
+        added: r.added.length,
+        changed: r.changed.length,
+        removed: r.removed.length,
+      });
     } catch (err) {
       const problems = err instanceof SpecError ? err.problems.map(formatProblem) : [messageOf(err)];
       this.history.recordRejectedSpec(this.opts.file, problems);
-      log.error('spec rejected; still converging to the last good version', { version: this.current.version, problems });
+      log.error('spec rejected; still converging to the last good version', {
+        version: this.current.version,
+        problems,
+      });
     }
   }
 

@@ -27,7 +27,11 @@ export interface Statement {
 /** The narrow SQL surface agents use; each engine's session implements it. */
 export interface SqlClient {
   /** Runs one statement with positional parameters and returns its rows. */
-  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[], opts?: { scope?: string | undefined }): Promise<T[]>;
+  query<T = Record<string, unknown>>(
+    sql: string,
+    params?: readonly unknown[],
+    opts?: { scope?: string | undefined },
+  ): Promise<T[]>;
 }
 
 /** An open connection to one server, reused across passes. */
@@ -161,7 +165,10 @@ export interface KindContext<C extends ClusterBase = ClusterBase, F extends Base
    * What a kind this one `needs` observed in this round; undefined when it could not be observed.
    * Typed by the kind: `ctx.observation(roles)?.extra.all`.
    */
-  observation<O, X>(kind: { readonly kind: string; observe(...args: never[]): Promise<Observation<O, X>> }): Observation<O, X> | undefined;
+  observation<O, X>(kind: {
+    readonly kind: string;
+    observe(...args: never[]): Promise<Observation<O, X>>;
+  }): Observation<O, X> | undefined;
 }
 
 /** Any resource kind, whatever its types (the framework's view). */
@@ -173,7 +180,13 @@ export type AnyKind = ResourceKind<any, any, any, any, any>;
  * observe() sends a fixed number of catalog queries whatever the number of objects.
  * desired(), diff() and plan() are pure functions of their arguments (no I/O, no state kept between calls).
  */
-export interface ResourceKind<D = unknown, O = unknown, S = Session, Ctx extends KindContext = KindContext, X = undefined> {
+export interface ResourceKind<
+  D = unknown,
+  O = unknown,
+  S = Session,
+  Ctx extends KindContext = KindContext,
+  X = undefined,
+> {
   /** e.g. `mysql.database`. */
   readonly kind: string;
   /** The connection observe() needs: `sql` (default) or `ssh` (skipped on hosts without ssh). */

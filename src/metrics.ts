@@ -26,10 +26,31 @@ export class Metrics {
   constructor(private readonly source: MetricsSource) {
     // The event-loop monitor samples every 10 ms by default: 100 wake-ups a second, more CPU than the passes of a small fleet.
     collectDefaultMetrics({ register: this.registry, prefix: 'setpoint_', eventLoopMonitoringPrecision: 100 });
-    this.passDuration = new Histogram({ name: 'setpoint_pass_duration_seconds', help: 'Duration of one pass over one target (observe, plan, act).', labelNames: ['cluster'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry] });
-    this.drift = new Gauge({ name: 'setpoint_drift', help: 'Differences between the spec and the last observation, per cluster member.', labelNames: ['cluster', 'host'], registers: [this.registry] });
-    this.changes = new Counter({ name: 'setpoint_changes_total', help: 'Changes made, by outcome (ok, failed) and risk.', labelNames: ['cluster', 'outcome', 'risk'], registers: [this.registry] });
-    this.passes = new Counter({ name: 'setpoint_passes_total', help: 'Passes, by the state they ended in.', labelNames: ['cluster', 'state'], registers: [this.registry] });
+    this.passDuration = new Histogram({
+      name: 'setpoint_pass_duration_seconds',
+      help: 'Duration of one pass over one target (observe, plan, act).',
+      labelNames: ['cluster'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [this.registry],
+    });
+    this.drift = new Gauge({
+      name: 'setpoint_drift',
+      help: 'Differences between the spec and the last observation, per cluster member.',
+      labelNames: ['cluster', 'host'],
+      registers: [this.registry],
+    });
+    this.changes = new Counter({
+      name: 'setpoint_changes_total',
+      help: 'Changes made, by outcome (ok, failed) and risk.',
+      labelNames: ['cluster', 'outcome', 'risk'],
+      registers: [this.registry],
+    });
+    this.passes = new Counter({
+      name: 'setpoint_passes_total',
+      help: 'Passes, by the state they ended in.',
+      labelNames: ['cluster', 'state'],
+      registers: [this.registry],
+    });
     const observed = this.lastObserved;
     new Gauge({
       name: 'setpoint_last_observed_age_seconds',
@@ -70,10 +91,14 @@ export class Metrics {
   /** Starts the listener; `listen` is `ADDRESS:PORT` on a loopback address. */
   async listen(listen: string): Promise<Server> {
     const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d+)$/.exec(listen);
-    if (m === null) throw new SetpointError('cli.usage', `--listen ${listen}: expected ADDRESS:PORT, e.g. 127.0.0.1:9464`);
+    if (m === null)
+      throw new SetpointError('cli.usage', `--listen ${listen}: expected ADDRESS:PORT, e.g. 127.0.0.1:9464`);
     const host = (m[1] as string).replace(/^\[|\]$/g, '');
     if (!(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host))) {
-      throw new SetpointError('cli.usage', `--listen ${listen}: metrics and health are served on a loopback address only (127.x.y.z, ::1 or localhost)`);
+      throw new SetpointError(
+        'cli.usage',
+        `--listen ${listen}: metrics and health are served on a loopback address only (127.x.y.z, ::1 or localhost)`,
+      );
     }
     const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
@@ -83,7 +108,10 @@ export class Metrics {
         const targets = this.source.targets();
         const missing = targets === undefined ? ['(no spec loaded)'] : targets.filter((t) => !this.seen.has(t));
         if (missing.length === 0) res.writeHead(200, { 'content-type': 'text/plain' }).end('ready\n');
-        else res.writeHead(503, { 'content-type': 'text/plain' }).end(`not ready: not yet observed: ${missing.join(', ')}\n`);
+        else
+          res
+            .writeHead(503, { 'content-type': 'text/plain' })
+            .end(`not ready: not yet observed: ${missing.join(', ')}\n`);
       } else if (path === '/metrics') {
         this.registry
           .metrics()

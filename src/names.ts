@@ -7,7 +7,11 @@ import { createHash } from 'node:crypto';
  * error message; each part says whether it was quoted (a quoted `*` is a name, not a wildcard).
  * `bare(part)` may reject a bare part (returning a message).
  */
-export function splitDotted(text: string, quote: string, bare?: (part: string) => string | undefined): { part: string; quoted: boolean }[] | string {
+export function splitDotted(
+  text: string,
+  quote: string,
+  bare?: (part: string) => string | undefined,
+): { part: string; quoted: boolean }[] | string {
   const parts: { part: string; quoted: boolean }[] = [];
   const s = text.trim();
   let i = 0;
@@ -48,7 +52,9 @@ export function splitDotted(text: string, quote: string, bare?: (part: string) =
  * Remembers the answers of a costly password check (SCRAM's 4096 rounds, caching_sha2's 5000) for
  * unchanged inputs, keyed by a hash of them, so a converged pass does not redo the work. Bounded.
  */
-export function memoCheck<A extends (string | Buffer)[]>(check: (...args: A) => boolean | undefined): (...args: A) => boolean | undefined {
+export function memoCheck<A extends (string | Buffer)[]>(
+  check: (...args: A) => boolean | undefined,
+): (...args: A) => boolean | undefined {
   const answers = new Map<string, boolean | undefined>();
   return (...args: A) => {
     const h = createHash('sha256');

@@ -59,17 +59,39 @@ function who(): string {
 
 function unreadable(ref: { file: string }, err: unknown): SetpointError {
   const code = (err as NodeJS.ErrnoException).code ?? 'error';
-  const by = code === 'EACCES' || code === 'EPERM' ? ` by ${who()}: give that user read access (e.g. group setpoint, mode 0640)` : '';
-  return new SetpointError('secret.missing', `secret file:${ref.file} cannot be read (${code})${by}`, { terminal: true, cause: err });
+  const by =
+    code === 'EACCES' || code === 'EPERM'
+      ? ` by ${who()}: give that user read access (e.g. group setpoint, mode 0640)`
+      : '';
+  return new SetpointError('secret.missing', `secret file:${ref.file} cannot be read (${code})${by}`, {
+    terminal: true,
+    cause: err,
+  });
 }
 
 function notRegular(ref: { file: string }, st: Stats): SetpointError {
-  const what = st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'not a regular file';
-  return new SetpointError('secret.unsafe', `secret file:${ref.file} is ${what}: secrets are read from regular files only`, { terminal: true });
+  const what = st.isFIFO()
+    ? 'a FIFO'
+    : st.isCharacterDevice() || st.isBlockDevice()
+      ? 'a device'
+      : st.isDirectory()
+        ? 'a directory'
+        : st.isSocket()
+          ? 'a socket'
+          : 'not a regular file';
+  return new SetpointError(
+    'secret.unsafe',
+    `secret file:${ref.file} is ${what}: secrets are read from regular files only`,
+    { terminal: true },
+  );
 }
 
 function tooLarge(ref: { file: string }): SetpointError {
-  return new SetpointError('secret.too_large', `secret file:${ref.file} is larger than ${MAX_SECRET_BYTES / 1024} KiB: it cannot be a password (wrong file?)`, { terminal: true });
+  return new SetpointError(
+    'secret.too_large',
+    `secret file:${ref.file} is larger than ${MAX_SECRET_BYTES / 1024} KiB: it cannot be a password (wrong file?)`,
+    { terminal: true },
+  );
 }
 
 /**
@@ -79,15 +101,25 @@ function tooLarge(ref: { file: string }): SetpointError {
 function secretOf(text: string, ref: SecretRef): Secret {
   const value = text.replace(/\r?\n$/, '');
   if (value.trim() === '') {
-    const what = 'env' in ref ? `env:${ref.env} is set but empty` : `file:${ref.file} is empty${value === '' && text !== '' ? ' (only a newline)' : ''}`;
-    throw new SetpointError('secret.empty', `secret ${what}: an empty secret is never used as a password (write the password into it)`, { terminal: true });
+    const what =
+      'env' in ref
+        ? `env:${ref.env} is set but empty`
+        : `file:${ref.file} is empty${value === '' && text !== '' ? ' (only a newline)' : ''}`;
+    throw new SetpointError(
+      'secret.empty',
+      `secret ${what}: an empty secret is never used as a password (write the password into it)`,
+      { terminal: true },
+    );
   }
   return new Secret(value, describeRef(ref));
 }
 
 function fromEnv(ref: { env: string }): Secret {
   const v = process.env[ref.env];
-  if (v === undefined) throw new SetpointError('secret.missing', `secret env:${ref.env} is not set in the environment`, { terminal: true });
+  if (v === undefined)
+    throw new SetpointError('secret.missing', `secret env:${ref.env} is not set in the environment`, {
+      terminal: true,
+    });
   return secretOf(v, ref);
 }
 
@@ -151,7 +183,16 @@ export async function readSecret(ref: SecretRef, timeoutMs = SECRET_READ_TIMEOUT
   })();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, fail) => {
-    timer = setTimeout(() => fail(new SetpointError('secret.timeout', `secret file:${ref.file} did not answer within ${timeoutMs / 1000} s (a hung file system?)`)), timeoutMs);
+    timer = setTimeout(
+      () =>
+        fail(
+          new SetpointError(
+            'secret.timeout',
+            `secret file:${ref.file} did not answer within ${timeoutMs / 1000} s (a hung file system?)`,
+          ),
+        ),
+      timeoutMs,
+    );
   });
   try {
     return await Promise.race([read, late]);
@@ -165,11 +206,18 @@ export async function readSecret(ref: SecretRef, timeoutMs = SECRET_READ_TIMEOUT
 export function isSecretRef(v: unknown): v is SecretRef {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
   const keys = Object.keys(v);
-  return keys.length === 1 && (keys[0] === 'env' || keys[0] === 'file') && typeof (v as Record<string, unknown>)[keys[0]] === 'string';
+  return (
+    keys.length === 1 &&
+    (keys[0] === 'env' || keys[0] === 'file') &&
+    typeof (v as Record<string, unknown>)[keys[0]] === 'string'
+  );
 }
 
 /** Every secret reference in a value (a spec, a cluster), each with its path, in document order. */
-export function secretRefs(v: unknown, path: (string | number)[] = []): { ref: SecretRef; path: (string | number)[] }[] {
+export function secretRefs(
+  v: unknown,
+  path: (string | number)[] = [],
+): { ref: SecretRef; path: (string | number)[] }[] {
   if (isSecretRef(v)) return [{ ref: v, path }];
   if (Array.isArray(v)) return v.flatMap((x, i) => secretRefs(x, [...path, i]));
   if (v !== null && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => secretRefs(x, [...path, k]));
@@ -193,7 +241,12 @@ export class Secrets {
         try {
           values.set(k, await readSecret(r));
         } catch (err) {
-          values.set(k, err instanceof SetpointError ? err : new SetpointError('secret.missing', `secret ${k} cannot be read`, { terminal: true, cause: err }));
+          values.set(
+            k,
+            err instanceof SetpointError
+              ? err
+              : new SetpointError('secret.missing', `secret ${k} cannot be read`, { terminal: true, cause: err }),
+          );
         }
       }),
     );
@@ -260,10 +313,13 @@ export class Verifier<T extends string | Buffer = string | Buffer> {
  */
 export function redactError(err: unknown, revealed: readonly string[]): unknown {
   if (revealed.length === 0 || err === null || typeof err !== 'object') return err;
-  const values = revealed.filter((v) => v.length > 0).flatMap((v) => [v, v.replace(/\\/g, '\\\\').replace(/'/g, "\\'"), v.replace(/'/g, "''")]);
+  const values = revealed
+    .filter((v) => v.length > 0)
+    .flatMap((v) => [v, v.replace(/\\/g, '\\\\').replace(/'/g, "\\'"), v.replace(/'/g, "''")]);
   const clean = (text: string) => values.reduce((t, v) => t.split(v).join('[secret]'), text);
   const e = err as Record<string, unknown>;
-  for (const k of ['message', 'sqlMessage', 'detail', 'hint', 'where']) if (typeof e[k] === 'string') e[k] = clean(e[k]);
+  for (const k of ['message', 'sqlMessage', 'detail', 'hint', 'where'])
+    if (typeof e[k] === 'string') e[k] = clean(e[k]);
   if ('sql' in e) delete e.sql;
   if ('query' in e) delete e.query;
   return err;

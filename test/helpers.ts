@@ -15,9 +15,16 @@ export interface CliResult {
 }
 
 /** Runs `setpoint ARGS` (the built CLI) and collects its output. */
-export function cli(args: string[], opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function cli(
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd ?? ROOT,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -37,7 +44,11 @@ export class Daemon {
   log = '';
   private exited: Promise<number>;
   constructor(file: string, db: string, env: Record<string, string> = {}, args: string[] = []) {
-    this.child = spawn(process.execPath, [CLI, 'run', '-f', file, '--db', db, '--log-format', 'json', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [CLI, 'run', '-f', file, '--db', db, '--log-format', 'json', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child.stdout?.on('data', (d: Buffer) => (this.log += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
     this.exited = new Promise((r) => this.child.on('close', (code) => r(code ?? -1)));
@@ -53,7 +64,12 @@ export class Daemon {
 }
 
 /** Polls `fn` until it returns a truthy value; fails with `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T> | T,
+  timeoutMs = 20_000,
+  intervalMs = 100,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -63,13 +79,20 @@ export async function waitFor<T>(what: string, fn: () => Promise<T> | T, timeout
     } catch (err) {
       last = err;
     }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${last instanceof Error ? last.message : JSON.stringify(last)}`}`);
+    if (Date.now() > end)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${last instanceof Error ? last.message : JSON.stringify(last)}`}`,
+      );
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 
 /** A temporary folder removed by `cleanup()`. */
-export function tempDir(prefix: string): { dir: string; file: (name: string, text?: string) => string; cleanup: () => void } {
+export function tempDir(prefix: string): {
+  dir: string;
+  file: (name: string, text?: string) => string;
+  cleanup: () => void;
+} {
   const dir = mkdtempSync(join(tmpdir(), `setpoint-${prefix}-`));
   return {
     dir,
@@ -84,7 +107,15 @@ export function tempDir(prefix: string): { dir: string; file: (name: string, tex
 
 /** A root connection to a lab MariaDB over TCP, for checks and perturbations "by hand". */
 export async function mysqlRoot(address: string, port = 3306): Promise<mysql.Connection> {
-  return mysql.createConnection({ host: address, port, user: 'root', password: '', multipleStatements: true, supportBigNumbers: true, bigNumberStrings: true });
+  return mysql.createConnection({
+    host: address,
+    port,
+    user: 'root',
+    password: '',
+    multipleStatements: true,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+  });
 }
 
 /** A daemon's log as objects: JSON lines parsed, any other line kept as { msg }. */

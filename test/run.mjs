@@ -15,5 +15,9 @@ const files = dirs.flatMap((d) =>
     .map((f) => join('test', d, f)),
 );
 // Integration files wait on real servers more than they use CPU: run a few at once.
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=3', '--test-reporter=spec', ...extra, ...files], { stdio: 'inherit' });
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=3', '--test-reporter=spec', ...extra, ...files],
+  { stdio: 'inherit' },
+);
 process.exit(r.status ?? 1);

@@ -21,7 +21,11 @@ export interface HostFacts {
 }
 
 /** One shell script, one round trip: key=value lines. */
-export function factsScript(dataDir: string | undefined, packages: readonly string[], statusCommand: string | undefined): string {
+export function factsScript(
+  dataDir: string | undefined,
+  packages: readonly string[],
+  statusCommand: string | undefined,
+): string {
   const pk = packages.map(shq).join(' ');
   return [
     `d=${shq(dataDir ?? '/')}`,

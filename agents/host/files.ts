@@ -54,11 +54,18 @@ const normMode = (m: string) => m.replace(/^0+(?=[0-7]{3})/, '').padStart(3, '0'
  * a directory in either place. A link at the path itself is refused unless declared.
  */
 export function writeScript(want: FileWant): string {
-  const chown = want.owner === undefined ? '' : `chown -- ${shq(want.group === undefined ? want.owner : `${want.owner}:${want.group}`)} "$t"; `;
-  const resolve = want.followSymlink === true
-    ? 'if [ -L "$f" ]; then f=$(readlink -f -- "$f"); fi; '
-    : 'if [ -L "$f" ]; then echo "$f is a symbolic link: setpoint does not write through links" >&2; exit 3; fi; ';
-  const check = want.validate === undefined ? '' : `if ! e=$( { ${want.validate}
+  const chown =
+    want.owner === undefined
+      ? ''
+      : `chown -- ${shq(want.group === undefined ? want.owner : `${want.owner}:${want.group}`)} "$t"; `;
+  const resolve =
+    want.followSymlink === true
+      ? 'if [ -L "$f" ]; then f=$(readlink -f -- "$f"); fi; '
+      : 'if [ -L "$f" ]; then echo "$f is a symbolic link: setpoint does not write through links" >&2; exit 3; fi; ';
+  const check =
+    want.validate === undefined
+      ? ''
+      : `if ! e=$( { ${want.validate}
 } 2>&1 >/dev/null ); then printf '%s\\n' "$e" >&2; exit 4; fi; `;
   return (
     `set -e; umask 077; f=${shq(want.path)}; ${resolve}` +
@@ -71,7 +78,11 @@ export function writeScript(want: FileWant): string {
 }
 
 /** A resource kind for files one engine renders (e.g. its config fragment from declared settings). */
-export function fileKind<Ctx extends KindContext>(kind: string, render: (ctx: Ctx) => FileWant | undefined, needs: ResourceKind['needs'] = []): ResourceKind<FileWant, FileState, Shell, Ctx> {
+export function fileKind<Ctx extends KindContext>(
+  kind: string,
+  render: (ctx: Ctx) => FileWant | undefined,
+  needs: ResourceKind['needs'] = [],
+): ResourceKind<FileWant, FileState, Shell, Ctx> {
   return {
     kind,
     transport: 'ssh',
@@ -82,26 +93,41 @@ export function fileKind<Ctx extends KindContext>(kind: string, render: (ctx: Ct
     },
     probe(ctx) {
       // One line per file: "<i> missing", "<i> link", "<i> other" or "<i> <mode> <owner> <group> <sha256>".
-      return [...this.desired(ctx).values()]
-        .map(
-          (want, i) =>
-            `f=${shq(want.path)}; if [ -L "$f" ] && [ ${want.followSymlink === true ? 1 : 0} = 0 ]; then echo ${i} link; ` +
-            `elif [ -f "$f" ]; then printf '%s %s %s\\n' ${i} "$(stat -L -c '%a %U %G' -- "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)"; ` +
-            `elif [ -e "$f" ]; then echo ${i} other; else echo ${i} missing; fi`,
-        )
-        .join('\n') || 'true';
+      return (
+        [...this.desired(ctx).values()]
+          .map(
+            (want, i) =>
+              `f=${shq(want.path)}; if [ -L "$f" ] && [ ${want.followSymlink === true ? 1 : 0} = 0 ]; then echo ${i} link; ` +
+              `elif [ -f "$f" ]; then printf '%s %s %s\\n' ${i} "$(stat -L -c '%a %U %G' -- "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)"; ` +
+              `elif [ -e "$f" ]; then echo ${i} other; else echo ${i} missing; fi`,
+          )
+          .join('\n') || 'true'
+      );
     },
     parse(out, ctx) {
       const paths = [...this.desired(ctx).keys()];
       const result = new Map<string, FileState>();
-      const lines = new Map(out.stdout.split('\n').filter((l) => l !== '').map((l) => [l.split(' ')[0] ?? '', l.split(' ').slice(1)]));
+      const lines = new Map(
+        out.stdout
+          .split('\n')
+          .filter((l) => l !== '')
+          .map((l) => [l.split(' ')[0] ?? '', l.split(' ').slice(1)]),
+      );
       paths.forEach((path, i) => {
         const f = lines.get(String(i));
         if (f === undefined) throw new SetpointError('file.observe', `cannot read ${path} on ${ctx.hostName}`);
         const none = { path, mode: null, owner: null, group: null, sha256: null };
         if (f[0] === 'missing') result.set(path, { ...none, exists: false });
         else if (f[0] === 'link' || f[0] === 'other') result.set(path, { ...none, exists: true, type: f[0] });
-        else result.set(path, { path, exists: true, mode: f[0] ?? null, owner: f[1] ?? null, group: f[2] ?? null, sha256: f[3] ?? null });
+        else
+          result.set(path, {
+            path,
+            exists: true,
+            mode: f[0] ?? null,
+            owner: f[1] ?? null,
+            group: f[2] ?? null,
+            sha256: f[3] ?? null,
+          });
       });
       return itemsOnly(result);
     },
@@ -118,14 +144,30 @@ export function fileKind<Ctx extends KindContext>(kind: string, render: (ctx: Ct
           continue;
         }
         if (have.type !== undefined) {
-          drift.push({ kind, id, field: 'type', desired: 'a regular file', observed: have.type === 'link' ? 'a symbolic link' : 'not a regular file' });
+          drift.push({
+            kind,
+            id,
+            field: 'type',
+            desired: 'a regular file',
+            observed: have.type === 'link' ? 'a symbolic link' : 'not a regular file',
+          });
           continue;
         }
         const wantSha = sha(want.content);
-        if (have.sha256 !== wantSha) drift.push({ kind, id, field: 'content', desired: `sha256:${wantSha.slice(0, 12)}`, observed: `sha256:${(have.sha256 ?? '').slice(0, 12)} (edited by hand?)` });
-        if (have.mode !== normMode(want.mode)) drift.push({ kind, id, field: 'mode', desired: normMode(want.mode), observed: have.mode });
-        if (want.owner !== undefined && have.owner !== want.owner) drift.push({ kind, id, field: 'owner', desired: want.owner, observed: have.owner });
-        if (want.group !== undefined && have.group !== want.group) drift.push({ kind, id, field: 'group', desired: want.group, observed: have.group });
+        if (have.sha256 !== wantSha)
+          drift.push({
+            kind,
+            id,
+            field: 'content',
+            desired: `sha256:${wantSha.slice(0, 12)}`,
+            observed: `sha256:${(have.sha256 ?? '').slice(0, 12)} (edited by hand?)`,
+          });
+        if (have.mode !== normMode(want.mode))
+          drift.push({ kind, id, field: 'mode', desired: normMode(want.mode), observed: have.mode });
+        if (want.owner !== undefined && have.owner !== want.owner)
+          drift.push({ kind, id, field: 'owner', desired: want.owner, observed: have.owner });
+        if (want.group !== undefined && have.group !== want.group)
+          drift.push({ kind, id, field: 'group', desired: want.group, observed: have.group });
       }
       return drift;
     },
@@ -140,7 +182,13 @@ export function fileKind<Ctx extends KindContext>(kind: string, render: (ctx: Ct
           const link = have.type === 'link';
           return [
             {
-              kind, id, action: 'write', risk: 'safe', phase: HOST_PHASE.files, statements: [], ...at,
+              kind,
+              id,
+              action: 'write',
+              risk: 'safe',
+              phase: HOST_PHASE.files,
+              statements: [],
+              ...at,
               summary: `write ${want.path}`,
               blocked: link
                 ? `${want.path} is a symbolic link on ${ctx.hostName}: setpoint does not write through links (remove the link, or declare followSymlink: true)`
@@ -153,17 +201,29 @@ export function fileKind<Ctx extends KindContext>(kind: string, render: (ctx: Ct
         const script = writeScript(want);
         return [
           {
-            kind, id, action: existed ? 'write' : 'create', risk: 'safe', phase: HOST_PHASE.files,
+            kind,
+            id,
+            action: existed ? 'write' : 'create',
+            risk: 'safe',
+            phase: HOST_PHASE.files,
             summary: `${existed ? 'rewrite' : 'write'} ${want.path} (${Buffer.byteLength(want.content)} bytes, mode ${normMode(want.mode)})${existed ? `; previous kept as ${want.path}${PREVIOUS_SUFFIX}` : ''}`,
             statements: [],
             commands: [script],
             run: async (io) => {
-              if (io.ssh === undefined) throw new SetpointError('ssh.unreachable', `no ssh connection to write ${want.path}`);
+              if (io.ssh === undefined)
+                throw new SetpointError('ssh.unreachable', `no ssh connection to write ${want.path}`);
               const r = await io.ssh.exec(script, { stdin: want.content });
               const why = r.stderr.trim().slice(0, 600);
-              if (r.code === 3) throw new SetpointError('file.unsafe', `not writing ${want.path}: ${why}`, { terminal: true });
-              if (r.code === 4) throw new SetpointError('file.rejected', `not writing ${want.path}: the server would refuse it: ${why}`, { terminal: true });
-              if (r.code !== 0) throw new SetpointError('file.write', `writing ${want.path} failed (exit ${r.code ?? '?'}): ${why}`);
+              if (r.code === 3)
+                throw new SetpointError('file.unsafe', `not writing ${want.path}: ${why}`, { terminal: true });
+              if (r.code === 4)
+                throw new SetpointError(
+                  'file.rejected',
+                  `not writing ${want.path}: the server would refuse it: ${why}`,
+                  { terminal: true },
+                );
+              if (r.code !== 0)
+                throw new SetpointError('file.write', `writing ${want.path} failed (exit ${r.code ?? '?'}): ${why}`);
             },
           },
         ];

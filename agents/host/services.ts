@@ -33,26 +33,34 @@ export const service: ResourceKind<{ running: true }, { running: boolean }, Shel
   },
   diff(desired, { items }) {
     const out = [];
-    for (const [id] of desired) if (items.get(id)?.running === false) out.push({ kind: KIND, id, field: 'running', desired: true, observed: false });
+    for (const [id] of desired)
+      if (items.get(id)?.running === false)
+        out.push({ kind: KIND, id, field: 'running', desired: true, observed: false });
     return out;
   },
   plan(drift, _desired, _observed, ctx) {
     const start = ctx.service?.start;
     if (start === undefined) return [];
-    return drift.map(
-      (d): Change => ({
-        kind: KIND, id: d.id, action: 'start', risk: 'safe', phase: HOST_PHASE.start,
-        summary: `start the database service on ${d.id}`,
-        statements: [],
-        commands: [start],
-        run: async (io) => {
-          if (io.ssh === undefined) throw new SetpointError('ssh.unreachable', `no ssh connection to ${d.id}`);
-          const r = await io.ssh.exec(start, { timeoutMs: COME_BACK_MS });
-          if (r.code !== 0) throw new SetpointError('service.start', `start on ${d.id} exited ${r.code ?? r.signal ?? '?'}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
-          await io.reconnect(COME_BACK_MS);
-        },
-      }),
-    );
+    return drift.map((d): Change => ({
+      kind: KIND,
+      id: d.id,
+      action: 'start',
+      risk: 'safe',
+      phase: HOST_PHASE.start,
+      summary: `start the database service on ${d.id}`,
+      statements: [],
+      commands: [start],
+      run: async (io) => {
+        if (io.ssh === undefined) throw new SetpointError('ssh.unreachable', `no ssh connection to ${d.id}`);
+        const r = await io.ssh.exec(start, { timeoutMs: COME_BACK_MS });
+        if (r.code !== 0)
+          throw new SetpointError(
+            'service.start',
+            `start on ${d.id} exited ${r.code ?? r.signal ?? '?'}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`,
+          );
+        await io.reconnect(COME_BACK_MS);
+      },
+    }));
   },
 };
 
@@ -60,7 +68,10 @@ export const service: ResourceKind<{ running: true }, { running: boolean }, Shel
  * A restart of the database service as a disruptive change: run the restart command over SSH, then
  * wait until the server answers SQL again. Waits (blocked) on hosts without ssh or service.
  */
-export function restartChange(ctx: KindContext, c: { kind: string; id: string; summary: string; phase?: number; action?: string }): Change {
+export function restartChange(
+  ctx: KindContext,
+  c: { kind: string; id: string; summary: string; phase?: number; action?: string },
+): Change {
   const restart = ctx.service?.restart;
   const blocked =
     ctx.ssh === undefined || ctx.service === undefined
@@ -69,15 +80,24 @@ export function restartChange(ctx: KindContext, c: { kind: string; id: string; s
         ? `a restart needs a restart (or stop) command in hosts.${ctx.hostName}.service.commands (restart the server by hand meanwhile)`
         : undefined;
   return {
-    kind: c.kind, id: c.id, action: c.action ?? 'restart', risk: 'disruptive', phase: c.phase ?? HOST_PHASE.restart,
+    kind: c.kind,
+    id: c.id,
+    action: c.action ?? 'restart',
+    risk: 'disruptive',
+    phase: c.phase ?? HOST_PHASE.restart,
     summary: c.summary,
     statements: [],
     ...(restart === undefined ? {} : { commands: [restart] }),
     ...(blocked === undefined ? {} : { blocked }),
     run: async (io) => {
-      if (io.ssh === undefined || restart === undefined) throw new SetpointError('service.restart', blocked ?? 'cannot restart');
+      if (io.ssh === undefined || restart === undefined)
+        throw new SetpointError('service.restart', blocked ?? 'cannot restart');
       const r = await io.ssh.exec(restart, { timeoutMs: COME_BACK_MS });
-      if (r.code !== 0) throw new SetpointError('service.restart', `restart on ${ctx.hostName} exited ${r.code ?? r.signal ?? '?'}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
+      if (r.code !== 0)
+        throw new SetpointError(
+          'service.restart',
+          `restart on ${ctx.hostName} exited ${r.code ?? r.signal ?? '?'}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`,
+        );
       await io.reconnect(COME_BACK_MS);
     },
   };

@@ -61,14 +61,39 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, MysqlSession, 
       if (d.field === 'present') {
         const spec = desired.get(d.id);
         const { sql, params } = options(spec);
-        changes.push({ kind: KIND, id: d.id, action: 'create', risk: 'safe', phase: PHASE.databases, summary: `create database ${d.id}${describe(spec)}`, statements: [{ sql: `CREATE DATABASE ${q}${sql}`, params }] });
+        changes.push({
+          kind: KIND,
+          id: d.id,
+          action: 'create',
+          risk: 'safe',
+          phase: PHASE.databases,
+          summary: `create database ${d.id}${describe(spec)}`,
+          statements: [{ sql: `CREATE DATABASE ${q}${sql}`, params }],
+        });
       } else if (d.field === 'absent') {
-        changes.push({ kind: KIND, id: d.id, action: 'drop', risk: 'destructive', phase: PHASE.dropDatabases, prune: 'databases', summary: `drop undeclared database ${d.id} and all its tables`, statements: [{ sql: `DROP DATABASE ${q}` }] });
+        changes.push({
+          kind: KIND,
+          id: d.id,
+          action: 'drop',
+          risk: 'destructive',
+          phase: PHASE.dropDatabases,
+          prune: 'databases',
+          summary: `drop undeclared database ${d.id} and all its tables`,
+          statements: [{ sql: `DROP DATABASE ${q}` }],
+        });
       } else if (!altered.has(d.id)) {
         altered.add(d.id);
         const spec = desired.get(d.id);
         const { sql, params } = options(spec);
-        changes.push({ kind: KIND, id: d.id, action: 'alter', risk: 'safe', phase: PHASE.databases, summary: `set database ${d.id} defaults to${describe(spec)} (existing tables keep theirs)`, statements: [{ sql: `ALTER DATABASE ${q}${sql}`, params }] });
+        changes.push({
+          kind: KIND,
+          id: d.id,
+          action: 'alter',
+          risk: 'safe',
+          phase: PHASE.databases,
+          summary: `set database ${d.id} defaults to${describe(spec)} (existing tables keep theirs)`,
+          statements: [{ sql: `ALTER DATABASE ${q}${sql}`, params }],
+        });
       }
     }
     return changes;

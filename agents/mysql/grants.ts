@@ -58,8 +58,15 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
       for (const g of u.grants ?? []) {
         const privileges = g.privileges.filter((p) => p !== GRANT_OPTION);
         // Declared names are exact: a database-level grant escapes the pattern characters.
-        const target: GrantTarget = g.on.level === 'database' ? { level: 'database', database: escapeGrantDb(g.on.database) } : g.on;
-        out.set(grantId(u.name, u.host, target), { user: u.name, host: u.host, target, privileges, grantOption: g.grantOption === true || g.privileges.includes(GRANT_OPTION) });
+        const target: GrantTarget =
+          g.on.level === 'database' ? { level: 'database', database: escapeGrantDb(g.on.database) } : g.on;
+        out.set(grantId(u.name, u.host, target), {
+          user: u.name,
+          host: u.host,
+          target,
+          privileges,
+          grantOption: g.grantOption === true || g.privileges.includes(GRANT_OPTION),
+        });
       }
     }
     return out;
@@ -77,7 +84,12 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
     // The catalog has a row per privilege: the id of an (account, object) is worked out once, not per row.
     const seen = new Map<string, GrantState>();
     const add = (g: string, target: GrantTarget, priv: string, grantable: string) => {
-      const key = target.level === 'global' ? `G\0${g}` : target.level === 'database' ? `D\0${g}\0${target.database}` : `T\0${g}\0${target.database}\0${target.table}`;
+      const key =
+        target.level === 'global'
+          ? `G\0${g}`
+          : target.level === 'database'
+            ? `D\0${g}\0${target.database}`
+            : `T\0${g}\0${target.database}\0${target.table}`;
       let s = seen.get(key);
       if (s === undefined) {
         const acct = byGrantee.get(g);
@@ -94,7 +106,14 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
       if (grantable === 'YES') s.grantOption = true;
     };
     // The three levels in one round trip: global, database and table privileges.
-    const rows = await session.query<{ l: string; g: string; d: string | null; t: string | null; p: string; y: string }>(
+    const rows = await session.query<{
+      l: string;
+      g: string;
+      d: string | null;
+      t: string | null;
+      p: string;
+      y: string;
+    }>(
       "SELECT 'G' AS l, GRANTEE AS g, NULL AS d, NULL AS t, PRIVILEGE_TYPE AS p, IS_GRANTABLE AS y FROM information_schema.USER_PRIVILEGES " +
         "UNION ALL SELECT 'D', GRANTEE, TABLE_SCHEMA, NULL, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.SCHEMA_PRIVILEGES " +
         "UNION ALL SELECT 'T', GRANTEE, TABLE_SCHEMA, TABLE_NAME, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.TABLE_PRIVILEGES",
@@ -118,7 +137,9 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
         schemas,
       );
       const present = new Set(rows.map((r) => `${r.d}\0${r.t}`));
-      for (const g of declaredTables) if (g.target.level === 'table' && !present.has(`${g.target.database}\0${g.target.table}`)) extra.missingTables.add(grantTargetId(g.target));
+      for (const g of declaredTables)
+        if (g.target.level === 'table' && !present.has(`${g.target.database}\0${g.target.table}`))
+          extra.missingTables.add(grantTargetId(g.target));
     }
     // USAGE alone (no privilege, no GRANT OPTION) is no grant at all.
     for (const [id, s] of out) {
@@ -142,14 +163,28 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
       const wantSet = expandDeclared(want.privileges, f, want.target.level, haveSet, learned);
       const missing = [...wantSet].some((p) => !haveSet.has(p));
       const extra = [...haveSet].some((p) => !wantSet.has(p));
-      if (missing || (exact && extra)) drift.push({ kind: KIND, id, field: 'privileges', desired: display(wantSet, f, want.target, learned), observed: display(haveSet, f, want.target, learned) });
+      if (missing || (exact && extra))
+        drift.push({
+          kind: KIND,
+          id,
+          field: 'privileges',
+          desired: display(wantSet, f, want.target, learned),
+          observed: display(haveSet, f, want.target, learned),
+        });
       const haveOpt = have?.grantOption ?? false;
-      if ((want.grantOption && !haveOpt) || (exact && !want.grantOption && haveOpt)) drift.push({ kind: KIND, id, field: 'grantOption', desired: want.grantOption, observed: haveOpt });
+      if ((want.grantOption && !haveOpt) || (exact && !want.grantOption && haveOpt))
+        drift.push({ kind: KIND, id, field: 'grantOption', desired: want.grantOption, observed: haveOpt });
     }
     if (exact) {
       for (const [id, have] of observed) {
         if (desired.has(id) || !managed.has(accountId(have.user, have.host))) continue;
-        drift.push({ kind: KIND, id, field: 'absent', desired: [], observed: display(new Set(have.privileges), f, have.target, learned) });
+        drift.push({
+          kind: KIND,
+          id,
+          field: 'absent',
+          desired: [],
+          observed: display(new Set(have.privileges), f, have.target, learned),
+        });
       }
     }
     return drift;
@@ -169,18 +204,29 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
       const acct = quoteAccount(ref.user, ref.host);
       const on = quoteGrantTarget(ref.target);
       const haveSet = new Set(have?.privileges ?? []);
-      const wantSet = want === undefined ? new Set<string>() : expandDeclared(want.privileges, f, want.target.level, haveSet, learned);
+      const wantSet =
+        want === undefined
+          ? new Set<string>()
+          : expandDeclared(want.privileges, f, want.target.level, haveSet, learned);
       const wantOpt = want?.grantOption ?? false;
       const haveOpt = have?.grantOption ?? false;
       const missing = sorted([...wantSet].filter((p) => !haveSet.has(p)));
       const extra = sorted([...haveSet].filter((p) => !wantSet.has(p)));
       if (missing.length > 0 || (wantOpt && !haveOpt)) {
-        const all = missing.length > 0 && haveSet.size === 0 && isAll(wantSet, f, ref.target.level, learned) && want?.privileges.includes(ALL) === true;
+        const all =
+          missing.length > 0 &&
+          haveSet.size === 0 &&
+          isAll(wantSet, f, ref.target.level, learned) &&
+          want?.privileges.includes(ALL) === true;
         const list = missing.length === 0 ? 'USAGE' : all ? ALL : missing.map((p) => canonical(p, f)).join(', ');
         const opt = wantOpt && !haveOpt ? ' WITH GRANT OPTION' : '';
         const noTable = missingTables.has(grantTargetId(ref.target));
         changes.push({
-          kind: KIND, id: d.id, action: 'grant', risk: 'safe', phase: PHASE.grants,
+          kind: KIND,
+          id: d.id,
+          action: 'grant',
+          risk: 'safe',
+          phase: PHASE.grants,
           summary: `grant ${list}${opt === '' ? '' : ' with grant option'} on ${grantTargetId(ref.target)} to ${accountId(ref.user, ref.host)}`,
           statements: [{ sql: `GRANT ${list} ON ${on} TO ${acct}${opt}` }],
           ...(noTable ? { blocked: `table ${grantTargetId(ref.target)} does not exist yet` } : {}),
@@ -192,11 +238,19 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
         // MariaDB rejects "ALL PRIVILEGES, GRANT OPTION ON x": revoke ALL, then GRANT OPTION apart.
         const all = extra.length > 0 && extra.length === haveSet.size && isAll(haveSet, f, ref.target.level, learned);
         const statements = all
-          ? [{ sql: `REVOKE ${ALL} ON ${on} FROM ${acct}` }, ...(haveOpt && !wantOpt ? [{ sql: `REVOKE ${GRANT_OPTION} ON ${on} FROM ${acct}` }] : [])]
+          ? [
+              { sql: `REVOKE ${ALL} ON ${on} FROM ${acct}` },
+              ...(haveOpt && !wantOpt ? [{ sql: `REVOKE ${GRANT_OPTION} ON ${on} FROM ${acct}` }] : []),
+            ]
           : [{ sql: `REVOKE ${revoke.join(', ')} ON ${on} FROM ${acct}` }];
         const list = all ? `${ALL}${haveOpt && !wantOpt ? `, ${GRANT_OPTION}` : ''}` : revoke.join(', ');
         changes.push({
-          kind: KIND, id: d.id, action: 'revoke', risk: 'destructive', phase: PHASE.revokeGrants, prune: 'grants',
+          kind: KIND,
+          id: d.id,
+          action: 'revoke',
+          risk: 'destructive',
+          phase: PHASE.revokeGrants,
+          prune: 'grants',
           summary: `revoke ${list} on ${grantTargetId(ref.target)} from ${accountId(ref.user, ref.host)}${want === undefined ? ' (not declared)' : ''}`,
           statements,
         });
@@ -213,7 +267,12 @@ function managedAccounts(ctx: MysqlContext): Set<string> {
 }
 
 /** A set as people read it: ALL PRIVILEGES when complete, else the sorted list. */
-function display(set: ReadonlySet<string>, f: Flavor, t: GrantTarget, learned: ReadonlySet<string> | undefined): string[] {
+function display(
+  set: ReadonlySet<string>,
+  f: Flavor,
+  t: GrantTarget,
+  learned: ReadonlySet<string> | undefined,
+): string[] {
   if (set.size > 0 && isAll(set, f, t.level, learned)) {
     const level = expandDeclared([ALL], f, t.level, new Set(), learned);
     return [ALL, ...sorted([...set].filter((p) => !level.has(p)))];

@@ -15,7 +15,13 @@ type Conn = z.infer<typeof connectionSchema>;
 
 const leased = new WeakSet<MysqlSession>();
 
-const PACKAGES = ['mariadb-server', 'mysql-server', 'percona-server-server', 'mysql-community-server', 'mariadb-server-core'];
+const PACKAGES = [
+  'mariadb-server',
+  'mysql-server',
+  'percona-server-server',
+  'mysql-community-server',
+  'mariadb-server-core',
+];
 
 export const mysqlEngine: Engine<Conn, MysqlSession, MysqlFacts> = {
   name: 'mysql',
@@ -24,25 +30,41 @@ export const mysqlEngine: Engine<Conn, MysqlSession, MysqlFacts> = {
   clusterShape,
   checkCluster,
   async connect(host, conn, opts) {
-    return connectMysql(host.address, { port: conn.port, user: conn.user, ...(conn.password === undefined ? {} : { password: await readSecret(conn.password) }) }, {
-      timeoutMs: opts.timeoutMs,
-      statementTimeoutMs: opts.statementTimeoutMs,
-      ...(opts.owner === undefined ? {} : { owner: opts.owner }),
-    });
+    return connectMysql(
+      host.address,
+      {
+        port: conn.port,
+        user: conn.user,
+        ...(conn.password === undefined ? {} : { password: await readSecret(conn.password) }),
+      },
+      {
+        timeoutMs: opts.timeoutMs,
+        statementTimeoutMs: opts.statementTimeoutMs,
+        ...(opts.owner === undefined ? {} : { owner: opts.owner }),
+      },
+    );
   },
   async lease(session) {
     if (leased.has(session)) return { held: true, taken: false };
     // GET_LOCK is held by this connection until it closes: a daemon that dies lets go of it.
-    const [r] = await session.query<{ got: number | null; who: number | null }>("SELECT GET_LOCK('setpoint.lease', 0) AS got, IS_USED_LOCK('setpoint.lease') AS who");
+    const [r] = await session.query<{ got: number | null; who: number | null }>(
+      "SELECT GET_LOCK('setpoint.lease', 0) AS got, IS_USED_LOCK('setpoint.lease') AS who",
+    );
     if (Number(r?.got) === 1) {
       leased.add(session);
       return { held: true, taken: true };
     }
-    const [p] = await session.query<{ u: string; h: string }>('SELECT USER AS u, HOST AS h FROM information_schema.PROCESSLIST WHERE ID = ?', [r?.who ?? 0]);
+    const [p] = await session.query<{ u: string; h: string }>(
+      'SELECT USER AS u, HOST AS h FROM information_schema.PROCESSLIST WHERE ID = ?',
+      [r?.who ?? 0],
+    );
     // The holder's name, where performance_schema keeps connection attributes (MySQL 8 by default).
     let name: string | undefined;
     try {
-      const [a] = await session.query<{ v: string }>("SELECT ATTR_VALUE AS v FROM performance_schema.session_connect_attrs WHERE PROCESSLIST_ID = ? AND ATTR_NAME = 'program_name'", [r?.who ?? 0]);
+      const [a] = await session.query<{ v: string }>(
+        "SELECT ATTR_VALUE AS v FROM performance_schema.session_connect_attrs WHERE PROCESSLIST_ID = ? AND ATTR_NAME = 'program_name'",
+        [r?.who ?? 0],
+      );
       if (a?.v.startsWith('setpoint') === true) name = a.v;
     } catch {
       // performance_schema off (MariaDB's default): the connection and its address say enough.

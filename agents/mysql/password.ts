@@ -75,17 +75,26 @@ export interface CachingSha2Verifier {
 
 export function parseCachingSha2(stored: Buffer): CachingSha2Verifier | undefined {
   // "$A$" + 3 hex digits + "$" + 20 salt bytes + 43 digest chars = 70 bytes.
-  if (stored.length !== 70 || stored.subarray(0, 3).toString('latin1') !== '$A$' || stored[6] !== 0x24) return undefined;
+  if (stored.length !== 70 || stored.subarray(0, 3).toString('latin1') !== '$A$' || stored[6] !== 0x24)
+    return undefined;
   const count = Number.parseInt(stored.subarray(3, 6).toString('latin1'), 16);
   if (!Number.isFinite(count) || count <= 0) return undefined;
-  return { rounds: count * 1000, salt: Buffer.from(stored.subarray(7, 27)), digest: stored.subarray(27).toString('latin1') };
+  return {
+    rounds: count * 1000,
+    salt: Buffer.from(stored.subarray(7, 27)),
+    digest: stored.subarray(27).toString('latin1'),
+  };
 }
 
 /** Builds a caching_sha2_password verifier (used by tests and to render known vectors). */
 export function cachingSha2Hash(password: string, salt: Buffer, rounds = 5000): Buffer {
   if (salt.length !== 20) throw new Error('caching_sha2_password salt must be 20 bytes');
   const head = `$A$${(rounds / 1000).toString(16).toUpperCase().padStart(3, '0')}$`;
-  return Buffer.concat([Buffer.from(head, 'latin1'), salt, Buffer.from(sha256CryptDigest(Buffer.from(password, 'utf8'), salt, rounds), 'latin1')]);
+  return Buffer.concat([
+    Buffer.from(head, 'latin1'),
+    salt,
+    Buffer.from(sha256CryptDigest(Buffer.from(password, 'utf8'), salt, rounds), 'latin1'),
+  ]);
 }
 
 /** The auth plugins whose verifiers setpoint can check. */

@@ -26,22 +26,73 @@ export function normalizePrivilege(p: string): string | undefined {
 }
 
 /** Privileges a table-level grant can hold on every flavor. */
-const TABLE_COMMON = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'DROP', 'REFERENCES', 'INDEX', 'ALTER', 'CREATE VIEW', 'SHOW VIEW', 'TRIGGER'];
+const TABLE_COMMON = [
+  'SELECT',
+  'INSERT',
+  'UPDATE',
+  'DELETE',
+  'CREATE',
+  'DROP',
+  'REFERENCES',
+  'INDEX',
+  'ALTER',
+  'CREATE VIEW',
+  'SHOW VIEW',
+  'TRIGGER',
+];
 /** Database level adds these. */
 const DB_EXTRA = ['CREATE TEMPORARY TABLES', 'LOCK TABLES', 'EXECUTE', 'CREATE ROUTINE', 'ALTER ROUTINE', 'EVENT'];
 /** Global level adds these on every flavor. */
-const GLOBAL_EXTRA = ['RELOAD', 'SHUTDOWN', 'PROCESS', 'FILE', 'SHOW DATABASES', 'SUPER', 'REPLICATION SLAVE', 'CREATE USER', 'CREATE TABLESPACE'];
+const GLOBAL_EXTRA = [
+  'RELOAD',
+  'SHUTDOWN',
+  'PROCESS',
+  'FILE',
+  'SHOW DATABASES',
+  'SUPER',
+  'REPLICATION SLAVE',
+  'CREATE USER',
+  'CREATE TABLESPACE',
+];
 
 /** MySQL 8 dynamic privileges that ALL PRIVILEGES at *.* includes (the server may register more; see expand()). */
 const MYSQL8_DYNAMIC = [
-  'APPLICATION_PASSWORD_ADMIN', 'AUDIT_ABORT_EXEMPT', 'AUDIT_ADMIN', 'AUTHENTICATION_POLICY_ADMIN', 'BACKUP_ADMIN',
-  'BINLOG_ADMIN', 'BINLOG_ENCRYPTION_ADMIN', 'CLONE_ADMIN', 'CONNECTION_ADMIN', 'ENCRYPTION_KEY_ADMIN', 'FIREWALL_EXEMPT',
-  'FLUSH_OPTIMIZER_COSTS', 'FLUSH_STATUS', 'FLUSH_TABLES', 'FLUSH_USER_RESOURCES', 'GROUP_REPLICATION_ADMIN',
-  'GROUP_REPLICATION_STREAM', 'INNODB_REDO_LOG_ARCHIVE', 'INNODB_REDO_LOG_ENABLE', 'PASSWORDLESS_USER_ADMIN',
-  'PERSIST_RO_VARIABLES_ADMIN', 'REPLICATION_APPLIER', 'REPLICATION_SLAVE_ADMIN', 'RESOURCE_GROUP_ADMIN',
-  'RESOURCE_GROUP_USER', 'ROLE_ADMIN', 'SENSITIVE_VARIABLES_OBSERVER', 'SERVICE_CONNECTION_ADMIN',
-  'SESSION_VARIABLES_ADMIN', 'SET_USER_ID', 'SHOW_ROUTINE', 'SYSTEM_USER', 'SYSTEM_VARIABLES_ADMIN',
-  'TABLE_ENCRYPTION_ADMIN', 'TELEMETRY_LOG_ADMIN', 'XA_RECOVER_ADMIN',
+  'APPLICATION_PASSWORD_ADMIN',
+  'AUDIT_ABORT_EXEMPT',
+  'AUDIT_ADMIN',
+  'AUTHENTICATION_POLICY_ADMIN',
+  'BACKUP_ADMIN',
+  'BINLOG_ADMIN',
+  'BINLOG_ENCRYPTION_ADMIN',
+  'CLONE_ADMIN',
+  'CONNECTION_ADMIN',
+  'ENCRYPTION_KEY_ADMIN',
+  'FIREWALL_EXEMPT',
+  'FLUSH_OPTIMIZER_COSTS',
+  'FLUSH_STATUS',
+  'FLUSH_TABLES',
+  'FLUSH_USER_RESOURCES',
+  'GROUP_REPLICATION_ADMIN',
+  'GROUP_REPLICATION_STREAM',
+  'INNODB_REDO_LOG_ARCHIVE',
+  'INNODB_REDO_LOG_ENABLE',
+  'PASSWORDLESS_USER_ADMIN',
+  'PERSIST_RO_VARIABLES_ADMIN',
+  'REPLICATION_APPLIER',
+  'REPLICATION_SLAVE_ADMIN',
+  'RESOURCE_GROUP_ADMIN',
+  'RESOURCE_GROUP_USER',
+  'ROLE_ADMIN',
+  'SENSITIVE_VARIABLES_OBSERVER',
+  'SERVICE_CONNECTION_ADMIN',
+  'SESSION_VARIABLES_ADMIN',
+  'SET_USER_ID',
+  'SHOW_ROUTINE',
+  'SYSTEM_USER',
+  'SYSTEM_VARIABLES_ADMIN',
+  'TABLE_ENCRYPTION_ADMIN',
+  'TELEMETRY_LOG_ADMIN',
+  'XA_RECOVER_ADMIN',
 ];
 
 /**
@@ -50,7 +101,11 @@ const MYSQL8_DYNAMIC = [
  * account known to hold ALL on this server (setpoint's own), and its dynamic ones are used instead
  * of the built-in list.
  */
-export function privilegesOfLevel(flavor: Flavor, level: GrantTarget['level'], learned?: ReadonlySet<string>): Set<string> {
+export function privilegesOfLevel(
+  flavor: Flavor,
+  level: GrantTarget['level'],
+  learned?: ReadonlySet<string>,
+): Set<string> {
   const mariadb = flavor.kind === 'mariadb';
   const table = [...TABLE_COMMON];
   if (mariadb && atLeast(flavor, 10, 3)) table.push('DELETE HISTORY');
@@ -62,10 +117,20 @@ export function privilegesOfLevel(flavor: Flavor, level: GrantTarget['level'], l
   if (mariadb) {
     global.push(atLeast(flavor, 10, 5) ? 'BINLOG MONITOR' : 'REPLICATION CLIENT');
     if (atLeast(flavor, 10, 5)) {
-      global.push('SET USER', 'FEDERATED ADMIN', 'CONNECTION ADMIN', 'READ_ONLY ADMIN', 'REPLICATION SLAVE ADMIN', 'REPLICATION MASTER ADMIN', 'BINLOG ADMIN', 'BINLOG REPLAY');
+      global.push(
+        'SET USER',
+        'FEDERATED ADMIN',
+        'CONNECTION ADMIN',
+        'READ_ONLY ADMIN',
+        'REPLICATION SLAVE ADMIN',
+        'REPLICATION MASTER ADMIN',
+        'BINLOG ADMIN',
+        'BINLOG REPLAY',
+      );
     }
     // SLAVE MONITOR split from BINLOG MONITOR in 10.5.9.
-    if (flavor.major > 10 || (flavor.major === 10 && (flavor.minor > 5 || (flavor.minor === 5 && flavor.patch >= 9)))) global.push('SLAVE MONITOR');
+    if (flavor.major > 10 || (flavor.major === 10 && (flavor.minor > 5 || (flavor.minor === 5 && flavor.patch >= 9))))
+      global.push('SLAVE MONITOR');
   } else {
     global.push('REPLICATION CLIENT');
     if (atLeast(flavor, 8, 0)) {
@@ -78,9 +143,25 @@ export function privilegesOfLevel(flavor: Flavor, level: GrantTarget['level'], l
 
 /** Every name setpoint knows for any level on any flavor: a name outside it is a server addition. */
 const KNOWN = new Set<string>([
-  ...TABLE_COMMON, ...DB_EXTRA, ...GLOBAL_EXTRA, 'DELETE HISTORY', 'SHOW CREATE ROUTINE', 'BINLOG MONITOR', 'REPLICATION CLIENT',
-  'SET USER', 'FEDERATED ADMIN', 'CONNECTION ADMIN', 'READ_ONLY ADMIN', 'REPLICATION SLAVE ADMIN', 'REPLICATION MASTER ADMIN',
-  'BINLOG ADMIN', 'BINLOG REPLAY', 'SLAVE MONITOR', 'CREATE ROLE', 'DROP ROLE', ...MYSQL8_DYNAMIC,
+  ...TABLE_COMMON,
+  ...DB_EXTRA,
+  ...GLOBAL_EXTRA,
+  'DELETE HISTORY',
+  'SHOW CREATE ROUTINE',
+  'BINLOG MONITOR',
+  'REPLICATION CLIENT',
+  'SET USER',
+  'FEDERATED ADMIN',
+  'CONNECTION ADMIN',
+  'READ_ONLY ADMIN',
+  'REPLICATION SLAVE ADMIN',
+  'REPLICATION MASTER ADMIN',
+  'BINLOG ADMIN',
+  'BINLOG REPLAY',
+  'SLAVE MONITOR',
+  'CREATE ROLE',
+  'DROP ROLE',
+  ...MYSQL8_DYNAMIC,
 ]);
 
 /**
@@ -88,7 +169,13 @@ const KNOWN = new Set<string>([
  * set; privileges the server holds that setpoint does not know (a newer server's additions) count
  * as part of ALL, so a new server version never shows false drift on ALL.
  */
-export function expandDeclared(declared: readonly string[], flavor: Flavor, level: GrantTarget['level'], observed: ReadonlySet<string>, learned?: ReadonlySet<string>): Set<string> {
+export function expandDeclared(
+  declared: readonly string[],
+  flavor: Flavor,
+  level: GrantTarget['level'],
+  observed: ReadonlySet<string>,
+  learned?: ReadonlySet<string>,
+): Set<string> {
   const out = new Set<string>();
   for (const p of declared) {
     if (p === ALL) {
@@ -106,7 +193,12 @@ export function canonical(p: string, flavor: Flavor): string {
 }
 
 /** True when a set holds every privilege of the level: the statement can say ALL PRIVILEGES. */
-export function isAll(set: ReadonlySet<string>, flavor: Flavor, level: GrantTarget['level'], learned?: ReadonlySet<string>): boolean {
+export function isAll(
+  set: ReadonlySet<string>,
+  flavor: Flavor,
+  level: GrantTarget['level'],
+  learned?: ReadonlySet<string>,
+): boolean {
   for (const p of privilegesOfLevel(flavor, level, learned)) if (!set.has(p)) return false;
   return true;
 }

@@ -87,10 +87,12 @@ export function grantTargetId(t: GrantTarget): string {
 export function parseGrantTarget(text: string): GrantTarget | string {
   const split = splitDotted(text, '`');
   if (typeof split === 'string') return split;
-  if (split.length !== 2 || split.some((p) => p.part === '')) return `expected "*.*", "db.*" or "db.table", got "${text}"`;
+  if (split.length !== 2 || split.some((p) => p.part === ''))
+    return `expected "*.*", "db.*" or "db.table", got "${text}"`;
   const [db, tbl] = split as [{ part: string; quoted: boolean }, { part: string; quoted: boolean }];
   const dbAll = db.part === '*' && !db.quoted;
   const tblAll = tbl.part === '*' && !tbl.quoted;
-  if (dbAll) return tblAll ? { level: 'global' } : `"*.${tbl.part}" is not a grant target: use "*.*" or "db.${tbl.part}"`;
+  if (dbAll)
+    return tblAll ? { level: 'global' } : `"*.${tbl.part}" is not a grant target: use "*.*" or "db.${tbl.part}"`;
   return tblAll ? { level: 'database', database: db.part } : { level: 'table', database: db.part, table: tbl.part };
 }

@@ -72,7 +72,10 @@ export class MysqlSession implements Session {
       return Array.isArray(rows) ? (rows as T[]) : [];
     } catch (err) {
       if (isConnectionError(err)) this.broken = true;
-      throw redactError(err, params.filter((p) => p instanceof Secret).map((p) => p.reveal()));
+      throw redactError(
+        err,
+        params.filter((p) => p instanceof Secret).map((p) => p.reveal()),
+      );
     } finally {
       this.stats.bytesIn += this.bytesRead() - before;
     }
@@ -94,7 +97,11 @@ export class MysqlSession implements Session {
 }
 
 /** Opens a session and learns the flavor and the session's own account in one round trip. */
-export async function connectMysql(address: string, c: MysqlConnection, opts: { timeoutMs: number; statementTimeoutMs: number; owner?: string }): Promise<MysqlSession> {
+export async function connectMysql(
+  address: string,
+  c: MysqlConnection,
+  opts: { timeoutMs: number; statementTimeoutMs: number; owner?: string },
+): Promise<MysqlSession> {
   const conn = await mysql.createConnection({
     host: address,
     port: c.port,
@@ -110,15 +117,24 @@ export async function connectMysql(address: string, c: MysqlConnection, opts: { 
     connectAttributes: { program_name: opts.owner === undefined ? 'setpoint' : `setpoint ${opts.owner}` },
   });
   try {
-    const [rows] = await conn.query('SELECT VERSION() AS v, @@version_comment AS c, CURRENT_USER() AS u, @@datadir AS d, @@SESSION.sql_mode AS m');
+    const [rows] = await conn.query(
+      'SELECT VERSION() AS v, @@version_comment AS c, CURRENT_USER() AS u, @@datadir AS d, @@SESSION.sql_mode AS m',
+    );
     const row = (rows as Record<string, string>[])[0] ?? {};
     // Parameters are escaped with backslashes: a server whose sql_mode says NO_BACKSLASH_ESCAPES would misread them.
     const modes = String(row.m ?? '').split(',');
-    if (modes.includes('NO_BACKSLASH_ESCAPES')) await conn.query('SET SESSION sql_mode = ?', [modes.filter((x) => x !== 'NO_BACKSLASH_ESCAPES').join(',')]);
+    if (modes.includes('NO_BACKSLASH_ESCAPES'))
+      await conn.query('SET SESSION sql_mode = ?', [modes.filter((x) => x !== 'NO_BACKSLASH_ESCAPES').join(',')]);
     const flavor = parseFlavor(String(row.v ?? ''), String(row.c ?? ''));
     const cu = String(row.u ?? '');
     const at = cu.lastIndexOf('@');
-    const session = new MysqlSession(conn, flavor, { user: cu.slice(0, at), host: cu.slice(at + 1) }, opts.statementTimeoutMs, String(row.d ?? ''));
+    const session = new MysqlSession(
+      conn,
+      flavor,
+      { user: cu.slice(0, at), host: cu.slice(at + 1) },
+      opts.statementTimeoutMs,
+      String(row.d ?? ''),
+    );
     session.stats.statements = modes.includes('NO_BACKSLASH_ESCAPES') ? 2 : 1;
     return session;
   } catch (err) {
@@ -128,9 +144,20 @@ export async function connectMysql(address: string, c: MysqlConnection, opts: { 
 }
 
 const CONNECTION_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN',
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR',
-  'ER_TOO_MANY_USER_CONNECTIONS', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CON_COUNT_ERROR',
+  'ER_TOO_MANY_USER_CONNECTIONS',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
 ]);
 
 function isConnectionError(err: unknown): boolean {
@@ -172,6 +199,7 @@ export function classifyMysqlError(err: unknown): ErrorClass {
   const code = e.code ?? '';
   const terminal = TERMINAL[code];
   if (terminal !== undefined) return { terminal: true, code: terminal, message: `${message} (${code})` };
-  if (isConnectionError(err)) return { terminal: false, code: 'sql.unreachable', message: code === '' ? message : `${message} (${code})` };
+  if (isConnectionError(err))
+    return { terminal: false, code: 'sql.unreachable', message: code === '' ? message : `${message} (${code})` };
   return { terminal: false, code: 'sql.error', message: code === '' ? message : `${message} (${code})` };
 }

@@ -8,7 +8,16 @@ import { parseGrantTarget } from './quote.js';
 /** Schemas setpoint never creates, alters or drops. */
 export const SYSTEM_SCHEMAS = new Set(['mysql', 'sys', 'performance_schema', 'information_schema']);
 /** Accounts setpoint never creates, alters or drops, whatever their host. */
-export const SYSTEM_USERS = new Set(['root', 'mysql.sys', 'mariadb.sys', 'mysql.session', 'mysql.infoschema', 'mysql', 'debian-sys-maint', 'PUBLIC']);
+export const SYSTEM_USERS = new Set([
+  'root',
+  'mysql.sys',
+  'mariadb.sys',
+  'mysql.session',
+  'mysql.infoschema',
+  'mysql',
+  'debian-sys-maint',
+  'PUBLIC',
+]);
 
 const name = (what: string, max: number) =>
   z
@@ -88,13 +97,29 @@ export const userSchema = z
   });
 
 /** A server setting's value as written in the file: 500, "256M", true, "ON", "ROW". */
-export const settingValue = z.union([z.string().max(4096).refine((v) => !/[\0\n\r]/.test(v), 'a setting value must be one line'), z.number(), z.boolean()]);
+export const settingValue = z.union([
+  z
+    .string()
+    .max(4096)
+    .refine((v) => !/[\0\n\r]/.test(v), 'a setting value must be one line'),
+  z.number(),
+  z.boolean(),
+]);
 
 export const configFileSchema = z.strictObject({
   path: z.string().regex(/^\/[^\0\n]*[^/]$/, 'expected an absolute file path'),
-  mode: z.string().regex(/^0?[0-7]{3}$/, 'expected an octal mode like "0644" (quote it)').default('0644'),
-  owner: z.string().regex(/^[a-z_][a-z0-9_-]*$/i, 'expected a user name').optional(),
-  group: z.string().regex(/^[a-z_][a-z0-9_-]*$/i, 'expected a group name').optional(),
+  mode: z
+    .string()
+    .regex(/^0?[0-7]{3}$/, 'expected an octal mode like "0644" (quote it)')
+    .default('0644'),
+  owner: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]*$/i, 'expected a user name')
+    .optional(),
+  group: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]*$/i, 'expected a group name')
+    .optional(),
   /** Write through the path when it is a symbolic link. Defaults to false: a link there is refused. */
   followSymlink: z.boolean().optional(),
 });
@@ -103,7 +128,9 @@ export const clusterShape = {
   databases: z.array(databaseSchema).default([]),
   users: z.array(userSchema).default([]),
   /** Server variables, e.g. { max_connections: 500, innodb_buffer_pool_size: 256M }. */
-  settings: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected a server variable name'), settingValue).default({}),
+  settings: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected a server variable name'), settingValue)
+    .default({}),
   /** The config fragment settings are written to, so they survive a restart (and static ones take effect). */
   configFile: configFileSchema.optional(),
 };
@@ -116,12 +143,16 @@ export type ConfigFileSpec = z.infer<typeof configFileSchema>;
 export type MysqlCluster = ClusterBase & z.infer<z.ZodObject<typeof clusterShape>>;
 
 /** Duplicate names and accounts are errors: which one would win is not obvious. */
-export function checkCluster(cluster: Record<string, unknown>, report: (path: (string | number)[], message: string) => void): void {
+export function checkCluster(
+  cluster: Record<string, unknown>,
+  report: (path: (string | number)[], message: string) => void,
+): void {
   const c = cluster as unknown as MysqlCluster;
   const dbs = new Map<string, number>();
   c.databases.forEach((d, i) => {
     const prev = dbs.get(d.name);
-    if (prev !== undefined) report(['databases', i, 'name'], `database "${d.name}" is already declared at databases[${prev}]`);
+    if (prev !== undefined)
+      report(['databases', i, 'name'], `database "${d.name}" is already declared at databases[${prev}]`);
     else dbs.set(d.name, i);
   });
   const users = new Map<string, number>();
@@ -134,7 +165,8 @@ export function checkCluster(cluster: Record<string, unknown>, report: (path: (s
     (u.grants ?? []).forEach((g, j) => {
       const k = JSON.stringify(g.on);
       const p = targets.get(k);
-      if (p !== undefined) report(['users', i, 'grants', j, 'on'], `grants[${p}] of this user is on the same object: merge them`);
+      if (p !== undefined)
+        report(['users', i, 'grants', j, 'on'], `grants[${p}] of this user is on the same object: merge them`);
       else targets.set(k, j);
     });
   });

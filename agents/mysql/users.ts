@@ -9,7 +9,6 @@ import { accountId, quoteAccount } from './quote.js';
 import { SYSTEM_USERS, type UserSpec } from './spec.js';
 import { atLeast, type Flavor, type MysqlContext, type MysqlFacts, type MysqlSession } from './session.js';
 
-
 export type Tls = 'none' | 'ssl' | 'x509' | 'specified';
 
 export interface UserState {
@@ -33,13 +32,18 @@ const KIND = 'mysql.user';
 export function usersQuery(f: Flavor): string {
   if (f.kind === 'mariadb' && atLeast(f, 10, 4)) return 'SELECT User AS u, Host AS h, Priv AS p FROM mysql.global_priv';
   // MySQL 8 roles are locked, expired accounts without a password; they are not users.
-  const notRole = f.kind === 'mysql' && atLeast(f, 8, 0) ? " WHERE NOT (account_locked = 'Y' AND password_expired = 'Y' AND authentication_string = '')" : '';
+  const notRole =
+    f.kind === 'mysql' && atLeast(f, 8, 0)
+      ? " WHERE NOT (account_locked = 'Y' AND password_expired = 'Y' AND authentication_string = '')"
+      : '';
   const locked = f.kind === 'mysql' && atLeast(f, 5, 7) ? 'account_locked' : "'N'";
   const changed = f.kind === 'mysql' && atLeast(f, 5, 7) ? 'UNIX_TIMESTAMP(password_last_changed)' : 'NULL';
   const isRole = f.kind === 'mariadb' ? " WHERE is_role = 'N'" : notRole;
   // MySQL before 5.7 and MariaDB before 10.4 keep native hashes in the Password column.
   const legacy = (f.kind === 'mysql' && !atLeast(f, 5, 7)) || f.kind === 'mariadb';
-  const auth = legacy ? "HEX(IF(authentication_string = '' AND plugin IN ('', 'mysql_native_password'), Password, authentication_string))" : 'HEX(authentication_string)';
+  const auth = legacy
+    ? "HEX(IF(authentication_string = '' AND plugin IN ('', 'mysql_native_password'), Password, authentication_string))"
+    : 'HEX(authentication_string)';
   const plugin = legacy ? "IF(plugin = '', 'mysql_native_password', plugin)" : 'plugin';
   return (
     `SELECT User AS u, Host AS h, ${plugin} AS plugin, ${auth} AS auth, ${locked} AS locked, ${changed} AS changed, ` +
@@ -47,9 +51,19 @@ export function usersQuery(f: Flavor): string {
   );
 }
 
-const SSL_TYPES: Record<string, Tls> = { '': 'none', ANY: 'ssl', X509: 'x509', SPECIFIED: 'specified', '0': 'none', '1': 'ssl', '2': 'x509', '3': 'specified' };
+const SSL_TYPES: Record<string, Tls> = {
+  '': 'none',
+  ANY: 'ssl',
+  X509: 'x509',
+  SPECIFIED: 'specified',
+  '0': 'none',
+  '1': 'ssl',
+  '2': 'x509',
+  '3': 'specified',
+};
 
-const text = (v: unknown, dflt: string): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : dflt);
+const text = (v: unknown, dflt: string): string =>
+  typeof v === 'string' ? v : typeof v === 'number' ? String(v) : dflt;
 
 /** Parses one row of usersQuery(); undefined for roles. */
 export function parseUserRow(r: Record<string, unknown>): UserState | undefined {
@@ -100,7 +114,9 @@ export function defaultPlugin(f: Flavor): string {
 }
 
 // Checking a caching_sha2 verifier costs 5000 SHA-256 rounds: remember answers for unchanged inputs.
-const cachedVerify = memoCheck((plugin: string, stored: Buffer, password: string) => verifyPassword(plugin, stored, password));
+const cachedVerify = memoCheck((plugin: string, stored: Buffer, password: string) =>
+  verifyPassword(plugin, stored, password),
+);
 
 function flavorOf(ctx: MysqlContext): Flavor {
   return ctx.facts.flavor;
@@ -137,7 +153,13 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession, MysqlContext
     for (const [id, d] of desired) {
       // The account setpoint logs in as is never changed, even when declared: say so instead of failing on it.
       if (isProtected(d.name, d.host, ctx.facts)) {
-        drift.push({ kind: KIND, id, field: 'protected', desired: 'declared', observed: 'the account setpoint logs in as: never changed' });
+        drift.push({
+          kind: KIND,
+          id,
+          field: 'protected',
+          desired: 'declared',
+          observed: 'the account setpoint logs in as: never changed',
+        });
         continue;
       }
       const o = observed.get(id);
@@ -145,18 +167,28 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession, MysqlContext
         drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
         continue;
       }
-      if (d.plugin !== undefined && d.plugin !== o.plugin) drift.push({ kind: KIND, id, field: 'plugin', desired: d.plugin, observed: o.plugin });
+      if (d.plugin !== undefined && d.plugin !== o.plugin)
+        drift.push({ kind: KIND, id, field: 'plugin', desired: d.plugin, observed: o.plugin });
       else if (d.password !== undefined) {
         const ok = cachedVerify(o.plugin, o.verifier.value, ctx.secret(d.password).reveal());
         if (ok !== true) {
-          drift.push({ kind: KIND, id, field: 'password', desired: '[secret]', observed: ok === false ? 'a different password' : `a verifier setpoint cannot check (${o.plugin})` });
+          drift.push({
+            kind: KIND,
+            id,
+            field: 'password',
+            desired: '[secret]',
+            observed: ok === false ? 'a different password' : `a verifier setpoint cannot check (${o.plugin})`,
+          });
         }
       }
-      if (d.locked !== undefined && d.locked !== o.locked) drift.push({ kind: KIND, id, field: 'locked', desired: d.locked, observed: o.locked });
+      if (d.locked !== undefined && d.locked !== o.locked)
+        drift.push({ kind: KIND, id, field: 'locked', desired: d.locked, observed: o.locked });
       for (const [field] of LIMITS) {
-        if (d[field] !== undefined && d[field] !== o[field]) drift.push({ kind: KIND, id, field, desired: d[field], observed: o[field] });
+        if (d[field] !== undefined && d[field] !== o[field])
+          drift.push({ kind: KIND, id, field, desired: d[field], observed: o[field] });
       }
-      if (d.tls !== undefined && d.tls !== o.tls) drift.push({ kind: KIND, id, field: 'tls', desired: d.tls, observed: o.tls });
+      if (d.tls !== undefined && d.tls !== o.tls)
+        drift.push({ kind: KIND, id, field: 'tls', desired: d.tls, observed: o.tls });
     }
     drift.push(...undeclared(KIND, 'users', desired, observed, ctx));
     return drift;
@@ -171,21 +203,48 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession, MysqlContext
       const spec = desired.get(id);
       const obs = observed.get(id);
       if (items.some((d) => d.field === 'absent') && obs !== undefined) {
-        changes.push({ kind: KIND, id, action: 'drop', risk: 'destructive', phase: PHASE.dropUsers, prune: 'users', summary: `drop undeclared user ${id}`, statements: [{ sql: `DROP USER ${quoteAccount(obs.user, obs.host)}` }] });
+        changes.push({
+          kind: KIND,
+          id,
+          action: 'drop',
+          risk: 'destructive',
+          phase: PHASE.dropUsers,
+          prune: 'users',
+          summary: `drop undeclared user ${id}`,
+          statements: [{ sql: `DROP USER ${quoteAccount(obs.user, obs.host)}` }],
+        });
         continue;
       }
       if (spec === undefined) continue;
       if (items.some((d) => d.field === 'protected')) {
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.users, summary: `leave user ${id} as it is`, statements: [], blocked: `${id} is the account setpoint logs in as: never changed (remove it from the file)` });
+        changes.push({
+          kind: KIND,
+          id,
+          action: 'alter',
+          risk: 'safe',
+          phase: PHASE.users,
+          summary: `leave user ${id} as it is`,
+          statements: [],
+          blocked: `${id} is the account setpoint logs in as: never changed (remove it from the file)`,
+        });
         continue;
       }
       const unsupported = pluginProblem(spec, f);
       const acct = quoteAccount(spec.name, spec.host);
       if (items.some((d) => d.field === 'present')) {
-        const auth = identified(spec, f, undefined, spec.password === undefined ? undefined : ctx.secret(spec.password));
+        const auth = identified(
+          spec,
+          f,
+          undefined,
+          spec.password === undefined ? undefined : ctx.secret(spec.password),
+        );
         const opts = options(spec, true);
         changes.push({
-          kind: KIND, id, action: 'create', risk: 'safe', phase: PHASE.users,
+          kind: KIND,
+          id,
+          action: 'create',
+          risk: 'safe',
+          phase: PHASE.users,
           summary: `create user ${id}${auth.plugin === undefined ? '' : ` (${auth.plugin})`}${opts.words.length === 0 ? '' : `, ${opts.words.join(', ')}`}`,
           statements: [{ sql: `CREATE USER ${acct}${auth.sql}${opts.sql}`, params: [...auth.params, ...opts.params] }],
           ...(unsupported === undefined ? {} : { blocked: unsupported }),
@@ -193,14 +252,39 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession, MysqlContext
         continue;
       }
       if (items.some((d) => d.field === 'password' || d.field === 'plugin')) {
-        const auth = identified(spec, f, obs?.plugin, spec.password === undefined ? undefined : ctx.secret(spec.password));
-        const why = items.find((d) => d.field === 'plugin') !== undefined ? `change auth plugin to ${auth.plugin ?? '?'}` : 'set password (it does not match the declared one)';
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.users, summary: `${why} for ${id}`, statements: [{ sql: `ALTER USER ${acct}${auth.sql}`, params: auth.params }], ...(unsupported === undefined ? {} : { blocked: unsupported }) });
+        const auth = identified(
+          spec,
+          f,
+          obs?.plugin,
+          spec.password === undefined ? undefined : ctx.secret(spec.password),
+        );
+        const why =
+          items.find((d) => d.field === 'plugin') !== undefined
+            ? `change auth plugin to ${auth.plugin ?? '?'}`
+            : 'set password (it does not match the declared one)';
+        changes.push({
+          kind: KIND,
+          id,
+          action: 'alter',
+          risk: 'safe',
+          phase: PHASE.users,
+          summary: `${why} for ${id}`,
+          statements: [{ sql: `ALTER USER ${acct}${auth.sql}`, params: auth.params }],
+          ...(unsupported === undefined ? {} : { blocked: unsupported }),
+        });
       }
       const fields = new Set(items.map((d) => d.field));
       if ([...fields].some((x) => x === 'locked' || x === 'tls' || LIMITS.some(([k]) => k === x))) {
         const opts = options(spec, false, fields);
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.users, summary: `set ${opts.words.join(', ')} for ${id}`, statements: [{ sql: `ALTER USER ${acct}${opts.sql}`, params: opts.params }] });
+        changes.push({
+          kind: KIND,
+          id,
+          action: 'alter',
+          risk: 'safe',
+          phase: PHASE.users,
+          summary: `set ${opts.words.join(', ')} for ${id}`,
+          statements: [{ sql: `ALTER USER ${acct}${opts.sql}`, params: opts.params }],
+        });
       }
     }
     return changes;
@@ -210,28 +294,46 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession, MysqlContext
 /** Why the declared plugin cannot work on this server, if it cannot (the statement would fail, every pass). */
 export function pluginProblem(spec: UserSpec, f: Flavor): string | undefined {
   const mysql8 = f.kind === 'mysql' && atLeast(f, 8, 0);
-  if (spec.plugin === 'caching_sha2_password' && !mysql8) return `caching_sha2_password needs MySQL 8.0 or later; this server is ${f.kind === 'mariadb' ? 'MariaDB' : 'MySQL'} ${f.version}`;
-  if (spec.plugin === 'unix_socket' && f.kind !== 'mariadb') return 'unix_socket is MariaDB\'s plugin: MySQL calls it auth_socket';
-  if (spec.plugin === 'auth_socket' && f.kind === 'mariadb') return 'auth_socket is MySQL\'s plugin: MariaDB calls it unix_socket';
+  if (spec.plugin === 'caching_sha2_password' && !mysql8)
+    return `caching_sha2_password needs MySQL 8.0 or later; this server is ${f.kind === 'mariadb' ? 'MariaDB' : 'MySQL'} ${f.version}`;
+  if (spec.plugin === 'unix_socket' && f.kind !== 'mariadb')
+    return "unix_socket is MariaDB's plugin: MySQL calls it auth_socket";
+  if (spec.plugin === 'auth_socket' && f.kind === 'mariadb')
+    return "auth_socket is MySQL's plugin: MariaDB calls it unix_socket";
   return undefined;
 }
 
 /** The IDENTIFIED clause for a user on this flavor. The plaintext goes out only for caching_sha2 (which MySQL hashes itself). */
-export function identified(spec: UserSpec, f: Flavor, observedPlugin: string | undefined, secret: Secret | undefined): { sql: string; params: unknown[]; plugin?: string } {
-  const plugin = spec.plugin ?? (observedPlugin === 'mysql_native_password' || observedPlugin === 'caching_sha2_password' ? observedPlugin : defaultPlugin(f));
+export function identified(
+  spec: UserSpec,
+  f: Flavor,
+  observedPlugin: string | undefined,
+  secret: Secret | undefined,
+): { sql: string; params: unknown[]; plugin?: string } {
+  const plugin =
+    spec.plugin ??
+    (observedPlugin === 'mysql_native_password' || observedPlugin === 'caching_sha2_password'
+      ? observedPlugin
+      : defaultPlugin(f));
   if (plugin === 'unix_socket') return { sql: ' IDENTIFIED VIA unix_socket', params: [], plugin };
   if (plugin === 'auth_socket') return { sql: ' IDENTIFIED WITH auth_socket', params: [], plugin };
   if (secret === undefined) return { sql: '', params: [] };
   if (plugin === 'mysql_native_password') {
     // The hash, not the password, crosses the wire and reaches the binlog.
     const hash = new Secret(nativeHash(secret.reveal()), secret.source);
-    return f.kind === 'mariadb' ? { sql: ' IDENTIFIED BY PASSWORD ?', params: [hash], plugin } : { sql: ' IDENTIFIED WITH mysql_native_password AS ?', params: [hash], plugin };
+    return f.kind === 'mariadb'
+      ? { sql: ' IDENTIFIED BY PASSWORD ?', params: [hash], plugin }
+      : { sql: ' IDENTIFIED WITH mysql_native_password AS ?', params: [hash], plugin };
   }
   return { sql: ` IDENTIFIED WITH ${plugin} BY ?`, params: [secret], plugin };
 }
 
 /** REQUIRE, WITH limits and ACCOUNT LOCK clauses for the declared options (only `only` fields when given). */
-function options(spec: UserSpec, creating: boolean, only?: Set<string>): { sql: string; params: unknown[]; words: string[] } {
+function options(
+  spec: UserSpec,
+  creating: boolean,
+  only?: Set<string>,
+): { sql: string; params: unknown[]; words: string[] } {
   const want = (f: string) => only === undefined || only.has(f);
   let sql = '';
   const params: unknown[] = [];
@@ -254,4 +356,3 @@ function options(spec: UserSpec, creating: boolean, only?: Set<string>): { sql: 
   }
   return { sql, params, words };
 }
-

@@ -42,14 +42,53 @@ const KIND = 'mysql.variable';
 
 /** Static variables of MySQL 8 (no read-only flag in its catalogs): they need PERSIST_ONLY and a restart. */
 const MYSQL_STATIC = new Set([
-  'innodb_buffer_pool_instances', 'innodb_log_file_size', 'innodb_log_files_in_group', 'innodb_page_size', 'innodb_data_file_path',
-  'innodb_log_buffer_size', 'innodb_read_io_threads', 'innodb_write_io_threads', 'innodb_doublewrite', 'innodb_flush_method',
-  'innodb_open_files', 'innodb_undo_directory', 'innodb_temp_data_file_path', 'lower_case_table_names', 'log_bin', 'log_bin_basename',
-  'server_id_bits', 'skip_name_resolve', 'bind_address', 'port', 'socket', 'datadir', 'tmpdir', 'performance_schema', 'back_log',
-  'thread_stack', 'table_open_cache_instances', 'open_files_limit', 'relay_log', 'gtid_mode_on_startup', 'character_set_system',
-  'innodb_buffer_pool_chunk_size', 'innodb_autoinc_lock_mode', 'innodb_sort_buffer_size', 'ft_min_word_len', 'ft_max_word_len',
-  'max_digest_length', 'thread_handling', 'innodb_ft_min_token_size', 'innodb_ft_max_token_size', 'performance_schema_max_sql_text_length',
-  'innodb_numa_interleave', 'large_pages', 'lower_case_file_system', 'skip_networking', 'admin_port', 'mysqlx_port',
+  'innodb_buffer_pool_instances',
+  'innodb_log_file_size',
+  'innodb_log_files_in_group',
+  'innodb_page_size',
+  'innodb_data_file_path',
+  'innodb_log_buffer_size',
+  'innodb_read_io_threads',
+  'innodb_write_io_threads',
+  'innodb_doublewrite',
+  'innodb_flush_method',
+  'innodb_open_files',
+  'innodb_undo_directory',
+  'innodb_temp_data_file_path',
+  'lower_case_table_names',
+  'log_bin',
+  'log_bin_basename',
+  'server_id_bits',
+  'skip_name_resolve',
+  'bind_address',
+  'port',
+  'socket',
+  'datadir',
+  'tmpdir',
+  'performance_schema',
+  'back_log',
+  'thread_stack',
+  'table_open_cache_instances',
+  'open_files_limit',
+  'relay_log',
+  'gtid_mode_on_startup',
+  'character_set_system',
+  'innodb_buffer_pool_chunk_size',
+  'innodb_autoinc_lock_mode',
+  'innodb_sort_buffer_size',
+  'ft_min_word_len',
+  'ft_max_word_len',
+  'max_digest_length',
+  'thread_handling',
+  'innodb_ft_min_token_size',
+  'innodb_ft_max_token_size',
+  'performance_schema_max_sql_text_length',
+  'innodb_numa_interleave',
+  'large_pages',
+  'lower_case_file_system',
+  'skip_networking',
+  'admin_port',
+  'mysqlx_port',
 ]);
 
 const SIZE = /^(\d+(?:\.\d+)?)\s*([KMGTPE])i?B?$/i;
@@ -70,7 +109,11 @@ export function serverValue(v: SettingValue): string | number {
 /** Compares a declared value with what the server reports, in the server's terms. */
 export function sameValue(declared: SettingValue, observed: string): boolean {
   const o = observed.trim();
-  if (typeof declared === 'boolean' || TRUE.has(String(declared).toLowerCase()) || FALSE.has(String(declared).toLowerCase())) {
+  if (
+    typeof declared === 'boolean' ||
+    TRUE.has(String(declared).toLowerCase()) ||
+    FALSE.has(String(declared).toLowerCase())
+  ) {
     const d = typeof declared === 'boolean' ? declared : TRUE.has(String(declared).toLowerCase());
     if (TRUE.has(o.toLowerCase())) return d;
     if (FALSE.has(o.toLowerCase())) return !d;
@@ -96,7 +139,9 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession, 
 
   desired(ctx) {
     const c = ctx.cluster;
-    return new Map(Object.entries(c.settings).map(([name, value]) => [name.toLowerCase(), { name: name.toLowerCase(), value }]));
+    return new Map(
+      Object.entries(c.settings).map(([name, value]) => [name.toLowerCase(), { name: name.toLowerCase(), value }]),
+    );
   },
 
   async observe(session, ctx) {
@@ -105,24 +150,51 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession, 
     if (names.length === 0) return itemsOnly(out);
     const marks = names.map(() => '?').join(', ');
     if (session.flavor.kind === 'mariadb') {
-      const rows = await session.query<{ n: string; v: string | null; ro: string; t: string; lo: string | null; hi: string | null; b: string | null; e: string | null }>(
+      const rows = await session.query<{
+        n: string;
+        v: string | null;
+        ro: string;
+        t: string;
+        lo: string | null;
+        hi: string | null;
+        b: string | null;
+        e: string | null;
+      }>(
         'SELECT LOWER(VARIABLE_NAME) AS n, GLOBAL_VALUE AS v, READ_ONLY AS ro, VARIABLE_TYPE AS t, NUMERIC_MIN_VALUE AS lo, NUMERIC_MAX_VALUE AS hi, ' +
           `NUMERIC_BLOCK_SIZE AS b, ENUM_VALUE_LIST AS e FROM information_schema.SYSTEM_VARIABLES WHERE VARIABLE_NAME IN (${marks})`,
         names.map((n) => n.toUpperCase()),
       );
       for (const r of rows) {
-        const accepts: VariableMeta = { type: r.t, min: r.lo === null ? null : String(r.lo), max: r.hi === null ? null : String(r.hi), block: r.b === null ? null : String(r.b), values: r.e === null ? null : r.e.split(',') };
+        const accepts: VariableMeta = {
+          type: r.t,
+          min: r.lo === null ? null : String(r.lo),
+          max: r.hi === null ? null : String(r.hi),
+          block: r.b === null ? null : String(r.b),
+          values: r.e === null ? null : r.e.split(','),
+        };
         out.set(r.n, { name: r.n, value: r.v ?? '', readOnly: r.ro === 'YES', persisted: null, accepts });
       }
       return itemsOnly(out);
     }
-    const rows = await session.query<{ n: string; v: string | null }>(`SELECT LOWER(VARIABLE_NAME) AS n, VARIABLE_VALUE AS v FROM performance_schema.global_variables WHERE VARIABLE_NAME IN (${marks})`, names);
+    const rows = await session.query<{ n: string; v: string | null }>(
+      `SELECT LOWER(VARIABLE_NAME) AS n, VARIABLE_VALUE AS v FROM performance_schema.global_variables WHERE VARIABLE_NAME IN (${marks})`,
+      names,
+    );
     const persisted = new Map<string, string>();
     if (persists(session.flavor)) {
-      const p = await session.query<{ n: string; v: string }>(`SELECT LOWER(VARIABLE_NAME) AS n, VARIABLE_VALUE AS v FROM performance_schema.persisted_variables WHERE VARIABLE_NAME IN (${marks})`, names);
+      const p = await session.query<{ n: string; v: string }>(
+        `SELECT LOWER(VARIABLE_NAME) AS n, VARIABLE_VALUE AS v FROM performance_schema.persisted_variables WHERE VARIABLE_NAME IN (${marks})`,
+        names,
+      );
       for (const r of p) persisted.set(r.n, r.v);
     }
-    for (const r of rows) out.set(r.n, { name: r.n, value: r.v ?? '', readOnly: MYSQL_STATIC.has(r.n), persisted: persisted.get(r.n) ?? null });
+    for (const r of rows)
+      out.set(r.n, {
+        name: r.n,
+        value: r.v ?? '',
+        readOnly: MYSQL_STATIC.has(r.n),
+        persisted: persisted.get(r.n) ?? null,
+      });
     return itemsOnly(out);
   },
 
@@ -136,8 +208,10 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession, 
         continue;
       }
       const refused = have.accepts === undefined ? undefined : refusal(want.value, have.accepts);
-      if (refused !== undefined) drift.push({ kind: KIND, id, field: 'invalid', desired: want.value, observed: refused });
-      else if (!sameValue(want.value, have.value)) drift.push({ kind: KIND, id, field: 'value', desired: want.value, observed: have.value });
+      if (refused !== undefined)
+        drift.push({ kind: KIND, id, field: 'invalid', desired: want.value, observed: refused });
+      else if (!sameValue(want.value, have.value))
+        drift.push({ kind: KIND, id, field: 'value', desired: want.value, observed: have.value });
       else if (persists(f) && (have.persisted === null || !sameValue(want.value, have.persisted))) {
         drift.push({ kind: KIND, id, field: 'persisted', desired: want.value, observed: have.persisted });
       }
@@ -157,29 +231,78 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession, 
       const shown = `${want.name} = ${String(want.value)}`;
       if (have === undefined || d.field === 'invalid') {
         changes.push({
-          kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: PHASE.settings, summary: `set ${shown}`, statements: [], at: ['settings', want.name],
-          blocked: have === undefined ? `the server has no variable ${want.name}: left out of the config file (a server refuses to start on an unknown variable)` : `${String(d.observed)}: left out of the config file`,
+          kind: KIND,
+          id: d.id,
+          action: 'set',
+          risk: 'safe',
+          phase: PHASE.settings,
+          summary: `set ${shown}`,
+          statements: [],
+          at: ['settings', want.name],
+          blocked:
+            have === undefined
+              ? `the server has no variable ${want.name}: left out of the config file (a server refuses to start on an unknown variable)`
+              : `${String(d.observed)}: left out of the config file`,
           needsHuman: 'SettingRejected',
         });
         continue;
       }
       if (persists(f)) {
         if (!have.readOnly) {
-          changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: PHASE.settings, summary: `set ${shown} (SET PERSIST)`, statements: [{ sql: `SET PERSIST ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
+          changes.push({
+            kind: KIND,
+            id: d.id,
+            action: 'set',
+            risk: 'safe',
+            phase: PHASE.settings,
+            summary: `set ${shown} (SET PERSIST)`,
+            statements: [{ sql: `SET PERSIST ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }],
+          });
         } else if (have.persisted === null || !sameValue(want.value, have.persisted)) {
-          changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: PHASE.settings, summary: `persist ${shown} for the next restart (SET PERSIST_ONLY)`, statements: [{ sql: `SET PERSIST_ONLY ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
+          changes.push({
+            kind: KIND,
+            id: d.id,
+            action: 'set',
+            risk: 'safe',
+            phase: PHASE.settings,
+            summary: `persist ${shown} for the next restart (SET PERSIST_ONLY)`,
+            statements: [{ sql: `SET PERSIST_ONLY ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }],
+          });
         } else needRestart.push(shown);
         continue;
       }
       if (!have.readOnly) {
         const keep = c.configFile === undefined ? '; declare configFile to keep it across restarts' : '';
-        changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'safe', phase: PHASE.settings, summary: `set ${shown} (SET GLOBAL${keep})`, statements: [{ sql: `SET GLOBAL ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }] });
+        changes.push({
+          kind: KIND,
+          id: d.id,
+          action: 'set',
+          risk: 'safe',
+          phase: PHASE.settings,
+          summary: `set ${shown} (SET GLOBAL${keep})`,
+          statements: [{ sql: `SET GLOBAL ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }],
+        });
       } else if (c.configFile === undefined) {
-        changes.push({ kind: KIND, id: d.id, action: 'set', risk: 'disruptive', phase: PHASE.restart, summary: `set ${shown} (static: needs the config file and a restart)`, statements: [], blocked: `${want.name} is static: declare configFile so the setting can be written there and applied by a restart` });
+        changes.push({
+          kind: KIND,
+          id: d.id,
+          action: 'set',
+          risk: 'disruptive',
+          phase: PHASE.restart,
+          summary: `set ${shown} (static: needs the config file and a restart)`,
+          statements: [],
+          blocked: `${want.name} is static: declare configFile so the setting can be written there and applied by a restart`,
+        });
       } else needRestart.push(shown);
     }
     if (needRestart.length > 0) {
-      changes.push(restartChange(ctx, { kind: KIND, id: `restart ${ctx.hostName}`, summary: `restart the server on ${ctx.hostName} to apply ${needRestart.join(', ')}` }));
+      changes.push(
+        restartChange(ctx, {
+          kind: KIND,
+          id: `restart ${ctx.hostName}`,
+          summary: `restart the server on ${ctx.hostName} to apply ${needRestart.join(', ')}`,
+        }),
+      );
     }
     return changes;
   },
@@ -196,7 +319,8 @@ export function refusal(declared: SettingValue, m: VariableMeta): string | undef
     if (type.includes('UNSIGNED') && n < 0n) return `${text} is negative`;
     if (m.min !== null && n < BigInt(m.min)) return `${text} is below the minimum ${m.min}`;
     if (m.max !== null && n > BigInt(m.max)) return `${text} is above the maximum ${m.max}`;
-    if (m.block !== null && BigInt(m.block) > 1n && n % BigInt(m.block) !== 0n) return `${text} is not a multiple of ${m.block}: the server would round it down to ${String(n - (n % BigInt(m.block)))}`;
+    if (m.block !== null && BigInt(m.block) > 1n && n % BigInt(m.block) !== 0n)
+      return `${text} is not a multiple of ${m.block}: the server would round it down to ${String(n - (n % BigInt(m.block)))}`;
     return undefined;
   }
   if (type === 'DOUBLE' || type === 'DECIMAL' || type === 'FLOAT') {
@@ -206,22 +330,38 @@ export function refusal(declared: SettingValue, m: VariableMeta): string | undef
     if (m.max !== null && v > Number(m.max)) return `${text} is above the maximum ${m.max}`;
     return undefined;
   }
-  if (type === 'BOOLEAN') return TRUE.has(text.toLowerCase()) || FALSE.has(text.toLowerCase()) ? undefined : `${text} is not ON or OFF`;
+  if (type === 'BOOLEAN')
+    return TRUE.has(text.toLowerCase()) || FALSE.has(text.toLowerCase()) ? undefined : `${text} is not ON or OFF`;
   // A list the server does not give (character_set_server is an ENUM of no listed names): its own parser decides.
   if (m.values === null || m.values.length === 0) return undefined;
   const allowed = new Set(m.values.map((v) => v.toLowerCase()));
-  if (type === 'ENUM') return allowed.has(text.toLowerCase()) ? undefined : `${text} is not one of ${(m.values ?? []).join(', ')}`;
+  if (type === 'ENUM')
+    return allowed.has(text.toLowerCase()) ? undefined : `${text} is not one of ${(m.values ?? []).join(', ')}`;
   if (type === 'SET') {
-    const bad = text.split(',').map((x) => x.trim()).filter((x) => x !== '' && !allowed.has(x.toLowerCase()));
-    return bad.length === 0 ? undefined : `${bad.join(', ')} ${bad.length === 1 ? 'is' : 'are'} not among ${(m.values ?? []).join(', ')}`;
+    const bad = text
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '' && !allowed.has(x.toLowerCase()));
+    return bad.length === 0
+      ? undefined
+      : `${bad.join(', ')} ${bad.length === 1 ? 'is' : 'are'} not among ${(m.values ?? []).join(', ')}`;
   }
   if (type === 'FLAGSET') {
-    const bad = text.split(',').map((x) => x.trim()).filter((x) => {
-      if (x.toLowerCase() === 'default') return false;
-      const [flag, v] = x.split('=');
-      return flag === undefined || !allowed.has(flag.trim().toLowerCase()) || !['on', 'off', 'default'].includes((v ?? '').trim().toLowerCase());
-    });
-    return bad.length === 0 ? undefined : `${bad.join(', ')}: expected flag=on|off|default with flags among ${(m.values ?? []).filter((v) => v !== 'default').join(', ')}`;
+    const bad = text
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => {
+        if (x.toLowerCase() === 'default') return false;
+        const [flag, v] = x.split('=');
+        return (
+          flag === undefined ||
+          !allowed.has(flag.trim().toLowerCase()) ||
+          !['on', 'off', 'default'].includes((v ?? '').trim().toLowerCase())
+        );
+      });
+    return bad.length === 0
+      ? undefined
+      : `${bad.join(', ')}: expected flag=on|off|default with flags among ${(m.values ?? []).filter((v) => v !== 'default').join(', ')}`;
   }
   return undefined;
 }
@@ -239,7 +379,7 @@ function optionValue(v: SettingValue): string {
 const SERVER_CHECK =
   'b=; for x in /usr/sbin/mariadbd /usr/sbin/mysqld /usr/libexec/mysqld /usr/bin/mariadbd /usr/bin/mysqld /usr/local/mysql/bin/mysqld; do if [ -x "$x" ]; then b=$x; break; fi; done; ' +
   'if [ -n "$b" ]; then o=$("$b" --defaults-file="$t" --user=mysql --help --verbose 2>&1) || ' +
-  '{ printf \'%s\\n\' "$o" | grep -E \'\\[ERROR\\]|^[^ ]*(mariadbd|mysqld): \' | sed -e \'s/^.*\\[ERROR\\] //\' | sort -u | head -n 5 >&2; exit 1; }; fi';
+  "{ printf '%s\\n' \"$o\" | grep -E '\\[ERROR\\]|^[^ ]*(mariadbd|mysqld): ' | sed -e 's/^.*\\[ERROR\\] //' | sort -u | head -n 5 >&2; exit 1; }; fi";
 
 /**
  * The config fragment: the declared settings under [mysqld], those the server says it would refuse
@@ -262,7 +402,11 @@ export function renderConfig(ctx: MysqlContext): FileWant | undefined {
   const content = `# Managed by setpoint: edits here are drift and are put back. Change the desired-state file instead.\n[mysqld]\n${lines.join('\n')}${lines.length > 0 ? '\n' : ''}`;
   // {host} in the path stands for the host's name: one file per host where hosts share a file system.
   return {
-    path: c.configFile.path.replaceAll('{host}', ctx.hostName), content, mode: c.configFile.mode, validate: SERVER_CHECK, at: ['configFile', 'path'],
+    path: c.configFile.path.replaceAll('{host}', ctx.hostName),
+    content,
+    mode: c.configFile.mode,
+    validate: SERVER_CHECK,
+    at: ['configFile', 'path'],
     ...(c.configFile.owner === undefined ? {} : { owner: c.configFile.owner }),
     ...(c.configFile.group === undefined ? {} : { group: c.configFile.group }),
     ...(c.configFile.followSymlink === undefined ? {} : { followSymlink: c.configFile.followSymlink }),

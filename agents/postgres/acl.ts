@@ -79,8 +79,17 @@ export interface AclEntry {
 
 /** The ACL an object has while its ACL column is NULL (acldefault): owner all, PUBLIC per type. */
 export function defaultAcl(type: ObjectType, owner: string, serverVersion: number): AclEntry[] {
-  const out: AclEntry[] = [{ grantee: owner, privileges: new Set(privilegesOf(type, serverVersion)), grantable: new Set() }];
-  const pub = type === 'database' ? ['CONNECT', 'TEMPORARY'] : type === 'function' ? ['EXECUTE'] : type === 'type' ? ['USAGE'] : [];
+  const out: AclEntry[] = [
+    { grantee: owner, privileges: new Set(privilegesOf(type, serverVersion)), grantable: new Set() },
+  ];
+  const pub =
+    type === 'database'
+      ? ['CONNECT', 'TEMPORARY']
+      : type === 'function'
+        ? ['EXECUTE']
+        : type === 'type'
+          ? ['USAGE']
+          : [];
   if (pub.length > 0) out.push({ grantee: PUBLIC, privileges: new Set(pub), grantable: new Set() });
   return out;
 }
@@ -96,7 +105,12 @@ export interface AclRow {
  * The effective ACL of an object: the exploded rows of its ACL, or the built-in default when the
  * ACL is NULL. Rows of one grantee from several grantors are merged.
  */
-export function effectiveAcl(type: ObjectType, owner: string, rows: readonly AclRow[] | null, serverVersion: number): Map<string, AclEntry> {
+export function effectiveAcl(
+  type: ObjectType,
+  owner: string,
+  rows: readonly AclRow[] | null,
+  serverVersion: number,
+): Map<string, AclEntry> {
   const out = new Map<string, AclEntry>();
   if (rows === null) {
     for (const e of defaultAcl(type, owner, serverVersion)) out.set(e.grantee, e);
@@ -116,7 +130,14 @@ export function effectiveAcl(type: ObjectType, owner: string, rows: readonly Acl
 
 /** The SQL keyword of an object type in GRANT ... ON <keyword>. */
 export function grantKeyword(type: ObjectType): string {
-  return { database: 'DATABASE', schema: 'SCHEMA', table: 'TABLE', sequence: 'SEQUENCE', function: 'FUNCTION', type: 'TYPE' }[type];
+  return {
+    database: 'DATABASE',
+    schema: 'SCHEMA',
+    table: 'TABLE',
+    sequence: 'SEQUENCE',
+    function: 'FUNCTION',
+    type: 'TYPE',
+  }[type];
 }
 
 /** pg_default_acl.defaclobjtype of each type of default privilege. */
@@ -125,5 +146,7 @@ export type DefaultOn = keyof typeof DEFACL_TYPES;
 
 /** The object type a default privilege applies to. */
 export function defaultOnType(on: DefaultOn): ObjectType {
-  return ({ tables: 'table', sequences: 'sequence', functions: 'function', types: 'type', schemas: 'schema' } as const)[on];
+  return ({ tables: 'table', sequences: 'sequence', functions: 'function', types: 'type', schemas: 'schema' } as const)[
+    on
+  ];
 }

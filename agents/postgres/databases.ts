@@ -50,7 +50,10 @@ export function sameLocale(a: string, b: string): boolean {
  * Which in-scope databases the per-database kinds can look into now (they exist and accept
  * connections), and why the others cannot.
  */
-export function databaseAccess(ctx: PgContext, all = ctx.observation(databases)?.extra.all): { ready: string[]; missing: Map<string, string> } {
+export function databaseAccess(
+  ctx: PgContext,
+  all = ctx.observation(databases)?.extra.all,
+): { ready: string[]; missing: Map<string, string> } {
   const c = ctx.cluster;
   const seen = all;
   const ready: string[] = [];
@@ -58,7 +61,8 @@ export function databaseAccess(ctx: PgContext, all = ctx.observation(databases)?
   for (const name of databasesInScope(c)) {
     const ref = seen?.get(name);
     if (ref === undefined) missing.set(name, `database ${nameId(name)} does not exist yet`);
-    else if (!ref.allowConnections) missing.set(name, `database ${nameId(name)} does not allow connections (allowConnections: false)`);
+    else if (!ref.allowConnections)
+      missing.set(name, `database ${nameId(name)} does not allow connections (allowConnections: false)`);
     else ready.push(name);
   }
   return { ready, missing };
@@ -81,7 +85,15 @@ export function databasesFrom(rows: DatabaseRow[]): Observation<DatabaseState, D
   const all = new Map<string, DatabaseRef>();
   let template1: DatabaseState | undefined;
   for (const r of rows) {
-    const s: DatabaseState = { name: r.n, owner: r.o, encoding: r.e, lcCollate: r.co, lcCtype: r.ct, connectionLimit: Number(r.cl), allowConnections: r.ac };
+    const s: DatabaseState = {
+      name: r.n,
+      owner: r.o,
+      encoding: r.e,
+      lcCollate: r.co,
+      lcCtype: r.ct,
+      connectionLimit: Number(r.cl),
+      allowConnections: r.ac,
+    };
     all.set(r.n, { name: r.n, allowConnections: r.ac });
     if (r.n === 'template1') template1 = s;
     if (TEMPLATE_DATABASES.has(r.n)) continue;
@@ -121,15 +133,42 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
         drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
         continue;
       }
-      if (d.owner !== undefined && d.owner !== o.owner) drift.push({ kind: KIND, id, field: 'owner', desired: d.owner, observed: o.owner });
-      if (d.encoding !== undefined && !sameEncoding(d.encoding, o.encoding)) drift.push({ kind: KIND, id, field: 'encoding', desired: d.encoding, observed: o.encoding });
-      if (d.lcCollate !== undefined && !sameLocale(d.lcCollate, o.lcCollate)) drift.push({ kind: KIND, id, field: 'lcCollate', desired: d.lcCollate, observed: o.lcCollate });
-      if (d.lcCtype !== undefined && !sameLocale(d.lcCtype, o.lcCtype)) drift.push({ kind: KIND, id, field: 'lcCtype', desired: d.lcCtype, observed: o.lcCtype });
-      if (d.connectionLimit !== undefined && d.connectionLimit !== o.connectionLimit) drift.push({ kind: KIND, id, field: 'connectionLimit', desired: d.connectionLimit, observed: o.connectionLimit });
-      if (d.allowConnections !== undefined && d.allowConnections !== o.allowConnections) drift.push({ kind: KIND, id, field: 'allowConnections', desired: d.allowConnections, observed: o.allowConnections });
+      if (d.owner !== undefined && d.owner !== o.owner)
+        drift.push({ kind: KIND, id, field: 'owner', desired: d.owner, observed: o.owner });
+      if (d.encoding !== undefined && !sameEncoding(d.encoding, o.encoding))
+        drift.push({ kind: KIND, id, field: 'encoding', desired: d.encoding, observed: o.encoding });
+      if (d.lcCollate !== undefined && !sameLocale(d.lcCollate, o.lcCollate))
+        drift.push({ kind: KIND, id, field: 'lcCollate', desired: d.lcCollate, observed: o.lcCollate });
+      if (d.lcCtype !== undefined && !sameLocale(d.lcCtype, o.lcCtype))
+        drift.push({ kind: KIND, id, field: 'lcCtype', desired: d.lcCtype, observed: o.lcCtype });
+      if (d.connectionLimit !== undefined && d.connectionLimit !== o.connectionLimit)
+        drift.push({
+          kind: KIND,
+          id,
+          field: 'connectionLimit',
+          desired: d.connectionLimit,
+          observed: o.connectionLimit,
+        });
+      if (d.allowConnections !== undefined && d.allowConnections !== o.allowConnections)
+        drift.push({
+          kind: KIND,
+          id,
+          field: 'allowConnections',
+          desired: d.allowConnections,
+          observed: o.allowConnections,
+        });
     }
     const keep = databasesInScope(c);
-    drift.push(...undeclared(KIND, 'databases', desired, observed, ctx, (_id, o) => keep.has(o.name) || o.name === 'postgres' || o.name === facts.database));
+    drift.push(
+      ...undeclared(
+        KIND,
+        'databases',
+        desired,
+        observed,
+        ctx,
+        (_id, o) => keep.has(o.name) || o.name === 'postgres' || o.name === facts.database,
+      ),
+    );
     return drift;
   },
 
@@ -139,7 +178,9 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
     const declaredRoles = new Set(c.roles.map((r) => r.name));
     const existing = ctx.observation(roles)?.extra.all;
     const ownerMissing = (owner: string | undefined) =>
-      owner !== undefined && !declaredRoles.has(owner) && existing !== undefined && !existing.has(owner) ? `role ${nameId(owner)} does not exist` : undefined;
+      owner !== undefined && !declaredRoles.has(owner) && existing !== undefined && !existing.has(owner)
+        ? `role ${nameId(owner)} does not exist`
+        : undefined;
     const changes: Change[] = [];
     const byId = new Map<string, Drift[]>();
     for (const d of drift) byId.set(d.id, [...(byId.get(d.id) ?? []), d]);
@@ -148,7 +189,16 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
       const spec = desired.get(id);
       const obs = observed.get(id);
       if (fields.has('absent') && obs !== undefined) {
-        changes.push({ kind: KIND, id, action: 'drop', risk: 'destructive', phase: PHASE.dropDatabases, prune: 'databases', summary: `drop undeclared database ${id} and everything in it`, statements: [{ sql: `DROP DATABASE ${quoteIdent(obs.name)}` }] });
+        changes.push({
+          kind: KIND,
+          id,
+          action: 'drop',
+          risk: 'destructive',
+          phase: PHASE.dropDatabases,
+          prune: 'databases',
+          summary: `drop undeclared database ${id} and everything in it`,
+          statements: [{ sql: `DROP DATABASE ${quoteIdent(obs.name)}` }],
+        });
         continue;
       }
       if (spec === undefined) continue;
@@ -156,24 +206,62 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
       if (fields.has('present')) {
         const created = createStatement(spec, template1, facts.version);
         const blocked = ownerMissing(spec.owner);
-        changes.push({ kind: KIND, id, action: 'create', risk: 'safe', phase: PHASE.databases, summary: `create database ${id}${created.words.length === 0 ? '' : ` (${created.words.join(', ')})`}`, statements: [created.statement], ...(blocked === undefined ? {} : { blocked }) });
+        changes.push({
+          kind: KIND,
+          id,
+          action: 'create',
+          risk: 'safe',
+          phase: PHASE.databases,
+          summary: `create database ${id}${created.words.length === 0 ? '' : ` (${created.words.join(', ')})`}`,
+          statements: [created.statement],
+          ...(blocked === undefined ? {} : { blocked }),
+        });
         continue;
       }
       if (fields.has('owner') && spec.owner !== undefined) {
         const blocked = ownerMissing(spec.owner);
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.databases, summary: `set the owner of database ${id} to ${nameId(spec.owner)}`, statements: [{ sql: `ALTER DATABASE ${q} OWNER TO ${quoteIdent(spec.owner)}` }], ...(blocked === undefined ? {} : { blocked }) });
+        changes.push({
+          kind: KIND,
+          id,
+          action: 'alter',
+          risk: 'safe',
+          phase: PHASE.databases,
+          summary: `set the owner of database ${id} to ${nameId(spec.owner)}`,
+          statements: [{ sql: `ALTER DATABASE ${q} OWNER TO ${quoteIdent(spec.owner)}` }],
+          ...(blocked === undefined ? {} : { blocked }),
+        });
       }
       if (fields.has('connectionLimit') && spec.connectionLimit !== undefined) {
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.databases, summary: `set connection limit ${spec.connectionLimit} on database ${id}`, statements: [{ sql: `ALTER DATABASE ${q} WITH CONNECTION LIMIT $1`, params: [spec.connectionLimit] }] });
+        changes.push({
+          kind: KIND,
+          id,
+          action: 'alter',
+          risk: 'safe',
+          phase: PHASE.databases,
+          summary: `set connection limit ${spec.connectionLimit} on database ${id}`,
+          statements: [{ sql: `ALTER DATABASE ${q} WITH CONNECTION LIMIT $1`, params: [spec.connectionLimit] }],
+        });
       }
       if (fields.has('allowConnections') && spec.allowConnections !== undefined) {
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.databases, summary: `${spec.allowConnections ? 'allow' : 'refuse'} connections to database ${id}`, statements: [{ sql: `ALTER DATABASE ${q} WITH ALLOW_CONNECTIONS $1`, params: [spec.allowConnections] }] });
+        changes.push({
+          kind: KIND,
+          id,
+          action: 'alter',
+          risk: 'safe',
+          phase: PHASE.databases,
+          summary: `${spec.allowConnections ? 'allow' : 'refuse'} connections to database ${id}`,
+          statements: [{ sql: `ALTER DATABASE ${q} WITH ALLOW_CONNECTIONS $1`, params: [spec.allowConnections] }],
+        });
       }
       for (const f of ['encoding', 'lcCollate', 'lcCtype'] as const) {
         const d = items.find((x) => x.field === f);
         if (d === undefined) continue;
         changes.push({
-          kind: KIND, id, action: 'recreate', risk: 'destructive', phase: PHASE.databases,
+          kind: KIND,
+          id,
+          action: 'recreate',
+          risk: 'destructive',
+          phase: PHASE.databases,
           summary: `database ${id} has ${f} ${String(d.observed)}, declared ${String(d.desired)}`,
           statements: [],
           blocked: `${f} is fixed when a database is created: setpoint reports it and never drops a database to change it (dump, recreate and restore by hand)`,
@@ -185,7 +273,11 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
 };
 
 /** CREATE DATABASE with the declared options; template0 when the encoding or locale differ from template1's. */
-export function createStatement(spec: DatabaseSpec, t1: DatabaseState | undefined, version: number): { statement: { sql: string; params: unknown[] }; words: string[] } {
+export function createStatement(
+  spec: DatabaseSpec,
+  t1: DatabaseState | undefined,
+  version: number,
+): { statement: { sql: string; params: unknown[] }; words: string[] } {
   let sql = `CREATE DATABASE ${quoteIdent(spec.name)}`;
   const params: unknown[] = [];
   const words: string[] = [];
@@ -216,7 +308,9 @@ export function createStatement(spec: DatabaseSpec, t1: DatabaseState | undefine
     sql += ` STRATEGY ${spec.strategy === 'file_copy' ? 'FILE_COPY' : 'WAL_LOG'}`;
     words.push(`strategy ${spec.strategy}`);
   }
-  if (spec.connectionLimit !== undefined) opt('CONNECTION LIMIT', spec.connectionLimit, `connection limit ${spec.connectionLimit}`);
-  if (spec.allowConnections !== undefined) opt('ALLOW_CONNECTIONS', spec.allowConnections, spec.allowConnections ? 'allow connections' : 'no connections');
+  if (spec.connectionLimit !== undefined)
+    opt('CONNECTION LIMIT', spec.connectionLimit, `connection limit ${spec.connectionLimit}`);
+  if (spec.allowConnections !== undefined)
+    opt('ALLOW_CONNECTIONS', spec.allowConnections, spec.allowConnections ? 'allow connections' : 'no connections');
   return { statement: { sql, params }, words };
 }

@@ -32,10 +32,18 @@ export interface DefaultPrivilegeState {
 
 const KIND = 'postgres.default_privilege';
 
-const ON_BY_CODE = new Map<string, DefaultOn>(Object.entries(DEFACL_TYPES).map(([on, code]) => [code, on as DefaultOn]));
+const ON_BY_CODE = new Map<string, DefaultOn>(
+  Object.entries(DEFACL_TYPES).map(([on, code]) => [code, on as DefaultOn]),
+);
 
 /** Id: `ledger: for app_owner in schema books on tables to "Report Reader"`. */
-export function defaultId(database: string, owner: string, schema: string | null, on: DefaultOn, grantee: string): string {
+export function defaultId(
+  database: string,
+  owner: string,
+  schema: string | null,
+  on: DefaultOn,
+  grantee: string,
+): string {
   return `${nameId(database)}: for ${nameId(owner)}${schema === null ? '' : ` in schema ${nameId(schema)}`} on ${on} to ${granteeId(grantee)}`;
 }
 
@@ -50,7 +58,12 @@ export interface DefaultsExtra {
 }
 
 /** The privileges a grantee has by default when no row says otherwise (database-wide, built-in). */
-export function builtInDefault(on: DefaultOn, owner: string, grantee: string, version: number): { privileges: string[]; grantable: string[] } {
+export function builtInDefault(
+  on: DefaultOn,
+  owner: string,
+  grantee: string,
+  version: number,
+): { privileges: string[]; grantable: string[] } {
   const e = defaultAcl(defaultOnType(on), owner, version).find((x) => x.grantee === grantee);
   return { privileges: e === undefined ? [] : [...e.privileges], grantable: [] };
 }
@@ -59,7 +72,12 @@ function show(privs: Iterable<string>, grantable: ReadonlySet<string>, on: Defau
   const type = defaultOnType(on);
   const set = new Set(privs);
   const all = privilegesOf(type, version);
-  if (set.size === all.length && all.every((p) => set.has(p)) && (grantable.size === 0 || all.every((p) => grantable.has(p)))) return [grantable.size === 0 ? 'ALL' : 'ALL with grant option'];
+  if (
+    set.size === all.length &&
+    all.every((p) => set.has(p)) &&
+    (grantable.size === 0 || all.every((p) => grantable.has(p)))
+  )
+    return [grantable.size === 0 ? 'ALL' : 'ALL with grant option'];
   return ordered(set, type, version).map((p) => (grantable.has(p) ? `${p} with grant option` : p));
 }
 
@@ -74,7 +92,11 @@ export interface DefaultAclRow {
 }
 
 /** The default-privileges observation from each database's rows (pure). */
-export function defaultsFrom(rows: { database: string; row: DefaultAclRow }[], missing: Map<string, string>, version: number): Observation<DefaultPrivilegeState, DefaultsExtra> {
+export function defaultsFrom(
+  rows: { database: string; row: DefaultAclRow }[],
+  missing: Map<string, string>,
+  version: number,
+): Observation<DefaultPrivilegeState, DefaultsExtra> {
   const out = new Map<string, DefaultPrivilegeState>();
   const globalRows = new Set<string>();
   const schemas = new Map<string, Set<string>>();
@@ -105,7 +127,13 @@ export function defaultsFrom(rows: { database: string; row: DefaultAclRow }[], m
   return { items: out, extra: { missing, globalRows, schemas } };
 }
 
-export const defaultPrivileges: ResourceKind<DefaultPrivilegeSpec, DefaultPrivilegeState, PgSession, PgContext, DefaultsExtra> = {
+export const defaultPrivileges: ResourceKind<
+  DefaultPrivilegeSpec,
+  DefaultPrivilegeState,
+  PgSession,
+  PgContext,
+  DefaultsExtra
+> = {
   kind: KIND,
   needs: [roles, databases],
 
@@ -140,14 +168,27 @@ export const defaultPrivileges: ResourceKind<DefaultPrivilegeSpec, DefaultPrivil
       const hg = new Set(have.grantable);
       const missing = [...wp].some((p) => !hp.has(p)) || [...wg].some((p) => !hg.has(p));
       const extra = [...hp].some((p) => !wp.has(p)) || [...hg].some((p) => !wg.has(p));
-      if (missing || (exact && extra)) drift.push({ kind: KIND, id, field: 'privileges', desired: show(wp, wg, d.on, version), observed: show(hp, hg, d.on, version) });
+      if (missing || (exact && extra))
+        drift.push({
+          kind: KIND,
+          id,
+          field: 'privileges',
+          desired: show(wp, wg, d.on, version),
+          observed: show(hp, hg, d.on, version),
+        });
     }
     if (exact) {
       const c = ctx.cluster;
       const declared = new Set(c.roles.map((r) => r.name));
       for (const [id, o] of observed) {
         if (desired.has(id) || !declared.has(o.grantee) || o.grantee === o.owner) continue;
-        drift.push({ kind: KIND, id, field: 'absent', desired: [], observed: show(o.privileges, new Set(o.grantable), o.on, version) });
+        drift.push({
+          kind: KIND,
+          id,
+          field: 'absent',
+          desired: [],
+          observed: show(o.privileges, new Set(o.grantable), o.on, version),
+        });
       }
     }
     return drift;
@@ -159,9 +200,21 @@ export const defaultPrivileges: ResourceKind<DefaultPrivilegeSpec, DefaultPrivil
     for (const d of drift) {
       const spec = desired.get(d.id);
       const obs = observed.get(d.id);
-      const ref = spec === undefined ? obs : { database: spec.database, owner: spec.owner, schema: spec.schema ?? null, on: spec.on, grantee: spec.role };
+      const ref =
+        spec === undefined
+          ? obs
+          : {
+              database: spec.database,
+              owner: spec.owner,
+              schema: spec.schema ?? null,
+              on: spec.on,
+              grantee: spec.role,
+            };
       if (ref === undefined) continue;
-      const have = spec === undefined ? { privileges: obs?.privileges ?? [], grantable: obs?.grantable ?? [] } : effective(observed, info, d.id, spec, version);
+      const have =
+        spec === undefined
+          ? { privileges: obs?.privileges ?? [], grantable: obs?.grantable ?? [] }
+          : effective(observed, info, d.id, spec, version);
       const type = defaultOnType(ref.on);
       const wp = spec === undefined ? new Set<string>() : expand(spec.privileges, type, version);
       const wg = spec?.grantOption === true ? wp : new Set<string>();
@@ -174,27 +227,70 @@ export const defaultPrivileges: ResourceKind<DefaultPrivilegeSpec, DefaultPrivil
         info.missing.get(ref.database) ??
         missingRole(ref.owner, ctx) ??
         missingRole(ref.grantee, ctx) ??
-        (ref.schema !== null && info.schemas.get(ref.database)?.has(ref.schema) !== true ? `schema ${nameId(ref.schema)} does not exist yet in database ${nameId(ref.database)}` : undefined);
-      const plain = ordered([...wp].filter((p) => !hp.has(p) && !wg.has(p)), type, version);
-      const withOption = ordered([...wg].filter((p) => !hg.has(p)), type, version);
-      for (const [list, opt] of [[plain, false], [withOption, true]] as const) {
+        (ref.schema !== null && info.schemas.get(ref.database)?.has(ref.schema) !== true
+          ? `schema ${nameId(ref.schema)} does not exist yet in database ${nameId(ref.database)}`
+          : undefined);
+      const plain = ordered(
+        [...wp].filter((p) => !hp.has(p) && !wg.has(p)),
+        type,
+        version,
+      );
+      const withOption = ordered(
+        [...wg].filter((p) => !hg.has(p)),
+        type,
+        version,
+      );
+      for (const [list, opt] of [
+        [plain, false],
+        [withOption, true],
+      ] as const) {
         if (list.length === 0) continue;
         changes.push({
-          kind: KIND, id: d.id, action: 'grant', risk: 'safe', phase: PHASE.defaultPrivileges,
+          kind: KIND,
+          id: d.id,
+          action: 'grant',
+          risk: 'safe',
+          phase: PHASE.defaultPrivileges,
           summary: `grant ${list.join(', ')}${opt ? ' with grant option' : ''} on future ${where} to ${granteeId(ref.grantee)}`,
-          statements: [{ sql: `${head} GRANT ${list.join(', ')} ON ${objects} TO ${granteeSql(ref.grantee)}${opt ? ' WITH GRANT OPTION' : ''}`, scope: ref.database }],
+          statements: [
+            {
+              sql: `${head} GRANT ${list.join(', ')} ON ${objects} TO ${granteeSql(ref.grantee)}${opt ? ' WITH GRANT OPTION' : ''}`,
+              scope: ref.database,
+            },
+          ],
           ...(blocked === undefined ? {} : { blocked }),
         });
       }
       if (ctx.prune('grants')) {
-        const extra = ordered([...hp].filter((p) => !wp.has(p)), type, version);
-        const extraOption = ordered([...hg].filter((p) => wp.has(p) && !wg.has(p)), type, version);
-        for (const [list, opt] of [[extra, false], [extraOption, true]] as const) {
+        const extra = ordered(
+          [...hp].filter((p) => !wp.has(p)),
+          type,
+          version,
+        );
+        const extraOption = ordered(
+          [...hg].filter((p) => wp.has(p) && !wg.has(p)),
+          type,
+          version,
+        );
+        for (const [list, opt] of [
+          [extra, false],
+          [extraOption, true],
+        ] as const) {
           if (list.length === 0) continue;
           changes.push({
-            kind: KIND, id: d.id, action: 'revoke', risk: 'destructive', phase: PHASE.revokeDefaultPrivileges, prune: 'grants',
+            kind: KIND,
+            id: d.id,
+            action: 'revoke',
+            risk: 'destructive',
+            phase: PHASE.revokeDefaultPrivileges,
+            prune: 'grants',
             summary: `revoke ${opt ? 'grant option for ' : ''}${list.join(', ')} on future ${where} from ${granteeId(ref.grantee)} (not declared)`,
-            statements: [{ sql: `${head} REVOKE ${opt ? 'GRANT OPTION FOR ' : ''}${list.join(', ')} ON ${objects} FROM ${granteeSql(ref.grantee)}`, scope: ref.database }],
+            statements: [
+              {
+                sql: `${head} REVOKE ${opt ? 'GRANT OPTION FOR ' : ''}${list.join(', ')} ON ${objects} FROM ${granteeSql(ref.grantee)}`,
+                scope: ref.database,
+              },
+            ],
           });
         }
       }
@@ -204,9 +300,16 @@ export const defaultPrivileges: ResourceKind<DefaultPrivilegeSpec, DefaultPrivil
 };
 
 /** What a grantee has now by the rows, or by the built-in defaults where a database-wide row is missing. */
-function effective(observed: Map<string, DefaultPrivilegeState>, info: DefaultsExtra, id: string, d: DefaultPrivilegeSpec, version: number): { privileges: string[]; grantable: string[] } {
+function effective(
+  observed: Map<string, DefaultPrivilegeState>,
+  info: DefaultsExtra,
+  id: string,
+  d: DefaultPrivilegeSpec,
+  version: number,
+): { privileges: string[]; grantable: string[] } {
   const o = observed.get(id);
   if (o !== undefined) return { privileges: o.privileges, grantable: o.grantable };
-  if (d.schema === undefined && info.globalRows.has(`${d.database}\0${d.owner}\0${d.on}`) !== true) return builtInDefault(d.on, d.owner, d.role, version);
+  if (d.schema === undefined && info.globalRows.has(`${d.database}\0${d.owner}\0${d.on}`) !== true)
+    return builtInDefault(d.on, d.owner, d.role, version);
   return { privileges: [], grantable: [] };
 }

@@ -40,12 +40,16 @@ export interface ExtensionRow {
 }
 
 /** The extensions observation from each database's rows (pure). */
-export function extensionsFrom(rows: { database: string; row: ExtensionRow }[], missing: Map<string, string>): Observation<ExtensionState, ExtensionsExtra> {
+export function extensionsFrom(
+  rows: { database: string; row: ExtensionRow }[],
+  missing: Map<string, string>,
+): Observation<ExtensionState, ExtensionsExtra> {
   const out = new Map<string, ExtensionState>();
   const available = new Map<string, Map<string, string>>();
   const schemasByDb = new Map<string, Set<string>>();
   for (const { database, row } of rows) {
-    if (row.k === 'installed') out.set(dotted(database, row.n), { database, name: row.n, version: row.v ?? '', schema: row.s ?? '' });
+    if (row.k === 'installed')
+      out.set(dotted(database, row.n), { database, name: row.n, version: row.v ?? '', schema: row.s ?? '' });
     else if (row.k === 'available') {
       const m = available.get(database) ?? new Map<string, string>();
       m.set(row.n, row.dv ?? '');
@@ -93,11 +97,22 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession, 
         drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
         continue;
       }
-      if (d.version !== undefined && d.version !== o.version) drift.push({ kind: KIND, id, field: 'version', desired: d.version, observed: o.version });
-      if (d.schema !== undefined && d.schema !== o.schema) drift.push({ kind: KIND, id, field: 'schema', desired: d.schema, observed: o.schema });
+      if (d.version !== undefined && d.version !== o.version)
+        drift.push({ kind: KIND, id, field: 'version', desired: d.version, observed: o.version });
+      if (d.schema !== undefined && d.schema !== o.schema)
+        drift.push({ kind: KIND, id, field: 'schema', desired: d.schema, observed: o.schema });
     }
     const declaredDbs = new Set(c.databases.map((x) => x.name));
-    drift.push(...undeclared(KIND, 'objects', desired, observed, ctx, (_id, o) => o.name === 'plpgsql' || !declaredDbs.has(o.database)));
+    drift.push(
+      ...undeclared(
+        KIND,
+        'objects',
+        desired,
+        observed,
+        ctx,
+        (_id, o) => o.name === 'plpgsql' || !declaredDbs.has(o.database),
+      ),
+    );
     return drift;
   },
 
@@ -107,7 +122,12 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession, 
       const obs = observed.get(d.id);
       if (d.field === 'absent' && obs !== undefined) {
         changes.push({
-          kind: KIND, id: d.id, action: 'drop', risk: 'destructive', phase: PHASE.dropExtensions, prune: 'objects',
+          kind: KIND,
+          id: d.id,
+          action: 'drop',
+          risk: 'destructive',
+          phase: PHASE.dropExtensions,
+          prune: 'objects',
           summary: `drop undeclared extension ${nameId(obs.name)} from database ${nameId(obs.database)} (only if nothing depends on it)`,
           statements: [{ sql: `DROP EXTENSION ${quoteIdent(obs.name)}`, scope: obs.database }],
         });
@@ -118,8 +138,14 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession, 
       const where = `in database ${nameId(spec.database)}`;
       let blocked = info.missing.get(spec.database);
       if (d.field === 'present') {
-        if (blocked === undefined && info.available.get(spec.database)?.has(spec.name) !== true) blocked = `the server does not ship extension ${nameId(spec.name)} (install its package on the host)`;
-        if (blocked === undefined && spec.schema !== undefined && info.schemas.get(spec.database)?.has(spec.schema) !== true) blocked = `schema ${nameId(spec.schema)} does not exist yet`;
+        if (blocked === undefined && info.available.get(spec.database)?.has(spec.name) !== true)
+          blocked = `the server does not ship extension ${nameId(spec.name)} (install its package on the host)`;
+        if (
+          blocked === undefined &&
+          spec.schema !== undefined &&
+          info.schemas.get(spec.database)?.has(spec.schema) !== true
+        )
+          blocked = `schema ${nameId(spec.schema)} does not exist yet`;
         let sql = `CREATE EXTENSION ${quoteIdent(spec.name)}`;
         const params: unknown[] = [];
         if (spec.schema !== undefined) sql += ` SCHEMA ${quoteIdent(spec.schema)}`;
@@ -128,24 +154,48 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession, 
           sql += ` VERSION $${params.length}`;
         }
         changes.push({
-          kind: KIND, id: d.id, action: 'create', risk: 'safe', phase: PHASE.extensions,
+          kind: KIND,
+          id: d.id,
+          action: 'create',
+          risk: 'safe',
+          phase: PHASE.extensions,
           summary: `create extension ${nameId(spec.name)}${spec.version === undefined ? '' : ` version ${spec.version}`} ${where}`,
           statements: [{ sql, params, scope: spec.database }],
           ...(blocked === undefined ? {} : { blocked }),
         });
       } else if (d.field === 'version' && spec.version !== undefined) {
         changes.push({
-          kind: KIND, id: d.id, action: 'alter', risk: 'safe', phase: PHASE.extensions,
+          kind: KIND,
+          id: d.id,
+          action: 'alter',
+          risk: 'safe',
+          phase: PHASE.extensions,
           summary: `update extension ${nameId(spec.name)} ${where} from ${String(d.observed)} to ${spec.version}`,
-          statements: [{ sql: `ALTER EXTENSION ${quoteIdent(spec.name)} UPDATE TO $1`, params: [spec.version], scope: spec.database }],
+          statements: [
+            {
+              sql: `ALTER EXTENSION ${quoteIdent(spec.name)} UPDATE TO $1`,
+              params: [spec.version],
+              scope: spec.database,
+            },
+          ],
           ...(blocked === undefined ? {} : { blocked }),
         });
       } else if (d.field === 'schema' && spec.schema !== undefined) {
-        if (blocked === undefined && info.schemas.get(spec.database)?.has(spec.schema) !== true) blocked = `schema ${nameId(spec.schema)} does not exist yet`;
+        if (blocked === undefined && info.schemas.get(spec.database)?.has(spec.schema) !== true)
+          blocked = `schema ${nameId(spec.schema)} does not exist yet`;
         changes.push({
-          kind: KIND, id: d.id, action: 'alter', risk: 'safe', phase: PHASE.extensions,
+          kind: KIND,
+          id: d.id,
+          action: 'alter',
+          risk: 'safe',
+          phase: PHASE.extensions,
           summary: `move extension ${nameId(spec.name)} ${where} to schema ${nameId(spec.schema)}`,
-          statements: [{ sql: `ALTER EXTENSION ${quoteIdent(spec.name)} SET SCHEMA ${quoteIdent(spec.schema)}`, scope: spec.database }],
+          statements: [
+            {
+              sql: `ALTER EXTENSION ${quoteIdent(spec.name)} SET SCHEMA ${quoteIdent(spec.schema)}`,
+              scope: spec.database,
+            },
+          ],
           ...(blocked === undefined ? {} : { blocked }),
         });
       }

@@ -18,7 +18,16 @@ type Conn = z.infer<typeof connectionSchema>;
 
 const leased = new WeakSet<PgSession>();
 
-const PACKAGES = ['postgresql-17', 'postgresql-16', 'postgresql-15', 'postgresql-14', 'postgresql-13', 'postgresql-12', 'postgresql-server', 'postgresql'];
+const PACKAGES = [
+  'postgresql-17',
+  'postgresql-16',
+  'postgresql-15',
+  'postgresql-14',
+  'postgresql-13',
+  'postgresql-12',
+  'postgresql-server',
+  'postgresql',
+];
 
 export const postgresEngine: Engine<Conn, PgSession, PgFacts & BaseFacts> = {
   name: 'postgres',
@@ -29,8 +38,17 @@ export const postgresEngine: Engine<Conn, PgSession, PgFacts & BaseFacts> = {
   async connect(host, conn, opts) {
     return connectPostgres(
       host.address,
-      { port: conn.port, user: conn.user, database: conn.database, ...(conn.password === undefined ? {} : { password: await readSecret(conn.password) }) },
-      { timeoutMs: opts.timeoutMs, statementTimeoutMs: opts.statementTimeoutMs, ...(opts.owner === undefined ? {} : { owner: opts.owner }) },
+      {
+        port: conn.port,
+        user: conn.user,
+        database: conn.database,
+        ...(conn.password === undefined ? {} : { password: await readSecret(conn.password) }),
+      },
+      {
+        timeoutMs: opts.timeoutMs,
+        statementTimeoutMs: opts.statementTimeoutMs,
+        ...(opts.owner === undefined ? {} : { owner: opts.owner }),
+      },
     );
   },
   async lease(session) {
@@ -44,7 +62,13 @@ export const postgresEngine: Engine<Conn, PgSession, PgFacts & BaseFacts> = {
     const [h] = await session.query<{ app: string | null; addr: string | null; pid: number }>(
       "SELECT a.application_name AS app, host(a.client_addr) AS addr, a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.objid = (hashtext('setpoint.lease')::bigint & 4294967295)::oid LIMIT 1",
     );
-    return { held: false, holder: h === undefined ? 'another session (gone since)' : `${h.app ?? 'unknown'} (pid ${h.pid}${h.addr === null ? '' : ` from ${h.addr}`})` };
+    return {
+      held: false,
+      holder:
+        h === undefined
+          ? 'another session (gone since)'
+          : `${h.app ?? 'unknown'} (pid ${h.pid}${h.addr === null ? '' : ` from ${h.addr}`})`,
+    };
   },
   facts(session) {
     return { ...session.facts, packages: PACKAGES };

@@ -23,7 +23,8 @@ const PROHIBITED =
 // that also hold characters NFKC changes.
 const UNASSIGNED = /\p{Cn}/u;
 // D.1 (RandALCat) and D.2 (LCat), by the scripts that make them up.
-const RAND_AL = /[\p{Script=Hebrew}\p{Script=Arabic}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}\u200F\uFB1D-\uFDFF\uFE70-\uFEFC]/u;
+const RAND_AL =
+  /[\p{Script=Hebrew}\p{Script=Arabic}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}\u200F\uFB1D-\uFDFF\uFE70-\uFEFC]/u;
 const L_CAT = /[\p{L}\p{Mc}]/u;
 
 /**
@@ -44,7 +45,8 @@ export function saslprep(password: string): string {
   if (chars.some((c) => RAND_AL.test(c))) {
     const first = chars[0] as string;
     const last = chars[chars.length - 1] as string;
-    if (chars.some((c) => L_CAT.test(c) && !RAND_AL.test(c)) || !RAND_AL.test(first) || !RAND_AL.test(last)) return password;
+    if (chars.some((c) => L_CAT.test(c) && !RAND_AL.test(c)) || !RAND_AL.test(first) || !RAND_AL.test(last))
+      return password;
   }
   return out;
 }
@@ -66,12 +68,17 @@ export function parseScram(stored: string): ScramVerifier | undefined {
   const salt = Buffer.from(m[2] as string, 'base64');
   const storedKey = Buffer.from(m[3] as string, 'base64');
   const serverKey = Buffer.from(m[4] as string, 'base64');
-  if (!Number.isSafeInteger(iterations) || iterations <= 0 || storedKey.length !== 32 || serverKey.length !== 32) return undefined;
+  if (!Number.isSafeInteger(iterations) || iterations <= 0 || storedKey.length !== 32 || serverKey.length !== 32)
+    return undefined;
   return { iterations, salt, storedKey, serverKey };
 }
 
 /** StoredKey and ServerKey of a password for a salt and iteration count (RFC 5802 section 3). */
-export function scramKeys(password: string, salt: Buffer, iterations: number): { storedKey: Buffer; serverKey: Buffer } {
+export function scramKeys(
+  password: string,
+  salt: Buffer,
+  iterations: number,
+): { storedKey: Buffer; serverKey: Buffer } {
   const salted = pbkdf2Sync(Buffer.from(saslprep(password), 'utf8'), salt, iterations, 32, 'sha256');
   const clientKey = createHmac('sha256', salted).update('Client Key').digest();
   const storedKey = createHash('sha256').update(clientKey).digest();

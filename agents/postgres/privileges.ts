@@ -11,7 +11,16 @@
  */
 import { PHASE } from './phases.js';
 import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
-import { effectiveAcl, expand, grantKeyword, ordered, privilegesOf, PUBLIC, type AclRow, type ObjectType } from './acl.js';
+import {
+  effectiveAcl,
+  expand,
+  grantKeyword,
+  ordered,
+  privilegesOf,
+  PUBLIC,
+  type AclRow,
+  type ObjectType,
+} from './acl.js';
 import { databaseAccess, databases } from './databases.js';
 import { roles } from './roles.js';
 import { dotted, nameId, quoteIdent, quoteQualified } from './quote.js';
@@ -131,7 +140,13 @@ export function wants(desired: Map<string, PrivilegeSpec>, info: PrivilegesExtra
     const k = key(objectId(object), p.role);
     let w = out.get(k);
     if (w === undefined) {
-      w = { object, grantee: p.role, privileges: new Set(), grantable: new Set(), ...(absentObject === undefined ? {} : { absentObject }) };
+      w = {
+        object,
+        grantee: p.role,
+        privileges: new Set(),
+        grantable: new Set(),
+        ...(absentObject === undefined ? {} : { absentObject }),
+      };
       out.set(k, w);
     }
     const privs = expand(p.privileges, object.type, version);
@@ -145,24 +160,49 @@ export function wants(desired: Map<string, PrivilegeSpec>, info: PrivilegesExtra
     const db = p.database;
     if (on === 'database') {
       const id = objectId({ database: db, type: 'database', name: db });
-      add(objects.get(id) ?? { database: db, type: 'database', name: db, owner: '' }, p, !info.databases.has(db) ? `database ${nameId(db)} does not exist yet` : undefined);
+      add(
+        objects.get(id) ?? { database: db, type: 'database', name: db, owner: '' },
+        p,
+        !info.databases.has(db) ? `database ${nameId(db)} does not exist yet` : undefined,
+      );
     } else if ('schema' in on) {
       const id = objectId({ database: db, type: 'schema', name: on.schema });
       const o = objects.get(id);
-      add(o ?? { database: db, type: 'schema', name: on.schema, owner: '' }, p, o === undefined ? `schema ${nameId(on.schema)} does not exist yet in database ${nameId(db)}` : undefined);
+      add(
+        o ?? { database: db, type: 'schema', name: on.schema, owner: '' },
+        p,
+        o === undefined ? `schema ${nameId(on.schema)} does not exist yet in database ${nameId(db)}` : undefined,
+      );
     } else if ('table' in on) {
-      const t = objects.get(objectId({ database: db, type: 'table', schema: on.table.schema, name: on.table.name })) ?? objects.get(objectId({ database: db, type: 'sequence', schema: on.table.schema, name: on.table.name }));
-      add(t ?? { database: db, type: 'table', schema: on.table.schema, name: on.table.name, owner: '' }, p, t === undefined ? `table ${dotted(on.table.schema, on.table.name)} does not exist yet in database ${nameId(db)}` : undefined);
+      const t =
+        objects.get(objectId({ database: db, type: 'table', schema: on.table.schema, name: on.table.name })) ??
+        objects.get(objectId({ database: db, type: 'sequence', schema: on.table.schema, name: on.table.name }));
+      add(
+        t ?? { database: db, type: 'table', schema: on.table.schema, name: on.table.name, owner: '' },
+        p,
+        t === undefined
+          ? `table ${dotted(on.table.schema, on.table.name)} does not exist yet in database ${nameId(db)}`
+          : undefined,
+      );
     } else {
       const [type, schema] =
-        'allTablesInSchema' in on ? (['table', on.allTablesInSchema] as const) : 'allSequencesInSchema' in on ? (['sequence', on.allSequencesInSchema] as const) : (['function', on.allFunctionsInSchema] as const);
+        'allTablesInSchema' in on
+          ? (['table', on.allTablesInSchema] as const)
+          : 'allSequencesInSchema' in on
+            ? (['sequence', on.allSequencesInSchema] as const)
+            : (['function', on.allFunctionsInSchema] as const);
       for (const o of objects.values()) if (o.database === db && o.type === type && o.schema === schema) add(o, p);
     }
   }
   return out;
 }
 
-function describe(privs: ReadonlySet<string>, grantable: ReadonlySet<string>, type: ObjectType, version: number): string[] {
+function describe(
+  privs: ReadonlySet<string>,
+  grantable: ReadonlySet<string>,
+  type: ObjectType,
+  version: number,
+): string[] {
   const all = privilegesOf(type, version);
   if (privs.size === all.length && all.every((p) => privs.has(p))) {
     const g = all.every((p) => grantable.has(p));
@@ -195,10 +235,21 @@ export interface ObjectAclRow {
 }
 
 /** The privileges observation from the rows of both queries (pure): effective ACLs, NULL ones as the built-in defaults. */
-export function privilegesFrom(dbRows: DatabaseAclRow[], rows: { database: string; row: ObjectAclRow }[], missing: Map<string, string>, version: number): Observation<GrantState, PrivilegesExtra> {
+export function privilegesFrom(
+  dbRows: DatabaseAclRow[],
+  rows: { database: string; row: ObjectAclRow }[],
+  missing: Map<string, string>,
+  version: number,
+): Observation<GrantState, PrivilegesExtra> {
   const objects = new Map<string, ObjectRef>();
   const acls = new Map<string, AclRow[] | null>();
-  const note = (o: ObjectRef, aclNull: boolean, grantee: string | null, privilege: string | null, grantable: boolean | null) => {
+  const note = (
+    o: ObjectRef,
+    aclNull: boolean,
+    grantee: string | null,
+    privilege: string | null,
+    grantable: boolean | null,
+  ) => {
     const id = objectId(o);
     if (!objects.has(id)) objects.set(id, o);
     if (aclNull) {
@@ -215,12 +266,35 @@ export function privilegesFrom(dbRows: DatabaseAclRow[], rows: { database: strin
     note({ database: r.d, type: 'database', name: r.d, owner: r.o }, r.n, r.g, r.p, r.y);
   }
   for (const { database, row } of rows) {
-    note({ database, type: row.t, ...(row.s === null ? {} : { schema: row.s }), name: row.n, ...(row.a === null ? {} : { args: row.a }), owner: row.o }, row.z, row.g, row.p, row.y);
+    note(
+      {
+        database,
+        type: row.t,
+        ...(row.s === null ? {} : { schema: row.s }),
+        name: row.n,
+        ...(row.a === null ? {} : { args: row.a }),
+        owner: row.o,
+      },
+      row.z,
+      row.g,
+      row.p,
+      row.y,
+    );
   }
   const out = new Map<string, GrantState>();
   for (const [id, o] of objects) {
-    for (const e of effectiveAcl(o.type, o.owner, acls.has(id) ? (acls.get(id) as AclRow[] | null) : [], version).values()) {
-      out.set(key(id, e.grantee), { object: id, grantee: e.grantee, privileges: ordered(e.privileges, o.type, version), grantable: ordered(e.grantable, o.type, version) });
+    for (const e of effectiveAcl(
+      o.type,
+      o.owner,
+      acls.has(id) ? (acls.get(id) as AclRow[] | null) : [],
+      version,
+    ).values()) {
+      out.set(key(id, e.grantee), {
+        object: id,
+        grantee: e.grantee,
+        privileges: ordered(e.privileges, o.type, version),
+        grantable: ordered(e.grantable, o.type, version),
+      });
     }
   }
   return { items: out, extra: { objects, missing, databases: existing } };
@@ -251,7 +325,17 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
       for (const p of c.privileges) {
         if (p.database !== db || p.on === 'database') continue;
         const on = p.on;
-        s.add('schema' in on ? on.schema : 'table' in on ? on.table.schema : 'allTablesInSchema' in on ? on.allTablesInSchema : 'allSequencesInSchema' in on ? on.allSequencesInSchema : on.allFunctionsInSchema);
+        s.add(
+          'schema' in on
+            ? on.schema
+            : 'table' in on
+              ? on.table.schema
+              : 'allTablesInSchema' in on
+                ? on.allTablesInSchema
+                : 'allSequencesInSchema' in on
+                  ? on.allSequencesInSchema
+                  : on.allFunctionsInSchema,
+        );
       }
       return [...s];
     };
@@ -284,7 +368,13 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
       const missing = [...w.privileges].some((p) => !hp.has(p)) || [...w.grantable].some((p) => !hg.has(p));
       const extra = [...hp].some((p) => !w.privileges.has(p)) || [...hg].some((p) => !w.grantable.has(p));
       if (missing || (exact && extra)) {
-        drift.push({ kind: KIND, id: k, field: 'privileges', desired: describe(w.privileges, w.grantable, w.object.type, version), observed: describe(hp, hg, w.object.type, version) });
+        drift.push({
+          kind: KIND,
+          id: k,
+          field: 'privileges',
+          desired: describe(w.privileges, w.grantable, w.object.type, version),
+          observed: describe(hp, hg, w.object.type, version),
+        });
       }
     }
     if (exact) {
@@ -293,7 +383,13 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
       for (const [k, have] of observed) {
         const o = info.objects.get(have.object);
         if (want.has(k) || !declared.has(have.grantee) || o === undefined || o.owner === have.grantee) continue;
-        drift.push({ kind: KIND, id: k, field: 'absent', desired: [], observed: describe(new Set(have.privileges), new Set(have.grantable), o.type, version) });
+        drift.push({
+          kind: KIND,
+          id: k,
+          field: 'absent',
+          desired: [],
+          observed: describe(new Set(have.privileges), new Set(have.grantable), o.type, version),
+        });
       }
     }
     return drift;
@@ -316,7 +412,15 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
     }
     const groups = new Map<string, Group>();
     const push = (g: Omit<Group, 'objects' | 'ids'>, object: ObjectRef, id: string) => {
-      const gk = JSON.stringify([g.object.database, g.object.type, g.object.schema ?? '', g.grantee, g.statement, g.privileges, g.blocked ?? '']);
+      const gk = JSON.stringify([
+        g.object.database,
+        g.object.type,
+        g.object.schema ?? '',
+        g.grantee,
+        g.statement,
+        g.privileges,
+        g.blocked ?? '',
+      ]);
       let e = groups.get(gk);
       if (e === undefined) {
         e = { ...g, objects: [], ids: [] };
@@ -335,16 +439,52 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
       const hg = new Set(have?.grantable ?? []);
       const wp = w?.privileges ?? new Set<string>();
       const wg = w?.grantable ?? new Set<string>();
-      const blocked = w?.absentObject ?? (object.type === 'database' ? undefined : info.missing.get(object.database)) ?? missingRole(grantee, ctx);
-      const plain = ordered([...wp].filter((p) => !hp.has(p) && !wg.has(p)), object.type, version);
-      const withOption = ordered([...wg].filter((p) => !hg.has(p)), object.type, version);
-      if (plain.length > 0) push({ object, grantee, statement: 'grant', privileges: plain, ...(blocked === undefined ? {} : { blocked }) }, object, d.id);
-      if (withOption.length > 0) push({ object, grantee, statement: 'grant-option', privileges: withOption, ...(blocked === undefined ? {} : { blocked }) }, object, d.id);
+      const blocked =
+        w?.absentObject ??
+        (object.type === 'database' ? undefined : info.missing.get(object.database)) ??
+        missingRole(grantee, ctx);
+      const plain = ordered(
+        [...wp].filter((p) => !hp.has(p) && !wg.has(p)),
+        object.type,
+        version,
+      );
+      const withOption = ordered(
+        [...wg].filter((p) => !hg.has(p)),
+        object.type,
+        version,
+      );
+      if (plain.length > 0)
+        push(
+          { object, grantee, statement: 'grant', privileges: plain, ...(blocked === undefined ? {} : { blocked }) },
+          object,
+          d.id,
+        );
+      if (withOption.length > 0)
+        push(
+          {
+            object,
+            grantee,
+            statement: 'grant-option',
+            privileges: withOption,
+            ...(blocked === undefined ? {} : { blocked }),
+          },
+          object,
+          d.id,
+        );
       if (exact) {
-        const extra = ordered([...hp].filter((p) => !wp.has(p)), object.type, version);
-        const extraOption = ordered([...hg].filter((p) => wp.has(p) && !wg.has(p)), object.type, version);
+        const extra = ordered(
+          [...hp].filter((p) => !wp.has(p)),
+          object.type,
+          version,
+        );
+        const extraOption = ordered(
+          [...hg].filter((p) => wp.has(p) && !wg.has(p)),
+          object.type,
+          version,
+        );
         if (extra.length > 0) push({ object, grantee, statement: 'revoke', privileges: extra }, object, d.id);
-        if (extraOption.length > 0) push({ object, grantee, statement: 'revoke-option', privileges: extraOption }, object, d.id);
+        if (extraOption.length > 0)
+          push({ object, grantee, statement: 'revoke-option', privileges: extraOption }, object, d.id);
       }
     }
     const changes: Change[] = [];
@@ -353,20 +493,36 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
       const list = g.privileges.join(', ');
       const on = `${grantKeyword(type)} ${g.objects.map(objectSql).join(', ')}`;
       const who = granteeSql(g.grantee);
-      const names = g.objects.map((o) => (o.type === 'database' ? nameId(o.database) : o.type === 'schema' ? nameId(o.name) : o.type === 'function' ? `${nameId(o.name)}(${o.args ?? ''})` : nameId(o.name)));
-      const shown = names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`;
+      const names = g.objects.map((o) =>
+        o.type === 'database'
+          ? nameId(o.database)
+          : o.type === 'schema'
+            ? nameId(o.name)
+            : o.type === 'function'
+              ? `${nameId(o.name)}(${o.args ?? ''})`
+              : nameId(o.name),
+      );
+      const shown =
+        names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`;
       const where =
         type === 'database'
           ? `database ${shown}`
           : type === 'schema'
             ? `schema ${shown} in database ${nameId(g.object.database)}`
             : `${type}${g.objects.length === 1 ? '' : 's'} ${shown} in schema ${nameId(g.object.schema ?? '')} of database ${nameId(g.object.database)}`;
-      const id = g.ids.length === 1 ? (g.ids[0] as string) : `${g.objects.length} ${type}s in ${dotted(g.object.database, g.object.schema ?? '')} to ${granteeId(g.grantee)}`;
+      const id =
+        g.ids.length === 1
+          ? (g.ids[0] as string)
+          : `${g.objects.length} ${type}s in ${dotted(g.object.database, g.object.schema ?? '')} to ${granteeId(g.grantee)}`;
       const scope = type === 'database' ? {} : { scope: g.object.database };
       if (g.statement === 'grant' || g.statement === 'grant-option') {
         const opt = g.statement === 'grant-option';
         changes.push({
-          kind: KIND, id, action: 'grant', risk: 'safe', phase: PHASE.privileges,
+          kind: KIND,
+          id,
+          action: 'grant',
+          risk: 'safe',
+          phase: PHASE.privileges,
           summary: `grant ${list}${opt ? ' with grant option' : ''} on ${where} to ${granteeId(g.grantee)}`,
           statements: [{ sql: `GRANT ${list} ON ${on} TO ${who}${opt ? ' WITH GRANT OPTION' : ''}`, ...scope }],
           ...(g.blocked === undefined ? {} : { blocked: g.blocked }),
@@ -374,7 +530,12 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
       } else {
         const opt = g.statement === 'revoke-option';
         changes.push({
-          kind: KIND, id, action: 'revoke', risk: 'destructive', phase: PHASE.revokePrivileges, prune: 'grants',
+          kind: KIND,
+          id,
+          action: 'revoke',
+          risk: 'destructive',
+          phase: PHASE.revokePrivileges,
+          prune: 'grants',
           summary: `revoke ${opt ? 'grant option for ' : ''}${list} on ${where} from ${granteeId(g.grantee)} (not declared)`,
           statements: [{ sql: `REVOKE ${opt ? 'GRANT OPTION FOR ' : ''}${list} ON ${on} FROM ${who}`, ...scope }],
         });

@@ -116,7 +116,9 @@ export function dotted(...parts: string[]): string {
  */
 export function parseQualifiedName(text: string): { schema: string; name: string } | string {
   if (text.trim() === '') return 'expected "schema.table"';
-  const split = splitDotted(text, '"', (part) => (part.includes('"') ? `a bare name must not contain a double quote in "${text}": quote the whole part` : undefined));
+  const split = splitDotted(text, '"', (part) =>
+    part.includes('"') ? `a bare name must not contain a double quote in "${text}": quote the whole part` : undefined,
+  );
   if (typeof split === 'string') return split;
   const parts = split.map((p) => p.part);
   if (parts.some((p) => p === '')) return `empty name in "${text}"`;

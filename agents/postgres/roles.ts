@@ -13,7 +13,6 @@ import { nameId, quoteIdent } from './quote.js';
 import type { RoleSpec } from './spec.js';
 import type { PgContext, PgFacts, PgSession } from './session.js';
 
-
 export interface Membership {
   role: string;
   admin: boolean;
@@ -74,7 +73,9 @@ function showTime(t: number | null): string {
 }
 
 // Checking a SCRAM verifier costs 4096 HMAC rounds: remember answers for unchanged inputs.
-const cachedVerify = memoCheck((stored: string, password: string, role: string) => verifyPassword(stored, password, role));
+const cachedVerify = memoCheck((stored: string, password: string, role: string) =>
+  verifyPassword(stored, password, role),
+);
 
 /** Parses a row of the roles query. */
 export function parseRoleRow(r: Record<string, unknown>, canReadPasswords: boolean): RoleState {
@@ -120,7 +121,11 @@ export interface MemberRow {
 }
 
 /** The roles observation from its two queries' rows (pure): managed roles with their memberships, and every role's name. */
-export function rolesFrom(rows: Record<string, unknown>[], members: MemberRow[], facts: Pick<PgFacts, 'superuser' | 'currentUser' | 'bootstrapUser'>): Observation<RoleState, RolesExtra> {
+export function rolesFrom(
+  rows: Record<string, unknown>[],
+  members: MemberRow[],
+  facts: Pick<PgFacts, 'superuser' | 'currentUser' | 'bootstrapUser'>,
+): Observation<RoleState, RolesExtra> {
   const all = new Set<string>();
   const out = new Map<string, RoleState>();
   for (const r of rows) {
@@ -156,7 +161,9 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
       'SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, ' +
         `extract(epoch FROM rolvaliduntil)::float8 AS validuntil, rolpassword FROM ${table}`,
     );
-    const members = await session.query<MemberRow>('SELECT pg_get_userbyid(roleid) AS parent, pg_get_userbyid(member) AS member, admin_option AS admin FROM pg_auth_members');
+    const members = await session.query<MemberRow>(
+      'SELECT pg_get_userbyid(roleid) AS parent, pg_get_userbyid(member) AS member, admin_option AS admin FROM pg_auth_members',
+    );
     return rolesFrom(rows, members, facts);
   },
 
@@ -177,23 +184,46 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
       }
       for (const [field] of ATTRIBUTES) {
         const want = d[field];
-        if (want !== undefined && want !== o[field]) drift.push({ kind: KIND, id, field, desired: want, observed: o[field] });
+        if (want !== undefined && want !== o[field])
+          drift.push({ kind: KIND, id, field, desired: want, observed: o[field] });
       }
-      if (d.connectionLimit !== undefined && d.connectionLimit !== o.connectionLimit) drift.push({ kind: KIND, id, field: 'connectionLimit', desired: d.connectionLimit, observed: o.connectionLimit });
+      if (d.connectionLimit !== undefined && d.connectionLimit !== o.connectionLimit)
+        drift.push({
+          kind: KIND,
+          id,
+          field: 'connectionLimit',
+          desired: d.connectionLimit,
+          observed: o.connectionLimit,
+        });
       if (d.validUntil !== undefined) {
         const want = validUntilSeconds(d.validUntil);
-        if (want !== o.validUntil) drift.push({ kind: KIND, id, field: 'validUntil', desired: showTime(want), observed: showTime(o.validUntil) });
+        if (want !== o.validUntil)
+          drift.push({
+            kind: KIND,
+            id,
+            field: 'validUntil',
+            desired: showTime(want),
+            observed: showTime(o.validUntil),
+          });
       }
       if (d.password !== undefined) {
         if (o.verifier === undefined) {
           drift.push({
-            kind: KIND, id, field: 'password', desired: '[secret]',
+            kind: KIND,
+            id,
+            field: 'password',
+            desired: '[secret]',
             observed: `unverifiable: setpoint logs in as ${nameId(facts.currentUser)}, which is not a superuser and cannot read pg_authid`,
           });
         } else {
           const ok = cachedVerify(o.verifier.value, ctx.secret(d.password).reveal(), d.name);
           if (ok !== true) {
-            const observedText = ok === false ? (o.passwordMethod === 'none' ? 'no password' : 'a different password') : `a verifier setpoint cannot check (${o.passwordMethod})`;
+            const observedText =
+              ok === false
+                ? o.passwordMethod === 'none'
+                  ? 'no password'
+                  : 'a different password'
+                : `a verifier setpoint cannot check (${o.passwordMethod})`;
             drift.push({ kind: KIND, id, field: 'password', desired: '[secret]', observed: observedText });
           }
         }
@@ -202,8 +232,12 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
         const want = d.memberOf;
         const have = o.memberOf;
         const missing = want.some((m) => !have.some((h) => h.role === m.role && (h.admin || !m.admin)));
-        const extra = have.some((h) => { const w = want.find((m) => m.role === h.role); return w === undefined || (h.admin && !w.admin); });
-        if (missing || (exactMembers && extra && !sameMembers(want, have))) drift.push({ kind: KIND, id, field: 'memberOf', desired: showMembers(want), observed: showMembers(have) });
+        const extra = have.some((h) => {
+          const w = want.find((m) => m.role === h.role);
+          return w === undefined || (h.admin && !w.admin);
+        });
+        if (missing || (exactMembers && extra && !sameMembers(want, have)))
+          drift.push({ kind: KIND, id, field: 'memberOf', desired: showMembers(want), observed: showMembers(have) });
       }
     }
     drift.push(...undeclared(KIND, 'users', desired, observed, ctx));
@@ -222,13 +256,31 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
       const obs = observed.get(id);
       const fields = new Set(items.map((d) => d.field));
       if (fields.has('absent') && obs !== undefined) {
-        changes.push({ kind: KIND, id, action: 'drop', risk: 'destructive', phase: PHASE.dropRoles, prune: 'users', summary: `drop undeclared role ${id}`, statements: [{ sql: `DROP ROLE ${quoteIdent(obs.name)}` }] });
+        changes.push({
+          kind: KIND,
+          id,
+          action: 'drop',
+          risk: 'destructive',
+          phase: PHASE.dropRoles,
+          prune: 'users',
+          summary: `drop undeclared role ${id}`,
+          statements: [{ sql: `DROP ROLE ${quoteIdent(obs.name)}` }],
+        });
         continue;
       }
       if (spec === undefined) continue;
       const role = quoteIdent(spec.name);
       if (fields.has('protected')) {
-        changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.roles, summary: `leave role ${id} as it is`, statements: [], blocked: protectedReason(spec.name, facts) ?? 'protected role' });
+        changes.push({
+          kind: KIND,
+          id,
+          action: 'alter',
+          risk: 'safe',
+          phase: PHASE.roles,
+          summary: `leave role ${id} as it is`,
+          statements: [],
+          blocked: protectedReason(spec.name, facts) ?? 'protected role',
+        });
         continue;
       }
       if (fields.has('present')) {
@@ -240,19 +292,43 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
           sql += ` PASSWORD $${params.length}`;
         }
         const words = [...opts.words, ...(spec.password === undefined ? [] : ['password'])];
-        changes.push({ kind: KIND, id, action: 'create', risk: 'safe', phase: PHASE.roles, summary: `create role ${id}${words.length === 0 ? '' : ` (${words.join(', ')})`}`, statements: [{ sql, params }] });
+        changes.push({
+          kind: KIND,
+          id,
+          action: 'create',
+          risk: 'safe',
+          phase: PHASE.roles,
+          summary: `create role ${id}${words.length === 0 ? '' : ` (${words.join(', ')})`}`,
+          statements: [{ sql, params }],
+        });
       } else {
         const opts = attributes(spec, fields, false);
         if (opts.words.length > 0) {
-          changes.push({ kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.roles, summary: `set ${opts.words.join(', ')} for role ${id}`, statements: [{ sql: `ALTER ROLE ${role}${opts.sql}`, params: opts.params }] });
+          changes.push({
+            kind: KIND,
+            id,
+            action: 'alter',
+            risk: 'safe',
+            phase: PHASE.roles,
+            summary: `set ${opts.words.join(', ')} for role ${id}`,
+            statements: [{ sql: `ALTER ROLE ${role}${opts.sql}`, params: opts.params }],
+          });
         }
         if (fields.has('password') && spec.password !== undefined) {
           const unverifiable = obs?.verifier === undefined;
           changes.push({
-            kind: KIND, id, action: 'alter', risk: 'safe', phase: PHASE.roles,
+            kind: KIND,
+            id,
+            action: 'alter',
+            risk: 'safe',
+            phase: PHASE.roles,
             summary: `set the password of role ${id} (it does not match the declared one)`,
             statements: [{ sql: `ALTER ROLE ${role} PASSWORD $1`, params: [passwordParam(spec, ctx)] }],
-            ...(unverifiable ? { blocked: `the password of ${id} cannot be verified without superuser (pg_authid is not readable): it is left as it is` } : {}),
+            ...(unverifiable
+              ? {
+                  blocked: `the password of ${id} cannot be verified without superuser (pg_authid is not readable): it is left as it is`,
+                }
+              : {}),
           });
         }
       }
@@ -264,7 +340,11 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
           if (h !== undefined && (h.admin || !m.admin)) continue;
           const exists = declared.has(m.role) || roleExists({ items: observed, extra }, m.role, facts);
           changes.push({
-            kind: KIND, id, action: 'grant', risk: 'safe', phase: PHASE.memberships,
+            kind: KIND,
+            id,
+            action: 'grant',
+            risk: 'safe',
+            phase: PHASE.memberships,
             summary: `grant membership in ${nameId(m.role)} to ${id}${m.admin ? ' with admin option' : ''}`,
             statements: [{ sql: `GRANT ${quoteIdent(m.role)} TO ${role}${m.admin ? ' WITH ADMIN OPTION' : ''}` }],
             ...(exists ? {} : { blocked: `role ${nameId(m.role)} does not exist` }),
@@ -274,9 +354,27 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
           for (const h of have) {
             const w = want.find((m) => m.role === h.role);
             if (w === undefined) {
-              changes.push({ kind: KIND, id, action: 'revoke', risk: 'destructive', phase: PHASE.revokeMemberships, prune: 'grants', summary: `revoke undeclared membership in ${nameId(h.role)} from ${id}`, statements: [{ sql: `REVOKE ${quoteIdent(h.role)} FROM ${role}` }] });
+              changes.push({
+                kind: KIND,
+                id,
+                action: 'revoke',
+                risk: 'destructive',
+                phase: PHASE.revokeMemberships,
+                prune: 'grants',
+                summary: `revoke undeclared membership in ${nameId(h.role)} from ${id}`,
+                statements: [{ sql: `REVOKE ${quoteIdent(h.role)} FROM ${role}` }],
+              });
             } else if (h.admin && !w.admin) {
-              changes.push({ kind: KIND, id, action: 'revoke', risk: 'destructive', phase: PHASE.revokeMemberships, prune: 'grants', summary: `revoke admin option on ${nameId(h.role)} from ${id}`, statements: [{ sql: `REVOKE ADMIN OPTION FOR ${quoteIdent(h.role)} FROM ${role}` }] });
+              changes.push({
+                kind: KIND,
+                id,
+                action: 'revoke',
+                risk: 'destructive',
+                phase: PHASE.revokeMemberships,
+                prune: 'grants',
+                summary: `revoke admin option on ${nameId(h.role)} from ${id}`,
+                statements: [{ sql: `REVOKE ADMIN OPTION FOR ${quoteIdent(h.role)} FROM ${role}` }],
+              });
             }
           }
         }
@@ -298,7 +396,11 @@ function passwordParam(spec: RoleSpec, ctx: PgContext): Secret {
 }
 
 /** Role options for CREATE/ALTER ROLE: the declared ones (only drifted fields when altering). */
-function attributes(spec: RoleSpec, fields: Set<string>, creating: boolean): { sql: string; params: unknown[]; words: string[] } {
+function attributes(
+  spec: RoleSpec,
+  fields: Set<string>,
+  creating: boolean,
+): { sql: string; params: unknown[]; words: string[] } {
   let sql = '';
   const params: unknown[] = [];
   const words: string[] = [];

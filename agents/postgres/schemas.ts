@@ -28,8 +28,17 @@ export interface Unseen {
 export const USER_SCHEMAS = "nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'";
 
 /** Runs `sql` in every ready database at once; rows come back tagged with their database. */
-export async function inEachDatabase<T>(session: PgSession, databases: readonly string[], sql: string, params: (db: string) => unknown[] = () => []): Promise<{ database: string; row: T }[]> {
-  const results = await Promise.all(databases.map(async (db) => (await session.query<T>(sql, params(db), { scope: db })).map((row) => ({ database: db, row }))));
+export async function inEachDatabase<T>(
+  session: PgSession,
+  databases: readonly string[],
+  sql: string,
+  params: (db: string) => unknown[] = () => [],
+): Promise<{ database: string; row: T }[]> {
+  const results = await Promise.all(
+    databases.map(async (db) =>
+      (await session.query<T>(sql, params(db), { scope: db })).map((row) => ({ database: db, row })),
+    ),
+  );
   return results.flat();
 }
 
@@ -49,7 +58,10 @@ export interface SchemaRow {
 }
 
 /** The schemas observation from each database's rows (pure). */
-export function schemasFrom(rows: { database: string; row: SchemaRow }[], missing: Map<string, string>): Observation<SchemaState, Unseen> {
+export function schemasFrom(
+  rows: { database: string; row: SchemaRow }[],
+  missing: Map<string, string>,
+): Observation<SchemaState, Unseen> {
   const out = new Map<string, SchemaState>();
   for (const { database, row } of rows) out.set(dotted(database, row.n), { database, name: row.n, owner: row.o });
   return { items: out, extra: { missing } };
@@ -66,7 +78,14 @@ export const schemas: ResourceKind<SchemaSpec, SchemaState, PgSession, PgContext
 
   async observe(session, ctx) {
     const { ready, missing } = databaseAccess(ctx);
-    return schemasFrom(await inEachDatabase<SchemaRow>(session, ready, `SELECT nspname AS n, pg_get_userbyid(nspowner) AS o FROM pg_namespace WHERE ${USER_SCHEMAS}`), missing);
+    return schemasFrom(
+      await inEachDatabase<SchemaRow>(
+        session,
+        ready,
+        `SELECT nspname AS n, pg_get_userbyid(nspowner) AS o FROM pg_namespace WHERE ${USER_SCHEMAS}`,
+      ),
+      missing,
+    );
   },
 
   diff(desired, { items: observed }, ctx) {
@@ -75,11 +94,21 @@ export const schemas: ResourceKind<SchemaSpec, SchemaState, PgSession, PgContext
     for (const [id, d] of desired) {
       const o = observed.get(id);
       if (o === undefined) drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
-      else if (d.owner !== undefined && d.owner !== o.owner) drift.push({ kind: KIND, id, field: 'owner', desired: d.owner, observed: o.owner });
+      else if (d.owner !== undefined && d.owner !== o.owner)
+        drift.push({ kind: KIND, id, field: 'owner', desired: d.owner, observed: o.owner });
     }
     // Schemas are pruned only in databases the file declares, never `public`.
     const declaredDbs = new Set(c.databases.map((d) => d.name));
-    drift.push(...undeclared(KIND, 'objects', desired, observed, ctx, (_id, o) => o.name === 'public' || !declaredDbs.has(o.database)));
+    drift.push(
+      ...undeclared(
+        KIND,
+        'objects',
+        desired,
+        observed,
+        ctx,
+        (_id, o) => o.name === 'public' || !declaredDbs.has(o.database),
+      ),
+    );
     return drift;
   },
 
@@ -90,7 +119,12 @@ export const schemas: ResourceKind<SchemaSpec, SchemaState, PgSession, PgContext
       const obs = observed.get(d.id);
       if (d.field === 'absent' && obs !== undefined) {
         changes.push({
-          kind: KIND, id: d.id, action: 'drop', risk: 'destructive', phase: PHASE.dropSchemas, prune: 'objects',
+          kind: KIND,
+          id: d.id,
+          action: 'drop',
+          risk: 'destructive',
+          phase: PHASE.dropSchemas,
+          prune: 'objects',
           summary: `drop undeclared schema ${nameId(obs.name)} of database ${nameId(obs.database)} (only if empty)`,
           statements: [{ sql: `DROP SCHEMA ${quoteIdent(obs.name)}`, scope: obs.database }],
         });
@@ -101,16 +135,31 @@ export const schemas: ResourceKind<SchemaSpec, SchemaState, PgSession, PgContext
       const where = { ...(blocked === undefined ? {} : { blocked }) };
       if (d.field === 'present') {
         changes.push({
-          kind: KIND, id: d.id, action: 'create', risk: 'safe', phase: PHASE.schemas,
+          kind: KIND,
+          id: d.id,
+          action: 'create',
+          risk: 'safe',
+          phase: PHASE.schemas,
           summary: `create schema ${nameId(spec.name)} in database ${nameId(spec.database)}${spec.owner === undefined ? '' : ` owned by ${nameId(spec.owner)}`}`,
-          statements: [{ sql: `CREATE SCHEMA ${quoteIdent(spec.name)}${spec.owner === undefined ? '' : ` AUTHORIZATION ${quoteIdent(spec.owner)}`}`, scope: spec.database }],
+          statements: [
+            {
+              sql: `CREATE SCHEMA ${quoteIdent(spec.name)}${spec.owner === undefined ? '' : ` AUTHORIZATION ${quoteIdent(spec.owner)}`}`,
+              scope: spec.database,
+            },
+          ],
           ...where,
         });
       } else if (d.field === 'owner' && spec.owner !== undefined) {
         changes.push({
-          kind: KIND, id: d.id, action: 'alter', risk: 'safe', phase: PHASE.schemas,
+          kind: KIND,
+          id: d.id,
+          action: 'alter',
+          risk: 'safe',
+          phase: PHASE.schemas,
           summary: `set the owner of schema ${nameId(spec.name)} in database ${nameId(spec.database)} to ${nameId(spec.owner)}`,
-          statements: [{ sql: `ALTER SCHEMA ${quoteIdent(spec.name)} OWNER TO ${quoteIdent(spec.owner)}`, scope: spec.database }],
+          statements: [
+            { sql: `ALTER SCHEMA ${quoteIdent(spec.name)} OWNER TO ${quoteIdent(spec.owner)}`, scope: spec.database },
+          ],
           ...where,
         });
       }

@@ -71,7 +71,11 @@ export class PgSession implements Session {
     });
   }
 
-  async query<T = Record<string, unknown>>(sql: string, params: readonly unknown[] = [], opts: QueryOptions = {}): Promise<T[]> {
+  async query<T = Record<string, unknown>>(
+    sql: string,
+    params: readonly unknown[] = [],
+    opts: QueryOptions = {},
+  ): Promise<T[]> {
     const scope = opts.scope === undefined || opts.scope === this.facts.database ? undefined : opts.scope;
     const client = scope === undefined ? this.admin : await this.client(scope);
     this.stats.statements++;
@@ -87,7 +91,10 @@ export class PgSession implements Session {
         if (scope === undefined) this.broken = true;
         else this.forget(scope, client);
       }
-      throw redactError(err, params.filter((p) => p instanceof Secret).map((p) => p.reveal()));
+      throw redactError(
+        err,
+        params.filter((p) => p instanceof Secret).map((p) => p.reveal()),
+      );
     } finally {
       this.stats.bytesIn += bytesRead(client) - before;
     }
@@ -153,7 +160,11 @@ function bytesRead(client: pg.Client): number {
 }
 
 /** Opens a session and learns its facts in one round trip. */
-export async function connectPostgres(address: string, c: PgConnection, opts: { timeoutMs: number; statementTimeoutMs: number; owner?: string }): Promise<PgSession> {
+export async function connectPostgres(
+  address: string,
+  c: PgConnection,
+  opts: { timeoutMs: number; statementTimeoutMs: number; owner?: string },
+): Promise<PgSession> {
   const open: Opener = async (database) => {
     const client = new pg.Client({
       host: address,
@@ -179,7 +190,14 @@ export async function connectPostgres(address: string, c: PgConnection, opts: { 
   };
   const admin = await open(c.database);
   try {
-    const r = await admin.query<{ v: string; u: string; su: boolean | null; boot: string; db: string; dd: string | null }>(
+    const r = await admin.query<{
+      v: string;
+      u: string;
+      su: boolean | null;
+      boot: string;
+      db: string;
+      dd: string | null;
+    }>(
       "SELECT current_setting('server_version_num') AS v, current_user AS u, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS su, " +
         "(SELECT rolname FROM pg_roles WHERE oid = 10) AS boot, current_database() AS db, (SELECT setting FROM pg_settings WHERE name = 'data_directory') AS dd",
     );
@@ -187,7 +205,14 @@ export async function connectPostgres(address: string, c: PgConnection, opts: { 
     if (row === undefined) throw new Error('the server returned no row for its version');
     const session = new PgSession(
       admin,
-      { version: Number(row.v), currentUser: row.u, superuser: row.su === true, bootstrapUser: row.boot, database: row.db, ...(row.dd === null ? {} : { dataDir: row.dd }) },
+      {
+        version: Number(row.v),
+        currentUser: row.u,
+        superuser: row.su === true,
+        bootstrapUser: row.boot,
+        database: row.db,
+        ...(row.dd === null ? {} : { dataDir: row.dd }),
+      },
       open,
     );
     session.stats.statements = 1;
@@ -198,13 +223,32 @@ export async function connectPostgres(address: string, c: PgConnection, opts: { 
   }
 }
 
-const NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+const NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 /** True when the connection (not just the statement) failed. */
 export function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
-  if (e.code !== undefined && (NODE_CODES.has(e.code) || e.code.startsWith('08') || e.code === '57P01' || e.code === '57P02' || e.code === '57P03')) return true;
-  return /Connection terminated|Client has encountered a connection error|not queryable|Query read timeout|timeout expired/i.test(e.message ?? '');
+  if (
+    e.code !== undefined &&
+    (NODE_CODES.has(e.code) ||
+      e.code.startsWith('08') ||
+      e.code === '57P01' ||
+      e.code === '57P02' ||
+      e.code === '57P03')
+  )
+    return true;
+  return /Connection terminated|Client has encountered a connection error|not queryable|Query read timeout|timeout expired/i.test(
+    e.message ?? '',
+  );
 }
 
 // SQLSTATEs retrying cannot fix: a human must change the file, a secret or the server.
@@ -235,6 +279,7 @@ export function classifyPostgresError(err: unknown): ErrorClass {
   const code = e.code ?? '';
   const terminal = TERMINAL[code];
   if (terminal !== undefined) return { terminal: true, code: terminal, message: `${message} (${code})` };
-  if (isConnectionError(err)) return { terminal: false, code: 'sql.unreachable', message: code === '' ? message : `${message} (${code})` };
+  if (isConnectionError(err))
+    return { terminal: false, code: 'sql.unreachable', message: code === '' ? message : `${message} (${code})` };
   return { terminal: false, code: 'sql.error', message: code === '' ? message : `${message} (${code})` };
 }

@@ -27,8 +27,27 @@ export interface SettingMeta {
  * identifiers (GUC_LIST_QUOTE): `search_path = '"My Schema", public'` is two elements.
  */
 export const LIST_SETTINGS: ReadonlyMap<string, 'quote' | 'plain'> = new Map([
-  ...(['search_path', 'temp_tablespaces', 'shared_preload_libraries', 'local_preload_libraries', 'session_preload_libraries'] as const).map((n) => [n, 'quote'] as const),
-  ...(['datestyle', 'log_destination', 'listen_addresses', 'unix_socket_directories', 'wal_consistency_checking', 'createrole_self_grant', 'debug_io_direct', 'restrict_nonsystem_relation_kind'] as const).map((n) => [n, 'plain'] as const),
+  ...(
+    [
+      'search_path',
+      'temp_tablespaces',
+      'shared_preload_libraries',
+      'local_preload_libraries',
+      'session_preload_libraries',
+    ] as const
+  ).map((n) => [n, 'quote'] as const),
+  ...(
+    [
+      'datestyle',
+      'log_destination',
+      'listen_addresses',
+      'unix_socket_directories',
+      'wal_consistency_checking',
+      'createrole_self_grant',
+      'debug_io_direct',
+      'restrict_nonsystem_relation_kind',
+    ] as const
+  ).map((n) => [n, 'plain'] as const),
 ]);
 
 /**
@@ -75,7 +94,8 @@ export function splitList(text: string, kind: 'quote' | 'plain'): string[] | und
 
 /** The elements a declared list value stands for: an array's elements are literal (one wrapped in "" is unquoted); a string is split as the server would. */
 export function listElements(value: SettingValue, kind: 'quote' | 'plain'): string[] | undefined {
-  if (!Array.isArray(value)) return splitList(typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value), kind);
+  if (!Array.isArray(value))
+    return splitList(typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value), kind);
   return value.map((v) => {
     const t = String(v).trim();
     const literal = /^".*"$/s.test(t) ? t.slice(1, -1).replace(/""/g, '"') : t;
@@ -153,8 +173,18 @@ const FALSE = ['off', 'false', 'no', '0'];
 export function parseBool(v: string): boolean | undefined {
   const s = v.trim().toLowerCase();
   if (s === '') return undefined;
-  if (TRUE.includes(s) || (s.length >= 1 && ('true'.startsWith(s) || 'yes'.startsWith(s))) || (s.length >= 2 && 'on'.startsWith(s) && s !== 'o')) return true;
-  if (FALSE.includes(s) || (s.length >= 1 && ('false'.startsWith(s) || 'no'.startsWith(s))) || (s.length >= 2 && 'off'.startsWith(s))) return false;
+  if (
+    TRUE.includes(s) ||
+    (s.length >= 1 && ('true'.startsWith(s) || 'yes'.startsWith(s))) ||
+    (s.length >= 2 && 'on'.startsWith(s) && s !== 'o')
+  )
+    return true;
+  if (
+    FALSE.includes(s) ||
+    (s.length >= 1 && ('false'.startsWith(s) || 'no'.startsWith(s))) ||
+    (s.length >= 2 && 'off'.startsWith(s))
+  )
+    return false;
   return undefined;
 }
 
@@ -193,7 +223,13 @@ export function normalizeSetting(value: SettingValue, meta: SettingMeta): string
         const base = meta.unit === null ? undefined : parseUnit(meta.unit);
         const given = parseUnit(p.unit);
         // Units are case-sensitive (kB, MB, min...), and only units of the setting's kind are allowed.
-        if (base === undefined || given === undefined || given.kind !== base.kind || !(Object.hasOwn(MEMORY, p.unit) || Object.hasOwn(TIME, p.unit))) return undefined;
+        if (
+          base === undefined ||
+          given === undefined ||
+          given.kind !== base.kind ||
+          !(Object.hasOwn(MEMORY, p.unit) || Object.hasOwn(TIME, p.unit))
+        )
+          return undefined;
         n = (n * given.factor) / base.factor;
       }
       if (meta.vartype === 'integer') n = rint(n);
@@ -296,14 +332,26 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgCon
     for (const [name, value] of desired) {
       const o = observed.get(name);
       if (o === undefined) {
-        drift.push({ kind: KIND, id: name, field: name.includes('.') ? 'value' : 'unknown', desired: shown(value), observed: name.includes('.') ? '(not set)' : `PostgreSQL ${facts.version} has no such setting` });
+        drift.push({
+          kind: KIND,
+          id: name,
+          field: name.includes('.') ? 'value' : 'unknown',
+          desired: shown(value),
+          observed: name.includes('.') ? '(not set)' : `PostgreSQL ${facts.version} has no such setting`,
+        });
         continue;
       }
       const list = LIST_SETTINGS.get(name);
       const meta: SettingMeta = { vartype: o.vartype, unit: o.unit, ...(list === undefined ? {} : { list }) };
       const want = normalizeSetting(value, meta);
       if (want === undefined) {
-        drift.push({ kind: KIND, id: name, field: 'invalid', desired: shown(value), observed: `not a valid ${o.vartype}${o.unit === null ? '' : ` in units of ${o.unit}`}` });
+        drift.push({
+          kind: KIND,
+          id: name,
+          field: 'invalid',
+          desired: shown(value),
+          observed: `not a valid ${o.vartype}${o.unit === null ? '' : ` in units of ${o.unit}`}`,
+        });
         continue;
       }
       if (o.context === 'internal') {
@@ -313,17 +361,46 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgCon
       const running = normalizeSetting(raw.get(name) ?? o.running, meta);
       const runningKnown = !SESSION_SOURCES.has(o.source);
       if (o.file === undefined) {
-        if (runningKnown && running !== want) drift.push({ kind: KIND, id: name, field: 'value', desired: shown(value), observed: o.running });
+        if (runningKnown && running !== want)
+          drift.push({ kind: KIND, id: name, field: 'value', desired: shown(value), observed: o.running });
         continue;
       }
       const persisted = o.file === null ? undefined : normalizeSetting(o.file, meta);
       if (persisted !== want) {
-        drift.push({ kind: KIND, id: name, field: 'value', desired: shown(value), observed: o.file === null ? `${o.running} (not set in any file)` : o.file });
+        drift.push({
+          kind: KIND,
+          id: name,
+          field: 'value',
+          desired: shown(value),
+          observed: o.file === null ? `${o.running} (not set in any file)` : o.file,
+        });
       } else if (runningKnown && running !== want) {
-        if (o.pendingRestart) drift.push({ kind: KIND, id: name, field: 'pending_restart', desired: shown(value), observed: `${o.running} until the server restarts` });
-        else if (o.fileError !== null && o.fileError !== undefined && o.fileError !== 'setting could not be applied') drift.push({ kind: KIND, id: name, field: 'error', desired: shown(value), observed: o.fileError });
-        else if (o.source === 'command line' || o.source === 'environment variable') drift.push({ kind: KIND, id: name, field: 'overridden', desired: shown(value), observed: `${o.running} (from the ${o.source})` });
-        else drift.push({ kind: KIND, id: name, field: 'running', desired: shown(value), observed: `${o.running} (not reloaded yet)` });
+        if (o.pendingRestart)
+          drift.push({
+            kind: KIND,
+            id: name,
+            field: 'pending_restart',
+            desired: shown(value),
+            observed: `${o.running} until the server restarts`,
+          });
+        else if (o.fileError !== null && o.fileError !== undefined && o.fileError !== 'setting could not be applied')
+          drift.push({ kind: KIND, id: name, field: 'error', desired: shown(value), observed: o.fileError });
+        else if (o.source === 'command line' || o.source === 'environment variable')
+          drift.push({
+            kind: KIND,
+            id: name,
+            field: 'overridden',
+            desired: shown(value),
+            observed: `${o.running} (from the ${o.source})`,
+          });
+        else
+          drift.push({
+            kind: KIND,
+            id: name,
+            field: 'running',
+            desired: shown(value),
+            observed: `${o.running} (not reloaded yet)`,
+          });
       }
     }
     return drift;
@@ -342,37 +419,67 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgCon
         case 'value': {
           // A list setting goes as its elements, each one literal (the server quotes them as it needs).
           const kind = LIST_SETTINGS.get(d.id);
-          const list = (kind === undefined ? undefined : listElements(value, kind)) ?? (Array.isArray(value) ? value : [typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value)]);
+          const list =
+            (kind === undefined ? undefined : listElements(value, kind)) ??
+            (Array.isArray(value) ? value : [typeof value === 'boolean' ? (value ? 'on' : 'off') : String(value)]);
           const restart = o?.context === 'postmaster' ? ' (takes effect at the next restart)' : '';
           changes.push({
-            ...base, action: 'set', risk: 'safe',
+            ...base,
+            action: 'set',
+            risk: 'safe',
             summary: `set ${d.id} to ${shown(value)} with ALTER SYSTEM and reload${restart}`,
-            statements: [{ sql: `ALTER SYSTEM SET ${name} = ${list.map((_, i) => `$${i + 1}`).join(', ')}`, params: list }, { sql: 'SELECT pg_reload_conf()' }],
+            statements: [
+              { sql: `ALTER SYSTEM SET ${name} = ${list.map((_, i) => `$${i + 1}`).join(', ')}`, params: list },
+              { sql: 'SELECT pg_reload_conf()' },
+            ],
           });
           break;
         }
         case 'running':
-          changes.push({ ...base, action: 'reload', risk: 'safe', summary: `reload the configuration: ${d.id} is persisted as ${shown(value)} but runs as ${o?.running ?? '?'}`, statements: [{ sql: 'SELECT pg_reload_conf()' }] });
+          changes.push({
+            ...base,
+            action: 'reload',
+            risk: 'safe',
+            summary: `reload the configuration: ${d.id} is persisted as ${shown(value)} but runs as ${o?.running ?? '?'}`,
+            statements: [{ sql: 'SELECT pg_reload_conf()' }],
+          });
           break;
         case 'pending_restart':
           pending.push(`${d.id} = ${shown(value)} (runs as ${o?.running ?? '?'})`);
           break;
         default:
           changes.push({
-            ...base, action: 'set', risk: 'safe', summary: `set ${d.id} to ${shown(value)}`, statements: [], at: ['settings', d.id],
-            ...(d.field === 'unknown' || d.field === 'invalid' || d.field === 'readonly' ? { needsHuman: 'SettingRejected' } : {}),
+            ...base,
+            action: 'set',
+            risk: 'safe',
+            summary: `set ${d.id} to ${shown(value)}`,
+            statements: [],
+            at: ['settings', d.id],
+            ...(d.field === 'unknown' || d.field === 'invalid' || d.field === 'readonly'
+              ? { needsHuman: 'SettingRejected' }
+              : {}),
             blocked:
-              d.field === 'unknown' ? `the server has no setting ${d.id}` :
-              d.field === 'invalid' ? `${shown(value)} is not a valid value for ${d.id} (${String(d.observed)})` :
-              d.field === 'readonly' ? `${d.id} is read-only (fixed when the server was built or initialised)` :
-              d.field === 'overridden' ? `${d.id} is set on the server's ${o?.source ?? 'command line'}, which wins over ALTER SYSTEM` :
-              `the server rejects the persisted value of ${d.id}: ${String(d.observed)}`,
+              d.field === 'unknown'
+                ? `the server has no setting ${d.id}`
+                : d.field === 'invalid'
+                  ? `${shown(value)} is not a valid value for ${d.id} (${String(d.observed)})`
+                  : d.field === 'readonly'
+                    ? `${d.id} is read-only (fixed when the server was built or initialised)`
+                    : d.field === 'overridden'
+                      ? `${d.id} is set on the server's ${o?.source ?? 'command line'}, which wins over ALTER SYSTEM`
+                      : `the server rejects the persisted value of ${d.id}: ${String(d.observed)}`,
           });
       }
     }
     // One restart applies every setting pending one: a disruptive change, in maintenance windows only.
-    if (pending.length > 0) changes.push(restartChange(ctx, { kind: KIND, id: `restart ${ctx.hostName}`, summary: `restart the server on ${ctx.hostName}: pending a restart for ${pending.join(', ')}` }));
+    if (pending.length > 0)
+      changes.push(
+        restartChange(ctx, {
+          kind: KIND,
+          id: `restart ${ctx.hostName}`,
+          summary: `restart the server on ${ctx.hostName}: pending a restart for ${pending.join(', ')}`,
+        }),
+      );
     return changes;
   },
 };
-

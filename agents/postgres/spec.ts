@@ -2,7 +2,15 @@
 import { z } from 'zod';
 import { secretRef } from '../../src/spec/schema.js';
 import type { ClusterBase } from '../../src/spec/types.js';
-import { DEFACL_TYPES, defaultOnType, knownPrivileges, normalizePrivilege, PUBLIC, type DefaultOn, type ObjectType } from './acl.js';
+import {
+  DEFACL_TYPES,
+  defaultOnType,
+  knownPrivileges,
+  normalizePrivilege,
+  PUBLIC,
+  type DefaultOn,
+  type ObjectType,
+} from './acl.js';
 import { parseQualifiedName } from './quote.js';
 
 /** Databases whose existence setpoint never changes (template0 and template1 are never managed at all). */
@@ -22,7 +30,10 @@ const name = (what: string) =>
     .string()
     .min(1, `${what} must not be empty`)
     .refine((s) => !s.includes('\0'), `${what} must not contain a NUL byte`)
-    .refine((s) => Buffer.byteLength(s, 'utf8') <= MAX_NAME_BYTES, `${what} is longer than ${MAX_NAME_BYTES} bytes (PostgreSQL would truncate it)`);
+    .refine(
+      (s) => Buffer.byteLength(s, 'utf8') <= MAX_NAME_BYTES,
+      `${what} is longer than ${MAX_NAME_BYTES} bytes (PostgreSQL would truncate it)`,
+    );
 
 const roleName = name('role name')
   .refine((s) => !s.startsWith('pg_'), 'role names starting with "pg_" are reserved for built-in roles')
@@ -38,9 +49,17 @@ export const connectionSchema = z.strictObject({
   password: secretRef.optional(),
 });
 
-const membership = z.union([granteeName.transform((role) => ({ role, admin: false })), z.strictObject({ role: granteeName, admin: z.boolean().default(false) })]);
+const membership = z.union([
+  granteeName.transform((role) => ({ role, admin: false })),
+  z.strictObject({ role: granteeName, admin: z.boolean().default(false) }),
+]);
 
-const timestamp = z.string().refine((s) => s.toLowerCase() === 'infinity' || !Number.isNaN(Date.parse(s)), 'expected a time like 2027-01-01T00:00:00Z, or infinity');
+const timestamp = z
+  .string()
+  .refine(
+    (s) => s.toLowerCase() === 'infinity' || !Number.isNaN(Date.parse(s)),
+    'expected a time like 2027-01-01T00:00:00Z, or infinity',
+  );
 
 export const roleSchema = z.strictObject({
   name: roleName,
@@ -58,13 +77,19 @@ export const roleSchema = z.strictObject({
   memberOf: z.array(membership).optional(),
 });
 
-const databaseName = name('database name').refine((s) => !TEMPLATE_DATABASES.has(s), 'template0 and template1 are never managed');
+const databaseName = name('database name').refine(
+  (s) => !TEMPLATE_DATABASES.has(s),
+  'template0 and template1 are never managed',
+);
 
 export const databaseSchema = z.strictObject({
   name: databaseName,
   owner: granteeName.optional(),
   /** At creation only; a difference later is reported, never "fixed". */
-  encoding: z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected an encoding name like UTF8').optional(),
+  encoding: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'expected an encoding name like UTF8')
+    .optional(),
   lcCollate: z.string().min(1).optional(),
   lcCtype: z.string().min(1).optional(),
   /** At creation only. Defaults to the server's (template1). */
@@ -77,7 +102,10 @@ export const databaseSchema = z.strictObject({
 
 export const schemaSchema = z.strictObject({
   database: databaseName,
-  name: name('schema name').refine((s) => !isSystemSchema(s), 'system schemas (pg_catalog, information_schema, pg_*) are never managed'),
+  name: name('schema name').refine(
+    (s) => !isSystemSchema(s),
+    'system schemas (pg_catalog, information_schema, pg_*) are never managed',
+  ),
   owner: granteeName.optional(),
 });
 
@@ -126,7 +154,12 @@ function normalizeList(list: string[], type: ObjectType, ctx: z.RefinementCtx, p
   const out: string[] = [];
   list.forEach((p, i) => {
     const n = normalizePrivilege(p, type);
-    if (n === undefined) ctx.addIssue({ code: 'custom', path: [...path, i], message: `"${p}" is not a privilege on a ${type} (expected ALL or ${knownPrivileges(type).join(', ')})` });
+    if (n === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, i],
+        message: `"${p}" is not a privilege on a ${type} (expected ALL or ${knownPrivileges(type).join(', ')})`,
+      });
     else out.push(n);
   });
   return out;
@@ -156,14 +189,21 @@ export const defaultPrivilegeSchema = z
   })
   .transform((g, ctx) => ({ ...g, privileges: normalizeList(g.privileges, defaultOnType(g.on), ctx, ['privileges']) }));
 
-const settingName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, 'expected a setting name like work_mem or pg_stat_statements.max');
+const settingName = z
+  .string()
+  .regex(
+    /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/,
+    'expected a setting name like work_mem or pg_stat_statements.max',
+  );
 const settingValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]);
 
 /** Settings ALTER SYSTEM refuses, or that would move the server itself. */
 const UNSETTABLE = new Set(['data_directory', 'config_file', 'hba_file', 'ident_file', 'external_pid_file']);
 
 export const settingsSchema = z.record(settingName, settingValue).superRefine((s, ctx) => {
-  for (const k of Object.keys(s)) if (UNSETTABLE.has(k.toLowerCase())) ctx.addIssue({ code: 'custom', path: [k], message: `${k} cannot be set with ALTER SYSTEM` });
+  for (const k of Object.keys(s))
+    if (UNSETTABLE.has(k.toLowerCase()))
+      ctx.addIssue({ code: 'custom', path: [k], message: `${k} cannot be set with ALTER SYSTEM` });
 });
 
 export const clusterShape = {
@@ -202,27 +242,62 @@ export function databasesInScope(c: PostgresCluster): Set<string> {
 }
 
 /** Duplicates and contradictions are errors: which declaration would win is not obvious. */
-export function checkCluster(cluster: Record<string, unknown>, report: (path: (string | number)[], message: string) => void): void {
+export function checkCluster(
+  cluster: Record<string, unknown>,
+  report: (path: (string | number)[], message: string) => void,
+): void {
   const c = cluster as unknown as PostgresCluster;
   const unique = <T>(list: T[], section: string, key: (x: T) => string, what: (x: T) => string, field?: string) => {
     const seen = new Map<string, number>();
     list.forEach((x, i) => {
       const k = key(x);
       const prev = seen.get(k);
-      if (prev !== undefined) report(field === undefined ? [section, i] : [section, i, field], `${what(x)} is already declared at ${section}[${prev}]`);
+      if (prev !== undefined)
+        report(
+          field === undefined ? [section, i] : [section, i, field],
+          `${what(x)} is already declared at ${section}[${prev}]`,
+        );
       else seen.set(k, i);
     });
   };
-  unique(c.roles, 'roles', (r) => r.name, (r) => `role "${r.name}"`, 'name');
-  unique(c.databases, 'databases', (d) => d.name, (d) => `database "${d.name}"`, 'name');
-  unique(c.schemas, 'schemas', (s) => `${s.database}\0${s.name}`, (s) => `schema "${s.name}" of database "${s.database}"`);
-  unique(c.extensions, 'extensions', (e) => `${e.database}\0${e.name}`, (e) => `extension "${e.name}" of database "${e.database}"`);
-  unique(c.privileges, 'privileges', (p) => `${p.database}\0${p.role}\0${JSON.stringify(p.on)}`, (p) => `a grant to "${p.role}" on the same object of database "${p.database}"`);
+  unique(
+    c.roles,
+    'roles',
+    (r) => r.name,
+    (r) => `role "${r.name}"`,
+    'name',
+  );
+  unique(
+    c.databases,
+    'databases',
+    (d) => d.name,
+    (d) => `database "${d.name}"`,
+    'name',
+  );
+  unique(
+    c.schemas,
+    'schemas',
+    (s) => `${s.database}\0${s.name}`,
+    (s) => `schema "${s.name}" of database "${s.database}"`,
+  );
+  unique(
+    c.extensions,
+    'extensions',
+    (e) => `${e.database}\0${e.name}`,
+    (e) => `extension "${e.name}" of database "${e.database}"`,
+  );
+  unique(
+    c.privileges,
+    'privileges',
+    (p) => `${p.database}\0${p.role}\0${JSON.stringify(p.on)}`,
+    (p) => `a grant to "${p.role}" on the same object of database "${p.database}"`,
+  );
   unique(
     c.defaultPrivileges,
     'defaultPrivileges',
     (p) => `${p.database}\0${p.owner}\0${p.schema ?? ''}\0${p.role}\0${p.on}`,
-    (p) => `a default privilege for "${p.owner}" on ${p.on} to "${p.role}"${p.schema === undefined ? '' : ` in schema "${p.schema}"`}`,
+    (p) =>
+      `a default privilege for "${p.owner}" on ${p.on} to "${p.role}"${p.schema === undefined ? '' : ` in schema "${p.schema}"`}`,
   );
   c.roles.forEach((r, i) => {
     const parents = new Map<string, number>();
@@ -241,7 +316,12 @@ export function checkCluster(cluster: Record<string, unknown>, report: (path: (s
     if (s.owner === PUBLIC) report(['schemas', i, 'owner'], 'PUBLIC cannot own a schema');
   });
   c.defaultPrivileges.forEach((p, i) => {
-    if (p.on === 'schemas' && p.schema !== undefined) report(['defaultPrivileges', i, 'schema'], 'default privileges on schemas apply to the whole database: remove schema');
-    if (p.owner === PUBLIC) report(['defaultPrivileges', i, 'owner'], 'PUBLIC creates no objects: owner must be a role');
+    if (p.on === 'schemas' && p.schema !== undefined)
+      report(
+        ['defaultPrivileges', i, 'schema'],
+        'default privileges on schemas apply to the whole database: remove schema',
+      );
+    if (p.owner === PUBLIC)
+      report(['defaultPrivileges', i, 'owner'], 'PUBLIC creates no objects: owner must be a role');
   });
 }

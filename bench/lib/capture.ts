@@ -31,11 +31,14 @@ export function capture(session: Session): { log: Captured[]; stop: () => void }
 }
 
 // Duck-typed: the Secret class of dist/ is not the one of src/.
-const reveal = (v: unknown): unknown => (typeof (v as { reveal?: unknown } | null)?.reveal === 'function' ? (v as { reveal: () => string }).reveal() : v);
+const reveal = (v: unknown): unknown =>
+  typeof (v as { reveal?: unknown } | null)?.reveal === 'function' ? (v as { reveal: () => string }).reveal() : v;
 
 /** A captured MySQL statement with its parameters inlined (mysql2's own escaping). */
 export function mysqlText(c: Pick<Captured, 'sql' | 'params'>): string {
-  return c.params.length === 0 ? c.sql : mysql.format(c.sql, c.params.map(reveal) as Parameters<typeof mysql.format>[1]);
+  return c.params.length === 0
+    ? c.sql
+    : mysql.format(c.sql, c.params.map(reveal) as Parameters<typeof mysql.format>[1]);
 }
 
 function pgLiteral(v: unknown): string {

@@ -33,7 +33,10 @@ function checkBuild(): void {
   };
   walk(join(ROOT, 'src'));
   walk(join(ROOT, 'agents'));
-  if (stale.length > 0) throw new Error(`dist/ is older than ${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ` and ${stale.length - 3} more` : ''}: run \`npm run build\` first`);
+  if (stale.length > 0)
+    throw new Error(
+      `dist/ is older than ${stale.slice(0, 3).join(', ')}${stale.length > 3 ? ` and ${stale.length - 3} more` : ''}: run \`npm run build\` first`,
+    );
 }
 
 /**
@@ -44,5 +47,7 @@ export async function fromDist<T>(rel: string): Promise<T> {
   const other = process.env.BENCH_DIST;
   // bench/run.ts builds once, then runs every benchmark on that build (sources may change meanwhile).
   if ((other === undefined || other === '') && process.env.BENCH_BUILT !== '1') checkBuild();
-  return (await import(pathToFileURL(join(other === undefined || other === '' ? join(ROOT, 'dist') : other, rel)).href)) as T;
+  return (await import(
+    pathToFileURL(join(other === undefined || other === '' ? join(ROOT, 'dist') : other, rel)).href
+  )) as T;
 }

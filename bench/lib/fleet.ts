@@ -9,7 +9,16 @@ import Database from 'better-sqlite3';
 import type { LabHost } from '../../lab/index.js';
 import { benchAddress, join, mariadbSession, psqlSession, startHosts } from './lab.js';
 import { sleep } from './report.js';
-import { hostsBlock, mysqlCluster, mysqlDdl, PASSWORD, postgresCluster, postgresDdl, spec, type HostRef } from './specs.js';
+import {
+  hostsBlock,
+  mysqlCluster,
+  mysqlDdl,
+  PASSWORD,
+  postgresCluster,
+  postgresDdl,
+  spec,
+  type HostRef,
+} from './specs.js';
 
 export interface Fleet {
   hosts: LabHost[];
@@ -41,11 +50,18 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const log = o.log ?? (() => undefined);
   log(`starting ${o.hosts} hosts (MariaDB + PostgreSQL${o.ssh ? ' + sshd' : ''}) on 127.0.${o.octet}.1-${o.hosts}`);
   const t0 = Date.now();
-  const first = await startHosts([{ name: 'f1', address: benchAddress(o.octet, 1), mariadb: true, postgres: true, ssh: o.ssh, baseDir: o.dir }]);
+  const first = await startHosts([
+    { name: 'f1', address: benchAddress(o.octet, 1), mariadb: true, postgres: true, ssh: o.ssh, baseDir: o.dir },
+  ]);
   const key = first[0]?.sshd?.clientKeyFile;
   const rest = await startHosts(
     Array.from({ length: o.hosts - 1 }, (_, i) => ({
-      name: `f${i + 2}`, address: benchAddress(o.octet, i + 2), mariadb: true, postgres: true, ssh: o.ssh ? (key === undefined ? true : { clientKeyFile: key }) : false, baseDir: o.dir,
+      name: `f${i + 2}`,
+      address: benchAddress(o.octet, i + 2),
+      mariadb: true,
+      postgres: true,
+      ssh: o.ssh ? (key === undefined ? true : { clientKeyFile: key }) : false,
+      baseDir: o.dir,
     })),
   );
   const hosts = [...first, ...rest];
@@ -55,8 +71,20 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const knownHosts = join(o.dir, 'known_hosts');
   if (o.ssh) writeFileSync(knownHosts, hosts.map((h) => h.sshd?.knownHostsLine ?? '').join('\n') + '\n');
   const refs: HostRef[] = hosts.map((h, i) => ({
-    name: `h${i}`, address: h.address, mysql: true, postgres: true,
-    ...(o.ssh && key !== undefined ? { ssh: { key, knownHosts, status: h.mariadb?.scripts.status ?? 'true', start: h.mariadb?.scripts.start ?? 'true' } } : {}),
+    name: `h${i}`,
+    address: h.address,
+    mysql: true,
+    postgres: true,
+    ...(o.ssh && key !== undefined
+      ? {
+          ssh: {
+            key,
+            knownHosts,
+            status: h.mariadb?.scripts.status ?? 'true',
+            start: h.mariadb?.scripts.start ?? 'true',
+          },
+        }
+      : {}),
   }));
   const base = (i: number) => i * 1000;
   const pgDb = (i: number) => `b${i}`;
@@ -96,7 +124,9 @@ export async function waitConverged(db: string, targets: number, since: number, 
     try {
       const h = new Database(db, { readonly: true, fileMustExist: true });
       try {
-        const rows = h.prepare('SELECT state, COUNT(*) AS n FROM targets WHERE pass_at >= ? GROUP BY state').all(since) as { state: string; n: number }[];
+        const rows = h
+          .prepare('SELECT state, COUNT(*) AS n FROM targets WHERE pass_at >= ? GROUP BY state')
+          .all(since) as { state: string; n: number }[];
         last = rows.map((r) => `${r.state}=${r.n}`).join(' ');
         const ok = rows.find((r) => r.state === 'converged')?.n ?? 0;
         if (ok === targets) return Date.now();

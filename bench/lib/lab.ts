@@ -23,7 +23,8 @@ export function workDir(name: string): string {
 
 /** Checks that an address is in the benchmarks' range. */
 export function benchAddress(third: number, fourth: number): string {
-  if (third < 60 || third > 69 || fourth < 1 || fourth > 254) throw new Error(`bench addresses are 127.0.60.x–127.0.69.x, not 127.0.${third}.${fourth}`);
+  if (third < 60 || third > 69 || fourth < 1 || fourth > 254)
+    throw new Error(`bench addresses are 127.0.60.x–127.0.69.x, not 127.0.${third}.${fourth}`);
   return `127.0.${third}.${fourth}`;
 }
 
@@ -62,31 +63,90 @@ function runClient(cmd: string, args: string[], input: string, env?: NodeJS.Proc
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', fail);
-    child.on('close', (code) => done({ stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code, wallMs: performance.now() - t0 }));
+    child.on('close', (code) =>
+      done({
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        code,
+        wallMs: performance.now() - t0,
+      }),
+    );
     child.stdin.on('error', () => undefined);
     child.stdin.end(input);
   });
 }
 
 /** Runs SQL text through one `mariadb` session over TCP as root (batch mode: tab-separated, no headers). */
-export async function mariadbSession(address: string, input: string, opts: { force?: boolean } = {}): Promise<ClientRun> {
+export async function mariadbSession(
+  address: string,
+  input: string,
+  opts: { force?: boolean } = {},
+): Promise<ClientRun> {
   const bin = await findExecutable('mariadb', 'mariadb-client');
-  const r = await runClient(bin, ['--no-defaults', '-h', address, '-P', '3306', '-u', 'root', '-N', '-B', ...(opts.force === true ? ['--force'] : [])], input);
-  if (r.code !== 0 && opts.force !== true) throw new Error(`mariadb on ${address} exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
+  const r = await runClient(
+    bin,
+    [
+      '--no-defaults',
+      '-h',
+      address,
+      '-P',
+      '3306',
+      '-u',
+      'root',
+      '-N',
+      '-B',
+      ...(opts.force === true ? ['--force'] : []),
+    ],
+    input,
+  );
+  if (r.code !== 0 && opts.force !== true)
+    throw new Error(`mariadb on ${address} exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
   return r;
 }
 
 /** Runs SQL text through one `psql` session over TCP as postgres (unaligned, tuples only; `\c` switches databases). */
-export async function psqlSession(address: string, database: string, input: string, opts: { stopOnError?: boolean } = {}): Promise<ClientRun> {
-  const bin = await findExecutable('/usr/lib/postgresql/15/bin/psql', 'postgresql-client-15').catch(() => findExecutable('psql', 'postgresql-client-15'));
+export async function psqlSession(
+  address: string,
+  database: string,
+  input: string,
+  opts: { stopOnError?: boolean } = {},
+): Promise<ClientRun> {
+  const bin = await findExecutable('/usr/lib/postgresql/15/bin/psql', 'postgresql-client-15').catch(() =>
+    findExecutable('psql', 'postgresql-client-15'),
+  );
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG')) env[k] = v;
-  const r = await runClient(bin, ['-X', '-A', '-t', '-q', ...(opts.stopOnError === false ? [] : ['-v', 'ON_ERROR_STOP=1']), '-h', address, '-p', '5432', '-U', 'postgres', '-d', database, '-f', '-'], input, env);
-  if (r.code !== 0 && opts.stopOnError !== false) throw new Error(`psql on ${address}/${database} exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
+  const r = await runClient(
+    bin,
+    [
+      '-X',
+      '-A',
+      '-t',
+      '-q',
+      ...(opts.stopOnError === false ? [] : ['-v', 'ON_ERROR_STOP=1']),
+      '-h',
+      address,
+      '-p',
+      '5432',
+      '-U',
+      'postgres',
+      '-d',
+      database,
+      '-f',
+      '-',
+    ],
+    input,
+    env,
+  );
+  if (r.code !== 0 && opts.stopOnError !== false)
+    throw new Error(`psql on ${address}/${database} exited ${r.code}: ${r.stderr.slice(0, 2000)}`);
   return r;
 }
 
-const MARK = { mysql: "SELECT 'MARK', UNIX_TIMESTAMP(SYSDATE(6));", postgres: "SELECT 'MARK', extract(epoch FROM clock_timestamp());" } as const;
+const MARK = {
+  mysql: "SELECT 'MARK', UNIX_TIMESTAMP(SYSDATE(6));",
+  postgres: "SELECT 'MARK', extract(epoch FROM clock_timestamp());",
+} as const;
 
 function marks(stdout: string): number[] {
   const out: number[] = [];
@@ -105,7 +165,12 @@ function marks(stdout: string): number[] {
  * same moment. Their difference is the query's round trip as the client sees it (send, execute,
  * receive and print the rows), without the client's start-up or connect.
  */
-export async function timedReplay(engine: 'mysql' | 'postgres', run: (input: string) => Promise<ClientRun>, queries: readonly string[], reps: number): Promise<{ perQuery: number[][]; markerMs: number }> {
+export async function timedReplay(
+  engine: 'mysql' | 'postgres',
+  run: (input: string) => Promise<ClientRun>,
+  queries: readonly string[],
+  reps: number,
+): Promise<{ perQuery: number[][]; markerMs: number }> {
   const m = MARK[engine];
   let input = `${m}\n${m}\n`;
   for (let r = 0; r < reps; r++) {
@@ -115,7 +180,8 @@ export async function timedReplay(engine: 'mysql' | 'postgres', run: (input: str
   const res = await run(input);
   const t = marks(res.stdout);
   const expected = 2 + reps * (2 * queries.length + 1);
-  if (t.length !== expected) throw new Error(`expected ${expected} markers, got ${t.length}: ${res.stderr.slice(0, 500)}`);
+  if (t.length !== expected)
+    throw new Error(`expected ${expected} markers, got ${t.length}: ${res.stderr.slice(0, 500)}`);
   const perQuery: number[][] = [];
   const bare: number[] = [];
   let i = 2;
@@ -153,16 +219,27 @@ process.on('exit', () => {
 });
 
 /** `setpoint run -f FILE --db DB` (the built CLI), logs captured. */
-export function startDaemon(file: string, db: string, extra: string[] = [], nodeArgs: string[] = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean)): DaemonProc {
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'run', '-f', file, '--db', db, '--log-format', 'json', ...extra], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startDaemon(
+  file: string,
+  db: string,
+  extra: string[] = [],
+  nodeArgs: string[] = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean),
+): DaemonProc {
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, CLI, 'run', '-f', file, '--db', db, '--log-format', 'json', ...extra],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   children.add(child);
   let log = '';
   child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<number>((r) => child.on('close', (code) => {
-    children.delete(child);
-    r(code ?? -1);
-  }));
+  const exited = new Promise<number>((r) =>
+    child.on('close', (code) => {
+      children.delete(child);
+      r(code ?? -1);
+    }),
+  );
   if (child.pid === undefined) throw new Error('the daemon did not start');
   return {
     child,
@@ -242,7 +319,8 @@ export async function counter(url: string, name: string): Promise<number> {
   const text = await (await fetch(url)).text();
   let total = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return total;
 }

@@ -105,7 +105,11 @@ export interface BenchResult {
 
 export function renderTable(t: Table): string {
   const widths = t.headers.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [`${t.title}`, line(t.headers), line(widths.map((w) => '-'.repeat(w))), ...t.rows.map(line)].join('\n') + '\n';
 }
 
@@ -120,7 +124,14 @@ export function writeResult(r: BenchResult): void {
   printTable({
     title: `${r.title}: figures`,
     headers: ['FIGURE', 'VALUE', 'TARGET', 'FLOOR', 'RATIO', 'MET'],
-    rows: r.figures.map((f) => [f.figure, f.value, f.target, f.floor ?? '-', f.ratio ?? '-', f.met === undefined ? '-' : f.met ? 'yes' : 'NO']),
+    rows: r.figures.map((f) => [
+      f.figure,
+      f.value,
+      f.target,
+      f.floor ?? '-',
+      f.ratio ?? '-',
+      f.met === undefined ? '-' : f.met ? 'yes' : 'NO',
+    ]),
   });
   process.stdout.write(`\nwrote ${join(OUT, `${r.name}.json`)} (${(r.durationMs / 1000).toFixed(1)} s)\n`);
 }

@@ -36,7 +36,14 @@ export function hostsBlock(hosts: readonly HostRef[]): string {
 }
 
 /** A mysql cluster with objects [from, to). */
-export function mysqlCluster(name: string, members: readonly string[], from: number, to: number, pwFile: string, extra = ''): string {
+export function mysqlCluster(
+  name: string,
+  members: readonly string[],
+  from: number,
+  to: number,
+  pwFile: string,
+  extra = '',
+): string {
   let out = `  ${name}:\n    engine: mysql\n    members: [${members.join(', ')}]\n${extra}    databases:\n`;
   for (let i = from; i < to; i++) out += `      - { name: d${i} }\n`;
   out += '    users:\n';
@@ -57,7 +64,14 @@ export function mysqlDdl(from: number, to: number): string {
 }
 
 /** A postgres cluster with objects [from, to) spread over `dbs` databases. */
-export function postgresCluster(name: string, members: readonly string[], from: number, to: number, dbs: readonly string[], extra = ''): string {
+export function postgresCluster(
+  name: string,
+  members: readonly string[],
+  from: number,
+  to: number,
+  dbs: readonly string[],
+  extra = '',
+): string {
   const db = (i: number) => dbs[i % dbs.length] as string;
   let out = `  ${name}:\n    engine: postgres\n    members: [${members.join(', ')}]\n${extra}    databases:\n`;
   for (const d of dbs) out += `      - { name: ${d}, strategy: file_copy }\n`;
@@ -66,7 +80,8 @@ export function postgresCluster(name: string, members: readonly string[], from: 
   out += '    schemas:\n';
   for (let i = from; i < to; i++) out += `      - { database: ${db(i)}, name: s${i} }\n`;
   out += '    privileges:\n';
-  for (let i = from; i < to; i++) out += `      - { database: ${db(i)}, role: r${i}, on: { schema: s${i} }, privileges: [USAGE] }\n`;
+  for (let i = from; i < to; i++)
+    out += `      - { database: ${db(i)}, role: r${i}, on: { schema: s${i} }, privileges: [USAGE] }\n`;
   return out;
 }
 

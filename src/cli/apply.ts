@@ -23,13 +23,21 @@ export function register(program: Command): void {
     .option('--host <name>', 'only this host')
     .option('--db <path>', 'history file (default: $SETPOINT_DB, $STATE_DIRECTORY/history.db, ./setpoint.db)')
     .option('--json', 'one JSON object per target: cluster, host, state, made, failed, drift, error, and what remains')
-    .addHelpText('after', '\nExit status: 0 converged, 2 drift remains (held back by policy), 1 error.\n\nExample:\n  setpoint apply -f setpoint.yaml --once --cluster orders')
+    .addHelpText(
+      'after',
+      '\nExit status: 0 converged, 2 drift remains (held back by policy), 1 error.\n\nExample:\n  setpoint apply -f setpoint.yaml --once --cluster orders',
+    )
     .action(
       action(async (opts: { file: string; cluster?: string; host?: string; db?: string; json?: boolean }) => {
         const loaded = await load(opts.file);
-        const targets = targetsOf(loaded.spec, await engines(), { ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }), ...(opts.host === undefined ? {} : { host: opts.host }) });
+        const targets = targetsOf(loaded.spec, await engines(), {
+          ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
+          ...(opts.host === undefined ? {} : { host: opts.host }),
+        });
         if (targets.length === 0) {
-          process.stderr.write(`setpoint: no target matches${opts.cluster === undefined ? '' : ` --cluster ${opts.cluster}`}${opts.host === undefined ? '' : ` --host ${opts.host}`}\n`);
+          process.stderr.write(
+            `setpoint: no target matches${opts.cluster === undefined ? '' : ` --cluster ${opts.cluster}`}${opts.host === undefined ? '' : ` --host ${opts.host}`}\n`,
+          );
           return EXIT.error;
         }
         const history = History.open(historyPath(opts.db), { daemonId: `apply-${process.pid}` });
@@ -46,15 +54,22 @@ export function register(program: Command): void {
           if (opts.json === true) {
             jsonLines(
               outcomes.map((o) => ({
-                cluster: o.target.cluster, host: o.target.host, state: o.state, made: o.made, failed: o.failed,
-                drift: o.drift?.length ?? null, error: o.error?.message ?? null, remaining: o.changes,
+                cluster: o.target.cluster,
+                host: o.target.host,
+                state: o.state,
+                made: o.made,
+                failed: o.failed,
+                drift: o.drift?.length ?? null,
+                error: o.error?.message ?? null,
+                remaining: o.changes,
               })),
             );
           } else {
             const made = outcomes.reduce((n, o) => n + o.made, 0);
             process.stdout.write(`Made ${made} change${made === 1 ? '' : 's'}.\n`);
             const left = outcomes.filter((o) => o.state !== 'converged');
-            if (left.length === 0) process.stdout.write(`All ${outcomes.length} target${outcomes.length === 1 ? '' : 's'} converged.\n`);
+            if (left.length === 0)
+              process.stdout.write(`All ${outcomes.length} target${outcomes.length === 1 ? '' : 's'} converged.\n`);
             else process.stdout.write('\nNot converged:\n' + render(left));
           }
           if (outcomes.some((o) => o.error !== undefined)) return EXIT.error;

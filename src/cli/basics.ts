@@ -33,8 +33,11 @@ export function report(err: unknown): number {
     return err.exitCode;
   }
   // Not foreseen: one line; the stack only when asked for (SETPOINT_DEBUG=1), for a bug report.
-  const debug = process.env.SETPOINT_DEBUG !== undefined && process.env.SETPOINT_DEBUG !== '' && process.env.SETPOINT_DEBUG !== '0';
-  process.stderr.write(`setpoint: ${err instanceof Error ? (debug ? (err.stack ?? err.message) : `${err.message} (SETPOINT_DEBUG=1 shows where)`) : String(err)}\n`);
+  const debug =
+    process.env.SETPOINT_DEBUG !== undefined && process.env.SETPOINT_DEBUG !== '' && process.env.SETPOINT_DEBUG !== '0';
+  process.stderr.write(
+    `setpoint: ${err instanceof Error ? (debug ? (err.stack ?? err.message) : `${err.message} (SETPOINT_DEBUG=1 shows where)`) : String(err)}\n`,
+  );
   return EXIT.error;
 }
 
@@ -57,7 +60,12 @@ export function parseSince(text: string, now = Date.now()): number {
     return now - Number(m[1]) * mult;
   }
   const t = Date.parse(text);
-  if (Number.isNaN(t)) throw new SetpointError('cli.usage', `--since ${JSON.stringify(text)}: expected a duration like 30m, 2h, 7d or a time like 2026-11-26T10:00:00Z`, { exitCode: 1 });
+  if (Number.isNaN(t))
+    throw new SetpointError(
+      'cli.usage',
+      `--since ${JSON.stringify(text)}: expected a duration like 30m, 2h, 7d or a time like 2026-11-26T10:00:00Z`,
+      { exitCode: 1 },
+    );
   return t;
 }
 
@@ -66,7 +74,14 @@ export function ago(time: number | null | undefined, now = Date.now()): string {
   if (time === null || time === undefined) return '-';
   const s = Math.round((now - time) / 1000);
   const abs = Math.abs(s);
-  const text = abs < 60 ? `${abs}s` : abs < 3600 ? `${Math.round(abs / 60)}m` : abs < 86400 ? `${Math.round(abs / 3600)}h` : `${Math.round(abs / 86400)}d`;
+  const text =
+    abs < 60
+      ? `${abs}s`
+      : abs < 3600
+        ? `${Math.round(abs / 60)}m`
+        : abs < 86400
+          ? `${Math.round(abs / 3600)}h`
+          : `${Math.round(abs / 86400)}d`;
   return s >= 0 ? `${text} ago` : `in ${text}`;
 }
 
@@ -81,8 +96,11 @@ const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' 
  * are shown escaped (\\n, \\x1b), so no name can forge lines or colours in text output.
  */
 export function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
-  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return s.replace(
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 /** A plain text table: columns padded to their widest cell, the last one left free; cells made printable. */

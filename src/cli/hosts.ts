@@ -23,7 +23,7 @@ export function register(program: Command): void {
     .summary('what each host is: OS, kernel, CPUs, memory, free disk, package, service')
     .description(
       'List the facts last observed over SSH for each host that declares ssh: OS and kernel, uptime, CPU count,\n' +
-        'memory, free space on the data directory\'s file system, the database server package and whether its\n' +
+        "memory, free space on the data directory's file system, the database server package and whether its\n" +
         'service is running. Facts are stored in history like any observation.',
     )
     .option('--db <path>', 'history file (default: $SETPOINT_DB, $STATE_DIRECTORY/history.db, ./setpoint.db)')
@@ -35,7 +35,13 @@ export function register(program: Command): void {
         try {
           const rows = history.latestOfKind('host.facts');
           if (opts.json === true) {
-            jsonLines(rows.map((r) => ({ host: r.resource.slice('host.facts '.length), observedAt: iso(r.time), ...(r.state as object) })));
+            jsonLines(
+              rows.map((r) => ({
+                host: r.resource.slice('host.facts '.length),
+                observedAt: iso(r.time),
+                ...(r.state as object),
+              })),
+            );
           } else if (rows.length === 0) {
             process.stdout.write('No host facts yet (facts are observed over SSH: declare hosts.<name>.ssh).\n');
           } else {
@@ -51,9 +57,15 @@ export function register(program: Command): void {
                     typeof f.bootedAt === 'string' ? ago(Date.parse(f.bootedAt)).replace(' ago', '') : '-',
                     f.cpus === null || f.cpus === undefined ? '-' : String(f.cpus),
                     gib(f.memoryBytes),
-                    f.diskFreePercent === null || f.diskFreePercent === undefined ? '-' : `${gib(f.diskFreeBytes)} (${f.diskFreePercent}%)`,
+                    f.diskFreePercent === null || f.diskFreePercent === undefined
+                      ? '-'
+                      : `${gib(f.diskFreeBytes)} (${f.diskFreePercent}%)`,
                     clip(f.package ?? '-', 30),
-                    f.serviceActive === null || f.serviceActive === undefined ? '-' : f.serviceActive === true ? 'running' : 'STOPPED',
+                    f.serviceActive === null || f.serviceActive === undefined
+                      ? '-'
+                      : f.serviceActive === true
+                        ? 'running'
+                        : 'STOPPED',
                     ago(r.time),
                   ];
                 }),

@@ -11,8 +11,15 @@ import { useEngines } from './engines.js';
  * "did you mean" see every command. A new command must be listed here.
  */
 const MODULES: Record<string, string> = {
-  validate: './validate.js', plan: './plan.js', apply: './apply.js', run: './run.js', status: './status.js',
-  history: './history.js', hosts: './hosts.js', pause: './pause.js', resume: './pause.js',
+  validate: './validate.js',
+  plan: './plan.js',
+  apply: './apply.js',
+  run: './run.js',
+  status: './status.js',
+  history: './history.js',
+  hosts: './hosts.js',
+  pause: './pause.js',
+  resume: './pause.js',
 };
 
 /** Runs the command line `argv` (as process.argv); `loadEngines` gives the engines, loaded only when a command needs them. */
@@ -44,7 +51,8 @@ export async function main(argv: readonly string[], loadEngines: () => Promise<r
     });
   }
   const own = MODULES[invoked];
-  const wanted = own !== undefined ? [own] : invoked === '-V' || invoked === '--version' ? [] : [...new Set(Object.values(MODULES))];
+  const wanted =
+    own !== undefined ? [own] : invoked === '-V' || invoked === '--version' ? [] : [...new Set(Object.values(MODULES))];
   for (const m of wanted) ((await import(m)) as { register: (p: Command) => void }).register(program);
 
   await program.parseAsync(argv);

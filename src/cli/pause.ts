@@ -16,8 +16,13 @@ function who(): string {
 async function checkName(name: string, file: string | undefined): Promise<void> {
   if (file === undefined) return;
   const s = (await load(file, { secrets: false })).spec;
-  const known = new Set([...Object.keys(s.clusters), ...Object.keys(s.hosts), ...Object.entries(s.clusters).flatMap(([c, x]) => x.members.map((m) => `${c}/${m}`))]);
-  if (!known.has(name)) throw new SetpointError('cli.usage', `"${name}" is not a cluster, host or cluster/host of ${file}`);
+  const known = new Set([
+    ...Object.keys(s.clusters),
+    ...Object.keys(s.hosts),
+    ...Object.entries(s.clusters).flatMap(([c, x]) => x.members.map((m) => `${c}/${m}`)),
+  ]);
+  if (!known.has(name))
+    throw new SetpointError('cli.usage', `"${name}" is not a cluster, host or cluster/host of ${file}`);
 }
 
 export function register(program: Command): void {
@@ -27,7 +32,7 @@ export function register(program: Command): void {
     .description(
       'Pause a cluster, a host, or one member (cluster/host): the daemon keeps observing and reporting it, and\n' +
         'records drift, but changes nothing there until `setpoint resume`. Recorded in history. Takes effect at\n' +
-        'the target\'s next pass.',
+        "the target's next pass.",
     )
     .argument('<target>', 'a cluster name, a host name, or cluster/host')
     .option('--reason <text>', 'why (shown in status and history)', 'paused by an operator')
@@ -63,7 +68,9 @@ export function register(program: Command): void {
         const history = History.open(historyPath(opts.db), { daemonId: `cli-${process.pid}` });
         try {
           const was = history.resume(target, who());
-          process.stdout.write(was ? `resumed ${target}\n` : `${target} was not paused; contested marks on it are cleared\n`);
+          process.stdout.write(
+            was ? `resumed ${target}\n` : `${target} was not paused; contested marks on it are cleared\n`,
+          );
           return EXIT.ok;
         } finally {
           history.close();

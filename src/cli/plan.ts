@@ -22,13 +22,21 @@ export function register(program: Command): void {
     .option('--cluster <name>', 'only this cluster')
     .option('--host <name>', 'only this host')
     .option('--json', 'one JSON object per change: cluster, host, resource, action, risk, summary, status, reason')
-    .addHelpText('after', '\nExit status: 0 nothing to do, 2 changes to make (drift), 1 error (bad file, unreachable server).\n\nExample:\n  setpoint plan -f setpoint.yaml --cluster orders --json | jq -r .summary')
+    .addHelpText(
+      'after',
+      '\nExit status: 0 nothing to do, 2 changes to make (drift), 1 error (bad file, unreachable server).\n\nExample:\n  setpoint plan -f setpoint.yaml --cluster orders --json | jq -r .summary',
+    )
     .action(
       action(async (opts: { file: string; cluster?: string; host?: string; json?: boolean }) => {
         const loaded = await load(opts.file);
-        const targets = targetsOf(loaded.spec, await engines(), { ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }), ...(opts.host === undefined ? {} : { host: opts.host }) });
+        const targets = targetsOf(loaded.spec, await engines(), {
+          ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
+          ...(opts.host === undefined ? {} : { host: opts.host }),
+        });
         if (targets.length === 0) {
-          process.stderr.write(`setpoint: no target matches${opts.cluster === undefined ? '' : ` --cluster ${opts.cluster}`}${opts.host === undefined ? '' : ` --host ${opts.host}`}\n`);
+          process.stderr.write(
+            `setpoint: no target matches${opts.cluster === undefined ? '' : ` --cluster ${opts.cluster}`}${opts.host === undefined ? '' : ` --host ${opts.host}`}\n`,
+          );
           return EXIT.error;
         }
         const pool = new SessionPool();
@@ -38,13 +46,26 @@ export function register(program: Command): void {
         const locate = locator(loaded);
         try {
           const outcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, (t) =>
-            reconcile(t, { pool, ssh, log: silent, specVersion: loaded.version, disruptive: (x) => gate.check(x, members(x.cluster)), locate }, { act: false }),
+            reconcile(
+              t,
+              {
+                pool,
+                ssh,
+                log: silent,
+                specVersion: loaded.version,
+                disruptive: (x) => gate.check(x, members(x.cluster)),
+                locate,
+              },
+              { act: false },
+            ),
           );
           const changes = outcomes.flatMap((o) => o.changes);
           if (opts.json === true) jsonLines(changes.map(jsonChange));
           else process.stdout.write(render(outcomes));
           if (outcomes.some((o) => o.error !== undefined)) {
-            if (opts.json === true) for (const o of outcomes) if (o.error !== undefined) process.stderr.write(`setpoint: ${o.target.key}: ${o.error.message}\n`);
+            if (opts.json === true)
+              for (const o of outcomes)
+                if (o.error !== undefined) process.stderr.write(`setpoint: ${o.target.key}: ${o.error.message}\n`);
             return EXIT.error;
           }
           return changes.length > 0 ? EXIT.drift : EXIT.ok;
@@ -57,7 +78,16 @@ export function register(program: Command): void {
 }
 
 function jsonChange(c: PlannedChange): Record<string, unknown> {
-  return { cluster: c.cluster, host: c.host, resource: c.resource, action: c.action, risk: c.risk, summary: c.summary, status: c.status, ...(c.reason === undefined ? {} : { reason: c.reason }) };
+  return {
+    cluster: c.cluster,
+    host: c.host,
+    resource: c.resource,
+    action: c.action,
+    risk: c.risk,
+    summary: c.summary,
+    status: c.status,
+    ...(c.reason === undefined ? {} : { reason: c.reason }),
+  };
 }
 
 const MARK: Record<string, string> = { create: '+', grant: '+', drop: '-', revoke: '-' };

@@ -34,18 +34,33 @@ export function register(program: Command): void {
     .option('--db <path>', 'history file (default: $SETPOINT_DB, $STATE_DIRECTORY/history.db, ./setpoint.db)')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)')
-    .option('--listen <address:port>', 'serve /healthz, /readyz and Prometheus /metrics on this loopback address (default: $SETPOINT_LISTEN, else off)')
-    .addHelpText('after', '\nLogs go to stdout, one JSON object per line unless stdout is a terminal.\n\nExample:\n  SETPOINT_DB=/var/lib/setpoint/history.db setpoint run -f /etc/setpoint/setpoint.yaml')
+    .option(
+      '--listen <address:port>',
+      'serve /healthz, /readyz and Prometheus /metrics on this loopback address (default: $SETPOINT_LISTEN, else off)',
+    )
+    .addHelpText(
+      'after',
+      '\nLogs go to stdout, one JSON object per line unless stdout is a terminal.\n\nExample:\n  SETPOINT_DB=/var/lib/setpoint/history.db setpoint run -f /etc/setpoint/setpoint.yaml',
+    )
     .action(
       action(async (opts: { file: string; db?: string; logLevel: string; logFormat?: string; listen?: string }) => {
         if (!['debug', 'info', 'warn', 'error'].includes(opts.logLevel)) {
           process.stderr.write(`setpoint: --log-level must be debug, info, warn or error\n`);
           return EXIT.error;
         }
-        const log = createLogger({ level: opts.logLevel as Level, ...(opts.logFormat === undefined ? {} : { json: opts.logFormat === 'json' }) });
+        const log = createLogger({
+          level: opts.logLevel as Level,
+          ...(opts.logFormat === undefined ? {} : { json: opts.logFormat === 'json' }),
+        });
         try {
           const listen = opts.listen ?? (process.env.SETPOINT_LISTEN === '' ? undefined : process.env.SETPOINT_LISTEN);
-          return await runDaemon({ file: opts.file, db: historyPath(opts.db), engines: await engines(), log, ...(listen === undefined ? {} : { listen }) });
+          return await runDaemon({
+            file: opts.file,
+            db: historyPath(opts.db),
+            engines: await engines(),
+            log,
+            ...(listen === undefined ? {} : { listen }),
+          });
         } catch (err) {
           return report(err);
         }

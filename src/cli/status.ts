@@ -17,71 +17,145 @@ export function register(program: Command): void {
     .option('--db <path>', 'history file (default: $SETPOINT_DB, $STATE_DIRECTORY/history.db, ./setpoint.db)')
     .option('--json', 'one JSON object per cluster member, with its conditions')
     .option('--conditions', 'show every condition of every member: status, reason, since, spec version, message')
-    .option('--clusters', 'one row per cluster instead: members converged, and the cluster\'s conditions (Ready when all are, the others when any is)')
-    .addHelpText('after', '\nExit status: 0 all shown members converged, 2 some are not, 1 error.\n\nExample:\n  setpoint status --json | jq -r "select(.converged | not) | .host"')
+    .option(
+      '--clusters',
+      "one row per cluster instead: members converged, and the cluster's conditions (Ready when all are, the others when any is)",
+    )
+    .addHelpText(
+      'after',
+      '\nExit status: 0 all shown members converged, 2 some are not, 1 error.\n\nExample:\n  setpoint status --json | jq -r "select(.converged | not) | .host"',
+    )
     .action(
-      action(async (opts: { cluster?: string; host?: string; db?: string; json?: boolean; conditions?: boolean; clusters?: boolean }) => {
-        const history = History.open(historyPath(opts.db), { readonly: true });
-        try {
-          const rows = history.status({ ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }), ...(opts.host === undefined ? {} : { host: opts.host }) });
-          if (opts.clusters === true) {
-            const clusters = [...new Set(rows.map((r) => r.cluster))].map((c) => {
-              const members = rows.filter((r) => r.cluster === c);
-              return { cluster: c, members: members.length, converged: members.filter((m) => m.state === 'converged').length, conditions: clusterConditions(members.map((m) => m.conditions)) };
+      action(
+        async (opts: {
+          cluster?: string;
+          host?: string;
+          db?: string;
+          json?: boolean;
+          conditions?: boolean;
+          clusters?: boolean;
+        }) => {
+          const history = History.open(historyPath(opts.db), { readonly: true });
+          try {
+            const rows = history.status({
+              ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
+              ...(opts.host === undefined ? {} : { host: opts.host }),
             });
-            if (opts.json === true) jsonLines(clusters);
-            else
+            if (opts.clusters === true) {
+              const clusters = [...new Set(rows.map((r) => r.cluster))].map((c) => {
+                const members = rows.filter((r) => r.cluster === c);
+                return {
+                  cluster: c,
+                  members: members.length,
+                  converged: members.filter((m) => m.state === 'converged').length,
+                  conditions: clusterConditions(members.map((m) => m.conditions)),
+                };
+              });
+              if (opts.json === true) jsonLines(clusters);
+              else
+                process.stdout.write(
+                  table(
+                    ['CLUSTER', 'CONVERGED', 'READY', 'PROGRESSING', 'DEGRADED', 'STALLED'],
+                    clusters.map((c) => [
+                      c.cluster,
+                      `${c.converged}/${c.members}`,
+                      c.conditions.Ready,
+                      c.conditions.Progressing,
+                      c.conditions.Degraded,
+                      c.conditions.Stalled,
+                    ]),
+                  ),
+                );
+            } else if (opts.json === true) {
+              jsonLines(
+                rows.map((r) => ({
+                  cluster: r.cluster,
+                  host: r.host,
+                  converged: r.state === 'converged',
+                  state: r.state,
+                  drift: r.drift,
+                  waiting: r.waiting,
+                  message: r.message,
+                  server: r.server,
+                  specVersion: r.specVersion,
+                  lastObserved: iso(r.observedAt),
+                  lastPass: iso(r.passAt),
+                  lastAction: r.lastAction,
+                  lastActionAt: iso(r.lastActionAt),
+                  lastError: r.lastError,
+                  lastErrorAt: iso(r.lastErrorAt),
+                  nextPass: iso(r.nextAt),
+                  conditions: r.conditions,
+                })),
+              );
+            } else if (rows.length === 0) {
+              process.stdout.write('No cluster member has been observed yet.\n');
+            } else {
               process.stdout.write(
                 table(
-                  ['CLUSTER', 'CONVERGED', 'READY', 'PROGRESSING', 'DEGRADED', 'STALLED'],
-                  clusters.map((c) => [c.cluster, `${c.converged}/${c.members}`, c.conditions.Ready, c.conditions.Progressing, c.conditions.Degraded, c.conditions.Stalled]),
+                  [
+                    'CLUSTER',
+                    'HOST',
+                    'STATE',
+                    'CONDITIONS',
+                    'DRIFT',
+                    'OBSERVED',
+                    'LAST ACTION',
+                    'LAST ERROR',
+                    'DETAIL',
+                  ],
+                  rows.map((r) => [
+                    r.cluster,
+                    r.host,
+                    r.state,
+                    compact(r.conditions),
+                    String(r.drift),
+                    ago(r.observedAt),
+                    r.lastAction === null ? '-' : `${clip(r.lastAction, 48)} ${ago(r.lastActionAt)}`,
+                    r.lastError === null ? '-' : `${clip(r.lastError, 40)} ${ago(r.lastErrorAt)}`,
+                    clip(r.message, 80),
+                  ]),
                 ),
               );
-          } else if (opts.json === true) {
-            jsonLines(
-              rows.map((r) => ({
-                cluster: r.cluster, host: r.host, converged: r.state === 'converged', state: r.state, drift: r.drift, waiting: r.waiting,
-                message: r.message, server: r.server, specVersion: r.specVersion, lastObserved: iso(r.observedAt), lastPass: iso(r.passAt),
-                lastAction: r.lastAction, lastActionAt: iso(r.lastActionAt), lastError: r.lastError, lastErrorAt: iso(r.lastErrorAt), nextPass: iso(r.nextAt),
-                conditions: r.conditions,
-              })),
-            );
-          } else if (rows.length === 0) {
-            process.stdout.write('No cluster member has been observed yet.\n');
-          } else {
-            process.stdout.write(
-              table(
-                ['CLUSTER', 'HOST', 'STATE', 'CONDITIONS', 'DRIFT', 'OBSERVED', 'LAST ACTION', 'LAST ERROR', 'DETAIL'],
-                rows.map((r) => [
-                  r.cluster, r.host, r.state, compact(r.conditions), String(r.drift), ago(r.observedAt),
-                  r.lastAction === null ? '-' : `${clip(r.lastAction, 48)} ${ago(r.lastActionAt)}`,
-                  r.lastError === null ? '-' : `${clip(r.lastError, 40)} ${ago(r.lastErrorAt)}`,
-                  clip(r.message, 80),
-                ]),
-              ),
-            );
-            const clusters = [...new Set(rows.map((r) => r.cluster))];
-            process.stdout.write('\n');
-            for (const c of clusters) {
-              const members = rows.filter((r) => r.cluster === c);
-              const cc = clusterConditions(members.map((m) => m.conditions));
-              process.stdout.write(`cluster ${c}: ${Object.entries(cc).map(([k, v]) => `${k}=${v}`).join(' ')} (${members.length} member${members.length === 1 ? '' : 's'})\n`);
-            }
-            if (opts.conditions === true) {
+              const clusters = [...new Set(rows.map((r) => r.cluster))];
               process.stdout.write('\n');
-              process.stdout.write(
-                table(
-                  ['TARGET', 'TYPE', 'STATUS', 'REASON', 'SINCE', 'SPEC', 'MESSAGE'],
-                  rows.flatMap((r) => r.conditions.map((c) => [`${r.cluster}/${r.host}`, c.type, c.status, c.reason, ago(Date.parse(c.lastTransitionTime)), c.observedGeneration === r.specVersion ? c.observedGeneration : `${c.observedGeneration} (stale)`, c.message])),
-                ),
-              );
+              for (const c of clusters) {
+                const members = rows.filter((r) => r.cluster === c);
+                const cc = clusterConditions(members.map((m) => m.conditions));
+                process.stdout.write(
+                  `cluster ${c}: ${Object.entries(cc)
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(' ')} (${members.length} member${members.length === 1 ? '' : 's'})\n`,
+                );
+              }
+              if (opts.conditions === true) {
+                process.stdout.write('\n');
+                process.stdout.write(
+                  table(
+                    ['TARGET', 'TYPE', 'STATUS', 'REASON', 'SINCE', 'SPEC', 'MESSAGE'],
+                    rows.flatMap((r) =>
+                      r.conditions.map((c) => [
+                        `${r.cluster}/${r.host}`,
+                        c.type,
+                        c.status,
+                        c.reason,
+                        ago(Date.parse(c.lastTransitionTime)),
+                        c.observedGeneration === r.specVersion
+                          ? c.observedGeneration
+                          : `${c.observedGeneration} (stale)`,
+                        c.message,
+                      ]),
+                    ),
+                  ),
+                );
+              }
             }
+            return rows.every((r) => r.state === 'converged') ? EXIT.ok : EXIT.drift;
+          } finally {
+            history.close();
           }
-          return rows.every((r) => r.state === 'converged') ? EXIT.ok : EXIT.drift;
-        } finally {
-          history.close();
-        }
-      }),
+        },
+      ),
     );
 }
 

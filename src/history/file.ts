@@ -30,7 +30,11 @@ export class HistoryFile {
   /** Prepared statements by SQL text: better-sqlite3 compiles on every prepare(), which costs more than most of these statements take to run. */
   private readonly statements = new Map<string, Database.Statement>();
 
-  private constructor(readonly db: Database.Database, readonly path: string, readonly daemonId: string) {}
+  private constructor(
+    readonly db: Database.Database,
+    readonly path: string,
+    readonly daemonId: string,
+  ) {}
 
   /** Opens the file; `readonly` never creates or migrates it. Failures are SetpointErrors that name the file and say what to do. */
   static open(path: string, opts: { readonly?: boolean; daemonId?: string } = {}): HistoryFile {
@@ -45,7 +49,11 @@ export class HistoryFile {
   private static openFile(path: string, opts: { readonly?: boolean; daemonId?: string }): HistoryFile {
     if (opts.readonly === true) {
       if (path !== ':memory:' && !existsSync(path)) {
-        throw new SetpointError('history.missing', `history file ${path} does not exist yet (start the daemon or run apply, or pass --db)`, { exitCode: 1 });
+        throw new SetpointError(
+          'history.missing',
+          `history file ${path} does not exist yet (start the daemon or run apply, or pass --db)`,
+          { exitCode: 1 },
+        );
       }
       const db = new Database(path, { readonly: true, fileMustExist: true });
       db.pragma('busy_timeout = 5000');
@@ -71,7 +79,10 @@ export class HistoryFile {
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > migrations.length) {
-      throw new SetpointError('history.too_new', `history file ${this.path} was written by a newer setpoint (schema ${version}, this one knows ${migrations.length})`);
+      throw new SetpointError(
+        'history.too_new',
+        `history file ${this.path} was written by a newer setpoint (schema ${version}, this one knows ${migrations.length})`,
+      );
     }
     for (let v = version; v < migrations.length; v++) {
       this.db.transaction(() => {
@@ -94,10 +105,21 @@ export class HistoryFile {
 
   /** Inserts one entry, stamped with this writer's daemon id; returns its id. */
   insert(e: NewEntry): number {
-    const r = this
-      .stmt('INSERT INTO entries (time, kind, cluster, host, resource, field, summary, outcome, spec_version, daemon, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(e.time, e.kind, e.cluster ?? null, e.host ?? null, e.resource ?? null, e.field ?? null, e.summary, e.outcome, e.specVersion ?? null, this.daemonId, e.detail === undefined ? null : JSON.stringify(e.detail));
+    const r = this.stmt(
+      'INSERT INTO entries (time, kind, cluster, host, resource, field, summary, outcome, spec_version, daemon, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ).run(
+      e.time,
+      e.kind,
+      e.cluster ?? null,
+      e.host ?? null,
+      e.resource ?? null,
+      e.field ?? null,
+      e.summary,
+      e.outcome,
+      e.specVersion ?? null,
+      this.daemonId,
+      e.detail === undefined ? null : JSON.stringify(e.detail),
+    );
     return Number(r.lastInsertRowid);
   }
-
 }

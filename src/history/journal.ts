@@ -40,14 +40,28 @@ export class Journal {
   /** Records a spec version (text holds references, not secret values) and a `spec` entry. */
   recordSpec(s: { file: string; version: string; text: string }, time = Date.now()): void {
     this.file.db.transaction(() => {
-      this.file.stmt('INSERT OR IGNORE INTO specs (version, file, loaded_at, text) VALUES (?, ?, ?, ?)').run(s.version, s.file, time, s.text);
-      this.file.insert({ time, kind: 'spec', summary: `loaded ${s.file} (version ${s.version})`, outcome: 'loaded', specVersion: s.version });
+      this.file
+        .stmt('INSERT OR IGNORE INTO specs (version, file, loaded_at, text) VALUES (?, ?, ?, ?)')
+        .run(s.version, s.file, time, s.text);
+      this.file.insert({
+        time,
+        kind: 'spec',
+        summary: `loaded ${s.file} (version ${s.version})`,
+        outcome: 'loaded',
+        specVersion: s.version,
+      });
     })();
   }
 
   /** Records a rejected file and why (its problems). The text is not kept: it may be half-typed. */
   recordRejectedSpec(file: string, problems: string[], time = Date.now()): void {
-    this.file.insert({ time, kind: 'spec', summary: `rejected ${file}: ${problems[0] ?? 'invalid'}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}`, outcome: 'rejected', detail: { problems } });
+    this.file.insert({
+      time,
+      kind: 'spec',
+      summary: `rejected ${file}: ${problems[0] ?? 'invalid'}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}`,
+      outcome: 'rejected',
+      detail: { problems },
+    });
   }
 
   event(summary: string, detail?: unknown, time = Date.now()): void {
@@ -75,8 +89,24 @@ export class Journal {
   }
 
   /** Journals a change before it runs, so a crash leaves a trace. Returns its id. */
-  actionStarted(t: TargetKey, a: { resource: string; summary: string; risk: string; action: string; statements: string[] }, specVersion: string, time = Date.now()): number {
-    const id = this.file.insert({ time, kind: 'action', cluster: t.cluster, host: t.host, resource: a.resource, field: a.action, summary: a.summary, outcome: 'running', specVersion, detail: { risk: a.risk, statements: a.statements } });
+  actionStarted(
+    t: TargetKey,
+    a: { resource: string; summary: string; risk: string; action: string; statements: string[] },
+    specVersion: string,
+    time = Date.now(),
+  ): number {
+    const id = this.file.insert({
+      time,
+      kind: 'action',
+      cluster: t.cluster,
+      host: t.host,
+      resource: a.resource,
+      field: a.action,
+      summary: a.summary,
+      outcome: 'running',
+      specVersion,
+      detail: { risk: a.risk, statements: a.statements },
+    });
     this.lastAction.set(`${t.cluster}\0${t.host}`, { summary: a.summary, outcome: 'running', time });
     this.actionTargets.set(id, `${t.cluster}\0${t.host}`);
     return id;
@@ -87,8 +117,14 @@ export class Journal {
     this.actionTargets.delete(id);
     const last = key === undefined ? undefined : this.lastAction.get(key);
     if (last !== undefined && key !== undefined) this.lastAction.set(key, { ...last, outcome });
-    if (error === undefined) this.file.stmt('UPDATE entries SET outcome = ?, ended = ? WHERE id = ?').run(outcome, time, id);
-    else this.file.stmt("UPDATE entries SET outcome = ?, ended = ?, detail = json_set(coalesce(detail, '{}'), '$.error', ?) WHERE id = ?").run(outcome, time, error, id);
+    if (error === undefined)
+      this.file.stmt('UPDATE entries SET outcome = ?, ended = ? WHERE id = ?').run(outcome, time, id);
+    else
+      this.file
+        .stmt(
+          "UPDATE entries SET outcome = ?, ended = ?, detail = json_set(coalesce(detail, '{}'), '$.error', ?) WHERE id = ?",
+        )
+        .run(outcome, time, error, id);
   }
 
   /**
@@ -97,7 +133,11 @@ export class Journal {
    */
   markInterrupted(time = Date.now(), own = false): number {
     const who = own ? 'daemon = ?' : '(daemon IS NULL OR daemon <> ?)';
-    return this.file.stmt(`UPDATE entries SET outcome = 'interrupted', ended = ? WHERE kind = 'action' AND outcome = 'running' AND ${who}`).run(time, this.file.daemonId).changes;
+    return this.file
+      .stmt(
+        `UPDATE entries SET outcome = 'interrupted', ended = ? WHERE kind = 'action' AND outcome = 'running' AND ${who}`,
+      )
+      .run(time, this.file.daemonId).changes;
   }
 
   /** Writes a pass: changed observations, drift that appeared or was resolved, the error, and the target's status. */
@@ -109,27 +149,58 @@ export class Journal {
       if (p.error !== undefined) {
         const last = this.lastError.get(key);
         if (last !== p.error.message) {
-          this.file.insert({ time: p.time, kind: 'error', cluster: p.cluster, host: p.host, summary: p.error.message, outcome: p.error.terminal ? 'terminal' : 'transient', specVersion: p.specVersion, detail: { code: p.error.code } });
+          this.file.insert({
+            time: p.time,
+            kind: 'error',
+            cluster: p.cluster,
+            host: p.host,
+            summary: p.error.message,
+            outcome: p.error.terminal ? 'terminal' : 'transient',
+            specVersion: p.specVersion,
+            detail: { code: p.error.code },
+          });
         }
         this.lastError.set(key, p.error.message);
       } else this.lastError.delete(key);
       // The last action comes from what this writer journaled; the file is asked once per target (after a restart).
       let lastAction = this.lastAction.get(key);
       if (lastAction === undefined) {
-        lastAction = this.file.stmt("SELECT summary, outcome, time FROM entries WHERE cluster = ? AND host = ? AND kind = 'action' ORDER BY time DESC, id DESC LIMIT 1").get(p.cluster, p.host) as
-          | { summary: string; outcome: string; time: number }
-          | undefined;
+        lastAction = this.file
+          .stmt(
+            "SELECT summary, outcome, time FROM entries WHERE cluster = ? AND host = ? AND kind = 'action' ORDER BY time DESC, id DESC LIMIT 1",
+          )
+          .get(p.cluster, p.host) as { summary: string; outcome: string; time: number } | undefined;
         if (lastAction !== undefined) this.lastAction.set(key, lastAction);
       }
-      const prev = this.file.stmt('SELECT last_error, last_error_at, observed_at, server, conditions FROM targets WHERE cluster = ? AND host = ?').get(p.cluster, p.host) as
-        | { last_error: string | null; last_error_at: number | null; observed_at: number | null; server: string | null; conditions: string | null }
+      const prev = this.file
+        .stmt(
+          'SELECT last_error, last_error_at, observed_at, server, conditions FROM targets WHERE cluster = ? AND host = ?',
+        )
+        .get(p.cluster, p.host) as
+        | {
+            last_error: string | null;
+            last_error_at: number | null;
+            observed_at: number | null;
+            server: string | null;
+            conditions: string | null;
+          }
         | undefined;
       if (p.conditions !== undefined) {
         const before = prev?.conditions == null ? [] : (JSON.parse(prev.conditions) as Condition[]);
         for (const c of p.conditions) {
           const was = before.find((b) => b.type === c.type);
           if (was?.status === c.status) continue;
-          this.file.insert({ time: p.time, kind: 'condition', cluster: p.cluster, host: p.host, field: c.type, summary: `${c.type}=${c.status} (${c.reason}): ${c.message}`, outcome: c.status, specVersion: p.specVersion, detail: { was: was?.status ?? null } });
+          this.file.insert({
+            time: p.time,
+            kind: 'condition',
+            cluster: p.cluster,
+            host: p.host,
+            field: c.type,
+            summary: `${c.type}=${c.status} (${c.reason}): ${c.message}`,
+            outcome: c.status,
+            specVersion: p.specVersion,
+            detail: { was: was?.status ?? null },
+          });
         }
       }
       this.file
@@ -139,10 +210,21 @@ export class Journal {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
-          p.cluster, p.host, p.specVersion, p.server ?? prev?.server ?? null, p.state, p.drift?.length ?? 0, p.waiting, p.message ?? null,
-          p.observed !== undefined ? p.time : (prev?.observed_at ?? null), p.time,
-          lastAction === undefined ? null : `${lastAction.summary} (${lastAction.outcome})`, lastAction?.time ?? null,
-          p.error?.message ?? prev?.last_error ?? null, p.error !== undefined ? p.time : (prev?.last_error_at ?? null), p.nextAt ?? null,
+          p.cluster,
+          p.host,
+          p.specVersion,
+          p.server ?? prev?.server ?? null,
+          p.state,
+          p.drift?.length ?? 0,
+          p.waiting,
+          p.message ?? null,
+          p.observed !== undefined ? p.time : (prev?.observed_at ?? null),
+          p.time,
+          lastAction === undefined ? null : `${lastAction.summary} (${lastAction.outcome})`,
+          lastAction?.time ?? null,
+          p.error?.message ?? prev?.last_error ?? null,
+          p.error !== undefined ? p.time : (prev?.last_error_at ?? null),
+          p.nextAt ?? null,
           p.conditions === undefined ? (prev?.conditions ?? null) : JSON.stringify(p.conditions),
         );
     });
@@ -152,7 +234,9 @@ export class Journal {
   forgetTargets(keep: TargetKey[]): void {
     const want = new Set(keep.map((k) => `${k.cluster}\0${k.host}`));
     const rows = this.file.stmt('SELECT cluster, host FROM targets').all() as TargetKey[];
-    for (const r of rows) if (!want.has(`${r.cluster}\0${r.host}`)) this.file.stmt('DELETE FROM targets WHERE cluster = ? AND host = ?').run(r.cluster, r.host);
+    for (const r of rows)
+      if (!want.has(`${r.cluster}\0${r.host}`))
+        this.file.stmt('DELETE FROM targets WHERE cluster = ? AND host = ?').run(r.cluster, r.host);
   }
 
   private writeObservations(p: PassRecord, key: string, now: Map<string, string>): void {
@@ -160,12 +244,16 @@ export class Journal {
     if (last === undefined) {
       last = new Map();
       const rows = this.file
-        .stmt('SELECT o.resource, o.state FROM observations o WHERE o.id IN (SELECT MAX(id) FROM observations WHERE cluster = ? AND host = ? GROUP BY resource)')
+        .stmt(
+          'SELECT o.resource, o.state FROM observations o WHERE o.id IN (SELECT MAX(id) FROM observations WHERE cluster = ? AND host = ? GROUP BY resource)',
+        )
         .all(p.cluster, p.host) as { resource: string; state: string | null }[];
       for (const r of rows) if (r.state !== null) last.set(r.resource, r.state);
       this.lastObserved.set(key, last);
     }
-    const ins = this.file.stmt('INSERT INTO observations (time, cluster, host, resource, state) VALUES (?, ?, ?, ?, ?)');
+    const ins = this.file.stmt(
+      'INSERT INTO observations (time, cluster, host, resource, state) VALUES (?, ?, ?, ?, ?)',
+    );
     for (const [resource, state] of now) {
       if (last.get(resource) !== state) {
         ins.run(p.time, p.cluster, p.host, resource, state);
@@ -187,12 +275,20 @@ export class Journal {
     this.write(() => this.syncDrift({ ...t, time, specVersion }, key, drift, false));
   }
 
-  private syncDrift(p: TargetKey & { time: number; specVersion: string }, key: string, drift: DriftRecord[], resolveGone = true, kinds?: ReadonlySet<string>): void {
+  private syncDrift(
+    p: TargetKey & { time: number; specVersion: string },
+    key: string,
+    drift: DriftRecord[],
+    resolveGone = true,
+    kinds?: ReadonlySet<string>,
+  ): void {
     let open = this.openDrift.get(key);
     if (open === undefined) {
       open = new Map();
       const rows = this.file
-        .stmt("SELECT id, resource, field FROM entries WHERE cluster = ? AND host = ? AND kind = 'drift' AND outcome = 'open'")
+        .stmt(
+          "SELECT id, resource, field FROM entries WHERE cluster = ? AND host = ? AND kind = 'drift' AND outcome = 'open'",
+        )
         .all(p.cluster, p.host) as { id: number; resource: string; field: string }[];
       for (const r of rows) open.set(`${r.resource}\0${r.field}`, r.id);
       this.openDrift.set(key, open);
@@ -202,7 +298,18 @@ export class Journal {
       const k = `${d.resource}\0${d.field}`;
       seen.add(k);
       if (!open.has(k)) {
-        const id = this.file.insert({ time: p.time, kind: 'drift', cluster: p.cluster, host: p.host, resource: d.resource, field: d.field, summary: d.summary, outcome: 'open', specVersion: p.specVersion, detail: { desired: d.desired, observed: d.observed } });
+        const id = this.file.insert({
+          time: p.time,
+          kind: 'drift',
+          cluster: p.cluster,
+          host: p.host,
+          resource: d.resource,
+          field: d.field,
+          summary: d.summary,
+          outcome: 'open',
+          specVersion: p.specVersion,
+          detail: { desired: d.desired, observed: d.observed },
+        });
         open.set(k, id);
       }
     }
@@ -215,5 +322,4 @@ export class Journal {
       }
     }
   }
-
 }

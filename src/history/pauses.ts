@@ -12,29 +12,69 @@ export interface Pause {
 /** Pauses a cluster, a host or a cluster/host: it is observed and reported, never changed. */
 export function pause(h: HistoryFile, target: string, reason: string, by: string, time = Date.now()): void {
   h.db.transaction(() => {
-    h.stmt('UPDATE pauses SET reason = ?, paused_by = ? WHERE target = ? AND resumed_at IS NULL').run(reason, by, target);
-    const open = h.stmt('SELECT COUNT(*) AS n FROM pauses WHERE target = ? AND resumed_at IS NULL').get(target) as { n: number };
-    if (open.n === 0) h.stmt('INSERT INTO pauses (target, reason, paused_at, paused_by) VALUES (?, ?, ?, ?)').run(target, reason, time, by);
-    h.insert({ time, kind: 'event', summary: `paused ${target}: ${reason}`, outcome: 'paused', detail: { target, by } });
+    h.stmt('UPDATE pauses SET reason = ?, paused_by = ? WHERE target = ? AND resumed_at IS NULL').run(
+      reason,
+      by,
+      target,
+    );
+    const open = h.stmt('SELECT COUNT(*) AS n FROM pauses WHERE target = ? AND resumed_at IS NULL').get(target) as {
+      n: number;
+    };
+    if (open.n === 0)
+      h.stmt('INSERT INTO pauses (target, reason, paused_at, paused_by) VALUES (?, ?, ?, ?)').run(
+        target,
+        reason,
+        time,
+        by,
+      );
+    h.insert({
+      time,
+      kind: 'event',
+      summary: `paused ${target}: ${reason}`,
+      outcome: 'paused',
+      detail: { target, by },
+    });
   })();
 }
 
 /** Resumes a paused target (and clears "contested" marks on it); false when it was not paused. */
 export function resume(h: HistoryFile, target: string, by: string, time = Date.now()): boolean {
   return h.db.transaction(() => {
-    const r = h.stmt('UPDATE pauses SET resumed_at = ?, resumed_by = ? WHERE target = ? AND resumed_at IS NULL').run(time, by, target);
-    if (r.changes === 0) h.stmt('INSERT INTO pauses (target, reason, paused_at, paused_by, resumed_at, resumed_by) VALUES (?, ?, ?, ?, ?, ?)').run(target, '(resume only)', time, by, time, by);
-    h.insert({ time, kind: 'event', summary: `resumed ${target}`, outcome: 'resumed', detail: { target, by, wasPaused: r.changes > 0 } });
+    const r = h
+      .stmt('UPDATE pauses SET resumed_at = ?, resumed_by = ? WHERE target = ? AND resumed_at IS NULL')
+      .run(time, by, target);
+    if (r.changes === 0)
+      h.stmt(
+        'INSERT INTO pauses (target, reason, paused_at, paused_by, resumed_at, resumed_by) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(target, '(resume only)', time, by, time, by);
+    h.insert({
+      time,
+      kind: 'event',
+      summary: `resumed ${target}`,
+      outcome: 'resumed',
+      detail: { target, by, wasPaused: r.changes > 0 },
+    });
     return r.changes > 0;
   })();
 }
 
 /** Pauses in force, and the last resume time of each target name. */
 export function pauseState(h: HistoryFile): { active: Pause[]; resumed: Map<string, number> } {
-  const active = (h.stmt('SELECT target, reason, paused_at, paused_by FROM pauses WHERE resumed_at IS NULL').all() as { target: string; reason: string; paused_at: number; paused_by: string | null }[]).map(
-    (r) => ({ target: r.target, reason: r.reason, since: r.paused_at, by: r.paused_by }),
+  const active = (
+    h.stmt('SELECT target, reason, paused_at, paused_by FROM pauses WHERE resumed_at IS NULL').all() as {
+      target: string;
+      reason: string;
+      paused_at: number;
+      paused_by: string | null;
+    }[]
+  ).map((r) => ({ target: r.target, reason: r.reason, since: r.paused_at, by: r.paused_by }));
+  const resumed = new Map(
+    (
+      h.stmt('SELECT target, MAX(resumed_at) AS t FROM pauses WHERE resumed_at IS NOT NULL GROUP BY target').all() as {
+        target: string;
+        t: number;
+      }[]
+    ).map((r) => [r.target, r.t]),
   );
-  const resumed = new Map((h.stmt('SELECT target, MAX(resumed_at) AS t FROM pauses WHERE resumed_at IS NOT NULL GROUP BY target').all() as { target: string; t: number }[]).map((r) => [r.target, r.t]));
   return { active, resumed };
 }
-

@@ -18,7 +18,6 @@ export interface Entry {
   detail: unknown;
 }
 
-
 export interface TargetStatus extends TargetKey {
   specVersion: string | null;
   server: string | null;
@@ -36,7 +35,6 @@ export interface TargetStatus extends TargetKey {
   conditions: Condition[];
 }
 
-
 export interface HistoryFilter {
   cluster?: string;
   host?: string;
@@ -46,7 +44,6 @@ export interface HistoryFilter {
   kinds?: EntryKind[];
   limit?: number;
 }
-
 
 /** Opens (and creates, 0600) the history file and migrates it. */
 export function status(h: HistoryFile, filter: { cluster?: string; host?: string } = {}): TargetStatus[] {
@@ -60,7 +57,9 @@ export function status(h: HistoryFile, filter: { cluster?: string; host?: string
     where.push('host = ?');
     args.push(filter.host);
   }
-  const rows = h.stmt(`SELECT * FROM targets${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY cluster, host`).all(...args) as Record<string, unknown>[];
+  const rows = h
+    .stmt(`SELECT * FROM targets${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY cluster, host`)
+    .all(...args) as Record<string, unknown>[];
   return rows.map((r) => ({
     cluster: r.cluster as string,
     host: r.host as string,
@@ -83,7 +82,8 @@ export function status(h: HistoryFile, filter: { cluster?: string; host?: string
 
 /** The conditions a target carries now (empty before its first pass). */
 export function conditionsOf(h: HistoryFile, t: TargetKey): Condition[] {
-  const r = h.stmt('SELECT conditions FROM targets WHERE cluster = ? AND host = ?').get(t.cluster, t.host) as { conditions: string | null } | undefined;
+  const r = h.stmt('SELECT conditions FROM targets WHERE cluster = ? AND host = ?').get(t.cluster, t.host) as
+    { conditions: string | null } | undefined;
   return r?.conditions == null ? [] : (JSON.parse(r.conditions) as Condition[]);
 }
 
@@ -131,21 +131,32 @@ export function entries(h: HistoryFile, f: HistoryFilter = {}): Entry[] {
 }
 
 /** The latest observation of each resource of a kind, across targets (e.g. `host.facts` for `setpoint hosts`). */
-export function latestOfKind(h: HistoryFile, kind: string): { cluster: string; host: string; resource: string; time: number; state: unknown }[] {
+export function latestOfKind(
+  h: HistoryFile,
+  kind: string,
+): { cluster: string; host: string; resource: string; time: number; state: unknown }[] {
   const rows = h
     .stmt(
       `SELECT cluster, host, resource, time, state FROM observations WHERE id IN (
          SELECT MAX(id) FROM observations WHERE resource >= ? AND resource < ? GROUP BY resource)
        ORDER BY resource`,
     )
-    .all(`${kind} `, `${kind}!`) as { cluster: string; host: string; resource: string; time: number; state: string | null }[];
+    .all(`${kind} `, `${kind}!`) as {
+    cluster: string;
+    host: string;
+    resource: string;
+    time: number;
+    state: string | null;
+  }[];
   return rows.filter((r) => r.state !== null).map((r) => ({ ...r, state: JSON.parse(r.state as string) as unknown }));
 }
 
 /** Observed state of a target's resources as of `time` (the latest row at or before it). */
 export function observedAt(h: HistoryFile, t: TargetKey, time: number): Map<string, unknown> {
   const rows = h
-    .stmt('SELECT resource, state FROM observations WHERE id IN (SELECT MAX(id) FROM observations WHERE cluster = ? AND host = ? AND time <= ? GROUP BY resource)')
+    .stmt(
+      'SELECT resource, state FROM observations WHERE id IN (SELECT MAX(id) FROM observations WHERE cluster = ? AND host = ? AND time <= ? GROUP BY resource)',
+    )
     .all(t.cluster, t.host, time) as { resource: string; state: string | null }[];
   return new Map(rows.filter((r) => r.state !== null).map((r) => [r.resource, JSON.parse(r.state as string)]));
 }

@@ -8,7 +8,10 @@ import type { HistoryFile } from './file.js';
  * Returns the number of rows removed.
  */
 export async function thin(h: HistoryFile, before: number, window = 20_000): Promise<number> {
-  const bounds = h.stmt('SELECT MIN(id) AS lo, MAX(id) AS hi FROM observations').get() as { lo: number | null; hi: number | null };
+  const bounds = h.stmt('SELECT MIN(id) AS lo, MAX(id) AS hi FROM observations').get() as {
+    lo: number | null;
+    hi: number | null;
+  };
   if (bounds.lo === null || bounds.hi === null) return 0;
   const step = h.stmt(
     `DELETE FROM observations WHERE id IN (
@@ -28,4 +31,3 @@ export async function thin(h: HistoryFile, before: number, window = 20_000): Pro
   if (removed > 0) h.db.pragma('wal_checkpoint(TRUNCATE)');
   return removed;
 }
-

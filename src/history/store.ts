@@ -12,7 +12,16 @@ import type { Condition, DriftRecord, TargetKey } from '../status.js';
 import { HistoryFile } from './file.js';
 import { Journal, type PassRecord } from './journal.js';
 import { pause, pauseState, resume, type Pause } from './pauses.js';
-import { conditionsOf, entries, latestOfKind, observedAt, status, type Entry, type HistoryFilter, type TargetStatus } from './readers.js';
+import {
+  conditionsOf,
+  entries,
+  latestOfKind,
+  observedAt,
+  status,
+  type Entry,
+  type HistoryFilter,
+  type TargetStatus,
+} from './readers.js';
 import { thin } from './retention.js';
 
 export type { EntryKind } from './file.js';
@@ -60,7 +69,12 @@ export class History {
   event(summary: string, detail?: unknown, time?: number): void {
     this.journal.event(summary, detail, time);
   }
-  actionStarted(t: TargetKey, a: { resource: string; summary: string; risk: string; action: string; statements: string[] }, specVersion: string, time?: number): number {
+  actionStarted(
+    t: TargetKey,
+    a: { resource: string; summary: string; risk: string; action: string; statements: string[] },
+    specVersion: string,
+    time?: number,
+  ): number {
     return this.journal.actionStarted(t, a, specVersion, time);
   }
   actionEnded(id: number, outcome: 'ok' | 'failed', error?: string, time?: number): void {

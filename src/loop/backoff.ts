@@ -4,7 +4,12 @@
  * Delay before retry number `failures` (1 = first retry): base * 2^(failures-1), capped, then
  * "equal jitter": uniformly in [d/2, d]. `random` is injectable for tests.
  */
-export function backoffDelay(failures: number, baseMs: number, capMs: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  failures: number,
+  baseMs: number,
+  capMs: number,
+  random: () => number = Math.random,
+): number {
   const exp = Math.min(capMs, baseMs * 2 ** Math.max(0, Math.min(failures - 1, 40)));
   return Math.round(exp / 2 + random() * (exp / 2));
 }

@@ -58,15 +58,35 @@ export function computeConditions(prev: readonly Condition[], i: ConditionInput,
   const iso = new Date(i.now).toISOString();
   const make = (type: ConditionType, status: ConditionStatus, reason: string, message: string): Condition => {
     const before = find(prev, type);
-    return { type, status, reason, message, lastTransitionTime: before !== undefined && before.status === status ? before.lastTransitionTime : iso, observedGeneration: i.specVersion };
+    return {
+      type,
+      status,
+      reason,
+      message,
+      lastTransitionTime: before !== undefined && before.status === status ? before.lastTransitionTime : iso,
+      observedGeneration: i.specVersion,
+    };
   };
-  const readyReason: Record<TargetState, string> = { converged: 'Converged', drifted: 'Drifted', waiting: 'WaitingOnPolicy', failing: 'Failing', stalled: 'NeedsHuman', unknown: 'Unknown' };
+  const readyReason: Record<TargetState, string> = {
+    converged: 'Converged',
+    drifted: 'Drifted',
+    waiting: 'WaitingOnPolicy',
+    failing: 'Failing',
+    stalled: 'NeedsHuman',
+    unknown: 'Unknown',
+  };
   const ready =
     i.state === 'converged'
       ? make('Ready', 'True', 'Converged', 'observed state matches the spec')
       : !i.observed || i.state === 'unknown'
         ? make('Ready', 'Unknown', readyReason[i.state], i.error?.message ?? 'not observed')
-        : make('Ready', 'False', readyReason[i.state], i.error?.message ?? `${i.drift} drift${i.waiting.length > 0 ? `; waiting: ${[...new Set(i.waiting)].join('; ')}` : ''}`);
+        : make(
+            'Ready',
+            'False',
+            readyReason[i.state],
+            i.error?.message ??
+              `${i.drift} drift${i.waiting.length > 0 ? `; waiting: ${[...new Set(i.waiting)].join('; ')}` : ''}`,
+          );
 
   const progressing =
     i.paused !== undefined
@@ -75,11 +95,21 @@ export function computeConditions(prev: readonly Condition[], i: ConditionInput,
         ? make('Progressing', 'True', 'ChangesMade', `${i.made} change(s) made, ${i.drift} drift left`)
         : i.runnable > 0 && i.error === undefined
           ? make('Progressing', 'True', 'ChangesPending', `${i.runnable} change(s) to make`)
-          : make('Progressing', 'False', i.state === 'converged' ? 'Converged' : i.waiting.length > 0 ? 'WaitingOnPolicy' : 'Idle', i.state === 'converged' ? 'nothing to do' : 'no change can be made now');
+          : make(
+              'Progressing',
+              'False',
+              i.state === 'converged' ? 'Converged' : i.waiting.length > 0 ? 'WaitingOnPolicy' : 'Idle',
+              i.state === 'converged' ? 'nothing to do' : 'no change can be made now',
+            );
 
   const stalled =
     i.error?.terminal === true
-      ? make('Stalled', 'True', TERMINAL_REASONS[i.error.code] ?? 'TerminalError', `${i.error.message} (needs a human; retried only at the backoff cap)`)
+      ? make(
+          'Stalled',
+          'True',
+          TERMINAL_REASONS[i.error.code] ?? 'TerminalError',
+          `${i.error.message} (needs a human; retried only at the backoff cap)`,
+        )
       : i.contested.length > 0
         ? make('Stalled', 'True', 'ContestedByAnotherActor', `contested by another actor: ${i.contested.join(', ')}`)
         : i.budgetExceeded !== undefined
@@ -90,15 +120,29 @@ export function computeConditions(prev: readonly Condition[], i: ConditionInput,
 
   // Degraded: a mismatch or failure that persists, measured from when Ready last left True.
   const readyBefore = find(prev, 'Ready');
-  if (ready.status !== 'True') ready.notReadySince = readyBefore !== undefined && readyBefore.status !== 'True' ? (readyBefore.notReadySince ?? readyBefore.lastTransitionTime) : iso;
+  if (ready.status !== 'True')
+    ready.notReadySince =
+      readyBefore !== undefined && readyBefore.status !== 'True'
+        ? (readyBefore.notReadySince ?? readyBefore.lastTransitionTime)
+        : iso;
   const notReadySince = ready.notReadySince === undefined ? undefined : Date.parse(ready.notReadySince);
   const lasting = notReadySince !== undefined && i.now - notReadySince >= p.degradedAfterMs;
   const degraded =
     i.contested.length > 0
       ? make('Degraded', 'True', 'ContestedByAnotherActor', `setpoint stopped fighting over ${i.contested.join(', ')}`)
       : lasting && progressing.status !== 'True'
-        ? make('Degraded', 'True', i.error !== undefined ? 'PersistentFailure' : 'PersistentDrift', `not ready since ${ready.notReadySince ?? ready.lastTransitionTime}: ${ready.message}`)
-        : make('Degraded', 'False', 'AsExpected', readyBefore === undefined ? 'first observation' : 'no lasting mismatch');
+        ? make(
+            'Degraded',
+            'True',
+            i.error !== undefined ? 'PersistentFailure' : 'PersistentDrift',
+            `not ready since ${ready.notReadySince ?? ready.lastTransitionTime}: ${ready.message}`,
+          )
+        : make(
+            'Degraded',
+            'False',
+            'AsExpected',
+            readyBefore === undefined ? 'first observation' : 'no lasting mismatch',
+          );
   return [ready, progressing, degraded, stalled];
 }
 
@@ -109,10 +153,15 @@ export function transitions(prev: readonly Condition[], next: readonly Condition
 
 /** A cluster's conditions from its members': Ready when all are, Degraded/Stalled/Progressing when any is. */
 export function clusterConditions(members: readonly (readonly Condition[])[]): Record<ConditionType, ConditionStatus> {
-  const all = (type: ConditionType, status: ConditionStatus) => members.length > 0 && members.every((m) => find(m, type)?.status === status);
+  const all = (type: ConditionType, status: ConditionStatus) =>
+    members.length > 0 && members.every((m) => find(m, type)?.status === status);
   const any = (type: ConditionType) => members.some((m) => find(m, type)?.status === 'True');
   return {
-    Ready: all('Ready', 'True') ? 'True' : members.some((m) => find(m, 'Ready')?.status === 'False') ? 'False' : 'Unknown',
+    Ready: all('Ready', 'True')
+      ? 'True'
+      : members.some((m) => find(m, 'Ready')?.status === 'False')
+        ? 'False'
+        : 'Unknown',
     Progressing: any('Progressing') ? 'True' : 'False',
     Degraded: any('Degraded') ? 'True' : 'False',
     Stalled: any('Stalled') ? 'True' : 'False',

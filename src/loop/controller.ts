@@ -106,7 +106,11 @@ export class Controller {
         if (scheduling) this.queue.add(t.key, Math.floor(Math.random() * spread));
       } else if (prev.target.fingerprint !== t.fingerprint) {
         // What the file changed is new desired state: no backoff, no memory of repairs or contests.
-        this.records.set(t.key, { ...fresh(t), ...(prev.healthy === undefined ? {} : { healthy: prev.healthy }), ...(prev.lastSeen === undefined ? {} : { lastSeen: prev.lastSeen }) });
+        this.records.set(t.key, {
+          ...fresh(t),
+          ...(prev.healthy === undefined ? {} : { healthy: prev.healthy }),
+          ...(prev.lastSeen === undefined ? {} : { lastSeen: prev.lastSeen }),
+        });
         this.probes.delete(t.key);
         changed.push(t.key);
         if (scheduling) this.queue.add(t.key, 0);
@@ -134,9 +138,12 @@ export class Controller {
         outcomes[i] = (await this.pass(targets[i] as Target, spec)).outcome;
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(spec.spec.policy.concurrency, targets.length)) }, worker));
+    await Promise.all(
+      Array.from({ length: Math.max(1, Math.min(spec.spec.policy.concurrency, targets.length)) }, worker),
+    );
     for (const [i, o] of outcomes.entries()) {
-      if (o.changes.some((c) => c.code === 'member-unobserved')) outcomes[i] = (await this.pass(o.target, spec)).outcome;
+      if (o.changes.some((c) => c.code === 'member-unobserved'))
+        outcomes[i] = (await this.pass(o.target, spec)).outcome;
     }
     return outcomes;
   }
@@ -172,7 +179,12 @@ export class Controller {
       delay = (await this.pass(r.target, spec)).delay;
     } catch (err) {
       r.failures++;
-      this.deps.log.error('pass failed outside the server (history or bookkeeping); retrying', { cluster: r.target.cluster, host: r.target.host, error: messageOf(err), retryInMs: delay });
+      this.deps.log.error('pass failed outside the server (history or bookkeeping); retrying', {
+        cluster: r.target.cluster,
+        host: r.target.host,
+        error: messageOf(err),
+        retryInMs: delay,
+      });
     } finally {
       // Every target in force is always scheduled, whatever reloads happened during its pass (a
       // changed one was also marked to run again at once, which wins over this later time).
@@ -192,7 +204,13 @@ export class Controller {
     const o = await reconcile(
       t,
       {
-        pool: this.deps.pool, ssh: this.deps.ssh, log, specVersion: spec.version, history, owner: history.daemonId, probeCache: this.probes,
+        pool: this.deps.pool,
+        ssh: this.deps.ssh,
+        log,
+        specVersion: spec.version,
+        history,
+        owner: history.daemonId,
+        probeCache: this.probes,
         disruptive: (x) => this.gate.check(x, members),
         takeDisruptive: (x) => this.gate.take(x),
         disruptedBefore: r.disrupted,
@@ -210,7 +228,11 @@ export class Controller {
     if (o.error !== undefined) {
       r.failures++;
       // A terminal error waits for a human: retry only at the cap, to notice a fixed secret or server.
-      delay = backoffDelay(o.error.terminal ? 64 : r.failures, backoff.initialSeconds * 1000, backoff.maxSeconds * 1000);
+      delay = backoffDelay(
+        o.error.terminal ? 64 : r.failures,
+        backoff.initialSeconds * 1000,
+        backoff.maxSeconds * 1000,
+      );
     } else {
       r.failures = 0;
       delay = o.more === true ? 0 : resyncDelay(t.policy.resyncSeconds);
@@ -220,7 +242,11 @@ export class Controller {
     this.countRepairs(r, o);
     this.noteLease(r, o);
     if (this.records.get(t.key) === r) {
-      recordPass(history, o, spec.version, { nextAt: Date.now() + delay, contested: [...r.contested.keys()], ...(paused === undefined ? {} : { paused }) });
+      recordPass(history, o, spec.version, {
+        nextAt: Date.now() + delay,
+        contested: [...r.contested.keys()],
+        ...(paused === undefined ? {} : { paused }),
+      });
     }
     return { outcome: o, delay };
   }
@@ -240,7 +266,8 @@ export class Controller {
     r.secretsDigest = digest;
     if (before === undefined || before === digest) return;
     r.repairs.clear();
-    if (r.contested.size > 0) this.deps.log.info('a secret changed: no longer contested', { cluster: r.target.cluster, host: r.target.host });
+    if (r.contested.size > 0)
+      this.deps.log.info('a secret changed: no longer contested', { cluster: r.target.cluster, host: r.target.host });
     r.contested.clear();
   }
 
@@ -278,12 +305,23 @@ export class Controller {
     const t = r.target;
     if (o.leaseTaken === true) {
       delete r.leaseHolder;
-      this.deps.history.event(`lease on ${t.key} taken by ${this.deps.history.daemonId}`, { cluster: t.cluster, host: t.host });
+      this.deps.history.event(`lease on ${t.key} taken by ${this.deps.history.daemonId}`, {
+        cluster: t.cluster,
+        host: t.host,
+      });
       this.deps.log.info('lease taken', { cluster: t.cluster, host: t.host, daemon: this.deps.history.daemonId });
     } else if (o.leaseHolder !== undefined && o.leaseHolder !== r.leaseHolder) {
       r.leaseHolder = o.leaseHolder;
-      this.deps.history.event(`lease on ${t.key} held by ${o.leaseHolder}; observing only`, { cluster: t.cluster, host: t.host, holder: o.leaseHolder });
-      this.deps.log.warn('lease held by another daemon: observing only', { cluster: t.cluster, host: t.host, holder: o.leaseHolder });
+      this.deps.history.event(`lease on ${t.key} held by ${o.leaseHolder}; observing only`, {
+        cluster: t.cluster,
+        host: t.host,
+        holder: o.leaseHolder,
+      });
+      this.deps.log.warn('lease held by another daemon: observing only', {
+        cluster: t.cluster,
+        host: t.host,
+        holder: o.leaseHolder,
+      });
     }
   }
 
@@ -292,20 +330,35 @@ export class Controller {
     const t = r.target;
     const fields = { cluster: t.cluster, host: t.host };
     const waiting = o.changes.filter((c) => c.status === 'waiting');
-    const sig = JSON.stringify([o.state, o.error?.message, o.drift?.map((d) => `${d.resource}#${d.field}`), waiting.map((w) => w.summary)]);
+    const sig = JSON.stringify([
+      o.state,
+      o.error?.message,
+      o.drift?.map((d) => `${d.resource}#${d.field}`),
+      waiting.map((w) => w.summary),
+    ]);
     const changedView = r.lastSeen !== sig;
     r.lastSeen = sig;
     if (o.error !== undefined) {
-      if (o.error.terminal) this.deps.log.error('stalled: needs a human', { ...fields, error: o.error.message, code: o.error.code, retryInMs: delay });
-      else this.deps.log.warn('pass failed', { ...fields, error: o.error.message, code: o.error.code, retryInMs: delay });
+      if (o.error.terminal)
+        this.deps.log.error('stalled: needs a human', {
+          ...fields,
+          error: o.error.message,
+          code: o.error.code,
+          retryInMs: delay,
+        });
+      else
+        this.deps.log.warn('pass failed', { ...fields, error: o.error.message, code: o.error.code, retryInMs: delay });
       return;
     }
     if (!changedView && o.made === 0) return;
     if (o.state === 'converged') this.deps.log.info('converged', { ...fields, server: o.server, changes: o.made });
     else {
       // Drift acted on was logged by the pass; here is what remains.
-      if (o.made === 0) for (const d of o.drift ?? []) this.deps.log.info('drift', { ...fields, resource: d.resource, field: d.field, summary: d.summary });
-      for (const w of waiting) this.deps.log.info('change waiting', { ...fields, resource: w.resource, summary: w.summary, reason: w.reason });
+      if (o.made === 0)
+        for (const d of o.drift ?? [])
+          this.deps.log.info('drift', { ...fields, resource: d.resource, field: d.field, summary: d.summary });
+      for (const w of waiting)
+        this.deps.log.info('change waiting', { ...fields, resource: w.resource, summary: w.summary, reason: w.reason });
     }
   }
 }

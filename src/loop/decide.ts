@@ -61,7 +61,8 @@ export function describeDrift(d: Drift): string {
   return `${d.field} is ${fmt(d.observed)}, declared ${fmt(d.desired)}`;
 }
 
-const REPEAT = 'this change was already made under the current file and the server still needs it: not repeating it (check the server, then edit the file or restart setpoint)';
+const REPEAT =
+  'this change was already made under the current file and the server still needs it: not repeating it (check the server, then edit the file or restart setpoint)';
 
 /**
  * Diffs and plans every observed kind, then lets policy pick the step. A partial observation allows
@@ -81,7 +82,8 @@ export function decide(t: Target, round: Round, ctx: KindContext, gates: Gates, 
   const codes = new Map<Change, WaitCode>();
   let stuck: Change | undefined;
   for (const c of changes) {
-    if (c.blocked !== undefined && c.at !== undefined && gates.locate !== undefined) c.blocked = `${gates.locate(['clusters', t.cluster, ...c.at])} ${c.blocked}`;
+    if (c.blocked !== undefined && c.at !== undefined && gates.locate !== undefined)
+      c.blocked = `${gates.locate(['clusters', t.cluster, ...c.at])} ${c.blocked}`;
     if (c.blocked !== undefined && c.needsHuman !== undefined) stuck ??= c;
     const contest = c.blocked === undefined ? gates.contested?.(resourceName(c.kind, c.id)) : undefined;
     if (contest !== undefined) {
@@ -107,7 +109,13 @@ export function decide(t: Target, round: Round, ctx: KindContext, gates: Gates, 
     for (const c of changes) if (c.risk !== 'safe') step.waiting.push({ change: c, reason, code: 'incomplete' });
   }
   const as = (c: Change, status: PlannedChange['status'], why?: string, code?: WaitCode): PlannedChange => ({
-    cluster: t.cluster, host: t.host, resource: resourceName(c.kind, c.id), action: c.action, risk: c.risk, summary: c.summary, status,
+    cluster: t.cluster,
+    host: t.host,
+    resource: resourceName(c.kind, c.id),
+    action: c.action,
+    risk: c.risk,
+    summary: c.summary,
+    status,
     ...(why === undefined ? {} : { reason: why }),
     ...(code === undefined ? {} : { code }),
   });
@@ -116,14 +124,24 @@ export function decide(t: Target, round: Round, ctx: KindContext, gates: Gates, 
     observed,
     observedKinds: new Set([...round.observations.keys()].map((k) => k.kind)),
     complete,
-    drift: drift.map((d) => ({ resource: resourceName(d.kind, d.id), field: d.field, summary: describeDrift(d), desired: d.desired, observed: d.observed })),
+    drift: drift.map((d) => ({
+      resource: resourceName(d.kind, d.id),
+      field: d.field,
+      summary: describeDrift(d),
+      desired: d.desired,
+      observed: d.observed,
+    })),
     changes: [
       ...step.run.map((c) => as(c, 'run')),
       ...step.pending.map((c) => as(c, 'pending')),
-      ...step.waiting.map((w) => as(w.change, 'waiting', w.reason, w.code === 'blocked' ? (codes.get(w.change) ?? 'blocked') : w.code)),
+      ...step.waiting.map((w) =>
+        as(w.change, 'waiting', w.reason, w.code === 'blocked' ? (codes.get(w.change) ?? 'blocked') : w.code),
+      ),
     ],
     run: step.run,
     ...(overBudget === undefined ? {} : { budgetExceeded: overBudget.reason }),
-    ...(stuck === undefined ? {} : { needsHuman: { reason: stuck.needsHuman as string, message: `${stuck.summary}: ${stuck.blocked ?? ''}` } }),
+    ...(stuck === undefined
+      ? {}
+      : { needsHuman: { reason: stuck.needsHuman as string, message: `${stuck.summary}: ${stuck.blocked ?? ''}` } }),
   };
 }

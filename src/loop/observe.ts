@@ -30,7 +30,8 @@ export function observationOrder(kinds: readonly AnyKind[]): AnyKind[] {
   const visit = (k: AnyKind, path: string[]) => {
     const s = state.get(k);
     if (s === 'done') return;
-    if (s === 'visiting') throw new Error(`resource kinds need each other in a cycle: ${[...path, k.kind].join(' -> ')}`);
+    if (s === 'visiting')
+      throw new Error(`resource kinds need each other in a cycle: ${[...path, k.kind].join(' -> ')}`);
     state.set(k, 'visiting');
     for (const n of k.needs ?? []) visit(n, [...path, k.kind]);
     state.set(k, 'done');
@@ -100,22 +101,39 @@ export function sshPart(round: Round): Map<string, Observation<unknown, unknown>
  * Runs every probing ssh kind's snippet in one command, each in a subshell between markers that carry
  * a random nonce (so no output can forge one), and hands each kind its own output and exit code.
  */
-async function probeAll(ssh: SshSession, kinds: readonly AnyKind[], ctx: KindContext): Promise<Map<AnyKind, Observation<unknown, unknown>>> {
+async function probeAll(
+  ssh: SshSession,
+  kinds: readonly AnyKind[],
+  ctx: KindContext,
+): Promise<Map<AnyKind, Observation<unknown, unknown>>> {
   const probing = kinds.filter((k) => k.transport === 'ssh' && k.probe !== undefined && k.parse !== undefined);
   const out = new Map<AnyKind, Observation<unknown, unknown>>();
   if (probing.length === 0) return out;
   const nonce = randomBytes(8).toString('hex');
   const script = probing
-    .map((k, i) => `printf '\\n@@${nonce} ${i} begin\\n'\n( ${(k.probe as (c: KindContext) => string)(ctx)}\n) </dev/null\nprintf '\\n@@${nonce} ${i} end %s\\n' "$?"`)
+    .map(
+      (k, i) =>
+        `printf '\\n@@${nonce} ${i} begin\\n'\n( ${(k.probe as (c: KindContext) => string)(ctx)}\n) </dev/null\nprintf '\\n@@${nonce} ${i} end %s\\n' "$?"`,
+    )
     .join('\n');
   const r = await ssh.exec(script);
   for (const [i, k] of probing.entries()) {
     const begin = r.stdout.indexOf(`\n@@${nonce} ${i} begin\n`);
     const endRe = new RegExp(`\\n@@${nonce} ${i} end (\\d+)\\n`);
     const end = endRe.exec(r.stdout);
-    if (begin === -1 || end === null) throw new SetpointError('ssh.probe', `${ssh.where}: the probe of ${k.kind} gave no answer (exit ${r.code ?? r.signal ?? '?'}): ${r.stderr.trim().slice(0, 300)}`);
+    if (begin === -1 || end === null)
+      throw new SetpointError(
+        'ssh.probe',
+        `${ssh.where}: the probe of ${k.kind} gave no answer (exit ${r.code ?? r.signal ?? '?'}): ${r.stderr.trim().slice(0, 300)}`,
+      );
     const stdout = r.stdout.slice(begin + `\n@@${nonce} ${i} begin\n`.length, end.index);
-    out.set(k, (k.parse as NonNullable<AnyKind['parse']>)({ stdout, code: Number(end[1]) }, ctx) as Observation<unknown, unknown>);
+    out.set(
+      k,
+      (k.parse as NonNullable<AnyKind['parse']>)({ stdout, code: Number(end[1]) }, ctx) as Observation<
+        unknown,
+        unknown
+      >,
+    );
   }
   return out;
 }

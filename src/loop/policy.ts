@@ -48,7 +48,12 @@ export function selectStep(changes: readonly Change[], p: StepPolicy): StepDecis
     if (p.paused !== undefined) waiting.push({ change: c, reason: `paused: ${p.paused}`, code: 'paused' });
     else if (p.mode === 'observe') waiting.push({ change: c, reason: 'mode: observe', code: 'observe' });
     else if (c.blocked !== undefined) waiting.push({ change: c, reason: c.blocked, code: 'blocked' });
-    else if (c.prune !== undefined && !pruneAllows(p.prune, c.prune)) waiting.push({ change: c, reason: `prune is off for ${c.prune} (set prune: true to remove what is not declared)`, code: 'prune' });
+    else if (c.prune !== undefined && !pruneAllows(p.prune, c.prune))
+      waiting.push({
+        change: c,
+        reason: `prune is off for ${c.prune} (set prune: true to remove what is not declared)`,
+        code: 'prune',
+      });
     else candidates.push(c);
   }
   const byPhase = (a: Change, b: Change) => a.phase - b.phase;

@@ -117,11 +117,23 @@ export function serviceCommands(host: Target['hostSpec']): ServiceCommands | und
     const c = s.commands;
     if (c.start === undefined || c.status === undefined) return undefined;
     const restart = c.restart ?? (c.stop === undefined ? undefined : `${c.stop} && ${c.start}`);
-    return { start: c.start, status: c.status, ...(c.stop === undefined ? {} : { stop: c.stop }), ...(restart === undefined ? {} : { restart }), ...(c.reload === undefined ? {} : { reload: c.reload }) };
+    return {
+      start: c.start,
+      status: c.status,
+      ...(c.stop === undefined ? {} : { stop: c.stop }),
+      ...(restart === undefined ? {} : { restart }),
+      ...(c.reload === undefined ? {} : { reload: c.reload }),
+    };
   }
   if (s.unit === undefined) return undefined;
   const u = shq(s.unit);
-  return { start: `systemctl start ${u}`, stop: `systemctl stop ${u}`, restart: `systemctl restart ${u}`, reload: `systemctl reload ${u}`, status: `systemctl is-active --quiet ${u}` };
+  return {
+    start: `systemctl start ${u}`,
+    stop: `systemctl stop ${u}`,
+    restart: `systemctl restart ${u}`,
+    reload: `systemctl reload ${u}`,
+    status: `systemctl is-active --quiet ${u}`,
+  };
 }
 
 /** Classifies any failure: setpoint's own errors carry their class, the rest the engine's. */
@@ -140,8 +152,20 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
   const maxSteps = opts.maxSteps ?? 10;
   const time = Date.now();
   const outcome: PassOutcome = {
-    target: t, state: 'unknown', changes: [], made: 0, failed: 0, disrupted: false, actions: [], observedKinds: new Set(), complete: false,
-    time, endedAt: time, statements: 0, bytesIn: 0, commands: 0,
+    target: t,
+    state: 'unknown',
+    changes: [],
+    made: 0,
+    failed: 0,
+    disrupted: false,
+    actions: [],
+    observedKinds: new Set(),
+    complete: false,
+    time,
+    endedAt: time,
+    statements: 0,
+    bytesIn: 0,
+    commands: 0,
   };
 
   // The shell first: a host key mismatch or refused key stops everything on this host.
@@ -200,7 +224,8 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
     ...(ssh === undefined ? {} : { ssh }),
     ...(service === undefined ? {} : { service }),
     secret: (ref) => secrets.get(ref),
-    observation: <O, X>(kind: { kind: string }) => [...observations].find(([k]) => k.kind === kind.kind)?.[1] as Observation<O, X> | undefined,
+    observation: <O, X>(kind: { kind: string }) =>
+      [...observations].find(([k]) => k.kind === kind.kind)?.[1] as Observation<O, X> | undefined,
   });
   const io: ActIO = {
     get sql() {
@@ -214,7 +239,11 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
       for (;;) {
         await connectSql();
         if (sql !== undefined) return;
-        if (Date.now() > end) throw new SetpointError('sql.unreachable', `the server did not answer within ${Math.round(timeoutMs / 1000)} s: ${sqlError?.message ?? ''}`);
+        if (Date.now() > end)
+          throw new SetpointError(
+            'sql.unreachable',
+            `the server did not answer within ${Math.round(timeoutMs / 1000)} s: ${sqlError?.message ?? ''}`,
+          );
         await sleep(250);
       }
     },
@@ -230,15 +259,34 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
       if (step > 0 && sql === undefined) await connectSql();
       // Observe (I/O). The daemon may reuse a recent host observation while the server answers SQL.
       const cached = deps.probeCache?.get(t.key);
-      const reuse = step === 0 && ssh !== undefined && sql !== undefined && cached !== undefined && Date.now() - cached.at < t.policy.hostProbeSeconds * 1000;
-      const { round, ctx } = await observeRound({ kinds: t.engine.kinds, sql, ssh, sshDeclared: t.hostSpec.ssh !== undefined, context, cached: reuse ? cached.results : undefined });
-      if (ssh !== undefined && !round.fromCache) deps.probeCache?.set(t.key, { at: Date.now(), results: sshPart(round) });
+      const reuse =
+        step === 0 &&
+        ssh !== undefined &&
+        sql !== undefined &&
+        cached !== undefined &&
+        Date.now() - cached.at < t.policy.hostProbeSeconds * 1000;
+      const { round, ctx } = await observeRound({
+        kinds: t.engine.kinds,
+        sql,
+        ssh,
+        sshDeclared: t.hostSpec.ssh !== undefined,
+        context,
+        cached: reuse ? cached.results : undefined,
+      });
+      if (ssh !== undefined && !round.fromCache)
+        deps.probeCache?.set(t.key, { at: Date.now(), results: sshPart(round) });
       // Decide (pure).
       const decision = decide(
-        t, round, ctx,
+        t,
+        round,
+        ctx,
         {
           destructiveLeft,
-          disruptive: deps.disruptive?.(t) ?? { allowed: false, reason: 'disruptive: no maintenance window is open', code: 'no-window' },
+          disruptive: deps.disruptive?.(t) ?? {
+            allowed: false,
+            reason: 'disruptive: no maintenance window is open',
+            code: 'no-window',
+          },
           paused: deps.paused?.(t),
           contested: (resource) => deps.contested?.(t, resource),
           ...(deps.disruptedBefore === undefined ? {} : { disruptedBefore: deps.disruptedBefore }),
@@ -262,7 +310,14 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
       if (step === 0) {
         // Drift is journaled before anything is done about it: history reads drift -> action -> outcome.
         deps.history?.recordDrift(t, outcome.drift, deps.specVersion, time);
-        for (const d of outcome.drift) deps.log.info('drift', { cluster: t.cluster, host: t.host, resource: d.resource, field: d.field, summary: d.summary });
+        for (const d of outcome.drift)
+          deps.log.info('drift', {
+            cluster: t.cluster,
+            host: t.host,
+            resource: d.resource,
+            field: d.field,
+            summary: d.summary,
+          });
       }
       if (step >= maxSteps) {
         // Not a failure: the next pass goes on at once.
@@ -275,7 +330,9 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
         if (!lease.held) {
           outcome.leaseHolder = lease.holder;
           const why = `lease held by ${lease.holder}`;
-          outcome.changes = outcome.changes.map((c) => (c.status === 'waiting' ? c : { ...c, status: 'waiting', reason: why, code: 'lease' }));
+          outcome.changes = outcome.changes.map((c) =>
+            c.status === 'waiting' ? c : { ...c, status: 'waiting', reason: why, code: 'lease' },
+          );
           break;
         }
         leasedOn = sql;
@@ -283,7 +340,11 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
       }
       const runKey = decision.run.map(changeKey).join('\n');
       if (runKey === lastRun) {
-        outcome.error = { terminal: false, code: 'loop.no_progress', message: `changes ran but the server still needs them: ${decision.run[0]?.summary ?? ''}` };
+        outcome.error = {
+          terminal: false,
+          code: 'loop.no_progress',
+          message: `changes ran but the server still needs them: ${decision.run[0]?.summary ?? ''}`,
+        };
         break;
       }
       lastRun = runKey;
@@ -295,7 +356,12 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
           deps.disruptedBefore?.add(changeKey(c));
         }
         const ok = await act(t, io, c, deps);
-        outcome.actions.push({ resource: resourceName(c.kind, c.id), summary: c.summary, risk: c.risk, ok: ok === true });
+        outcome.actions.push({
+          resource: resourceName(c.kind, c.id),
+          summary: c.summary,
+          risk: c.risk,
+          ok: ok === true,
+        });
         if (ok === true) {
           outcome.made++;
           if (c.risk === 'destructive') destructiveLeft--;
@@ -336,7 +402,17 @@ function aborted(signal: AbortSignal | undefined): boolean {
 /** Runs one change's statements and its `run`; journals it. Resolves to true, or to the error (never rejects). */
 async function act(t: Target, io: ActIO, c: Change, deps: PassDeps): Promise<unknown> {
   const resource = resourceName(c.kind, c.id);
-  const id = deps.history?.actionStarted(t, { resource, summary: c.summary, risk: c.risk, action: c.action, statements: [...c.statements.map((s) => s.sql), ...(c.commands ?? [])] }, deps.specVersion);
+  const id = deps.history?.actionStarted(
+    t,
+    {
+      resource,
+      summary: c.summary,
+      risk: c.risk,
+      action: c.action,
+      statements: [...c.statements.map((s) => s.sql), ...(c.commands ?? [])],
+    },
+    deps.specVersion,
+  );
   deps.log.info('change', { cluster: t.cluster, host: t.host, resource, risk: c.risk, summary: c.summary });
   try {
     if (c.statements.length > 0) {

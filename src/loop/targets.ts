@@ -34,7 +34,11 @@ export interface EffectivePolicy {
 export { targetKey };
 
 /** Every member of every cluster in the spec, optionally only those of one cluster. */
-export function targetsOf(spec: Spec, engines: readonly AnyEngine[], only?: { cluster?: string; host?: string }): Target[] {
+export function targetsOf(
+  spec: Spec,
+  engines: readonly AnyEngine[],
+  only?: { cluster?: string; host?: string },
+): Target[] {
   const out: Target[] = [];
   for (const [cname, c] of Object.entries(spec.clusters)) {
     if (only?.cluster !== undefined && only.cluster !== cname) continue;
@@ -57,8 +61,20 @@ export function targetsOf(spec: Spec, engines: readonly AnyEngine[], only?: { cl
         degradedAfterSeconds: spec.policy.degradedAfterSeconds,
         hostProbeSeconds: spec.policy.hostProbeSeconds,
       };
-      const fingerprint = createHash('sha256').update(JSON.stringify([c, hostSpec, policy])).digest('hex').slice(0, 16);
-      out.push({ key: targetKey(cname, h), cluster: cname, host: h, engine, clusterSpec: c, hostSpec, policy, fingerprint });
+      const fingerprint = createHash('sha256')
+        .update(JSON.stringify([c, hostSpec, policy]))
+        .digest('hex')
+        .slice(0, 16);
+      out.push({
+        key: targetKey(cname, h),
+        cluster: cname,
+        host: h,
+        engine,
+        clusterSpec: c,
+        hostSpec,
+        policy,
+        fingerprint,
+      });
     }
   }
   return out;

@@ -61,16 +61,36 @@ export class DisruptionGate {
   /** Whether a disruptive change may run on `t` now, and why not. `members` are the keys of its cluster. */
   check(t: Target, members: readonly string[]): StepPolicy['disruptive'] {
     const windows = t.policy.maintenanceWindows;
-    if (windows.length === 0) return { allowed: false, reason: 'disruptive: no maintenance window is declared (policy.maintenanceWindows)', code: 'no-window' };
+    if (windows.length === 0)
+      return {
+        allowed: false,
+        reason: 'disruptive: no maintenance window is declared (policy.maintenanceWindows)',
+        code: 'no-window',
+      };
     const w = windowState(windows, this.now());
-    if (!w.open) return { allowed: false, reason: `waiting for window ${w.next?.toISOString() ?? '(none ahead)'}`, code: 'window' };
+    if (!w.open)
+      return {
+        allowed: false,
+        reason: `waiting for window ${w.next?.toISOString() ?? '(none ahead)'}`,
+        code: 'window',
+      };
     const holder = this.holders.get(t.cluster);
-    if (holder !== undefined && holder !== t.key) return { allowed: false, reason: `waiting: ${holder} of this cluster goes first (one host at a time)`, code: 'one-at-a-time' };
+    if (holder !== undefined && holder !== t.key)
+      return {
+        allowed: false,
+        reason: `waiting: ${holder} of this cluster goes first (one host at a time)`,
+        code: 'one-at-a-time',
+      };
     // Every other member must be known healthy: one not observed yet (after a restart of setpoint) may be down.
     for (const m of members) {
       if (m === t.key) continue;
       const h = this.healthy(m);
-      if (h !== true) return { allowed: false, reason: `waiting: ${m} of this cluster is ${h === false ? 'not healthy' : 'not observed yet'}`, code: h === false ? 'member-unhealthy' : 'member-unobserved' };
+      if (h !== true)
+        return {
+          allowed: false,
+          reason: `waiting: ${m} of this cluster is ${h === false ? 'not healthy' : 'not observed yet'}`,
+          code: h === false ? 'member-unhealthy' : 'member-unobserved',
+        };
     }
     return { allowed: true };
   }

@@ -34,7 +34,11 @@ export interface LoadOptions {
   secrets?: boolean;
 }
 
-export async function loadSpec(file: string, engines: readonly AnyEngine[], opts: LoadOptions = {}): Promise<LoadedSpec> {
+export async function loadSpec(
+  file: string,
+  engines: readonly AnyEngine[],
+  opts: LoadOptions = {},
+): Promise<LoadedSpec> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -51,7 +55,12 @@ export function specVersion(text: string): string {
 }
 
 /** Validates spec text; `file` is used in messages only. */
-export function parseSpec(text: string, file: string, engines: readonly AnyEngine[], opts: LoadOptions = {}): LoadedSpec {
+export function parseSpec(
+  text: string,
+  file: string,
+  engines: readonly AnyEngine[],
+  opts: LoadOptions = {},
+): LoadedSpec {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
   const problems: SpecProblem[] = [];
@@ -72,7 +81,13 @@ export function parseSpec(text: string, file: string, engines: readonly AnyEngin
   const report = (path: Path, message: string, keyOf?: string) => {
     const offset = locate(doc, path, keyOf);
     const pos = at(offset);
-    problems.push({ file, line: pos.line, col: pos.col, path: formatPath(keyOf === undefined ? path : [...path, keyOf]), message });
+    problems.push({
+      file,
+      line: pos.line,
+      col: pos.col,
+      path: formatPath(keyOf === undefined ? path : [...path, keyOf]),
+      message,
+    });
   };
 
   const spec = validate(data, engines, report);
@@ -142,7 +157,8 @@ function validate(data: unknown, engines: readonly AnyEngine[], report: Report):
     ok = false;
     forward(policy.error.issues, ['policy'], policySchema, report);
   }
-  const asRecord = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+  const asRecord = (v: unknown): Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
   const rawHosts = asRecord(raw.hosts);
   const rawClusters = asRecord(raw.clusters);
   const hostSchema = z.strictObject({
@@ -166,8 +182,13 @@ function validate(data: unknown, engines: readonly AnyEngine[], report: Report):
     const engine = engines.find((e) => e.name === engineName);
     if (engine === undefined) {
       ok = false;
-      if (engineName === undefined || rawCluster === null || typeof rawCluster !== 'object') report(base, `missing required key "engine" (one of: ${engineNames.join(', ')})`);
-      else report([...base, 'engine'], `unknown engine ${JSON.stringify(engineName)} (expected one of: ${engineNames.join(', ')})`);
+      if (engineName === undefined || rawCluster === null || typeof rawCluster !== 'object')
+        report(base, `missing required key "engine" (one of: ${engineNames.join(', ')})`);
+      else
+        report(
+          [...base, 'engine'],
+          `unknown engine ${JSON.stringify(engineName)} (expected one of: ${engineNames.join(', ')})`,
+        );
       continue;
     }
     const schema = z.strictObject({ engine: z.literal(engine.name), ...clusterBaseShape, ...engine.clusterShape });
@@ -185,13 +206,19 @@ function validate(data: unknown, engines: readonly AnyEngine[], report: Report):
         report([...base, 'members', i], `unknown host "${m}" (declare it under hosts)`);
       } else if (host !== undefined && host[engine.hostKey] === undefined) {
         ok = false;
-        report([...base, 'members', i], `host "${m}" has no ${engine.hostKey} connection (add hosts.${m}.${engine.hostKey})`);
+        report(
+          [...base, 'members', i],
+          `host "${m}" has no ${engine.hostKey} connection (add hosts.${m}.${engine.hostKey})`,
+        );
       }
       const key = `${engine.name}\0${m}`;
       const other = memberOf.get(key);
       if (other !== undefined) {
         ok = false;
-        report([...base, 'members', i], `host "${m}" is already a member of ${engine.name} cluster "${other}": one cluster per engine manages a server`);
+        report(
+          [...base, 'members', i],
+          `host "${m}" is already a member of ${engine.name} cluster "${other}": one cluster per engine manages a server`,
+        );
       } else memberOf.set(key, name);
     });
     engine.checkCluster?.(cluster, (path, message) => {
@@ -259,7 +286,15 @@ function knownKeys(schema: z.ZodType, path: Path): string[] {
   const unwrap = () => {
     for (let n = 0; n < 20 && s?._zod?.def !== undefined; n++) {
       const d = s._zod.def;
-      if (d.type === 'optional' || d.type === 'default' || d.type === 'nullable' || d.type === 'readonly' || d.type === 'prefault' || d.type === 'catch') s = d.innerType;
+      if (
+        d.type === 'optional' ||
+        d.type === 'default' ||
+        d.type === 'nullable' ||
+        d.type === 'readonly' ||
+        d.type === 'prefault' ||
+        d.type === 'catch'
+      )
+        s = d.innerType;
       else if (d.type === 'pipe') s = d.in;
       else if (d.type === 'lazy') s = d.getter();
       else return;

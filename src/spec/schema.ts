@@ -5,15 +5,28 @@ import { checkWindow } from '../loop/windows.js';
 /** Names of hosts and clusters: they appear in history and on the command line, never in SQL. */
 export const objectName = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'expected a name of letters, digits, ".", "_" or "-" (at most 63, starting with a letter or digit)');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/,
+    'expected a name of letters, digits, ".", "_" or "-" (at most 63, starting with a letter or digit)',
+  );
 
 /** `{ env: NAME }` or `{ file: PATH }`. */
 export const secretRef = z
   .strictObject({
-    env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name').optional(),
-    file: z.string().min(1).refine((p) => p.startsWith('/'), 'expected an absolute path').optional(),
+    env: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+      .optional(),
+    file: z
+      .string()
+      .min(1)
+      .refine((p) => p.startsWith('/'), 'expected an absolute path')
+      .optional(),
   })
-  .refine((r) => (r.env === undefined) !== (r.file === undefined), 'expected exactly one of { env: NAME } or { file: /path }')
+  .refine(
+    (r) => (r.env === undefined) !== (r.file === undefined),
+    'expected exactly one of { env: NAME } or { file: /path }',
+  )
   .transform((r) => (r.env !== undefined ? { env: r.env } : { file: r.file as string }));
 
 const port = z.number().int().min(1).max(65535);
@@ -29,7 +42,10 @@ export const sshSchema = z.strictObject({
 
 export const serviceSchema = z
   .strictObject({
-    unit: z.string().regex(/^[A-Za-z0-9@._:-]+$/, 'expected a systemd unit name').optional(),
+    unit: z
+      .string()
+      .regex(/^[A-Za-z0-9@._:-]+$/, 'expected a systemd unit name')
+      .optional(),
     commands: z
       .strictObject({
         start: z.string().min(1).optional(),
@@ -45,12 +61,21 @@ export const serviceSchema = z
 export const maintenanceWindow = z
   .strictObject({
     cron: z.string().min(1),
-    minutes: z.number().int().min(1).max(7 * 24 * 60),
+    minutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 60),
     timezone: z.string().min(1).default('UTC'),
   })
   .superRefine((w, ctx) => {
     const problem = checkWindow(w.cron, w.timezone);
-    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, path: [problem.startsWith('unknown time zone') ? 'timezone' : 'cron'] });
+    if (problem !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        message: problem,
+        path: [problem.startsWith('unknown time zone') ? 'timezone' : 'cron'],
+      });
   });
 
 export const modeSchema = z.enum(['enforce', 'observe']);
@@ -77,7 +102,10 @@ export const policySchema = z
         initialSeconds: z.number().positive().default(1),
         maxSeconds: z.number().positive().default(300),
       })
-      .refine((b) => b.initialSeconds <= b.maxSeconds, { message: 'initialSeconds must not be more than maxSeconds (the cap)', path: ['initialSeconds'] })
+      .refine((b) => b.initialSeconds <= b.maxSeconds, {
+        message: 'initialSeconds must not be more than maxSeconds (the cap)',
+        path: ['initialSeconds'],
+      })
       .default({ initialSeconds: 1, maxSeconds: 300 }),
     connectTimeoutSeconds: z.number().positive().max(600).default(10),
     statementTimeoutSeconds: z.number().positive().max(86400).default(60),
@@ -99,7 +127,12 @@ export const policySchema = z
       })
       .superRefine((r, ctx) => {
         const problem = checkWindow(r.schedule, r.timezone);
-        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, path: [problem.startsWith('unknown time zone') ? 'timezone' : 'schedule'] });
+        if (problem !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            message: problem,
+            path: [problem.startsWith('unknown time zone') ? 'timezone' : 'schedule'],
+          });
       })
       .default({ keepDays: 30, schedule: '17 3 * * *', timezone: 'UTC' }),
   })
@@ -131,7 +164,10 @@ export const clusterBaseShape = {
 
 /** Keys every host has, whatever its engines. */
 export const hostBaseShape = {
-  address: z.string().min(1).regex(/^[A-Za-z0-9.:_-]+$/, 'expected an IP address or a DNS name'),
+  address: z
+    .string()
+    .min(1)
+    .regex(/^[A-Za-z0-9.:_-]+$/, 'expected an IP address or a DNS name'),
   ssh: sshSchema.optional(),
   service: serviceSchema.optional(),
 };

@@ -1,7 +1,16 @@
 /** The validated desired-state file, engine-agnostic part, inferred from the zod schemas. Engine-specific keys ride along as `unknown`. */
 import type { z } from 'zod';
 import type { SecretRef } from '../secret.js';
-import type { clusterBaseShape, hostBaseShape, maintenanceWindow, modeSchema, policySchema, pruneSchema, serviceSchema, sshSchema } from './schema.js';
+import type {
+  clusterBaseShape,
+  hostBaseShape,
+  maintenanceWindow,
+  modeSchema,
+  policySchema,
+  pruneSchema,
+  serviceSchema,
+  sshSchema,
+} from './schema.js';
 
 /** `enforce` (default) or `observe`. */
 export type Mode = z.infer<typeof modeSchema>;

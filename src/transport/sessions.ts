@@ -24,7 +24,9 @@ export class SessionPool {
   async get(t: Target): Promise<Session> {
     const key = `${t.engine.name}\0${t.host}`;
     const conn = t.hostSpec[t.engine.hostKey];
-    const fingerprint = createHash('sha256').update(JSON.stringify([t.hostSpec.address, conn])).digest('hex');
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify([t.hostSpec.address, conn]))
+      .digest('hex');
     let e = this.entries.get(key);
     if (e !== undefined && (e.fingerprint !== fingerprint || e.session?.broken === true)) {
       const old = e.session;

@@ -43,7 +43,15 @@ export function knownHostsName(host: string, port: number): string {
 }
 
 function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
+  const re = new RegExp(
+    '^' +
+      pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
+    'i',
+  );
   return re.test(name);
 }
 
@@ -65,7 +73,13 @@ function hostFieldMatches(field: string, name: string): boolean {
 }
 
 /** Looks a presented key up in known_hosts text, as OpenSSH with StrictHostKeyChecking=yes would. */
-export function checkKnownHosts(text: string, host: string, port: number, keyType: string, keyB64: string): HostKeyVerdict {
+export function checkKnownHosts(
+  text: string,
+  host: string,
+  port: number,
+  keyType: string,
+  keyB64: string,
+): HostKeyVerdict {
   const name = knownHostsName(host, port);
   let sawHost = false;
   for (const raw of text.split('\n')) {
@@ -122,7 +136,11 @@ export class SshSession implements Shell {
     try {
       privateKey = readFileSync(spec.privateKeyFile);
     } catch (err) {
-      throw new SetpointError('ssh.key', `ssh ${where}: cannot read private key ${spec.privateKeyFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { terminal: true, cause: err });
+      throw new SetpointError(
+        'ssh.key',
+        `ssh ${where}: cannot read private key ${spec.privateKeyFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        { terminal: true, cause: err },
+      );
     }
     const knownHostsFile = spec.knownHostsFile ?? join(homedir(), '.ssh', 'known_hosts');
     const connectTimeoutMs = opts.connectTimeoutMs ?? spec.timeoutSeconds * 1000;
@@ -134,7 +152,11 @@ export class SshSession implements Shell {
       try {
         text = existsSync(knownHostsFile) ? readFileSync(knownHostsFile, 'utf8') : '';
       } catch (err) {
-        refusal = new SetpointError('ssh.hostkey', `ssh ${where}: cannot read known_hosts ${knownHostsFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { terminal: true });
+        refusal = new SetpointError(
+          'ssh.hostkey',
+          `ssh ${where}: cannot read known_hosts ${knownHostsFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+          { terminal: true },
+        );
         return false;
       }
       const verdict = checkKnownHosts(text, address, spec.port, type, b64);
@@ -172,9 +194,21 @@ export class SshSession implements Shell {
         const code = (err as NodeJS.ErrnoException).code;
         const level = (err as { level?: string }).level;
         if (level === 'client-authentication') {
-          return reject(new SetpointError('ssh.auth', `ssh ${where}: authentication as ${spec.user} with ${spec.privateKeyFile} failed`, { terminal: true, cause: err }));
+          return reject(
+            new SetpointError(
+              'ssh.auth',
+              `ssh ${where}: authentication as ${spec.user} with ${spec.privateKeyFile} failed`,
+              { terminal: true, cause: err },
+            ),
+          );
         }
-        reject(new SetpointError('ssh.unreachable', `ssh ${where}: ${err.message}${code === undefined ? '' : ` (${code})`}`, { cause: err }));
+        reject(
+          new SetpointError(
+            'ssh.unreachable',
+            `ssh ${where}: ${err.message}${code === undefined ? '' : ` (${code})`}`,
+            { cause: err },
+          ),
+        );
       };
       sock.once('error', fail);
       sock.once('connect', () => {
@@ -205,20 +239,32 @@ export class SshSession implements Shell {
       this.client.exec(command, (err, stream) => {
         if (err !== undefined && err !== null) {
           this.broken = true;
-          reject(new SetpointError('ssh.exec', `ssh ${this.where}: cannot run a command: ${err.message}`, { cause: err }));
+          reject(
+            new SetpointError('ssh.exec', `ssh ${this.where}: cannot run a command: ${err.message}`, { cause: err }),
+          );
           return;
         }
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
         const timer = setTimeout(() => {
           stream.close();
-          reject(new SetpointError('ssh.timeout', `ssh ${this.where}: command timed out after ${timeoutMs} ms: ${command.slice(0, 200)}`));
+          reject(
+            new SetpointError(
+              'ssh.timeout',
+              `ssh ${this.where}: command timed out after ${timeoutMs} ms: ${command.slice(0, 200)}`,
+            ),
+          );
         }, timeoutMs);
         stream.on('data', (d: Buffer) => out.push(d));
         stream.stderr.on('data', (d: Buffer) => errOut.push(d));
         stream.on('close', (code: number | null, signal?: string) => {
           clearTimeout(timer);
-          resolve({ code: code ?? null, ...(signal === undefined ? {} : { signal }), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(errOut).toString('utf8') });
+          resolve({
+            code: code ?? null,
+            ...(signal === undefined ? {} : { signal }),
+            stdout: Buffer.concat(out).toString('utf8'),
+            stderr: Buffer.concat(errOut).toString('utf8'),
+          });
         });
         if (opts.stdin !== undefined) stream.end(opts.stdin);
         else stream.end();
@@ -234,7 +280,10 @@ export class SshSession implements Shell {
 
 /** One SSH connection per host, kept open across passes and opened again after a failure. */
 export class SshPool {
-  private readonly entries = new Map<string, { fingerprint: string; session?: SshSession; opening?: Promise<SshSession> }>();
+  private readonly entries = new Map<
+    string,
+    { fingerprint: string; session?: SshSession; opening?: Promise<SshSession> }
+  >();
   /** Connections opened since start (one per host is the goal). */
   opened = 0;
 

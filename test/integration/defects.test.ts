@@ -6,7 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import mysql from 'mysql2/promise';
@@ -67,8 +78,12 @@ async function status(db: string): Promise<Record<string, unknown>[]> {
   return jsonLines((await cli(['status', '--db', db, '--json'])).stdout);
 }
 
-function stalled(row: Record<string, unknown> | undefined): { status: string; reason: string; message: string } | undefined {
-  return (row?.conditions as { type: string; status: string; reason: string; message: string }[] | undefined)?.find((c) => c.type === 'Stalled');
+function stalled(
+  row: Record<string, unknown> | undefined,
+): { status: string; reason: string; message: string } | undefined {
+  return (row?.conditions as { type: string; status: string; reason: string; message: string }[] | undefined)?.find(
+    (c) => c.type === 'Stalled',
+  );
 }
 
 async function canLogin(address: string, user: string, password: string): Promise<boolean> {
@@ -93,8 +108,15 @@ function oneClearLine(stderr: string, mentions: RegExp): void {
 test('1. an empty secret is never a password: validate refuses it, located; emptied under the daemon it stops the target and the account keeps its password', async () => {
   const empty = tmp.file('empty.pw', '');
   const newline = tmp.file('newline.pw', '\n');
-  for (const [ref, why] of [[`{ file: ${empty} }`, /is empty/], [`{ file: ${newline} }`, /is empty \(only a newline\)/], ['{ env: DEFECTS_EMPTY_PW }', /env:DEFECTS_EMPTY_PW is set but empty/]] as const) {
-    const f = tmp.file('empty.yaml', mysqlSpec(my.address, `    users:\n      - { name: nopw, host: "127.%", password: ${ref} }`));
+  for (const [ref, why] of [
+    [`{ file: ${empty} }`, /is empty/],
+    [`{ file: ${newline} }`, /is empty \(only a newline\)/],
+    ['{ env: DEFECTS_EMPTY_PW }', /env:DEFECTS_EMPTY_PW is set but empty/],
+  ] as const) {
+    const f = tmp.file(
+      'empty.yaml',
+      mysqlSpec(my.address, `    users:\n      - { name: nopw, host: "127.%", password: ${ref} }`),
+    );
     const r = await cli(['validate', '-f', f], { env: { DEFECTS_EMPTY_PW: '' } });
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /empty\.yaml:9:\d+ clusters\.c\.users\[0\]\.password: secret /);
@@ -105,23 +127,37 @@ test('1. an empty secret is never a password: validate refuses it, located; empt
   const root = await mysqlRoot(my.address);
   const [rows] = await root.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM mysql.user WHERE User = 'nopw'");
   assert.equal(Number(rows[0]?.n), 0, 'apply never created the account');
-  const pgFile = tmp.file('empty-pg.yaml', pgSpec('    roles:\n      - { name: nopw, login: true, password: { env: DEFECTS_EMPTY_PW } }'));
+  const pgFile = tmp.file(
+    'empty-pg.yaml',
+    pgSpec('    roles:\n      - { name: nopw, login: true, password: { env: DEFECTS_EMPTY_PW } }'),
+  );
   const pv = await cli(['validate', '-f', pgFile], { env: { DEFECTS_EMPTY_PW: '' } });
   assert.equal(pv.code, 1);
-  assert.match(pv.stderr, /empty-pg\.yaml:9:\d+ clusters\.l\.roles\[0\]\.password: secret env:DEFECTS_EMPTY_PW is set but empty/);
+  assert.match(
+    pv.stderr,
+    /empty-pg\.yaml:9:\d+ clusters\.l\.roles\[0\]\.password: secret env:DEFECTS_EMPTY_PW is set but empty/,
+  );
 
   // At run time: the daemon's watched secret file becomes empty.
   const pw = tmp.file('live.pw', 'Live-pw-1\n');
-  const file = tmp.file('live.yaml', mysqlSpec(my.address, `    users:\n      - { name: live, host: "127.%", password: { file: ${pw} } }`));
+  const file = tmp.file(
+    'live.yaml',
+    mysqlSpec(my.address, `    users:\n      - { name: live, host: "127.%", password: { file: ${pw} } }`),
+  );
   const db = tmp.file('live.db');
   const d = daemon(file, db);
   await waitFor('converged', async () => (await status(db))[0]?.converged === true, 30_000, 200);
   assert.equal(await canLogin(my.address, 'live', 'Live-pw-1'), true);
   writeFileSync(pw, '\n');
-  const row = await waitFor('the target stopped on the empty secret', async () => {
-    const s = (await status(db))[0];
-    return stalled(s)?.reason === 'SecretEmpty' ? s : undefined;
-  }, 20_000, 200);
+  const row = await waitFor(
+    'the target stopped on the empty secret',
+    async () => {
+      const s = (await status(db))[0];
+      return stalled(s)?.reason === 'SecretEmpty' ? s : undefined;
+    },
+    20_000,
+    200,
+  );
   assert.match(String(row?.lastError), /secret file:.*live\.pw is empty/);
   assert.equal(await canLogin(my.address, 'live', ''), false, 'no empty password');
   assert.equal(await canLogin(my.address, 'live', 'Live-pw-1'), true, 'the password in force is kept');
@@ -129,13 +165,19 @@ test('1. an empty secret is never a password: validate refuses it, located; empt
 
   // PostgreSQL: the role keeps its verifier.
   const ppw = tmp.file('pg.pw', 'Pg-live-pw-1\n');
-  const pf = tmp.file('live-pg.yaml', pgSpec(`    roles:\n      - { name: live, login: true, password: { file: ${ppw} } }`));
+  const pf = tmp.file(
+    'live-pg.yaml',
+    pgSpec(`    roles:\n      - { name: live, login: true, password: { file: ${ppw} } }`),
+  );
   assert.equal((await cli(['apply', '-f', pf, '--once', '--db', tmp.file('pg.db')])).code, 0);
   writeFileSync(ppw, '');
   const again = await cli(['apply', '-f', pf, '--once', '--db', tmp.file('pg.db')]);
   assert.equal(again.code, 1);
   assert.match(again.stderr, /is empty/);
-  assert.equal(await pgHost.postgres?.sql("SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'live'"), 't');
+  assert.equal(
+    await pgHost.postgres?.sql("SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'live'"),
+    't',
+  );
   await root.end();
 });
 
@@ -143,8 +185,15 @@ test('5. a FIFO, a device or a huge file as a secret is refused at once; a watch
   const fifo = join(tmp.dir, 'fifo.pw');
   execFileSync('mkfifo', [fifo]);
   const big = tmp.file('big.pw', 'x'.repeat(70 * 1024));
-  for (const [path, why] of [[fifo, /is a FIFO/], ['/dev/zero', /is a device/], [big, /larger than 64 KiB/]] as const) {
-    const f = tmp.file('fifo.yaml', mysqlSpec(my.address, `    users:\n      - { name: f, host: "127.%", password: { file: ${path} } }`));
+  for (const [path, why] of [
+    [fifo, /is a FIFO/],
+    ['/dev/zero', /is a device/],
+    [big, /larger than 64 KiB/],
+  ] as const) {
+    const f = tmp.file(
+      'fifo.yaml',
+      mysqlSpec(my.address, `    users:\n      - { name: f, host: "127.%", password: { file: ${path} } }`),
+    );
     const started = Date.now();
     const r = await cli(['validate', '-f', f], { timeoutMs: 20_000 });
     assert.equal(r.code, 1, `${path}: ${r.stderr}`);
@@ -152,14 +201,22 @@ test('5. a FIFO, a device or a huge file as a secret is refused at once; a watch
     assert.ok(Date.now() - started < 10_000, 'answered without hanging');
   }
   const pw = tmp.file('watched.pw', 'Watched-pw-1\n');
-  const file = tmp.file('watched.yaml', mysqlSpec(my.address, `    users:\n      - { name: watched, host: "127.%", password: { file: ${pw} } }`));
+  const file = tmp.file(
+    'watched.yaml',
+    mysqlSpec(my.address, `    users:\n      - { name: watched, host: "127.%", password: { file: ${pw} } }`),
+  );
   const db = tmp.file('watched.db');
   const listen = '127.0.26.1:9466';
   const d = daemon(file, db, {}, ['--listen', listen]);
   await waitFor('converged', async () => (await status(db))[0]?.converged === true, 30_000, 200);
   unlinkSync(pw);
   execFileSync('mkfifo', [pw]);
-  await waitFor('the FIFO reported', async () => stalled((await status(db))[0])?.reason === 'SecretNotARegularFile', 20_000, 200);
+  await waitFor(
+    'the FIFO reported',
+    async () => stalled((await status(db))[0])?.reason === 'SecretNotARegularFile',
+    20_000,
+    200,
+  );
   const health = await fetch(`http://${listen}/healthz`, { signal: AbortSignal.timeout(3000) });
   assert.equal(health.status, 200, 'the daemon still answers');
   const t0 = Date.now();
@@ -175,7 +232,9 @@ test('2. reloads during passes never orphan a target: SIGHUPs and edits while ob
   const root = await mysqlRoot(slow.address);
   const locker = await mysqlRoot(slow.address);
   const daemonWaiting = async () => {
-    const [r] = await root.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table%lock' AND INFO LIKE '%global_priv%' OR (STATE LIKE 'Waiting for table%lock' AND INFO LIKE '%mysql.user%')");
+    const [r] = await root.query<mysql.RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table%lock' AND INFO LIKE '%global_priv%' OR (STATE LIKE 'Waiting for table%lock' AND INFO LIKE '%mysql.user%')",
+    );
     return Number(r[0]?.n) > 0;
   };
   for (let round = 0; round < 4; round++) {
@@ -191,14 +250,28 @@ test('2. reloads during passes never orphan a target: SIGHUPs and edits while ob
   }
   const before = Date.parse(String((await status(db))[0]?.lastObserved));
   await root.query('DROP DATABASE keep1');
-  await waitFor('the hand-dropped database put back', async () => {
-    const [r] = await root.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('keep1', 'keep2')");
-    return Number(r[0]?.n) === 2;
-  }, 20_000, 200);
-  await waitFor('observed again and again', async () => Date.parse(String((await status(db))[0]?.lastObserved)) > before + 2000, 20_000, 200);
+  await waitFor(
+    'the hand-dropped database put back',
+    async () => {
+      const [r] = await root.query<mysql.RowDataPacket[]>(
+        "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('keep1', 'keep2')",
+      );
+      return Number(r[0]?.n) === 2;
+    },
+    20_000,
+    200,
+  );
+  await waitFor(
+    'observed again and again',
+    async () => Date.parse(String((await status(db))[0]?.lastObserved)) > before + 2000,
+    20_000,
+    200,
+  );
   await d.stop();
   const h = History.open(db, { readonly: true });
-  const specs = h.db.prepare("SELECT COUNT(*) AS n FROM entries WHERE kind = 'spec' AND outcome = 'loaded'").get() as { n: number };
+  const specs = h.db.prepare("SELECT COUNT(*) AS n FROM entries WHERE kind = 'spec' AND outcome = 'loaded'").get() as {
+    n: number;
+  };
   h.close();
   assert.equal(specs.n, 2, 'one spec row per version loaded: unchanged files and SIGHUPs add none');
   await root.end();
@@ -236,7 +309,11 @@ test('3. the config-file writer never follows a planted link; a link at the mana
   const first = await cli(['apply', '-f', file, '--once', '--db', db]);
   assert.equal(first.code, 0, first.stdout + first.stderr);
   assert.match(readFileSync(path, 'utf8'), /^max_connections = 160$/m);
-  assert.equal(readFileSync(`${path}.setpoint-prev`, 'utf8'), '# by hand\n', 'the previous version replaced the planted link');
+  assert.equal(
+    readFileSync(`${path}.setpoint-prev`, 'utf8'),
+    '# by hand\n',
+    'the previous version replaced the planted link',
+  );
   assert.equal(lstatSync(`${path}.setpoint-prev`).isSymbolicLink(), false);
   for (const [i, v] of victims.entries()) {
     assert.equal(readFileSync(v, 'utf8'), `victim ${i === 0 ? 'one' : 'two'}\n`, `${v} untouched`);
@@ -253,7 +330,10 @@ test('3. the config-file writer never follows a planted link; a link at the mana
   assert.match(stalled(row)?.message ?? '', /links\.yaml:13:\d+ clusters\.c\.configFile\.path: .*is a symbolic link/);
   assert.equal(readFileSync(victims[0] as string, 'utf8'), 'victim one\n');
   // Declared: written through the link.
-  const follow = tmp.file('links-follow.yaml', filesHost(body.replace('mode: "0644" }', 'mode: "0644", followSymlink: true }')));
+  const follow = tmp.file(
+    'links-follow.yaml',
+    filesHost(body.replace('mode: "0644" }', 'mode: "0644", followSymlink: true }')),
+  );
   assert.equal((await cli(['apply', '-f', follow, '--once', '--db', db])).code, 0);
   assert.match(readFileSync(victims[0] as string, 'utf8'), /^max_connections = 160$/m);
   assert.equal(lstatSync(path).isSymbolicLink(), true);
@@ -264,7 +344,10 @@ test('4. a fragment never holds a setting the server would refuse: unknown and i
   assert.ok(m);
   const path = join(m.confDir, '60-setpoint.cnf');
   const body = (settings: string) => `    settings: { ${settings} }\n    configFile: { path: ${path}, mode: "0644" }\n`;
-  const file = tmp.file('frag.yaml', filesHost(body('max_connections: 222, no_such_variable_x: 1, binlog_format: FOO, key_buffer_size: 1000')));
+  const file = tmp.file(
+    'frag.yaml',
+    filesHost(body('max_connections: 222, no_such_variable_x: 1, binlog_format: FOO, key_buffer_size: 1000')),
+  );
   const db = tmp.file('frag.db');
   const r = await cli(['apply', '-f', file, '--once', '--db', db]);
   assert.notEqual(r.code, 0);
@@ -295,7 +378,10 @@ test('4. a fragment never holds a setting the server would refuse: unknown and i
 
 test('6. rotating a secret is not another actor: create then four rotations, never contested, each rotation applied', async () => {
   const pw = tmp.file('rot.pw', 'Rot-pw-0\n');
-  const file = tmp.file('rot.yaml', mysqlSpec(my.address, `    users:\n      - { name: rot, host: "127.%", password: { file: ${pw} } }`));
+  const file = tmp.file(
+    'rot.yaml',
+    mysqlSpec(my.address, `    users:\n      - { name: rot, host: "127.%", password: { file: ${pw} } }`),
+  );
   const db = tmp.file('rot.db');
   const d = daemon(file, db);
   await waitFor('created', () => canLogin(my.address, 'rot', 'Rot-pw-0'), 30_000, 200);
@@ -305,7 +391,9 @@ test('6. rotating a secret is not another actor: create then four rotations, nev
   }
   await d.stop();
   const h = History.open(db, { readonly: true });
-  const contested = h.db.prepare("SELECT COUNT(*) AS n FROM entries WHERE summary LIKE '%contested%'").get() as { n: number };
+  const contested = h.db.prepare("SELECT COUNT(*) AS n FROM entries WHERE summary LIKE '%contested%'").get() as {
+    n: number;
+  };
   h.close();
   assert.equal(contested.n, 0);
 });
@@ -341,7 +429,11 @@ test('7. an unusable history file is one clear line with exit status 1: read-onl
   oneClearLine(r3.stderr, /no space left on the device holding the history file .*full\/h\.db/);
   // Garbage, and a real history file truncated.
   const garbage = tmp.file('garbage.db', 'this is not a database\n'.repeat(400));
-  for (const args of [['status', '--db', garbage], ['history', '--db', garbage], ['run', '-f', spec, '--db', garbage]]) {
+  for (const args of [
+    ['status', '--db', garbage],
+    ['history', '--db', garbage],
+    ['run', '-f', spec, '--db', garbage],
+  ]) {
     const r = await cli(args);
     assert.equal(r.code, 1, args.join(' '));
     oneClearLine(r.stderr, /history file .*garbage\.db is damaged or is not a setpoint history file/);
@@ -358,7 +450,9 @@ test('7. an unusable history file is one clear line with exit status 1: read-onl
   oneClearLine(r4.stderr, /history file .*cut\.db is damaged/);
   // EPIPE: a listing piped into head.
   const piped = await new Promise<{ code: number | null; stderr: string; stdout: string }>((done) => {
-    const c = spawn('/bin/sh', ['-c', `"${process.execPath}" "${CLI}" history --json --db "${real}" | head -1`], { cwd: ROOT });
+    const c = spawn('/bin/sh', ['-c', `"${process.execPath}" "${CLI}" history --json --db "${real}" | head -1`], {
+      cwd: ROOT,
+    });
     let stderr = '';
     let stdout = '';
     c.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
@@ -374,11 +468,20 @@ test('8. PostgreSQL list settings with quoted elements converge, and stay conver
   const p = pgHost.postgres;
   assert.ok(p);
   await p.sql('CREATE SCHEMA "My Schema"');
-  const file = tmp.file('lists.yaml', pgSpec('    settings:\n      search_path: ["My Schema", public, "$user"]\n      DateStyle: "ISO, DMY"\n      log_destination: [stderr]', 'resyncSeconds: 30'));
+  const file = tmp.file(
+    'lists.yaml',
+    pgSpec(
+      '    settings:\n      search_path: ["My Schema", public, "$user"]\n      DateStyle: "ISO, DMY"\n      log_destination: [stderr]',
+      'resyncSeconds: 30',
+    ),
+  );
   const db = tmp.file('lists.db');
   const first = await cli(['apply', '-f', file, '--once', '--db', db]);
   assert.equal(first.code, 0, first.stdout + first.stderr);
-  assert.equal(await p.sql("SELECT setting FROM pg_file_settings WHERE name = 'search_path'"), '"My Schema", public, "$user"');
+  assert.equal(
+    await p.sql("SELECT setting FROM pg_file_settings WHERE name = 'search_path'"),
+    '"My Schema", public, "$user"',
+  );
   const plan = await cli(['plan', '-f', file]);
   assert.equal(plan.code, 0, plan.stdout);
   const actions = () => {
@@ -410,8 +513,14 @@ test('names with newlines print escaped in text output; backoff.initialSeconds a
   assert.equal(plan.code, 2, plan.stderr);
   assert.match(plan.stdout, /evil\\nline/);
   assert.ok(!plan.stdout.split('\n').some((l) => l.startsWith('line')), plan.stdout);
-  const backoff = tmp.file('backoff.yaml', mysqlSpec(my.address, '    databases: []', 'backoff: { initialSeconds: 600, maxSeconds: 60 }'));
+  const backoff = tmp.file(
+    'backoff.yaml',
+    mysqlSpec(my.address, '    databases: []', 'backoff: { initialSeconds: 600, maxSeconds: 60 }'),
+  );
   const v = await cli(['validate', '-f', backoff]);
   assert.equal(v.code, 1);
-  assert.match(v.stderr, /backoff\.yaml:\d+:\d+ policy\.backoff\.initialSeconds: initialSeconds must not be more than maxSeconds/);
+  assert.match(
+    v.stderr,
+    /backoff\.yaml:\d+:\d+ policy\.backoff\.initialSeconds: initialSeconds must not be more than maxSeconds/,
+  );
 });

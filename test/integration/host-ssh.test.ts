@@ -24,12 +24,32 @@ before(async () => {
   const first = await startHost({ name: 'h1', address: '127.0.23.1', ssh: true, mariadb: true, baseDir: tmp.dir });
   key = first.sshd?.clientKeyFile ?? '';
   const rest = await Promise.all(
-    [2, 3].map((i) => startHost({ name: `h${i}`, address: `127.0.23.${i}`, ssh: { clientKeyFile: key }, mariadb: true, baseDir: tmp.dir })),
+    [2, 3].map((i) =>
+      startHost({
+        name: `h${i}`,
+        address: `127.0.23.${i}`,
+        ssh: { clientKeyFile: key },
+        mariadb: true,
+        baseDir: tmp.dir,
+      }),
+    ),
   );
   hosts = [first, ...rest];
   // A host whose key is not the one known_hosts has for its address.
-  rogue = await startHost({ name: 'h4', address: '127.0.23.4', ssh: { clientKeyFile: key }, mariadb: true, baseDir: tmp.dir });
-  pg = await startHost({ name: 'h5', address: '127.0.23.5', ssh: { clientKeyFile: key }, postgres: true, baseDir: tmp.dir });
+  rogue = await startHost({
+    name: 'h4',
+    address: '127.0.23.4',
+    ssh: { clientKeyFile: key },
+    mariadb: true,
+    baseDir: tmp.dir,
+  });
+  pg = await startHost({
+    name: 'h5',
+    address: '127.0.23.5',
+    ssh: { clientKeyFile: key },
+    postgres: true,
+    baseDir: tmp.dir,
+  });
   const lines = [...hosts, pg].map((h) => h.sshd?.knownHostsLine ?? '');
   const wrongKey = (hosts[0]?.sshd?.knownHostsLine ?? '').split(' ').slice(1).join(' ');
   lines.push(`[127.0.23.4]:2222 ${wrongKey}`);
@@ -116,7 +136,9 @@ test('outside a window: facts recorded, fragment written, dynamic setting applie
   for (const n of NAMES) {
     const r = byHost.get(n);
     assert.equal(r?.state, 'waiting', `${n}: ${JSON.stringify(r)}`);
-    const waiting = (r?.remaining as { summary: string; reason: string; risk: string }[]).filter((c) => c.risk === 'disruptive');
+    const waiting = (r?.remaining as { summary: string; reason: string; risk: string }[]).filter(
+      (c) => c.risk === 'disruptive',
+    );
     assert.equal(waiting.length, 1);
     assert.match(waiting[0]?.summary ?? '', /restart the server on h\d to apply back_log = 77/);
     assert.equal(waiting[0]?.reason, 'waiting for window 2027-01-01T00:00:00.000Z');
@@ -129,21 +151,33 @@ test('outside a window: facts recorded, fragment written, dynamic setting applie
   }
   const ledger = byHost.get('h5');
   assert.equal(ledger?.state, 'waiting', JSON.stringify(ledger));
-  assert.deepEqual((ledger?.remaining as { summary: string; reason: string }[]).map((c) => [c.summary, c.reason]), [
-    ['restart the server on h5: pending a restart for shared_buffers = 32MB (runs as 16MB)', 'waiting for window 2027-01-01T00:00:00.000Z'],
-  ]);
+  assert.deepEqual(
+    (ledger?.remaining as { summary: string; reason: string }[]).map((c) => [c.summary, c.reason]),
+    [
+      [
+        'restart the server on h5: pending a restart for shared_buffers = 32MB (runs as 16MB)',
+        'waiting for window 2027-01-01T00:00:00.000Z',
+      ],
+    ],
+  );
   assert.equal(await pg.postgres?.sql('SHOW shared_buffers'), '16MB');
   const plan = await cli(['plan', '-f', file, '--cluster', 'fleet']);
   assert.equal(plan.code, 2);
   assert.match(plan.stdout, /waiting: waiting for window 2027-01-01T00:00:00\.000Z/);
 
   const status = jsonLines((await cli(['status', '--db', db, '--json'])).stdout);
-  assert.deepEqual(status.filter((s) => s.cluster === 'fleet').map((s) => s.state), ['waiting', 'waiting', 'waiting']);
+  assert.deepEqual(
+    status.filter((s) => s.cluster === 'fleet').map((s) => s.state),
+    ['waiting', 'waiting', 'waiting'],
+  );
   assert.match(String(status.find((s) => s.host === 'h1')?.message), /waiting for window/);
 
   // Facts, in `hosts` and in history.
   const facts = jsonLines((await cli(['hosts', '--db', db, '--json'])).stdout);
-  assert.deepEqual(facts.map((f) => f.host), ['h1', 'h2', 'h3', 'h5']);
+  assert.deepEqual(
+    facts.map((f) => f.host),
+    ['h1', 'h2', 'h3', 'h5'],
+  );
   assert.match(String(facts[3]?.package), /^postgresql-15 /);
   for (const f of facts.slice(0, 3)) {
     assert.match(String(f.os), /Debian|Linux/);
@@ -165,7 +199,10 @@ test('outside a window: facts recorded, fragment written, dynamic setting applie
   assert.match(String(errors[0]?.summary), /HOST KEY MISMATCH.*refusing to connect/);
   const sshdLog = readFileSync(rogue.sshd?.logFile ?? '', 'utf8');
   assert.ok(!/Accepted publickey/.test(sshdLog), 'no session was ever opened on the rogue host');
-  assert.equal(await rogue.mariadb?.sql("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'never_made'"), '0');
+  assert.equal(
+    await rogue.mariadb?.sql("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'never_made'"),
+    '0',
+  );
 });
 
 test('a hand edit of the fragment is drift and is put back, the edited version kept', async () => {
@@ -181,45 +218,78 @@ test('a hand edit of the fragment is drift and is put back, the edited version k
   assert.equal(apply.code, 2, apply.stdout + apply.stderr);
   assert.equal(readFileSync(path, 'utf8'), good);
   assert.match(readFileSync(`${path}.setpoint-prev`, 'utf8'), /max_connections = 9999/);
-  const drift = jsonLines((await cli(['history', '--db', db, '--kind', 'drift', '--resource', 'mysql.config', '--json'])).stdout);
+  const drift = jsonLines(
+    (await cli(['history', '--db', db, '--kind', 'drift', '--resource', 'mysql.config', '--json'])).stdout,
+  );
   assert.equal(drift[0]?.field, 'content');
 });
 
 test('inside a window: restarts one host at a time, the static setting is applied, a stopped server is started, one SSH connection per host', async () => {
   const file = tmp.file('open.yaml', spec(OPEN));
   const db = join(tmp.dir, 'open.db');
-  const accepted = (h: LabHost) => (readFileSync(h.sshd?.logFile ?? '', 'utf8').match(/Accepted publickey/g) ?? []).length;
+  const accepted = (h: LabHost) =>
+    (readFileSync(h.sshd?.logFile ?? '', 'utf8').match(/Accepted publickey/g) ?? []).length;
   const before = hosts.map(accepted);
   const daemon = new Daemon(file, db);
   try {
-    await waitFor('back_log = 77 on every host', async () => (await Promise.all(hosts.map((h) => variable(h, 'back_log')))).every((v) => v === '77'), 60_000, 250);
-    const events = readFileSync(restartLog, 'utf8').trim().split('\n').map((l) => l.split(' '));
+    await waitFor(
+      'back_log = 77 on every host',
+      async () => (await Promise.all(hosts.map((h) => variable(h, 'back_log')))).every((v) => v === '77'),
+      60_000,
+      250,
+    );
+    const events = readFileSync(restartLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '));
     const spans = NAMES.map((n) => {
       const s = events.filter((e) => e[0] === n);
       assert.equal(s.length, 2, `${n} restarted exactly once: ${JSON.stringify(events)}`);
       return { n, start: BigInt(s[0]?.[2] ?? 0), end: BigInt(s[1]?.[2] ?? 0) };
     });
     spans.sort((a, b) => (a.start < b.start ? -1 : 1));
-    for (let i = 1; i < spans.length; i++) assert.ok((spans[i]?.start ?? 0n) > (spans[i - 1]?.end ?? 0n), `never two at once: ${JSON.stringify(spans.map((s) => [s.n, String(s.start), String(s.end)]))}`);
-    await waitFor('the fleet and the ledger converged', async () => {
-      const s = jsonLines((await cli(['status', '--db', db, '--json'])).stdout).filter((r) => r.cluster === 'fleet' || r.cluster === 'ledger');
-      return s.length === 4 && s.every((r) => r.converged === true);
-    }, 20_000);
-    assert.equal(await pg.postgres?.sql('SHOW shared_buffers'), '32MB', 'PostgreSQL restarted in the window and runs the setting');
+    for (let i = 1; i < spans.length; i++)
+      assert.ok(
+        (spans[i]?.start ?? 0n) > (spans[i - 1]?.end ?? 0n),
+        `never two at once: ${JSON.stringify(spans.map((s) => [s.n, String(s.start), String(s.end)]))}`,
+      );
+    await waitFor(
+      'the fleet and the ledger converged',
+      async () => {
+        const s = jsonLines((await cli(['status', '--db', db, '--json'])).stdout).filter(
+          (r) => r.cluster === 'fleet' || r.cluster === 'ledger',
+        );
+        return s.length === 4 && s.every((r) => r.converged === true);
+      },
+      20_000,
+    );
+    assert.equal(
+      await pg.postgres?.sql('SHOW shared_buffers'),
+      '32MB',
+      'PostgreSQL restarted in the window and runs the setting',
+    );
 
     // A server stopped by hand is started again.
     await hosts[2]?.mariadb?.stop();
-    await waitFor('h3 answering again', async () => {
-      const c = await mysqlRoot('127.0.23.3');
-      await c.end();
-      return true;
-    }, 20_000, 250);
-    const starts = jsonLines((await cli(['history', '--db', db, '--host', 'h3', '--kind', 'action', '--json'])).stdout).filter((a) => String(a.summary).startsWith('start the database service'));
+    await waitFor(
+      'h3 answering again',
+      async () => {
+        const c = await mysqlRoot('127.0.23.3');
+        await c.end();
+        return true;
+      },
+      20_000,
+      250,
+    );
+    const starts = jsonLines(
+      (await cli(['history', '--db', db, '--host', 'h3', '--kind', 'action', '--json'])).stdout,
+    ).filter((a) => String(a.summary).startsWith('start the database service'));
     assert.equal(starts.length, 1);
     assert.equal(starts[0]?.outcome, 'ok');
 
     // Many passes later (resync 1 s, restarts, a service start), one SSH connection per host.
-    for (const [i, h] of hosts.entries()) assert.equal(accepted(h) - (before[i] ?? 0), 1, `${h.name}: SSH connections opened by the daemon`);
+    for (const [i, h] of hosts.entries())
+      assert.equal(accepted(h) - (before[i] ?? 0), 1, `${h.name}: SSH connections opened by the daemon`);
   } finally {
     await daemon.stop();
   }
@@ -227,7 +297,6 @@ test('inside a window: restarts one host at a time, the static setting is applie
   const events = readFileSync(restartLog, 'utf8').trim().split('\n');
   assert.equal(events.length, 6, events.join('\n'));
 });
-
 
 test('the daemon reuses a host observation for hostProbeSeconds while the server answers and nothing changes', async () => {
   const { engines } = await import('../../agents/index.js');

@@ -91,7 +91,16 @@ async function grantsOfApp(): Promise<string> {
 
 /** The history of one resource since `since`, checked to read drift -> action (ok) with the drift resolved. */
 async function expectRepaired(resource: string, since: number): Promise<void> {
-  const h = await cli(['history', '--db', db, '--resource', resource, '--since', new Date(since).toISOString(), '--json']);
+  const h = await cli([
+    'history',
+    '--db',
+    db,
+    '--resource',
+    resource,
+    '--since',
+    new Date(since).toISOString(),
+    '--json',
+  ]);
   assert.equal(h.code, 0, h.stderr);
   const rows = jsonLines(h.stdout);
   const drift = rows.find((r) => r.kind === 'drift');
@@ -101,7 +110,22 @@ async function expectRepaired(resource: string, since: number): Promise<void> {
   assert.equal(act.outcome, 'ok');
   assert.ok(Date.parse(String(drift.time)) <= Date.parse(String(act.time)), 'drift before action');
   await waitFor(`drift on ${resource} resolved`, async () => {
-    const again = jsonLines((await cli(['history', '--db', db, '--resource', resource, '--kind', 'drift', '--since', new Date(since).toISOString(), '--json'])).stdout);
+    const again = jsonLines(
+      (
+        await cli([
+          'history',
+          '--db',
+          db,
+          '--resource',
+          resource,
+          '--kind',
+          'drift',
+          '--since',
+          new Date(since).toISOString(),
+          '--json',
+        ])
+      ).stdout,
+    );
     return again.length > 0 && again.every((d) => d.outcome === 'resolved');
   });
 }
@@ -125,39 +149,69 @@ test('a grant revoked by hand is put back within resync + 5 s', async () => {
 test('a database dropped by hand is put back within resync + 5 s', async () => {
   const t0 = Date.now();
   await root.query('DROP DATABASE orders');
-  await waitFor('database orders back', async () => {
-    const [r] = await root.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'orders'");
-    return Number(r[0]?.n) === 1;
-  }, (RESYNC + 5) * 1000);
+  await waitFor(
+    'database orders back',
+    async () => {
+      const [r] = await root.query<mysql.RowDataPacket[]>(
+        "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'orders'",
+      );
+      return Number(r[0]?.n) === 1;
+    },
+    (RESYNC + 5) * 1000,
+  );
   await expectRepaired('mysql.database orders', t0);
 });
 
 test('an invalid edit is rejected with FILE:LINE:COL, recorded, and the daemon keeps converging to the last good file', async () => {
   const t0 = Date.now();
-  writeFileSync(file, spec().replace('    databases:\n      - { name: orders', '    databses:\n      - { name: orders'));
+  writeFileSync(
+    file,
+    spec().replace('    databases:\n      - { name: orders', '    databses:\n      - { name: orders'),
+  );
   const v = await cli(['validate', '-f', file]);
   assert.equal(v.code, 1);
-  assert.match(v.stderr, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:17:5 clusters\\.orders\\.databses: unknown key "databses" \\(did you mean "databases"\\?\\)`, 'm'));
+  assert.match(
+    v.stderr,
+    new RegExp(
+      `^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:17:5 clusters\\.orders\\.databses: unknown key "databses" \\(did you mean "databases"\\?\\)`,
+      'm',
+    ),
+  );
   await waitFor('the rejection in history', async () => {
-    const rows = jsonLines((await cli(['history', '--db', db, '--kind', 'spec', '--since', new Date(t0).toISOString(), '--json'])).stdout);
+    const rows = jsonLines(
+      (await cli(['history', '--db', db, '--kind', 'spec', '--since', new Date(t0).toISOString(), '--json'])).stdout,
+    );
     return rows.some((r) => r.outcome === 'rejected' && /databses/.test(JSON.stringify(r.detail)));
   });
   // Still enforcing the last good version.
   await root.query('DROP DATABASE orders');
-  await waitFor('database orders back under the last good file', async () => {
-    const [r] = await root.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'orders'");
-    return Number(r[0]?.n) === 1;
-  }, (RESYNC + 5) * 1000);
+  await waitFor(
+    'database orders back under the last good file',
+    async () => {
+      const [r] = await root.query<mysql.RowDataPacket[]>(
+        "SELECT COUNT(*) AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'orders'",
+      );
+      return Number(r[0]?.n) === 1;
+    },
+    (RESYNC + 5) * 1000,
+  );
   assert.ok(daemon.lines().some((l) => l.msg === 'spec rejected; still converging to the last good version'));
 });
 
 test('a good edit is picked up at once, not at the next resync', async () => {
   const t0 = Date.now();
   writeFileSync(file, spec(`      - { name: newcomer, host: "%", password: { file: ${tmp.dir}/app.pw } }`));
-  await waitFor('user newcomer created', async () => {
-    const [r] = await root.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM mysql.user WHERE User = 'newcomer'");
-    return Number(r[0]?.n) === 1;
-  }, 5000, 20);
+  await waitFor(
+    'user newcomer created',
+    async () => {
+      const [r] = await root.query<mysql.RowDataPacket[]>(
+        "SELECT COUNT(*) AS n FROM mysql.user WHERE User = 'newcomer'",
+      );
+      return Number(r[0]?.n) === 1;
+    },
+    5000,
+    20,
+  );
   const took = Date.now() - t0;
   assert.ok(took < 1500, `edit to converged took ${took} ms`);
 });
@@ -178,7 +232,11 @@ test('no declared password in the daemon log, the history file or any CLI output
 
 test('a target that cannot be reached fails on its own, backing off, and never stalls the others', async () => {
   // Backoff 0.2 s doubling to a 2 s cap: the fifth attempt comes about 3 s after the first.
-  await waitFor('five attempts', () => daemon.lines().filter((l) => l.msg === 'pass failed' && l.cluster === 'dead').length >= 5, 15_000);
+  await waitFor(
+    'five attempts',
+    () => daemon.lines().filter((l) => l.msg === 'pass failed' && l.cluster === 'dead').length >= 5,
+    15_000,
+  );
   const r = await cli(['status', '--db', db, '--json']);
   assert.equal(r.code, 2, 'not everything is converged');
   const rows = jsonLines(r.stdout);
@@ -190,12 +248,23 @@ test('a target that cannot be reached fails on its own, backing off, and never s
   const failures = daemon.lines().filter((l) => l.msg === 'pass failed' && l.cluster === 'dead');
   assert.ok(failures.length >= 2 && failures.length < 25, `${failures.length} attempts`);
   const delays = failures.map((l) => Number(l.retryInMs));
-  assert.ok(delays.every((d) => d <= 2000), 'capped at backoff.maxSeconds');
+  assert.ok(
+    delays.every((d) => d <= 2000),
+    'capped at backoff.maxSeconds',
+  );
   assert.ok(Math.max(...delays) >= 1000, `delays grew: ${delays.join(', ')}`);
-  const errors = jsonLines((await cli(['history', '--db', db, '--kind', 'error', '--cluster', 'dead', '--json'])).stdout);
+  const errors = jsonLines(
+    (await cli(['history', '--db', db, '--kind', 'error', '--cluster', 'dead', '--json'])).stdout,
+  );
   assert.equal(errors.length, 1, 'the same error is recorded once, not at every retry');
   const clusters = jsonLines((await cli(['status', '--db', db, '--clusters', '--json'])).stdout);
-  assert.deepEqual(clusters.map((c) => [c.cluster, c.converged, (c.conditions as { Ready: string }).Ready]), [['dead', 0, 'Unknown'], ['orders', 1, 'True']]);
+  assert.deepEqual(
+    clusters.map((c) => [c.cluster, c.converged, (c.conditions as { Ready: string }).Ready]),
+    [
+      ['dead', 0, 'Unknown'],
+      ['orders', 1, 'True'],
+    ],
+  );
 });
 
 test('health, readiness and Prometheus metrics on the loopback listener; a non-loopback address is refused', async () => {
@@ -215,7 +284,9 @@ test('health, readiness and Prometheus metrics on the loopback listener; a non-l
   assert.match(m.text, /^setpoint_last_observed_age_seconds\{cluster="orders",host="db1"\} [\d.]+$/m);
   assert.match(m.text, /^setpoint_process_resident_memory_bytes \d+$/m);
   assert.equal((await get('/nope')).status, 404);
-  const refused = await cli(['run', '-f', file, '--db', tmp.file('refused.db'), '--listen', '0.0.0.0:19465'], { timeoutMs: 10_000 });
+  const refused = await cli(['run', '-f', file, '--db', tmp.file('refused.db'), '--listen', '0.0.0.0:19465'], {
+    timeoutMs: 10_000,
+  });
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /--listen 0\.0\.0\.0:19465: metrics and health are served on a loopback address only/);
 });

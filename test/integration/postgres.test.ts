@@ -27,7 +27,11 @@ const hosts: LabHost[] = [];
 let printed = '';
 
 before(async () => {
-  hosts.push(...(await Promise.all([1, 2, 3, 4].map((i) => startHost({ name: `p${i}`, address: `127.0.31.${i}`, postgres: true })))));
+  hosts.push(
+    ...(await Promise.all(
+      [1, 2, 3, 4].map((i) => startHost({ name: `p${i}`, address: `127.0.31.${i}`, postgres: true })),
+    )),
+  );
   tmp.file('rpt.pw', `${RPT_PW}\n`);
   tmp.file('app.pw', `${APP_PW}\n`);
   tmp.file('odd.pw', `${ODD_PW}\n`);
@@ -99,7 +103,15 @@ test('from an empty server: plan lists every kind (exit 2), apply --once converg
   const plan = await run(['plan', '-f', file, '--json']);
   assert.equal(plan.code, 2, plan.stderr);
   const kinds = new Set(jsonLines(plan.stdout).map((c) => String(c.resource).split(' ')[0]));
-  assert.deepEqual([...kinds].sort(), ['postgres.database', 'postgres.default_privilege', 'postgres.extension', 'postgres.privilege', 'postgres.role', 'postgres.schema', 'postgres.setting']);
+  assert.deepEqual([...kinds].sort(), [
+    'postgres.database',
+    'postgres.default_privilege',
+    'postgres.extension',
+    'postgres.privilege',
+    'postgres.role',
+    'postgres.schema',
+    'postgres.setting',
+  ]);
   const t0 = Date.now();
   const apply = await run(['apply', '-f', file, '--once', '--db', db]);
   const took = Date.now() - t0;
@@ -112,13 +124,29 @@ test('from an empty server: plan lists every kind (exit 2), apply --once converg
 
   // What the server now holds, read by hand.
   const p = pgOf(1);
-  assert.equal(await p.sql("SELECT rolcanlogin || ' ' || rolconnlimit || ' ' || to_char(rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM pg_roles WHERE rolname = 'Report Reader'"), 'true 5 2027-01-01');
-  assert.equal(await p.sql("SELECT pg_get_userbyid(datdba) || ' ' || pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'ledger'"), 'app_owner UTF8');
+  assert.equal(
+    await p.sql(
+      "SELECT rolcanlogin || ' ' || rolconnlimit || ' ' || to_char(rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM pg_roles WHERE rolname = 'Report Reader'",
+    ),
+    'true 5 2027-01-01',
+  );
+  assert.equal(
+    await p.sql(
+      "SELECT pg_get_userbyid(datdba) || ' ' || pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'ledger'",
+    ),
+    'app_owner UTF8',
+  );
   assert.equal(await p.sql("SELECT pg_has_role('app', 'app_owner', 'MEMBER')"), 't');
-  assert.equal(await p.sql("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'books'", 'ledger'), 'app_owner');
+  assert.equal(
+    await p.sql("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'books'", 'ledger'),
+    'app_owner',
+  );
   assert.equal(await p.sql("SELECT extname FROM pg_extension WHERE extname = 'pgcrypto'", 'ledger'), 'pgcrypto');
   assert.equal(await p.sql("SELECT has_schema_privilege('Report Reader', 'books', 'USAGE')", 'ledger'), 't');
-  assert.equal(await p.sql("SELECT current_setting('work_mem') || ' ' || current_setting('log_min_duration_statement')"), '64MB 2s');
+  assert.equal(
+    await p.sql("SELECT current_setting('work_mem') || ' ' || current_setting('log_min_duration_statement')"),
+    '64MB 2s',
+  );
   // Passwords were set as SCRAM verifiers computed here: real logins over scram-sha-256 work.
   assert.equal(await login('127.0.31.1', 'Report Reader', RPT_PW, 'ledger'), true);
   assert.equal(await login('127.0.31.1', 'Report Reader', 'wrong', 'ledger'), false);
@@ -130,14 +158,27 @@ test('from an empty server: plan lists every kind (exit 2), apply --once converg
   const covered = await run(['plan', '-f', file]);
   assert.equal(covered.code, 0, covered.stdout);
   // A table grant on that table now converges too; one on a table not created yet waits with why.
-  writeFileSync(file, spec('127.0.31.1', `${LEDGER.replace('    defaultPrivileges:', '      - { database: ledger, role: app, on: { table: books.entries }, privileges: [INSERT] }\n      - { database: ledger, role: app, on: { table: books.later }, privileges: [INSERT] }\n    defaultPrivileges:')}`));
+  writeFileSync(
+    file,
+    spec(
+      '127.0.31.1',
+      `${LEDGER.replace('    defaultPrivileges:', '      - { database: ledger, role: app, on: { table: books.entries }, privileges: [INSERT] }\n      - { database: ledger, role: app, on: { table: books.later }, privileges: [INSERT] }\n    defaultPrivileges:')}`,
+    ),
+  );
   const waiting = await run(['plan', '-f', file, '--json']);
   assert.equal(waiting.code, 2);
   const planned = jsonLines(waiting.stdout);
-  assert.deepEqual(planned.map((c) => [c.resource, c.status, c.reason ?? null]), [
-    ['postgres.privilege table ledger.books.entries to app', 'run', null],
-    ['postgres.privilege table ledger.books.later to app', 'waiting', 'table books.later does not exist yet in database ledger'],
-  ]);
+  assert.deepEqual(
+    planned.map((c) => [c.resource, c.status, c.reason ?? null]),
+    [
+      ['postgres.privilege table ledger.books.entries to app', 'run', null],
+      [
+        'postgres.privilege table ledger.books.later to app',
+        'waiting',
+        'table books.later does not exist yet in database ledger',
+      ],
+    ],
+  );
   const partial = await run(['apply', '-f', file, '--once', '--db', db]);
   assert.equal(partial.code, 2, 'drift remains, held back: exit 2, not an error');
   assert.equal(await p.sql("SELECT has_table_privilege('app', 'books.entries', 'INSERT')", 'ledger'), 't');
@@ -153,7 +194,10 @@ test('a verifier written by the server itself is verified, not rotated; a change
   await p.sql(`CREATE ROLE srv LOGIN PASSWORD '${APP_PW}'`);
   const before = await p.sql("SELECT rolpassword FROM pg_authid WHERE rolname = 'srv'");
   assert.equal(verifyPassword(before, APP_PW, 'srv'), true);
-  const file = tmp.file('srv.yaml', spec('127.0.31.3', `    roles:\n      - { name: srv, login: true, password: { file: ${tmp.dir}/app.pw } }`));
+  const file = tmp.file(
+    'srv.yaml',
+    spec('127.0.31.3', `    roles:\n      - { name: srv, login: true, password: { file: ${tmp.dir}/app.pw } }`),
+  );
   assert.equal((await run(['plan', '-f', file])).code, 0);
   await p.sql("ALTER ROLE srv PASSWORD 'changed by hand'");
   const plan = await run(['plan', '-f', file, '--json']);
@@ -167,7 +211,10 @@ test('a verifier written by the server itself is verified, not rotated; a change
 test('the running daemon puts back each kind drifted by hand, and history reads drift -> action -> outcome', async () => {
   const address = '127.0.31.2';
   const p = pgOf(2);
-  const file = tmp.file('daemon.yaml', spec(address, LEDGER, 'policy:\n  resyncSeconds: 1\n  backoff: { initialSeconds: 1, maxSeconds: 2 }'));
+  const file = tmp.file(
+    'daemon.yaml',
+    spec(address, LEDGER, 'policy:\n  resyncSeconds: 1\n  backoff: { initialSeconds: 1, maxSeconds: 2 }'),
+  );
   const db = tmp.file('daemon.db');
   const daemon = new Daemon(file, db);
   try {
@@ -175,22 +222,51 @@ test('the running daemon puts back each kind drifted by hand, and history reads 
     await waitFor('first convergence', converged, 30_000);
     const rpt = `SELECT rolconnlimit FROM pg_roles WHERE rolname = 'Report Reader'`;
     const perturb: [string, string, string | undefined, () => Promise<boolean>][] = [
-      ['ALTER ROLE', `ALTER ROLE "Report Reader" CONNECTION LIMIT 1`, undefined, async () => (await p.sql(rpt)) === '5'],
-      ['REVOKE', 'REVOKE USAGE ON SCHEMA books FROM "Report Reader"', 'ledger', async () => (await p.sql("SELECT has_schema_privilege('Report Reader', 'books', 'USAGE')", 'ledger')) === 't'],
+      [
+        'ALTER ROLE',
+        `ALTER ROLE "Report Reader" CONNECTION LIMIT 1`,
+        undefined,
+        async () => (await p.sql(rpt)) === '5',
+      ],
+      [
+        'REVOKE',
+        'REVOKE USAGE ON SCHEMA books FROM "Report Reader"',
+        'ledger',
+        async () => (await p.sql("SELECT has_schema_privilege('Report Reader', 'books', 'USAGE')", 'ledger')) === 't',
+      ],
       [
         'ALTER DEFAULT PRIVILEGES',
         'ALTER DEFAULT PRIVILEGES FOR ROLE app_owner IN SCHEMA books REVOKE SELECT ON TABLES FROM "Report Reader"',
         'ledger',
-        async () => (await p.sql("SELECT count(*) FROM pg_default_acl WHERE defaclrole = 'app_owner'::regrole", 'ledger')) === '1',
+        async () =>
+          (await p.sql("SELECT count(*) FROM pg_default_acl WHERE defaclrole = 'app_owner'::regrole", 'ledger')) ===
+          '1',
       ],
-      ['DROP EXTENSION', 'DROP EXTENSION pgcrypto', 'ledger', async () => (await p.sql("SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'", 'ledger')) === '1'],
-      ['ALTER SYSTEM RESET', 'ALTER SYSTEM RESET work_mem; SELECT pg_reload_conf();', undefined, async () => (await p.sql("SELECT setting FROM pg_file_settings WHERE name = 'work_mem'")) === '64MB'],
-      ['a new table', 'CREATE TABLE books.by_postgres (id int)', 'ledger', async () => (await p.sql("SELECT has_table_privilege('Report Reader', 'books.by_postgres', 'SELECT')", 'ledger')) === 't'],
+      [
+        'DROP EXTENSION',
+        'DROP EXTENSION pgcrypto',
+        'ledger',
+        async () => (await p.sql("SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'", 'ledger')) === '1',
+      ],
+      [
+        'ALTER SYSTEM RESET',
+        'ALTER SYSTEM RESET work_mem; SELECT pg_reload_conf();',
+        undefined,
+        async () => (await p.sql("SELECT setting FROM pg_file_settings WHERE name = 'work_mem'")) === '64MB',
+      ],
+      [
+        'a new table',
+        'CREATE TABLE books.by_postgres (id int)',
+        'ledger',
+        async () =>
+          (await p.sql("SELECT has_table_privilege('Report Reader', 'books.by_postgres', 'SELECT')", 'ledger')) === 't',
+      ],
     ];
     const resources: Record<string, string> = {
       'ALTER ROLE': 'postgres.role "Report Reader"',
       REVOKE: 'postgres.privilege schema ledger.books to "Report Reader"',
-      'ALTER DEFAULT PRIVILEGES': 'postgres.default_privilege ledger: for app_owner in schema books on tables to "Report Reader"',
+      'ALTER DEFAULT PRIVILEGES':
+        'postgres.default_privilege ledger: for app_owner in schema books on tables to "Report Reader"',
       'DROP EXTENSION': 'postgres.extension ledger.pgcrypto',
       'ALTER SYSTEM RESET': 'postgres.setting work_mem',
       'a new table': 'postgres.privilege table ledger.books.by_postgres to "Report Reader"',
@@ -202,12 +278,34 @@ test('the running daemon puts back each kind drifted by hand, and history reads 
       process.stdout.write(`# postgres daemon: ${what} put back in ${Date.now() - t0} ms\n`);
       const resource = resources[what] as string;
       let rows: Record<string, unknown>[] = [];
-      await waitFor(`history of ${what}`, async () => {
-        rows = jsonLines((await cli(['history', '--db', db, '--resource', resource, '--since', new Date(t0).toISOString(), '--json'])).stdout);
-        const drift = rows.find((r) => r.kind === 'drift');
-        const action = rows.find((r) => r.kind === 'action' && r.outcome === 'ok');
-        return drift !== undefined && action !== undefined && Date.parse(String(drift.time)) <= Date.parse(String(action.time)) && drift.outcome === 'resolved';
-      }, 10_000).catch((err: Error) => {
+      await waitFor(
+        `history of ${what}`,
+        async () => {
+          rows = jsonLines(
+            (
+              await cli([
+                'history',
+                '--db',
+                db,
+                '--resource',
+                resource,
+                '--since',
+                new Date(t0).toISOString(),
+                '--json',
+              ])
+            ).stdout,
+          );
+          const drift = rows.find((r) => r.kind === 'drift');
+          const action = rows.find((r) => r.kind === 'action' && r.outcome === 'ok');
+          return (
+            drift !== undefined &&
+            action !== undefined &&
+            Date.parse(String(drift.time)) <= Date.parse(String(action.time)) &&
+            drift.outcome === 'resolved'
+          );
+        },
+        10_000,
+      ).catch((err: Error) => {
         throw new Error(`${err.message}; history: ${JSON.stringify(rows)}`);
       });
     }
@@ -225,12 +323,16 @@ test('the running daemon puts back each kind drifted by hand, and history reads 
     assert.ok(!bytes.includes(pw), 'no password in the history file');
     assert.ok(!daemon.log.includes(pw), 'no password in the daemon log');
   }
-  assert.ok(!bytes.includes('SCRAM-SHA-256$') && !daemon.log.includes('SCRAM-SHA-256$'), 'no verifier in history or logs');
+  assert.ok(
+    !bytes.includes('SCRAM-SHA-256$') && !daemon.log.includes('SCRAM-SHA-256$'),
+    'no verifier in history or logs',
+  );
 });
 
 test('an observe pass costs the same number of statements for 10 and 1,000 roles', async () => {
   const address = '127.0.31.3';
-  const roles = (n: number) => `    roles:\n${Array.from({ length: n }, (_, i) => `      - { name: r${i}, login: true }`).join('\n')}`;
+  const roles = (n: number) =>
+    `    roles:\n${Array.from({ length: n }, (_, i) => `      - { name: r${i}, login: true }`).join('\n')}`;
   const body = (n: number) =>
     `${roles(n)}\n    databases:\n      - { name: d1, strategy: file_copy }\n    schemas:\n      - { database: d1, name: s1 }\n    privileges:\n      - { database: d1, role: r0, on: { allTablesInSchema: s1 }, privileges: [SELECT] }\n    settings: { work_mem: 8MB }`;
   const pool = new SessionPool();
@@ -241,7 +343,11 @@ test('an observe pass costs the same number of statements for 10 and 1,000 roles
       const [t] = targetsOf(loaded.spec, engines);
       assert.ok(t);
       const t0 = Date.now();
-      const applied = await reconcile(t, { pool, log: silent, specVersion: loaded.version }, { act: true, maxSteps: 10 });
+      const applied = await reconcile(
+        t,
+        { pool, log: silent, specVersion: loaded.version },
+        { act: true, maxSteps: 10 },
+      );
       assert.equal(applied.state, 'converged', JSON.stringify(applied.error ?? applied.changes.slice(0, 3)));
       const applyMs = Date.now() - t0;
       const t1 = Date.now();
@@ -249,7 +355,9 @@ test('an observe pass costs the same number of statements for 10 and 1,000 roles
       assert.equal(o.state, 'converged');
       assert.equal(o.changes.length, 0);
       counts.push(o.statements);
-      process.stdout.write(`# postgres: ${n} roles: apply ${applyMs} ms, observe pass ${Date.now() - t1} ms, ${o.statements} statements, ${o.bytesIn} bytes in\n`);
+      process.stdout.write(
+        `# postgres: ${n} roles: apply ${applyMs} ms, observe pass ${Date.now() - t1} ms, ${o.statements} statements, ${o.bytesIn} bytes in\n`,
+      );
     }
   } finally {
     await pool.closeAll();
@@ -263,7 +371,14 @@ test('per-database connections are reused across passes and closed before an und
   const address = '127.0.31.3';
   const pool = new SessionPool();
   try {
-    const withDb = parseSpec(spec(address, '    databases:\n      - { name: gone, strategy: file_copy }\n    schemas:\n      - { database: gone, name: s }'), 'a.yaml', engines);
+    const withDb = parseSpec(
+      spec(
+        address,
+        '    databases:\n      - { name: gone, strategy: file_copy }\n    schemas:\n      - { database: gone, name: s }',
+      ),
+      'a.yaml',
+      engines,
+    );
     const [t] = targetsOf(withDb.spec, engines);
     assert.ok(t);
     assert.equal((await reconcile(t, { pool, log: silent, specVersion: 'a' }, { act: true })).state, 'converged');
@@ -271,12 +386,16 @@ test('per-database connections are reused across passes and closed before an und
     assert.deepEqual(session.databases, ['gone'], 'one connection to the database it looks into');
     assert.equal((await reconcile(t, { pool, log: silent, specVersion: 'a' }, { act: false })).state, 'converged');
     assert.equal(pool.opened, 1, 'the session is reused');
-    const without = parseSpec(spec(address, '    databases: []', 'policy:\n  prune: { databases: true }'), 'b.yaml', engines);
+    const without = parseSpec(
+      spec(address, '    databases: []', 'policy:\n  prune: { databases: true }'),
+      'b.yaml',
+      engines,
+    );
     const [t2] = targetsOf(without.spec, engines);
     assert.ok(t2);
     const o = await reconcile(t2, { pool, log: silent, specVersion: 'b' }, { act: true });
     assert.equal(o.state, 'converged', JSON.stringify(o.error));
-    assert.ok(o.made >= 1, "gone (and d1 of the statement-count test) dropped");
+    assert.ok(o.made >= 1, 'gone (and d1 of the statement-count test) dropped');
     assert.deepEqual(session.databases, []);
     assert.equal(await pgOf(3).sql("SELECT count(*) FROM pg_database WHERE datname = 'gone'"), '0');
   } finally {
@@ -294,8 +413,18 @@ test('a setting that needs a restart is applied with ALTER SYSTEM, then shown as
   const [outcome] = jsonLines(apply.stdout);
   assert.equal(outcome?.state, 'waiting');
   assert.equal(outcome?.error, null);
-  assert.equal(await p.sql("SELECT setting FROM pg_file_settings WHERE name = 'shared_buffers' AND sourcefile LIKE '%postgresql.auto.conf'"), '32MB');
-  assert.equal(await p.sql("SELECT current_setting('shared_buffers') || ' ' || pending_restart FROM pg_settings WHERE name = 'shared_buffers'"), '16MB true');
+  assert.equal(
+    await p.sql(
+      "SELECT setting FROM pg_file_settings WHERE name = 'shared_buffers' AND sourcefile LIKE '%postgresql.auto.conf'",
+    ),
+    '32MB',
+  );
+  assert.equal(
+    await p.sql(
+      "SELECT current_setting('shared_buffers') || ' ' || pending_restart FROM pg_settings WHERE name = 'shared_buffers'",
+    ),
+    '16MB true',
+  );
   const status = await run(['status', '--db', db, '--json']);
   const [row] = jsonLines(status.stdout);
   assert.equal(row?.state, 'waiting');
@@ -304,7 +433,10 @@ test('a setting that needs a restart is applied with ALTER SYSTEM, then shown as
   const plan = await run(['plan', '-f', file, '--json']);
   assert.equal(plan.code, 2);
   const changes = jsonLines(plan.stdout);
-  assert.deepEqual(changes.map((c) => [c.resource, c.action, c.risk, c.status]), [['postgres.setting restart h', 'restart', 'disruptive', 'waiting']]);
+  assert.deepEqual(
+    changes.map((c) => [c.resource, c.action, c.risk, c.status]),
+    [['postgres.setting restart h', 'restart', 'disruptive', 'waiting']],
+  );
   assert.match(String(changes[0]?.summary), /pending a restart for shared_buffers = 32MB/);
   assert.match(String(changes[0]?.reason), /^a restart needs hosts\.h\.ssh and hosts\.h\.service/);
   // Not looping: a second apply sets nothing again.
@@ -316,7 +448,11 @@ test('a setting that needs a restart is applied with ALTER SYSTEM, then shown as
 });
 
 test('the lease: an advisory lock held for the session; a second daemon is told who holds it, by name', async () => {
-  const loaded = parseSpec(spec('127.0.31.4', '    roles: [{ name: lease_probe, login: false }]'), 'lease.yaml', engines);
+  const loaded = parseSpec(
+    spec('127.0.31.4', '    roles: [{ name: lease_probe, login: false }]'),
+    'lease.yaml',
+    engines,
+  );
   const [t] = targetsOf(loaded.spec, engines);
   assert.ok(t);
   const lease = t.engine.lease?.bind(t.engine);
@@ -325,7 +461,11 @@ test('the lease: an advisory lock held for the session; a second daemon is told 
   try {
     const [sa, sb] = [await a.get(t), await b.get(t)];
     assert.deepEqual(await lease(sa, 'daemon-a:1'), { held: true, taken: true });
-    assert.deepEqual(await lease(sa, 'daemon-a:1'), { held: true, taken: false }, 'kept for the session, not taken twice');
+    assert.deepEqual(
+      await lease(sa, 'daemon-a:1'),
+      { held: true, taken: false },
+      'kept for the session, not taken twice',
+    );
     const other = await lease(sb, 'daemon-b:2');
     assert.equal(other.held, false);
     assert.match((other as { holder: string }).holder, /^setpoint daemon-a:1 \(pid \d+ from 127\.0\.0\.1\)$/);
@@ -333,7 +473,9 @@ test('the lease: an advisory lock held for the session; a second daemon is told 
     const o = await reconcile(t, { pool: b, log: silent, specVersion: 'x', owner: 'daemon-b:2' }, { act: true });
     assert.match(String(o.leaseHolder), /^setpoint daemon-a:1/);
     assert.equal(o.made, 0);
-    assert.ok(o.changes.every((c) => c.status === 'waiting' && /^lease held by setpoint daemon-a:1/.test(c.reason ?? '')));
+    assert.ok(
+      o.changes.every((c) => c.status === 'waiting' && /^lease held by setpoint daemon-a:1/.test(c.reason ?? '')),
+    );
     await a.closeAll();
     const after = await reconcile(t, { pool: b, log: silent, specVersion: 'x', owner: 'daemon-b:2' }, { act: true });
     assert.equal(after.state, 'converged', after.error?.message);
@@ -367,7 +509,10 @@ test('role, database and schema names with quotes, spaces, upper case and non-AS
   assert.equal((await run(['apply', '-f', file, '--once', '--db', db])).code, 0);
   assert.equal((await run(['plan', '-f', file])).code, 0);
   assert.equal(await p.sql(`SELECT rolname FROM pg_roles WHERE rolname = 'Ré "Q" Reader'`), role);
-  assert.equal(await p.sql(`SELECT datname || '|' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'Lédger "Q" Ünï'`), `${dbName}|${role}`);
+  assert.equal(
+    await p.sql(`SELECT datname || '|' || pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'Lédger "Q" Ünï'`),
+    `${dbName}|${role}`,
+  );
   assert.equal(await p.sql(`SELECT nspname FROM pg_namespace WHERE nspname = 'Bööks x'`, dbName), schema);
   assert.equal(await login(address, role, ODD_PW, dbName), true);
   for (const pw of PASSWORDS) assert.ok(!historyBytes(db).includes(pw));

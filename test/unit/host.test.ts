@@ -38,7 +38,11 @@ test('known_hosts: plain, bracketed port, hashed, patterns, negation, revoked, m
   assert.equal(checkKnownHosts(text, '10.0.0.3', 2222, 'ssh-ed25519', OTHER), 'mismatch', 'hashed entry, other key');
   assert.equal(checkKnownHosts(text, 'db7.example.com', 22, 'ssh-ed25519', KEY), 'match', 'wildcard');
   assert.equal(checkKnownHosts(text, 'dbx.example.com', 22, 'ssh-ed25519', KEY), 'unknown', 'negated');
-  assert.equal(checkKnownHosts(text, '10.0.0.9', 22, 'ssh-ed25519', KEY), 'mismatch', 'a known host with only another key type is refused');
+  assert.equal(
+    checkKnownHosts(text, '10.0.0.9', 22, 'ssh-ed25519', KEY),
+    'mismatch',
+    'a known host with only another key type is refused',
+  );
   assert.equal(checkKnownHosts(text, '10.0.0.4', 22, 'ssh-ed25519', OTHER.replace('K9', 'Q9')), 'revoked');
   assert.equal(checkKnownHosts('', '10.0.0.1', 22, 'ssh-ed25519', KEY), 'unknown');
 });
@@ -47,7 +51,13 @@ test('known_hosts: entries hashed by ssh-keygen -H are recognised', () => {
   const plain = `[127.0.0.5]:2222 ssh-ed25519 ${KEY}\n`;
   const dir = execFileSync('mktemp', ['-d']).toString().trim();
   const file = `${dir}/known_hosts`;
-  execFileSync('sh', ['-c', `printf '%s' "$1" > "$2" && ssh-keygen -H -f "$2" >/dev/null 2>&1 && cat "$2"`, 'sh', plain, file]);
+  execFileSync('sh', [
+    '-c',
+    `printf '%s' "$1" > "$2" && ssh-keygen -H -f "$2" >/dev/null 2>&1 && cat "$2"`,
+    'sh',
+    plain,
+    file,
+  ]);
   const text = execFileSync('cat', [file]).toString();
   execFileSync('rm', ['-rf', dir]);
   assert.match(text, /^\|1\|/);
@@ -73,22 +83,44 @@ test('facts: one script, parsed into stable values', () => {
   assert.equal(f.dataDir, '/tmp');
   assert.equal(f.serviceActive, false);
   assert.ok(f.diskFreePercent !== null && f.diskFreePercent >= 0 && f.diskFreePercent <= 100);
-  assert.equal(parseFacts(execFileSync('sh', ['-c', factsScript('/tmp', [], 'true')]).toString(), true).serviceActive, true);
+  assert.equal(
+    parseFacts(execFileSync('sh', ['-c', factsScript('/tmp', [], 'true')]).toString(), true).serviceActive,
+    true,
+  );
   assert.equal(parseFacts('', false).serviceActive, null);
 });
 
-test('maintenance windows: open inside [start, start + minutes), in the window\'s time zone', () => {
+test("maintenance windows: open inside [start, start + minutes), in the window's time zone", () => {
   const berlin3am = [{ cron: '0 3 * * *', minutes: 60, timezone: 'Europe/Berlin' }];
   // 03:00 in Berlin is 02:00 UTC in winter.
-  assert.deepEqual(windowState(berlin3am, new Date('2026-11-26T02:30:00Z')), { open: true, until: new Date('2026-11-26T03:00:00Z') });
-  assert.deepEqual(windowState(berlin3am, new Date('2026-11-26T02:00:00Z')), { open: true, until: new Date('2026-11-26T03:00:00Z') });
-  assert.deepEqual(windowState(berlin3am, new Date('2026-11-26T03:00:00Z')), { open: false, next: new Date('2026-11-27T02:00:00Z') });
-  assert.deepEqual(windowState(berlin3am, new Date('2026-11-26T01:59:00Z')), { open: false, next: new Date('2026-11-26T02:00:00Z') });
+  assert.deepEqual(windowState(berlin3am, new Date('2026-11-26T02:30:00Z')), {
+    open: true,
+    until: new Date('2026-11-26T03:00:00Z'),
+  });
+  assert.deepEqual(windowState(berlin3am, new Date('2026-11-26T02:00:00Z')), {
+    open: true,
+    until: new Date('2026-11-26T03:00:00Z'),
+  });
+  assert.deepEqual(windowState(berlin3am, new Date('2026-11-26T03:00:00Z')), {
+    open: false,
+    next: new Date('2026-11-27T02:00:00Z'),
+  });
+  assert.deepEqual(windowState(berlin3am, new Date('2026-11-26T01:59:00Z')), {
+    open: false,
+    next: new Date('2026-11-26T02:00:00Z'),
+  });
   // In summer, 03:00 Berlin is 01:00 UTC.
   assert.equal(windowState(berlin3am, new Date('2026-07-01T01:10:00Z')).open, true);
   const sunday = [{ cron: '0 2 * * 0', minutes: 120, timezone: 'UTC' }];
-  assert.deepEqual(windowState(sunday, new Date('2026-11-26T12:00:00Z')), { open: false, next: new Date('2026-11-29T02:00:00Z') });
-  assert.equal(windowState([...sunday, ...berlin3am], new Date('2026-11-29T03:30:00Z')).open, true, 'any window open is enough');
+  assert.deepEqual(windowState(sunday, new Date('2026-11-26T12:00:00Z')), {
+    open: false,
+    next: new Date('2026-11-29T02:00:00Z'),
+  });
+  assert.equal(
+    windowState([...sunday, ...berlin3am], new Date('2026-11-29T03:30:00Z')).open,
+    true,
+    'any window open is enough',
+  );
   assert.deepEqual(windowState([], new Date()), { open: false });
   assert.match(checkWindow('61 * * * *', 'UTC') ?? '', /invalid cron expression/);
   assert.match(checkWindow('0 3 * * *', 'Mars/Olympus') ?? '', /unknown time zone/);
@@ -101,30 +133,67 @@ test('the disruption gate: a window, one member at a time, and only when the oth
   const members = ['c/a', 'c/b', 'c/c'];
   const health = new Map<string, boolean>();
   const gate = new DisruptionGate((k) => health.get(k));
-  assert.deepEqual(gate.check(t('a', []), members), { allowed: false, reason: 'disruptive: no maintenance window is declared (policy.maintenanceWindows)', code: 'no-window' });
-  assert.deepEqual(gate.check(t('a'), members), { allowed: false, reason: 'waiting: c/b of this cluster is not observed yet', code: 'member-unobserved' });
+  assert.deepEqual(gate.check(t('a', []), members), {
+    allowed: false,
+    reason: 'disruptive: no maintenance window is declared (policy.maintenanceWindows)',
+    code: 'no-window',
+  });
+  assert.deepEqual(gate.check(t('a'), members), {
+    allowed: false,
+    reason: 'waiting: c/b of this cluster is not observed yet',
+    code: 'member-unobserved',
+  });
   health.set('c/b', true);
   health.set('c/c', true);
   assert.deepEqual(gate.check(t('a'), members), { allowed: true });
   assert.equal(gate.take(t('a')), true);
-  assert.deepEqual(gate.check(t('b'), members), { allowed: false, reason: 'waiting: c/a of this cluster goes first (one host at a time)', code: 'one-at-a-time' });
+  assert.deepEqual(gate.check(t('b'), members), {
+    allowed: false,
+    reason: 'waiting: c/a of this cluster goes first (one host at a time)',
+    code: 'one-at-a-time',
+  });
   assert.equal(gate.take(t('b')), false);
   health.set('c/a', false);
   gate.release(t('a'));
-  assert.deepEqual(gate.check(t('b'), members), { allowed: false, reason: 'waiting: c/a of this cluster is not healthy', code: 'member-unhealthy' });
+  assert.deepEqual(gate.check(t('b'), members), {
+    allowed: false,
+    reason: 'waiting: c/a of this cluster is not healthy',
+    code: 'member-unhealthy',
+  });
   health.set('c/a', true);
   assert.deepEqual(gate.check(t('b'), members), { allowed: true });
-  const closed = new DisruptionGate(() => true, () => new Date('2026-11-26T12:00:00Z'));
-  assert.deepEqual(closed.check(t('a', [{ cron: '0 2 * * 0', minutes: 60, timezone: 'UTC' }]), members), { allowed: false, reason: 'waiting for window 2026-11-29T02:00:00.000Z', code: 'window' });
+  const closed = new DisruptionGate(
+    () => true,
+    () => new Date('2026-11-26T12:00:00Z'),
+  );
+  assert.deepEqual(closed.check(t('a', [{ cron: '0 2 * * 0', minutes: 60, timezone: 'UTC' }]), members), {
+    allowed: false,
+    reason: 'waiting for window 2026-11-29T02:00:00.000Z',
+    code: 'window',
+  });
 });
 
 test('service commands: systemd verbs on a unit; declared commands without restart make a restart wait, saying why', () => {
   assert.deepEqual(serviceCommands({ address: 'x', service: { unit: "maria'db" } }), {
-    start: "systemctl start 'maria'\\''db'", stop: "systemctl stop 'maria'\\''db'", restart: "systemctl restart 'maria'\\''db'", reload: "systemctl reload 'maria'\\''db'", status: "systemctl is-active --quiet 'maria'\\''db'",
+    start: "systemctl start 'maria'\\''db'",
+    stop: "systemctl stop 'maria'\\''db'",
+    restart: "systemctl restart 'maria'\\''db'",
+    reload: "systemctl reload 'maria'\\''db'",
+    status: "systemctl is-active --quiet 'maria'\\''db'",
   });
-  assert.deepEqual(serviceCommands({ address: 'x', service: { commands: { start: 'go', status: 'ok?', stop: 'halt' } } }), { start: 'go', status: 'ok?', stop: 'halt', restart: 'halt && go' });
+  assert.deepEqual(
+    serviceCommands({ address: 'x', service: { commands: { start: 'go', status: 'ok?', stop: 'halt' } } }),
+    { start: 'go', status: 'ok?', stop: 'halt', restart: 'halt && go' },
+  );
   const noRestart = serviceCommands({ address: 'x', service: { commands: { start: 'go', status: 'ok?' } } });
   assert.equal(noRestart?.restart, undefined);
-  const ctx = { hostName: 'db1', ssh: { exec: () => Promise.reject(new Error('no')), where: 'x' }, ...(noRestart === undefined ? {} : { service: noRestart }) } as unknown as KindContext;
-  assert.match(restartChange(ctx, { kind: 'k', id: 'i', summary: 's' }).blocked ?? '', /^a restart needs a restart \(or stop\) command in hosts\.db1\.service\.commands/);
+  const ctx = {
+    hostName: 'db1',
+    ssh: { exec: () => Promise.reject(new Error('no')), where: 'x' },
+    ...(noRestart === undefined ? {} : { service: noRestart }),
+  } as unknown as KindContext;
+  assert.match(
+    restartChange(ctx, { kind: 'k', id: 'i', summary: 's' }).blocked ?? '',
+    /^a restart needs a restart \(or stop\) command in hosts\.db1\.service\.commands/,
+  );
 });

@@ -7,7 +7,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
-import { itemsOnly, type AnyKind, type Change, type Engine, type ResourceKind, type Session } from '../../src/engine.js';
+import {
+  itemsOnly,
+  type AnyKind,
+  type Change,
+  type Engine,
+  type ResourceKind,
+  type Session,
+} from '../../src/engine.js';
 import { SetpointError } from '../../src/errors.js';
 import { silent } from '../../src/log.js';
 import { observationOrder } from '../../src/loop/observe.js';
@@ -32,11 +39,30 @@ interface FakeServer {
 }
 
 let server: FakeServer;
-const fresh = (over: Partial<FakeServer> = {}): FakeServer => ({ items: new Map(), ignore: new Set(), down: false, running: true, restarts: 0, ...over });
+const fresh = (over: Partial<FakeServer> = {}): FakeServer => ({
+  items: new Map(),
+  ignore: new Set(),
+  down: false,
+  running: true,
+  restarts: 0,
+  ...over,
+});
 
-const session: Session = { server: 'Fake 1.0', stats: { statements: 0, bytesIn: 0 }, broken: false, query: () => Promise.reject(new Error('no SQL here')), close: () => Promise.resolve() };
+const session: Session = {
+  server: 'Fake 1.0',
+  stats: { statements: 0, bytesIn: 0 },
+  broken: false,
+  query: () => Promise.reject(new Error('no SQL here')),
+  close: () => Promise.resolve(),
+};
 
-type FakeCluster = { engine: string; members: string[]; items: Record<string, number>; chain: boolean; restartFor?: string | undefined };
+type FakeCluster = {
+  engine: string;
+  members: string[];
+  items: Record<string, number>;
+  chain: boolean;
+  restartFor?: string | undefined;
+};
 
 /** fake.item: declared items exist with their value; undeclared ones are dropped with prune; `chain` creates one per step. */
 const item: ResourceKind<number, { value: number }, Session, never> & AnyKind = {
@@ -50,7 +76,9 @@ const item: ResourceKind<number, { value: number }, Session, never> & AnyKind = 
       if (have === undefined) out.push({ kind: 'fake.item', id, field: 'present', desired: true, observed: false });
       else if (have.value !== v) out.push({ kind: 'fake.item', id, field: 'value', desired: v, observed: have.value });
     }
-    if (ctx.prune('objects')) for (const id of items.keys()) if (!desired.has(id)) out.push({ kind: 'fake.item', id, field: 'absent', desired: false, observed: true });
+    if (ctx.prune('objects'))
+      for (const id of items.keys())
+        if (!desired.has(id)) out.push({ kind: 'fake.item', id, field: 'absent', desired: false, observed: true });
     return out;
   },
   plan(drift, desired, { items }, ctx: { cluster: FakeCluster }) {
@@ -61,10 +89,31 @@ const item: ResourceKind<number, { value: number }, Session, never> & AnyKind = 
         if (v === undefined) server.items.delete(d.id);
         else server.items.set(d.id, v);
       };
-      if (d.field === 'absent') return { kind: 'fake.item', id: d.id, action: 'drop', risk: 'destructive', phase: 90, prune: 'objects', summary: `drop ${d.id}`, statements: [], run: set(undefined) };
+      if (d.field === 'absent')
+        return {
+          kind: 'fake.item',
+          id: d.id,
+          action: 'drop',
+          risk: 'destructive',
+          phase: 90,
+          prune: 'objects',
+          summary: `drop ${d.id}`,
+          statements: [],
+          run: set(undefined),
+        };
       const before = names[names.indexOf(d.id) - 1];
       const blocked = ctx.cluster.chain && before !== undefined && !items.has(before) ? `${before} first` : undefined;
-      return { kind: 'fake.item', id: d.id, action: 'set', risk: 'safe', phase: 10, summary: `set ${d.id}`, statements: [], run: set(desired.get(d.id)), ...(blocked === undefined ? {} : { blocked }) };
+      return {
+        kind: 'fake.item',
+        id: d.id,
+        action: 'set',
+        risk: 'safe',
+        phase: 10,
+        summary: `set ${d.id}`,
+        statements: [],
+        run: set(desired.get(d.id)),
+        ...(blocked === undefined ? {} : { blocked }),
+      };
     });
   },
 } as ResourceKind<number, { value: number }, Session, never> & AnyKind;
@@ -75,19 +124,50 @@ const service: AnyKind = {
   transport: 'ssh',
   desired: (ctx: { hostName: string }) => new Map([[ctx.hostName, true]]),
   probe: () => 'status',
-  parse: (out: { stdout: string }, ctx: { hostName: string }) => itemsOnly(new Map([[ctx.hostName, { running: out.stdout.trim() === 'running' }]])),
+  parse: (out: { stdout: string }, ctx: { hostName: string }) =>
+    itemsOnly(new Map([[ctx.hostName, { running: out.stdout.trim() === 'running' }]])),
   observe: () => Promise.reject(new Error('probed, not observed')),
-  diff(_desired: Map<string, boolean>, { items }: { items: Map<string, { running: boolean }> }, ctx: { hostName: string; cluster: FakeCluster }) {
+  diff(
+    _desired: Map<string, boolean>,
+    { items }: { items: Map<string, { running: boolean }> },
+    ctx: { hostName: string; cluster: FakeCluster },
+  ) {
     const out = [];
-    if (items.get(ctx.hostName)?.running === false) out.push({ kind: 'fake.service', id: ctx.hostName, field: 'running', desired: true, observed: false });
-    if (ctx.cluster.restartFor !== undefined) out.push({ kind: 'fake.service', id: ctx.hostName, field: 'restart', desired: ctx.cluster.restartFor, observed: 'pending' });
+    if (items.get(ctx.hostName)?.running === false)
+      out.push({ kind: 'fake.service', id: ctx.hostName, field: 'running', desired: true, observed: false });
+    if (ctx.cluster.restartFor !== undefined)
+      out.push({
+        kind: 'fake.service',
+        id: ctx.hostName,
+        field: 'restart',
+        desired: ctx.cluster.restartFor,
+        observed: 'pending',
+      });
     return out;
   },
   plan(drift: { field: string; id: string }[]) {
     return drift.map((d): Change =>
       d.field === 'running'
-        ? { kind: 'fake.service', id: d.id, action: 'start', risk: 'safe', phase: 1, summary: 'start', statements: [], run: () => Promise.resolve(void (server.running = true)) }
-        : { kind: 'fake.service', id: d.id, action: 'restart', risk: 'disruptive', phase: 60, summary: 'restart', statements: [], run: () => Promise.resolve(void server.restarts++) },
+        ? {
+            kind: 'fake.service',
+            id: d.id,
+            action: 'start',
+            risk: 'safe',
+            phase: 1,
+            summary: 'start',
+            statements: [],
+            run: () => Promise.resolve(void (server.running = true)),
+          }
+        : {
+            kind: 'fake.service',
+            id: d.id,
+            action: 'restart',
+            risk: 'disruptive',
+            phase: 60,
+            summary: 'restart',
+            statements: [],
+            run: () => Promise.resolve(void server.restarts++),
+          },
     );
   },
 };
@@ -96,19 +176,44 @@ const engine: Engine<Record<string, never>> = {
   name: 'fake',
   hostKey: 'fake',
   connectionSchema: z.strictObject({}),
-  clusterShape: { items: z.record(z.string(), z.number()).default({}), chain: z.boolean().default(false), restartFor: z.string().optional() },
-  connect: () => (server.down ? Promise.reject(new SetpointError('sql.unreachable', 'fake server down')) : Promise.resolve(session)),
-  lease: () => Promise.resolve(server.leaseHolder === undefined ? { held: true, taken: true } : { held: false, holder: server.leaseHolder }),
+  clusterShape: {
+    items: z.record(z.string(), z.number()).default({}),
+    chain: z.boolean().default(false),
+    restartFor: z.string().optional(),
+  },
+  connect: () =>
+    server.down ? Promise.reject(new SetpointError('sql.unreachable', 'fake server down')) : Promise.resolve(session),
+  lease: () =>
+    Promise.resolve(
+      server.leaseHolder === undefined ? { held: true, taken: true } : { held: false, holder: server.leaseHolder },
+    ),
   facts: () => ({ packages: [] }),
   kinds: [service, item],
-  classify: (err) => ({ terminal: false, code: 'sql.error', message: err instanceof Error ? err.message : String(err) }),
+  classify: (err) => ({
+    terminal: false,
+    code: 'sql.error',
+    message: err instanceof Error ? err.message : String(err),
+  }),
 };
 
-const fakeShell = { where: 'fake', stats: { commands: 0 }, broken: false, exec: () => Promise.resolve({ stdout: `\n@@${'x'}`, stderr: '', code: 0 }) };
+const fakeShell = {
+  where: 'fake',
+  stats: { commands: 0 },
+  broken: false,
+  exec: () => Promise.resolve({ stdout: `\n@@${'x'}`, stderr: '', code: 0 }),
+};
 
 function target(body: string, opts: { ssh?: boolean; policy?: string } = {}): Target {
-  const host = opts.ssh === true ? '{ address: 127.0.0.9, fake: {}, ssh: { privateKeyFile: /k } }' : '{ address: 127.0.0.9, fake: {} }';
-  const loaded = parseSpec(`version: 1\nhosts:\n  h: ${host}\nclusters:\n  c:\n    engine: fake\n    members: [h]\n${body}\npolicy:\n  ${opts.policy ?? 'resyncSeconds: 30'}\n`, 'fake.yaml', [engine], { secrets: false });
+  const host =
+    opts.ssh === true
+      ? '{ address: 127.0.0.9, fake: {}, ssh: { privateKeyFile: /k } }'
+      : '{ address: 127.0.0.9, fake: {} }';
+  const loaded = parseSpec(
+    `version: 1\nhosts:\n  h: ${host}\nclusters:\n  c:\n    engine: fake\n    members: [h]\n${body}\npolicy:\n  ${opts.policy ?? 'resyncSeconds: 30'}\n`,
+    'fake.yaml',
+    [engine],
+    { secrets: false },
+  );
   const [t] = targetsOf(loaded.spec, [engine]);
   assert.ok(t);
   return t;
@@ -121,7 +226,11 @@ function sshPool(): SshPool {
     exec: (script: string) => {
       const m = /@@(\w+) 0 begin/.exec(script);
       const nonce = m?.[1] ?? '';
-      return Promise.resolve({ stdout: `\n@@${nonce} 0 begin\n${server.running ? 'running' : 'stopped'}\n@@${nonce} 0 end 0\n`, stderr: '', code: 0 });
+      return Promise.resolve({
+        stdout: `\n@@${nonce} 0 begin\n${server.running ? 'running' : 'stopped'}\n@@${nonce} 0 end 0\n`,
+        stderr: '',
+        code: 0,
+      });
     },
   } as unknown as SshSession;
   return { get: () => Promise.resolve(shell), drop: () => undefined } as unknown as SshPool;
@@ -132,12 +241,19 @@ function deps(over: Partial<PassDeps> = {}): PassDeps {
 }
 
 test('kinds are observed in the order their needs give, whatever the order of the list', () => {
-  const kind = (name: string, needs: AnyKind[] = []) => ({ kind: name, needs }) as unknown as AnyKind & { needs: AnyKind[] };
+  const kind = (name: string, needs: AnyKind[] = []) =>
+    ({ kind: name, needs }) as unknown as AnyKind & { needs: AnyKind[] };
   const a = kind('a');
   const b = kind('b', [a]);
   const c = kind('c', [b, a]);
-  assert.deepEqual(observationOrder([c, b, a]).map((k) => k.kind), ['a', 'b', 'c']);
-  assert.deepEqual(observationOrder([a, c, b]).map((k) => k.kind), ['a', 'b', 'c']);
+  assert.deepEqual(
+    observationOrder([c, b, a]).map((k) => k.kind),
+    ['a', 'b', 'c'],
+  );
+  assert.deepEqual(
+    observationOrder([a, c, b]).map((k) => k.kind),
+    ['a', 'b', 'c'],
+  );
   const x = kind('x');
   const y = kind('y', [x]);
   x.needs.push(y);
@@ -155,7 +271,16 @@ test('a pass converges in steps, and stops at its step bound with "more", not a 
   const second = await reconcile(t, deps(), { act: true });
   assert.equal(second.made, 3);
   assert.equal(second.state, 'converged');
-  assert.deepEqual([...server.items], [['a', 1], ['b', 2], ['c', 3], ['d', 4], ['e', 5]]);
+  assert.deepEqual(
+    [...server.items],
+    [
+      ['a', 1],
+      ['b', 2],
+      ['c', 3],
+      ['d', 4],
+      ['e', 5],
+    ],
+  );
 });
 
 test('a change that ran but left the server as it was stops the pass: no progress, no loop', async () => {
@@ -172,12 +297,21 @@ test('a lease held by another daemon: nothing is changed, every change waits say
   assert.equal(o.made, 0);
   assert.equal(server.items.size, 0);
   assert.equal(o.leaseHolder, 'daemon-b (pid 7)');
-  assert.deepEqual(o.changes.map((c) => [c.status, c.code, c.reason]), [['waiting', 'lease', 'lease held by daemon-b (pid 7)'], ['waiting', 'lease', 'lease held by daemon-b (pid 7)']]);
+  assert.deepEqual(
+    o.changes.map((c) => [c.status, c.code, c.reason]),
+    [
+      ['waiting', 'lease', 'lease held by daemon-b (pid 7)'],
+      ['waiting', 'lease', 'lease held by daemon-b (pid 7)'],
+    ],
+  );
 });
 
 test('a partial observation allows only safe changes: the service is started, the restart waits', async () => {
   server = fresh({ down: true, running: false });
-  const t = target('    items: { a: 1 }\n    restartFor: a-setting', { ssh: true, policy: 'maintenanceWindows: [{ cron: "* * * * *", minutes: 60 }]' });
+  const t = target('    items: { a: 1 }\n    restartFor: a-setting', {
+    ssh: true,
+    policy: 'maintenanceWindows: [{ cron: "* * * * *", minutes: 60 }]',
+  });
   const o = await reconcile(t, deps({ ssh: sshPool(), disruptive: () => ({ allowed: true }) }), { act: true });
   assert.equal(server.running, true, 'the safe start ran');
   assert.equal(server.restarts, 0, 'no disruptive change on a partial observation');
@@ -204,22 +338,40 @@ test('a disruptive change that did not take is made once under a file, then wait
 });
 
 test('more destructive changes than the budget: none is made and the target is stalled until a human raises it', async () => {
-  server = fresh({ items: new Map([['x', 1], ['y', 2], ['z', 3]]) });
+  server = fresh({
+    items: new Map([
+      ['x', 1],
+      ['y', 2],
+      ['z', 3],
+    ]),
+  });
   const o = await reconcile(target('    items: {}\n    prune: true\n    destructiveBudget: 2'), deps(), { act: true });
   assert.equal(o.made, 0);
   assert.equal(server.items.size, 3);
-  assert.match(o.budgetExceeded ?? '', /3 destructive changes planned, more than the budget of 2 per pass: none is made/);
+  assert.match(
+    o.budgetExceeded ?? '',
+    /3 destructive changes planned, more than the budget of 2 per pass: none is made/,
+  );
   assert.equal(o.state, 'stalled');
   assert.ok(o.changes.every((c) => c.code === 'budget'));
-  const within = await reconcile(target('    items: {}\n    prune: true\n    destructiveBudget: 3'), deps(), { act: true });
+  const within = await reconcile(target('    items: {}\n    prune: true\n    destructiveBudget: 3'), deps(), {
+    act: true,
+  });
   assert.equal(within.made, 3, 'within the budget, one destructive change per step');
   assert.equal(server.items.size, 0);
 });
 
 test('a contested resource waits; the rest of the target converges', async () => {
   server = fresh();
-  const o = await reconcile(target('    items: { a: 1, b: 2 }'), deps({ contested: (_t, r) => (r === 'fake.item a' ? 'contested by another actor' : undefined) }), { act: true });
+  const o = await reconcile(
+    target('    items: { a: 1, b: 2 }'),
+    deps({ contested: (_t, r) => (r === 'fake.item a' ? 'contested by another actor' : undefined) }),
+    { act: true },
+  );
   assert.deepEqual([...server.items], [['b', 2]]);
-  assert.deepEqual(o.changes.map((c) => [c.resource, c.code]), [['fake.item a', 'contested']]);
+  assert.deepEqual(
+    o.changes.map((c) => [c.resource, c.code]),
+    [['fake.item a', 'contested']],
+  );
   assert.equal(o.state, 'waiting');
 });

@@ -1,9 +1,32 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defaultAcl, display, effectiveAcl, expand, normalizePrivilege, privilegesOf } from '../../agents/postgres/acl.js';
+import {
+  defaultAcl,
+  display,
+  effectiveAcl,
+  expand,
+  normalizePrivilege,
+  privilegesOf,
+} from '../../agents/postgres/acl.js';
 import { sameEncoding, sameLocale } from '../../agents/postgres/databases.js';
-import { dotted, inlineParams, literalOf, nameId, parseQualifiedName, quoteIdent, quoteLiteral } from '../../agents/postgres/quote.js';
-import { humanize, LIST_SETTINGS, listElements, normalizeSetting, parseBool, parseUnit, splitList } from '../../agents/postgres/settings.js';
+import {
+  dotted,
+  inlineParams,
+  literalOf,
+  nameId,
+  parseQualifiedName,
+  quoteIdent,
+  quoteLiteral,
+} from '../../agents/postgres/quote.js';
+import {
+  humanize,
+  LIST_SETTINGS,
+  listElements,
+  normalizeSetting,
+  parseBool,
+  parseUnit,
+  splitList,
+} from '../../agents/postgres/settings.js';
 
 const PG15 = 150007;
 
@@ -50,17 +73,28 @@ test('times: us, ms, s, min, h, d in the unit of the setting', () => {
 
 test('booleans: on/off, true/false, yes/no, 1/0 and unique prefixes', () => {
   const meta = { vartype: 'bool', unit: null };
-  for (const v of ['on', 'ON', 'true', 'yes', '1', 't', 'y', true]) assert.equal(normalizeSetting(v, meta), 'on', String(v));
-  for (const v of ['off', 'false', 'no', '0', 'f', 'n', 'of', false]) assert.equal(normalizeSetting(v, meta), 'off', String(v));
+  for (const v of ['on', 'ON', 'true', 'yes', '1', 't', 'y', true])
+    assert.equal(normalizeSetting(v, meta), 'on', String(v));
+  for (const v of ['off', 'false', 'no', '0', 'f', 'n', 'of', false])
+    assert.equal(normalizeSetting(v, meta), 'off', String(v));
   assert.equal(parseBool('o'), undefined, '"o" is ambiguous');
   assert.equal(normalizeSetting('maybe', meta), undefined);
 });
 
 test('enums ignore case; strings are exact; lists ignore spacing and quotes', () => {
-  assert.equal(normalizeSetting('Replica', { vartype: 'enum', unit: null }), normalizeSetting('replica', { vartype: 'enum', unit: null }));
-  assert.notEqual(normalizeSetting('%m [%p] ', { vartype: 'string', unit: null }), normalizeSetting('%m [%p]', { vartype: 'string', unit: null }));
+  assert.equal(
+    normalizeSetting('Replica', { vartype: 'enum', unit: null }),
+    normalizeSetting('replica', { vartype: 'enum', unit: null }),
+  );
+  assert.notEqual(
+    normalizeSetting('%m [%p] ', { vartype: 'string', unit: null }),
+    normalizeSetting('%m [%p]', { vartype: 'string', unit: null }),
+  );
   const list = { vartype: 'string', unit: null };
-  assert.equal(normalizeSetting(['pg_stat_statements', 'auto_explain'], list), normalizeSetting('pg_stat_statements, auto_explain', list));
+  assert.equal(
+    normalizeSetting(['pg_stat_statements', 'auto_explain'], list),
+    normalizeSetting('pg_stat_statements, auto_explain', list),
+  );
   assert.equal(normalizeSetting(['a', 'b'], list), normalizeSetting('"a",b', list));
 });
 
@@ -96,13 +130,23 @@ test('a NULL ACL means the built-in defaults: owner everything, PUBLIC per type'
   assert.deepEqual([...(effectiveAcl('function', 'o', null, PG15).get('PUBLIC')?.privileges ?? [])], ['EXECUTE']);
   assert.equal(effectiveAcl('table', 'o', null, PG15).has('PUBLIC'), false);
   assert.equal(effectiveAcl('schema', 'o', null, PG15).has('PUBLIC'), false);
-  assert.equal(defaultAcl('type', 'o', PG15).find((e) => e.grantee === 'PUBLIC')?.privileges.has('USAGE'), true);
+  assert.equal(
+    defaultAcl('type', 'o', PG15)
+      .find((e) => e.grantee === 'PUBLIC')
+      ?.privileges.has('USAGE'),
+    true,
+  );
   // An explicit ACL is what it says, even if it lost the owner's rows; rows of one grantee from several grantors merge.
-  const explicit = effectiveAcl('database', 'app_owner', [
-    { grantee: 'r', privilege: 'CONNECT', grantable: false },
-    { grantee: 'r', privilege: 'CONNECT', grantable: true },
-    { grantee: 'r', privilege: 'CREATE', grantable: false },
-  ], PG15);
+  const explicit = effectiveAcl(
+    'database',
+    'app_owner',
+    [
+      { grantee: 'r', privilege: 'CONNECT', grantable: false },
+      { grantee: 'r', privilege: 'CONNECT', grantable: true },
+      { grantee: 'r', privilege: 'CREATE', grantable: false },
+    ],
+    PG15,
+  );
   assert.equal(explicit.has('app_owner'), false);
   assert.equal(explicit.has('PUBLIC'), false, 'REVOKE CONNECT FROM PUBLIC makes the ACL explicit without PUBLIC');
   assert.deepEqual([...(explicit.get('r')?.privileges ?? [])], ['CONNECT', 'CREATE']);
@@ -131,7 +175,10 @@ test('parameters inline outside quoted names and literals only', () => {
   assert.equal(inlineParams('ALTER ROLE "a$1" PASSWORD $1', ["'x'"]), `ALTER ROLE "a$1" PASSWORD 'x'`);
   assert.equal(inlineParams('ALTER SYSTEM SET "x" = $1, $2', ["'a'", "'b'"]), `ALTER SYSTEM SET "x" = 'a', 'b'`);
   assert.equal(inlineParams(`SELECT '$1', $1`, ['7']), `SELECT '$1', 7`);
-  assert.equal(inlineParams('CREATE ROLE "x""$1" CONNECTION LIMIT $1', ['3']), 'CREATE ROLE "x""$1" CONNECTION LIMIT 3');
+  assert.equal(
+    inlineParams('CREATE ROLE "x""$1" CONNECTION LIMIT $1', ['3']),
+    'CREATE ROLE "x""$1" CONNECTION LIMIT 3',
+  );
   assert.throws(() => inlineParams('SELECT $2', ['1']), /\$2/);
 });
 
@@ -160,7 +207,8 @@ test('numbers are read as the server reads them: hex and octal integers, and not
   assert.equal(normalizeSetting('010', kb), '8', 'strtol base 0: a leading 0 is octal');
   assert.equal(normalizeSetting('08', kb), undefined, '8 is no octal digit: garbage after "0"');
   assert.equal(normalizeSetting('0.5MB', kb), '512', 'a fraction is decimal');
-  for (const bad of ['64MBjunk', '64MB;', '64 MB x', '64constructor', '64toString', '1.2.3']) assert.equal(normalizeSetting(bad, kb), undefined, bad);
+  for (const bad of ['64MBjunk', '64MB;', '64 MB x', '64constructor', '64toString', '1.2.3'])
+    assert.equal(normalizeSetting(bad, kb), undefined, bad);
 });
 
 test('list settings compare element by element as the server splits them: quoted elements keep case, spaces and commas', () => {
@@ -172,9 +220,21 @@ test('list settings compare element by element as the server splits them: quoted
   assert.equal(splitList('a,,b', 'quote'), undefined);
   assert.equal(normalizeSetting(['My Schema', 'public'], path), normalizeSetting('"My Schema", public', path));
   assert.equal(normalizeSetting(['$user', 'public'], path), normalizeSetting('"$user", public', path));
-  assert.equal(normalizeSetting(['"$user"', 'public'], path), normalizeSetting('"$user", public', path), 'an element written quoted means the same');
-  assert.notEqual(normalizeSetting(['Public'], path), normalizeSetting('public', path), 'an array element is literal: Public is not public');
-  assert.deepEqual(listElements('Public, x', 'quote'), ['public', 'x'], 'a string is split and folded as postgresql.conf would');
+  assert.equal(
+    normalizeSetting(['"$user"', 'public'], path),
+    normalizeSetting('"$user", public', path),
+    'an element written quoted means the same',
+  );
+  assert.notEqual(
+    normalizeSetting(['Public'], path),
+    normalizeSetting('public', path),
+    'an array element is literal: Public is not public',
+  );
+  assert.deepEqual(
+    listElements('Public, x', 'quote'),
+    ['public', 'x'],
+    'a string is split and folded as postgresql.conf would',
+  );
   const plain = { vartype: 'string', unit: null, list: 'plain' as const };
   assert.equal(normalizeSetting('ISO, MDY', plain), normalizeSetting(['iso', 'mdy'], plain));
   assert.equal(LIST_SETTINGS.get('search_path'), 'quote');

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { test } from 'node:test';
-import { md5Verifier, parseScram, saslprep, scramKeys, scramVerifier, verifierMethod, verifyPassword } from '../../agents/postgres/password.js';
+import {
+  md5Verifier,
+  parseScram,
+  saslprep,
+  scramKeys,
+  scramVerifier,
+  verifierMethod,
+  verifyPassword,
+} from '../../agents/postgres/password.js';
 
 test('SCRAM-SHA-256 keys match RFC 7677 section 3 (user "user", password "pencil")', () => {
   const salt = Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64');
@@ -11,7 +19,10 @@ test('SCRAM-SHA-256 keys match RFC 7677 section 3 (user "user", password "pencil
     'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,' +
     'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0';
   // ServerSignature = HMAC(ServerKey, AuthMessage): the RFC's v=.
-  assert.equal(createHmac('sha256', serverKey).update(authMessage).digest('base64'), '6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=');
+  assert.equal(
+    createHmac('sha256', serverKey).update(authMessage).digest('base64'),
+    '6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=',
+  );
   // ClientKey = ClientProof XOR HMAC(StoredKey, AuthMessage), and StoredKey = SHA-256(ClientKey): the RFC's p=.
   const proof = Buffer.from('dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=', 'base64');
   const signature = createHmac('sha256', storedKey).update(authMessage).digest();
@@ -20,20 +31,26 @@ test('SCRAM-SHA-256 keys match RFC 7677 section 3 (user "user", password "pencil
 });
 
 // Verifiers written by PostgreSQL 15 itself (CREATE ROLE ... PASSWORD '...'), so the check below is against the server's algorithm.
-const SERVER_SCRAM_PENCIL = 'SCRAM-SHA-256$4096:Pljt0cD5BLnaSsYVjuBOHQ==$8hktw1emOAcv47wvMGdFYhq6QHj6OUjqHH8JNCXqpgY=:lgJwf/74EDTtdQxtbmr6TgmB+Y8mRf3OmVlvu898j3s=';
+const SERVER_SCRAM_PENCIL =
+  'SCRAM-SHA-256$4096:Pljt0cD5BLnaSsYVjuBOHQ==$8hktw1emOAcv47wvMGdFYhq6QHj6OUjqHH8JNCXqpgY=:lgJwf/74EDTtdQxtbmr6TgmB+Y8mRf3OmVlvu898j3s=';
 // Password U+FB01 (fi ligature), space, "Pässwörd", U+00A0, "x", U+00AD: SASLprep maps, removes and normalizes before hashing.
-const SERVER_SCRAM_UNICODE = 'SCRAM-SHA-256$4096:EYNjtqbnWznBSn19/0Ixxg==$BtfSc55W8cVDuX0ejqX7KDX2fJ3LjkjQWUYff2On5kw=:+3UhtYeqv1fUyy4ekwiD78hC+oRoy6EEY05vTwEEnGs=';
+const SERVER_SCRAM_UNICODE =
+  'SCRAM-SHA-256$4096:EYNjtqbnWznBSn19/0Ixxg==$BtfSc55W8cVDuX0ejqX7KDX2fJ3LjkjQWUYff2On5kw=:+3UhtYeqv1fUyy4ekwiD78hC+oRoy6EEY05vTwEEnGs=';
 const UNICODE_PASSWORD = '\uFB01 P\u00E4ssw\u00F6rd\u00A0x\u00AD';
 
 test('SCRAM verifiers written by PostgreSQL verify, and wrong passwords do not', () => {
   assert.equal(verifyPassword(SERVER_SCRAM_PENCIL, 'pencil', 'vec_a'), true);
   assert.equal(verifyPassword(SERVER_SCRAM_PENCIL, 'Pencil', 'vec_a'), false);
   assert.equal(verifyPassword(SERVER_SCRAM_UNICODE, UNICODE_PASSWORD, 'vec_b'), true);
-  assert.equal(verifyPassword(SERVER_SCRAM_UNICODE, 'fi Pässwörd x', 'vec_b'), true, 'the SASLprep form of the same password');
+  assert.equal(
+    verifyPassword(SERVER_SCRAM_UNICODE, 'fi Pässwörd x', 'vec_b'),
+    true,
+    'the SASLprep form of the same password',
+  );
   assert.equal(verifyPassword(SERVER_SCRAM_UNICODE, 'fi Passwort x', 'vec_b'), false);
 });
 
-test('a verifier built here has PostgreSQL\'s layout, a random salt, 4096 iterations, and verifies', () => {
+test("a verifier built here has PostgreSQL's layout, a random salt, 4096 iterations, and verifies", () => {
   const a = scramVerifier('s3cret');
   const b = scramVerifier('s3cret');
   assert.match(a, /^SCRAM-SHA-256\$4096:[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$/);
@@ -45,14 +62,21 @@ test('a verifier built here has PostgreSQL\'s layout, a random salt, 4096 iterat
   assert.equal(verifyPassword(a, 's3cret', 'any'), true);
   assert.equal(verifyPassword(a, 's3cret ', 'any'), false);
   // Same salt and iterations as the server's: the same verifier, byte for byte.
-  assert.equal(scramVerifier('pencil', { salt: Buffer.from('Pljt0cD5BLnaSsYVjuBOHQ==', 'base64') }), SERVER_SCRAM_PENCIL);
+  assert.equal(
+    scramVerifier('pencil', { salt: Buffer.from('Pljt0cD5BLnaSsYVjuBOHQ==', 'base64') }),
+    SERVER_SCRAM_PENCIL,
+  );
 });
 
 test('md5 verifiers are md5 of password followed by role name', () => {
   // Written by PostgreSQL 15 with password_encryption = md5 for role vec_c.
   assert.equal(md5Verifier('pencil', 'vec_c'), 'md57f382f9efbb4f6f33bd12517aec38a75');
   assert.equal(verifyPassword('md57f382f9efbb4f6f33bd12517aec38a75', 'pencil', 'vec_c'), true);
-  assert.equal(verifyPassword('md57f382f9efbb4f6f33bd12517aec38a75', 'pencil', 'vec_d'), false, 'the role name is part of the hash');
+  assert.equal(
+    verifyPassword('md57f382f9efbb4f6f33bd12517aec38a75', 'pencil', 'vec_d'),
+    false,
+    'the role name is part of the hash',
+  );
   assert.equal(verifyPassword(md5Verifier('x', 'Report Reader'), 'x', 'Report Reader'), true);
 });
 

@@ -9,7 +9,12 @@ import { databaseAccess, databases, databasesFrom, type DatabaseRow } from '../.
 import { defaultPrivileges, defaultsFrom, type DefaultAclRow } from '../../agents/postgres/default-privileges.js';
 import { extensions, extensionsFrom, type ExtensionRow } from '../../agents/postgres/extensions.js';
 import { scramVerifier } from '../../agents/postgres/password.js';
-import { privileges, privilegesFrom, type DatabaseAclRow, type ObjectAclRow } from '../../agents/postgres/privileges.js';
+import {
+  privileges,
+  privilegesFrom,
+  type DatabaseAclRow,
+  type ObjectAclRow,
+} from '../../agents/postgres/privileges.js';
 import { roles, rolesFrom, type MemberRow } from '../../agents/postgres/roles.js';
 import { schemas, schemasFrom, type SchemaRow } from '../../agents/postgres/schemas.js';
 import type { PgContext, PgFacts } from '../../agents/postgres/session.js';
@@ -33,27 +38,50 @@ interface Canned {
   settings?: SettingRow[];
 }
 
-const FACTS: PgFacts = { version: 150007, currentUser: 'postgres', superuser: true, bootstrapUser: 'postgres', database: 'postgres' };
+const FACTS: PgFacts = {
+  version: 150007,
+  currentUser: 'postgres',
+  superuser: true,
+  bootstrapUser: 'postgres',
+  database: 'postgres',
+};
 
 function cluster(body: string, policy = ''): PostgresCluster {
-  const loaded = parseSpec(`version: 1\nhosts:\n  h:\n    address: 127.0.31.250\n    postgres: {}\nclusters:\n  c:\n    engine: postgres\n    members: [h]\n${body}\n${policy}`, 'test.yaml', engines, { secrets: false });
+  const loaded = parseSpec(
+    `version: 1\nhosts:\n  h:\n    address: 127.0.31.250\n    postgres: {}\nclusters:\n  c:\n    engine: postgres\n    members: [h]\n${body}\n${policy}`,
+    'test.yaml',
+    engines,
+    { secrets: false },
+  );
   return loaded.spec.clusters.c as PostgresCluster;
 }
 
 /** Every SQL kind's observation from canned rows (each per-database row set is what every ready database returns), then diff and plan. */
-function pass(body: string, canned: Canned, opts: { prune?: boolean; facts?: PgFacts } = {}): { drift: Drift[]; changes: Change[] } {
+function pass(
+  body: string,
+  canned: Canned,
+  opts: { prune?: boolean; facts?: PgFacts } = {},
+): { drift: Drift[]; changes: Change[] } {
   const facts = opts.facts ?? FACTS;
   const observations = new Map<AnyKind, Observation<unknown, unknown>>();
   const ctx: PgContext = {
-    cluster: cluster(body), host: { address: '127.0.31.250' }, hostName: 'h', facts: { ...facts, packages: [] }, prune: () => opts.prune === true,
+    cluster: cluster(body),
+    host: { address: '127.0.31.250' },
+    hostName: 'h',
+    facts: { ...facts, packages: [] },
+    prune: () => opts.prune === true,
     secret: resolveSecret,
-    observation: <O, X>(k: { kind: string }) => [...observations].find(([x]) => x.kind === k.kind)?.[1] as Observation<O, X> | undefined,
+    observation: <O, X>(k: { kind: string }) =>
+      [...observations].find(([x]) => x.kind === k.kind)?.[1] as Observation<O, X> | undefined,
   };
   observations.set(roles, rolesFrom(canned.roles ?? [], canned.members ?? [], facts));
-  const dbs = databasesFrom(canned.databases ?? [{ n: 'postgres', o: 'postgres', e: 'UTF8', co: 'C', ct: 'C', cl: -1, ac: true }]);
+  const dbs = databasesFrom(
+    canned.databases ?? [{ n: 'postgres', o: 'postgres', e: 'UTF8', co: 'C', ct: 'C', cl: -1, ac: true }],
+  );
   observations.set(databases, dbs);
   const { ready, missing } = databaseAccess(ctx, dbs.extra.all);
-  const each = <R>(rows: R[] | undefined) => ready.flatMap((database) => (rows ?? []).map((row) => ({ database, row })));
+  const each = <R>(rows: R[] | undefined) =>
+    ready.flatMap((database) => (rows ?? []).map((row) => ({ database, row })));
   observations.set(schemas, schemasFrom(each(canned.schemas), missing));
   observations.set(extensions, extensionsFrom(each(canned.extensions), missing));
   observations.set(privileges, privilegesFrom(canned.dbAcl ?? [], each(canned.objects), missing, facts.version));
@@ -70,7 +98,18 @@ function pass(body: string, canned: Canned, opts: { prune?: boolean; facts?: PgF
 }
 
 const role = (name: string, extra: Record<string, unknown> = {}) => ({
-  rolname: name, rolsuper: false, rolinherit: true, rolcreaterole: false, rolcreatedb: false, rolcanlogin: false, rolreplication: false, rolbypassrls: false, rolconnlimit: -1, validuntil: null, rolpassword: null, ...extra,
+  rolname: name,
+  rolsuper: false,
+  rolinherit: true,
+  rolcreaterole: false,
+  rolcreatedb: false,
+  rolcanlogin: false,
+  rolreplication: false,
+  rolbypassrls: false,
+  rolconnlimit: -1,
+  validuntil: null,
+  rolpassword: null,
+  ...extra,
 });
 const LEDGER = [
   { n: 'postgres', o: 'postgres', e: 'UTF8', co: 'C', ct: 'C', cl: -1, ac: true },
@@ -88,12 +127,29 @@ test('the file: unknown keys and cross-field problems are errors with paths', ()
     }
     assert.fail('expected the file to be rejected');
   };
-  assert.match(bad('    roles:\n      - { name: app, logn: true }'), /roles\[0\]\.logn: unknown key "logn" \(did you mean "login"\?\)/);
-  assert.match(bad('    roles:\n      - { name: app }\n      - { name: app }'), /roles\[1\]\.name: role "app" is already declared at roles\[0\]/);
+  assert.match(
+    bad('    roles:\n      - { name: app, logn: true }'),
+    /roles\[0\]\.logn: unknown key "logn" \(did you mean "login"\?\)/,
+  );
+  assert.match(
+    bad('    roles:\n      - { name: app }\n      - { name: app }'),
+    /roles\[1\]\.name: role "app" is already declared at roles\[0\]/,
+  );
   assert.match(bad('    roles:\n      - { name: pg_monitor }'), /reserved for built-in roles/);
-  assert.match(bad('    privileges:\n      - { database: d, role: r, on: { schema: s }, privileges: [SELECT] }'), /privileges\[0\]\.privileges\[0\]: "SELECT" is not a privilege on a schema/);
-  assert.match(bad('    privileges:\n      - { database: d, role: r, on: { tabel: s.t }, privileges: [SELECT] }'), /privileges\[0\]\.on/);
-  assert.match(bad('    defaultPrivileges:\n      - { database: d, owner: o, schema: s, role: r, on: schemas, privileges: [USAGE] }'), /defaultPrivileges\[0\]\.schema: default privileges on schemas apply to the whole database/);
+  assert.match(
+    bad('    privileges:\n      - { database: d, role: r, on: { schema: s }, privileges: [SELECT] }'),
+    /privileges\[0\]\.privileges\[0\]: "SELECT" is not a privilege on a schema/,
+  );
+  assert.match(
+    bad('    privileges:\n      - { database: d, role: r, on: { tabel: s.t }, privileges: [SELECT] }'),
+    /privileges\[0\]\.on/,
+  );
+  assert.match(
+    bad(
+      '    defaultPrivileges:\n      - { database: d, owner: o, schema: s, role: r, on: schemas, privileges: [USAGE] }',
+    ),
+    /defaultPrivileges\[0\]\.schema: default privileges on schemas apply to the whole database/,
+  );
   assert.match(bad('    databases:\n      - { name: template1 }'), /never managed/);
   assert.match(bad(`    roles:\n      - { name: "${'é'.repeat(32)}" }`), /longer than 63 bytes/);
   assert.match(bad('    settings: { data_directory: /x }'), /cannot be set with ALTER SYSTEM/);
@@ -102,10 +158,17 @@ test('the file: unknown keys and cross-field problems are errors with paths', ()
 test('a declared password is compared with the stored verifier; a new one goes out as a SCRAM verifier behind $1, never as plaintext', () => {
   process.env.PG_PLAN_TEST_PW = 'Pw-plan-test-1';
   const body = '    roles:\n      - { name: "Report Reader", login: true, password: { env: PG_PLAN_TEST_PW } }';
-  const same = pass(body, { roles: [role('Report Reader', { rolcanlogin: true, rolpassword: scramVerifier('Pw-plan-test-1') })] });
+  const same = pass(body, {
+    roles: [role('Report Reader', { rolcanlogin: true, rolpassword: scramVerifier('Pw-plan-test-1') })],
+  });
   assert.deepEqual(same.drift, []);
-  const other = pass(body, { roles: [role('Report Reader', { rolcanlogin: true, rolpassword: scramVerifier('old') })] });
-  assert.deepEqual(other.drift.map((d) => [d.id, d.field, d.observed]), [['"Report Reader"', 'password', 'a different password']]);
+  const other = pass(body, {
+    roles: [role('Report Reader', { rolcanlogin: true, rolpassword: scramVerifier('old') })],
+  });
+  assert.deepEqual(
+    other.drift.map((d) => [d.id, d.field, d.observed]),
+    [['"Report Reader"', 'password', 'a different password']],
+  );
   const [change] = other.changes;
   assert.ok(change);
   assert.equal(change.statements[0]?.sql, 'ALTER ROLE "Report Reader" PASSWORD $1');
@@ -119,17 +182,30 @@ test('a declared password is compared with the stored verifier; a new one goes o
 
 test('without superuser a declared password is unverifiable: reported, and the change waits instead of looping', () => {
   process.env.PG_PLAN_TEST_PW = 'Pw-plan-test-1';
-  const r = pass('    roles:\n      - { name: app, password: { env: PG_PLAN_TEST_PW } }', { roles: [{ ...role('app'), rolpassword: '********' }] }, { facts: { ...FACTS, superuser: false, currentUser: 'setpoint' } });
+  const r = pass(
+    '    roles:\n      - { name: app, password: { env: PG_PLAN_TEST_PW } }',
+    { roles: [{ ...role('app'), rolpassword: '********' }] },
+    { facts: { ...FACTS, superuser: false, currentUser: 'setpoint' } },
+  );
   assert.equal(r.drift.length, 1);
   assert.match(String(r.drift[0]?.observed), /unverifiable: setpoint logs in as setpoint, which is not a superuser/);
   assert.match(r.changes[0]?.blocked ?? '', /cannot be verified without superuser/);
 });
 
 test('built-in roles, the bootstrap superuser and the session role are never observed, dropped or altered', () => {
-  const r = pass('    roles: []', { roles: [role('postgres', { rolsuper: true }), role('pg_monitor'), role('stray')] }, { prune: true });
-  assert.deepEqual(r.drift.map((d) => [d.id, d.field]), [['stray', 'absent']]);
+  const r = pass(
+    '    roles: []',
+    { roles: [role('postgres', { rolsuper: true }), role('pg_monitor'), role('stray')] },
+    { prune: true },
+  );
+  assert.deepEqual(
+    r.drift.map((d) => [d.id, d.field]),
+    [['stray', 'absent']],
+  );
   assert.equal(r.changes[0]?.prune, 'users');
-  const p = pass('    roles:\n      - { name: postgres, superuser: false }', { roles: [role('postgres', { rolsuper: true })] });
+  const p = pass('    roles:\n      - { name: postgres, superuser: false }', {
+    roles: [role('postgres', { rolsuper: true })],
+  });
   assert.equal(p.changes.length, 1);
   assert.match(p.changes[0]?.blocked ?? '', /never changed/);
   assert.deepEqual(p.changes[0]?.statements, []);
@@ -138,30 +214,63 @@ test('built-in roles, the bootstrap superuser and the session role are never obs
 test('allTablesInSchema covers the tables of each observation: a new table is drift, granted on that table only; the owner is left alone', () => {
   const body = `    databases:\n      - { name: ledger, owner: app_owner }\n    privileges:\n      - { database: ledger, role: rpt, on: { allTablesInSchema: books }, privileges: [SELECT] }\n      - { database: ledger, role: app_owner, on: { allTablesInSchema: books }, privileges: [ALL] }`;
   const obj = (n: string, acl: { g: string; p: string }[] | null): ObjectAclRow[] =>
-    acl === null ? [{ t: 'table', s: 'books', n, a: null, o: 'app_owner', z: true, g: null, p: null, y: null }] : acl.map((x) => ({ t: 'table', s: 'books', n, a: null, o: 'app_owner', z: false, g: x.g, p: x.p, y: false }));
+    acl === null
+      ? [{ t: 'table', s: 'books', n, a: null, o: 'app_owner', z: true, g: null, p: null, y: null }]
+      : acl.map((x) => ({ t: 'table', s: 'books', n, a: null, o: 'app_owner', z: false, g: x.g, p: x.p, y: false }));
   const canned: Canned = {
     roles: [role('app_owner'), role('rpt')],
     databases: LEDGER,
-    objects: [{ t: 'schema', s: null, n: 'books', a: null, o: 'app_owner', z: true, g: null, p: null, y: null }, ...obj('entries', [{ g: 'app_owner', p: 'SELECT' }, { g: 'rpt', p: 'SELECT' }]), ...obj('new_table', null)],
+    objects: [
+      { t: 'schema', s: null, n: 'books', a: null, o: 'app_owner', z: true, g: null, p: null, y: null },
+      ...obj('entries', [
+        { g: 'app_owner', p: 'SELECT' },
+        { g: 'rpt', p: 'SELECT' },
+      ]),
+      ...obj('new_table', null),
+    ],
   };
   const r = pass(body, canned);
-  assert.deepEqual(r.drift.map((d) => [d.id, d.desired, d.observed]), [['table ledger.books.new_table to rpt', ['SELECT'], []]]);
+  assert.deepEqual(
+    r.drift.map((d) => [d.id, d.desired, d.observed]),
+    [['table ledger.books.new_table to rpt', ['SELECT'], []]],
+  );
   assert.equal(r.changes.length, 1);
   assert.equal(r.changes[0]?.statements[0]?.sql, 'GRANT SELECT ON TABLE "books"."new_table" TO "rpt"');
   assert.equal(r.changes[0]?.statements[0]?.scope, 'ledger');
 });
 
 test('ALL and its expansion are the same grant: no drift, no loop', () => {
-  const all = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'].map((p): ObjectAclRow => ({ t: 'table', s: 'books', n: 't', a: null, o: 'app_owner', z: false, g: 'rpt', p, y: false }));
-  const r = pass('    privileges:\n      - { database: ledger, role: rpt, on: { table: books.t }, privileges: [ALL] }', { roles: [role('rpt')], databases: LEDGER, objects: all });
+  const all = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'].map((p): ObjectAclRow => ({
+    t: 'table',
+    s: 'books',
+    n: 't',
+    a: null,
+    o: 'app_owner',
+    z: false,
+    g: 'rpt',
+    p,
+    y: false,
+  }));
+  const r = pass(
+    '    privileges:\n      - { database: ledger, role: rpt, on: { table: books.t }, privileges: [ALL] }',
+    { roles: [role('rpt')], databases: LEDGER, objects: all },
+  );
   assert.deepEqual(r.drift, []);
 });
 
 test('a grant on a table that does not exist yet waits; undeclared privileges are revoked only with prune', () => {
-  const body = '    roles:\n      - { name: rpt }\n    privileges:\n      - { database: ledger, role: rpt, on: { table: books.later }, privileges: [SELECT] }';
-  const canned: Canned = { roles: [role('rpt')], databases: LEDGER, objects: [{ t: 'table', s: 'books', n: 'other', a: null, o: 'o', z: false, g: 'rpt', p: 'DELETE', y: false }] };
+  const body =
+    '    roles:\n      - { name: rpt }\n    privileges:\n      - { database: ledger, role: rpt, on: { table: books.later }, privileges: [SELECT] }';
+  const canned: Canned = {
+    roles: [role('rpt')],
+    databases: LEDGER,
+    objects: [{ t: 'table', s: 'books', n: 'other', a: null, o: 'o', z: false, g: 'rpt', p: 'DELETE', y: false }],
+  };
   const additive = pass(body, canned);
-  assert.deepEqual(additive.changes.map((c) => [c.action, c.blocked]), [['grant', 'table books.later does not exist yet in database ledger']]);
+  assert.deepEqual(
+    additive.changes.map((c) => [c.action, c.blocked]),
+    [['grant', 'table books.later does not exist yet in database ledger']],
+  );
   const exact = pass(body, canned, { prune: true });
   const revoke = exact.changes.find((c) => c.action === 'revoke');
   assert.equal(revoke?.statements[0]?.sql, 'REVOKE DELETE ON TABLE "books"."other" FROM "rpt"');
@@ -170,19 +279,34 @@ test('a grant on a table that does not exist yet waits; undeclared privileges ar
 });
 
 test('database privileges: a NULL datacl is the owner default, and PUBLIC keeps CONNECT unless declared', () => {
-  const r = pass('    privileges:\n      - { database: ledger, role: PUBLIC, on: database, privileges: [CONNECT] }', {
-    databases: LEDGER,
-    dbAcl: [{ d: 'ledger', o: 'app_owner', n: true, g: null, p: null, y: null }],
-  }, { prune: true });
-  assert.deepEqual(r.changes.map((c) => c.statements[0]?.sql), ['REVOKE TEMPORARY ON DATABASE "ledger" FROM PUBLIC']);
+  const r = pass(
+    '    privileges:\n      - { database: ledger, role: PUBLIC, on: database, privileges: [CONNECT] }',
+    {
+      databases: LEDGER,
+      dbAcl: [{ d: 'ledger', o: 'app_owner', n: true, g: null, p: null, y: null }],
+    },
+    { prune: true },
+  );
+  assert.deepEqual(
+    r.changes.map((c) => c.statements[0]?.sql),
+    ['REVOKE TEMPORARY ON DATABASE "ledger" FROM PUBLIC'],
+  );
 });
 
 test('default privileges: a database-wide declaration compares with the built-in defaults when no row exists; per-schema rows only add', () => {
-  const body = '    defaultPrivileges:\n      - { database: ledger, owner: app_owner, role: PUBLIC, on: functions, privileges: [EXECUTE] }\n      - { database: ledger, owner: app_owner, schema: books, role: rpt, on: tables, privileges: [SELECT, INSERT] }';
+  const body =
+    '    defaultPrivileges:\n      - { database: ledger, owner: app_owner, role: PUBLIC, on: functions, privileges: [EXECUTE] }\n      - { database: ledger, owner: app_owner, schema: books, role: rpt, on: tables, privileges: [SELECT, INSERT] }';
   const base: Canned = { roles: [role('app_owner'), role('rpt')], databases: LEDGER };
   const empty = pass(body, { ...base, defaults: [{ o: null, s: 'books', t: 'schema', g: null, p: null, y: null }] });
-  assert.deepEqual(empty.drift.map((d) => d.id), ['ledger: for app_owner in schema books on tables to rpt'], 'PUBLIC EXECUTE on functions is the built-in default');
-  assert.equal(empty.changes[0]?.statements[0]?.sql, 'ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "books" GRANT SELECT, INSERT ON TABLES TO "rpt"');
+  assert.deepEqual(
+    empty.drift.map((d) => d.id),
+    ['ledger: for app_owner in schema books on tables to rpt'],
+    'PUBLIC EXECUTE on functions is the built-in default',
+  );
+  assert.equal(
+    empty.changes[0]?.statements[0]?.sql,
+    'ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "books" GRANT SELECT, INSERT ON TABLES TO "rpt"',
+  );
   const revoked = pass(body, {
     ...base,
     defaults: [
@@ -193,18 +317,44 @@ test('default privileges: a database-wide declaration compares with the built-in
       { o: 'app_owner', s: 'books', t: 'r', g: 'rpt', p: 'INSERT', y: false },
     ],
   });
-  assert.deepEqual(revoked.changes.map((c) => c.statements[0]?.sql), ['ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" GRANT EXECUTE ON FUNCTIONS TO PUBLIC']);
+  assert.deepEqual(
+    revoked.changes.map((c) => c.statements[0]?.sql),
+    ['ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" GRANT EXECUTE ON FUNCTIONS TO PUBLIC'],
+  );
 });
 
 test('settings: persisted but pending a restart is a disruptive restart that waits, not a set again', () => {
-  const row = (v: string, file: string | null, pending: boolean) => ({ w: 'shared_buffers', n: 'shared_buffers', v, u: '8kB', t: 'integer', c: 'postmaster', s: 'configuration file', p: pending, file, ferr: pending ? 'setting could not be applied' : null });
+  const row = (v: string, file: string | null, pending: boolean) => ({
+    w: 'shared_buffers',
+    n: 'shared_buffers',
+    v,
+    u: '8kB',
+    t: 'integer',
+    c: 'postmaster',
+    s: 'configuration file',
+    p: pending,
+    file,
+    ferr: pending ? 'setting could not be applied' : null,
+  });
   const body = '    settings: { shared_buffers: 32MB }';
   const fresh = pass(body, { settings: [row('2048', '16MB', false)] });
-  assert.deepEqual(fresh.changes.map((c) => [c.action, c.risk, c.statements.map((s) => s.sql)]), [['set', 'safe', ['ALTER SYSTEM SET "shared_buffers" = $1', 'SELECT pg_reload_conf()']]]);
+  assert.deepEqual(
+    fresh.changes.map((c) => [c.action, c.risk, c.statements.map((s) => s.sql)]),
+    [['set', 'safe', ['ALTER SYSTEM SET "shared_buffers" = $1', 'SELECT pg_reload_conf()']]],
+  );
   const pending = pass(body, { settings: [row('2048', '32MB', true)] });
-  assert.deepEqual(pending.drift.map((d) => [d.field, d.observed]), [['pending_restart', '16MB until the server restarts']]);
-  assert.deepEqual(pending.changes.map((c) => [c.action, c.risk]), [['restart', 'disruptive']]);
-  assert.match(pending.changes[0]?.summary ?? '', /^restart the server on h: pending a restart for shared_buffers = 32MB/);
+  assert.deepEqual(
+    pending.drift.map((d) => [d.field, d.observed]),
+    [['pending_restart', '16MB until the server restarts']],
+  );
+  assert.deepEqual(
+    pending.changes.map((c) => [c.action, c.risk]),
+    [['restart', 'disruptive']],
+  );
+  assert.match(
+    pending.changes[0]?.summary ?? '',
+    /^restart the server on h: pending a restart for shared_buffers = 32MB/,
+  );
   assert.match(pending.changes[0]?.blocked ?? '', /^a restart needs hosts\.h\.ssh and hosts\.h\.service/);
   const done = pass(body, { settings: [row('4096', '32MB', false)] });
   assert.deepEqual(done.drift, []);
@@ -214,16 +364,50 @@ test('settings: ALTER SYSTEM RESET by hand is drift even before a reload; not re
   const body = '    settings: { work_mem: 64MB, log_min_duration_statement: 2s }';
   const r = pass(body, {
     settings: [
-      { w: 'work_mem', n: 'work_mem', v: '65536', u: 'kB', t: 'integer', c: 'user', s: 'configuration file', p: false, file: null, ferr: null },
-      { w: 'log_min_duration_statement', n: 'log_min_duration_statement', v: '-1', u: 'ms', t: 'integer', c: 'superuser', s: 'default', p: false, file: '2000', ferr: null },
+      {
+        w: 'work_mem',
+        n: 'work_mem',
+        v: '65536',
+        u: 'kB',
+        t: 'integer',
+        c: 'user',
+        s: 'configuration file',
+        p: false,
+        file: null,
+        ferr: null,
+      },
+      {
+        w: 'log_min_duration_statement',
+        n: 'log_min_duration_statement',
+        v: '-1',
+        u: 'ms',
+        t: 'integer',
+        c: 'superuser',
+        s: 'default',
+        p: false,
+        file: '2000',
+        ferr: null,
+      },
     ],
   });
-  assert.deepEqual(r.drift.map((d) => [d.id, d.field]), [['work_mem', 'value'], ['log_min_duration_statement', 'running']]);
-  assert.deepEqual(r.changes.map((c) => c.action), ['set', 'reload']);
+  assert.deepEqual(
+    r.drift.map((d) => [d.id, d.field]),
+    [
+      ['work_mem', 'value'],
+      ['log_min_duration_statement', 'running'],
+    ],
+  );
+  assert.deepEqual(
+    r.changes.map((c) => c.action),
+    ['set', 'reload'],
+  );
 });
 
 test('databases: encoding differences are reported and wait, never fixed by dropping', () => {
   const r = pass('    databases:\n      - { name: ledger, encoding: LATIN1 }', { databases: LEDGER });
-  assert.deepEqual(r.changes.map((c) => [c.action, c.statements.length]), [['recreate', 0]]);
+  assert.deepEqual(
+    r.changes.map((c) => [c.action, c.statements.length]),
+    [['recreate', 0]],
+  );
   assert.match(r.changes[0]?.blocked ?? '', /never drops a database/);
 });

@@ -30,7 +30,9 @@ test('the shipped example validates (with its secrets present) and gets defaults
   process.env.ORDERS_APP_PASSWORD = 'x';
   process.env.ORDERS_DBA_PASSWORD = 'y';
   process.env.ORDERS_ETL_PASSWORD = 'z';
-  const text = readFileSync('config/setpoint.example.yaml', 'utf8').replaceAll('/etc/setpoint/mysql.pw', pw).replaceAll('/etc/setpoint/reporting.pw', pw);
+  const text = readFileSync('config/setpoint.example.yaml', 'utf8')
+    .replaceAll('/etc/setpoint/mysql.pw', pw)
+    .replaceAll('/etc/setpoint/reporting.pw', pw);
   const s = parseSpec(text, 'example.yaml', engines);
   assert.equal(s.spec.policy.resyncSeconds, 30);
   assert.equal(s.spec.policy.concurrency, 8);
@@ -192,7 +194,10 @@ test('a Secret never prints its value', () => {
 test('driver errors lose every secret value they quote, and the formatted statement', async () => {
   const { redactError } = await import('../../src/secret.js');
   const pw = "it's\\x";
-  const err = Object.assign(new Error(`You have an error in your SQL syntax near 'BY 'it\\'s\\\\x'' at line 1`), { sql: `ALTER USER u IDENTIFIED BY 'it\\'s\\\\x'`, sqlMessage: `near 'BY 'it\\'s\\\\x''` });
+  const err = Object.assign(new Error(`You have an error in your SQL syntax near 'BY 'it\\'s\\\\x'' at line 1`), {
+    sql: `ALTER USER u IDENTIFIED BY 'it\\'s\\\\x'`,
+    sqlMessage: `near 'BY 'it\\'s\\\\x''`,
+  });
   redactError(err, [pw]);
   assert.ok(!err.message.includes('it\\'), err.message);
   assert.match(err.message, /BY '\[secret\]'/);
@@ -208,7 +213,10 @@ test('secrets: empty, newline-only, non-regular and oversized are refused with t
       writeFileSync(p, text, { mode: 0o600 });
       return p;
     };
-    assert.throws(() => resolveSecret({ file: f('e', '') }), /secret file:.*\/e is empty: an empty secret is never used as a password/);
+    assert.throws(
+      () => resolveSecret({ file: f('e', '') }),
+      /secret file:.*\/e is empty: an empty secret is never used as a password/,
+    );
     assert.throws(() => resolveSecret({ file: f('n', '\r\n') }), /is empty \(only a newline\)/);
     assert.throws(() => resolveSecret({ file: f('s', '  \n') }), /is empty/);
     assert.throws(() => resolveSecret({ file: dir }), /is a directory: secrets are read from regular files only/);
@@ -216,9 +224,15 @@ test('secrets: empty, newline-only, non-regular and oversized are refused with t
     assert.throws(() => resolveSecret({ file: f('big', 'x'.repeat(65 * 1024)) }), /larger than 64 KiB/);
     assert.equal(resolveSecret({ file: f('ok', 'pw\n') }).reveal(), 'pw');
     process.env.SETPOINT_SPEC_TEST_EMPTY = '';
-    assert.throws(() => resolveSecret({ env: 'SETPOINT_SPEC_TEST_EMPTY' }), /env:SETPOINT_SPEC_TEST_EMPTY is set but empty/);
+    assert.throws(
+      () => resolveSecret({ env: 'SETPOINT_SPEC_TEST_EMPTY' }),
+      /env:SETPOINT_SPEC_TEST_EMPTY is set but empty/,
+    );
     const denied = historyError(Object.assign(new Error('x'), { code: 'EACCES' }), '/var/lib/setpoint/history.db');
-    assert.match(denied.message, /^history file \/var\/lib\/setpoint\/history\.db: permission denied for user \S+ \(uid \d+\): make \/var\/lib\/setpoint and the file writable/);
+    assert.match(
+      denied.message,
+      /^history file \/var\/lib\/setpoint\/history\.db: permission denied for user \S+ \(uid \d+\): make \/var\/lib\/setpoint and the file writable/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -13,8 +13,19 @@ test('config/setpoint.service passes systemd-analyze verify, with no warning', (
 
 test('the unit runs the daemon as an unprivileged user with a state directory, restarts on failure, and is sandboxed', () => {
   const unit = readFileSync('config/setpoint.service', 'utf8');
-  for (const line of ['User=setpoint', 'StateDirectory=setpoint', 'Restart=on-failure', 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'ExecReload=/bin/kill -HUP $MAINPID', 'UMask=0077']) {
+  for (const line of [
+    'User=setpoint',
+    'StateDirectory=setpoint',
+    'Restart=on-failure',
+    'ProtectSystem=strict',
+    'NoNewPrivileges=yes',
+    'ExecReload=/bin/kill -HUP $MAINPID',
+    'UMask=0077',
+  ]) {
     assert.ok(unit.split('\n').includes(line), line);
   }
-  assert.match(unit, /^ExecStart=\/usr\/bin\/node \/opt\/setpoint\/dist\/bin\/setpoint\.js run -f \/etc\/setpoint\/setpoint\.yaml$/m);
+  assert.match(
+    unit,
+    /^ExecStart=\/usr\/bin\/node \/opt\/setpoint\/dist\/bin\/setpoint\.js run -f \/etc\/setpoint\/setpoint\.yaml$/m,
+  );
 });
