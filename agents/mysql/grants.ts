@@ -4,10 +4,10 @@
  * are not managed. Privilege sets are compared normalized (ALL vs its expansion, case, order).
  */
 import { PHASE } from './phases.js';
-import type { Change, Drift, ResourceKind } from '../../src/engine.js';
+import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { ALL, canonical, expandDeclared, GRANT_OPTION, isAll, sorted } from './privilege-names.js';
 import { accountId, escapeGrantDb, grantTargetId, quoteAccount, quoteGrantTarget, type GrantTarget } from './quote.js';
-import type { Flavor, MysqlContext, MysqlSession } from './session.js';
+import type { Flavor, MysqlContext, MysqlFacts, MysqlSession } from './session.js';
 import { isProtected } from './users.js';
 
 /** Desired grants of one account on one object. */
@@ -48,6 +48,93 @@ function grantee(user: string, host: string): string {
   return `'${user}'@'${host}'`;
 }
 
+/** A row of mysql.user: an account. */
+export interface AccountRow {
+  u: string;
+  h: string;
+}
+
+/** A row of the privileges query: level (G, D, T), grantee as information_schema prints it, object, privilege, grantable. */
+export interface PrivilegeRow {
+  l: string;
+  g: string;
+  d: string | null;
+  t: string | null;
+  p: string;
+  y: string;
+}
+
+/** A table that exists, in a schema a declared table grant names. */
+export interface TableRow {
+  d: string;
+  t: string;
+}
+
+/**
+ * The grants observation from the rows of its queries (pure): grants of every account but the
+ * protected ones, what ALL means to setpoint's own account, and the declared table grants whose table
+ * does not exist.
+ */
+export function grantsFrom(
+  accounts: AccountRow[],
+  rows: PrivilegeRow[],
+  tables: TableRow[],
+  desired: Map<string, GrantWant>,
+  facts: Pick<MysqlFacts, 'currentUser'>,
+): Observation<GrantState, GrantsExtra> {
+  const byGrantee = new Map<string, { user: string; host: string } | null>();
+  for (const a of accounts) {
+    const key = grantee(a.u, a.h);
+    // Two accounts that print the same GRANTEE cannot be told apart: leave both out.
+    byGrantee.set(key, byGrantee.has(key) ? null : { user: a.u, host: a.h });
+  }
+  const out = new Map<string, GrantState>();
+  // The catalog has a row per privilege: the id of an (account, object) is worked out once, not per row.
+  const seen = new Map<string, GrantState>();
+  const add = (g: string, target: GrantTarget, priv: string, grantable: string) => {
+    const key =
+      target.level === 'global'
+        ? `G\0${g}`
+        : target.level === 'database'
+          ? `D\0${g}\0${target.database}`
+          : `T\0${g}\0${target.database}\0${target.table}`;
+    let s = seen.get(key);
+    if (s === undefined) {
+      const acct = byGrantee.get(g);
+      if (acct === undefined || acct === null || isProtected(acct.user, acct.host, facts)) return;
+      const id = grantId(acct.user, acct.host, target);
+      s = out.get(id);
+      if (s === undefined) {
+        s = { user: acct.user, host: acct.host, target, privileges: [], grantOption: false };
+        out.set(id, s);
+      }
+      seen.set(key, s);
+    }
+    if (priv !== 'USAGE') s.privileges.push(priv);
+    if (grantable === 'YES') s.grantOption = true;
+  };
+  const selfGrantee = grantee(facts.currentUser.user, facts.currentUser.host);
+  const mine: string[] = [];
+  for (const r of rows) {
+    if (r.l === 'G') {
+      add(r.g, { level: 'global' }, r.p, r.y);
+      if (r.g === selfGrantee) mine.push(r.p);
+    } else if (r.l === 'D') add(r.g, { level: 'database', database: r.d ?? '' }, r.p, r.y);
+    else add(r.g, { level: 'table', database: r.d ?? '', table: r.t ?? '' }, r.p, r.y);
+  }
+  const present = new Set(tables.map((r) => `${r.d}\0${r.t}`));
+  const missingTables = new Set<string>();
+  for (const g of desired.values())
+    if (g.target.level === 'table' && !present.has(`${g.target.database}\0${g.target.table}`))
+      missingTables.add(grantTargetId(g.target));
+  // USAGE alone (no privilege, no GRANT OPTION) is no grant at all.
+  for (const [id, s] of out) {
+    if (s.privileges.length === 0 && !s.grantOption) out.delete(id);
+    else s.privileges.sort();
+  }
+  return { items: out, extra: { missingTables, ownPrivileges: mine.length > 1 ? new Set(mine) : undefined } };
+}
+
 export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlContext, GrantsExtra> = {
   kind: KIND,
 
@@ -73,80 +160,27 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
   },
 
   async observe(session, ctx) {
-    const accounts = await session.query<{ u: string; h: string }>('SELECT User AS u, Host AS h FROM mysql.user');
-    const byGrantee = new Map<string, { user: string; host: string } | null>();
-    for (const a of accounts) {
-      const key = grantee(a.u, a.h);
-      // Two accounts that print the same GRANTEE cannot be told apart: leave both out.
-      byGrantee.set(key, byGrantee.has(key) ? null : { user: a.u, host: a.h });
-    }
-    const out = new Map<string, GrantState>();
-    // The catalog has a row per privilege: the id of an (account, object) is worked out once, not per row.
-    const seen = new Map<string, GrantState>();
-    const add = (g: string, target: GrantTarget, priv: string, grantable: string) => {
-      const key =
-        target.level === 'global'
-          ? `G\0${g}`
-          : target.level === 'database'
-            ? `D\0${g}\0${target.database}`
-            : `T\0${g}\0${target.database}\0${target.table}`;
-      let s = seen.get(key);
-      if (s === undefined) {
-        const acct = byGrantee.get(g);
-        if (acct === undefined || acct === null || isProtected(acct.user, acct.host, ctx.facts)) return;
-        const id = grantId(acct.user, acct.host, target);
-        s = out.get(id);
-        if (s === undefined) {
-          s = { user: acct.user, host: acct.host, target, privileges: [], grantOption: false };
-          out.set(id, s);
-        }
-        seen.set(key, s);
-      }
-      if (priv !== 'USAGE') s.privileges.push(priv);
-      if (grantable === 'YES') s.grantOption = true;
-    };
+    const accounts = await session.query<AccountRow>('SELECT User AS u, Host AS h FROM mysql.user');
     // The three levels in one round trip: global, database and table privileges.
-    const rows = await session.query<{
-      l: string;
-      g: string;
-      d: string | null;
-      t: string | null;
-      p: string;
-      y: string;
-    }>(
+    const rows = await session.query<PrivilegeRow>(
       "SELECT 'G' AS l, GRANTEE AS g, NULL AS d, NULL AS t, PRIVILEGE_TYPE AS p, IS_GRANTABLE AS y FROM information_schema.USER_PRIVILEGES " +
         "UNION ALL SELECT 'D', GRANTEE, TABLE_SCHEMA, NULL, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.SCHEMA_PRIVILEGES " +
         "UNION ALL SELECT 'T', GRANTEE, TABLE_SCHEMA, TABLE_NAME, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.TABLE_PRIVILEGES",
     );
-    const selfGrantee = grantee(ctx.facts.currentUser.user, ctx.facts.currentUser.host);
-    const mine: string[] = [];
-    for (const r of rows) {
-      if (r.l === 'G') {
-        add(r.g, { level: 'global' }, r.p, r.y);
-        if (r.g === selfGrantee) mine.push(r.p);
-      } else if (r.l === 'D') add(r.g, { level: 'database', database: r.d ?? '' }, r.p, r.y);
-      else add(r.g, { level: 'table', database: r.d ?? '', table: r.t ?? '' }, r.p, r.y);
-    }
-    const extra: GrantsExtra = { missingTables: new Set(), ownPrivileges: mine.length > 1 ? new Set(mine) : undefined };
     // MariaDB and MySQL refuse a table grant on a table that does not exist: such a grant waits for it.
-    const declaredTables = [...this.desired(ctx).values()].filter((g) => g.target.level === 'table');
-    if (declaredTables.length > 0) {
-      const schemas = [...new Set(declaredTables.map((g) => (g.target as { database: string }).database))];
-      const rows = await session.query<{ d: string; t: string }>(
-        `SELECT TABLE_SCHEMA AS d, TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (${schemas.map(() => '?').join(', ')})`,
-        schemas,
-      );
-      const present = new Set(rows.map((r) => `${r.d}\0${r.t}`));
-      for (const g of declaredTables)
-        if (g.target.level === 'table' && !present.has(`${g.target.database}\0${g.target.table}`))
-          extra.missingTables.add(grantTargetId(g.target));
-    }
-    // USAGE alone (no privilege, no GRANT OPTION) is no grant at all.
-    for (const [id, s] of out) {
-      if (s.privileges.length === 0 && !s.grantOption) out.delete(id);
-      else s.privileges.sort();
-    }
-    return { items: out, extra };
+    const schemas = [
+      ...new Set(
+        [...this.desired(ctx).values()].flatMap((g) => (g.target.level === 'table' ? [g.target.database] : [])),
+      ),
+    ];
+    const tables =
+      schemas.length === 0
+        ? []
+        : await session.query<TableRow>(
+            `SELECT TABLE_SCHEMA AS d, TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (${schemas.map(() => '?').join(', ')})`,
+            schemas,
+          );
+    return grantsFrom(accounts, rows, tables, this.desired(ctx), ctx.facts);
   },
 
   diff(desired, { items: observed, extra: { ownPrivileges: learned } }, ctx) {

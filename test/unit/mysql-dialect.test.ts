@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { databases, type DatabaseState } from '../../agents/mysql/databases.js';
-import { grants, type GrantsExtra, type GrantState, type GrantWant } from '../../agents/mysql/grants.js';
+import { grants, grantsFrom, type GrantsExtra, type GrantState, type GrantWant } from '../../agents/mysql/grants.js';
 import { cachingSha2Hash, nativeHash } from '../../agents/mysql/password.js';
 import {
   ALL,
@@ -699,7 +699,7 @@ describe('grants kind', () => {
     assert.ok(exact.drift.some((d) => d.field === 'absent'));
   });
 
-  test('observe: a fixed number of catalog queries, grantees mapped to accounts, USAGE-only and protected accounts left out', async () => {
+  test('observe: grantees mapped to accounts, USAGE-only and protected accounts left out, missing tables noted (rows as literals)', () => {
     const ctx = ctxOf(
       MARIADB,
       [
@@ -711,38 +711,23 @@ describe('grants kind', () => {
       [],
       { user: 'setpoint', host: '10.%' },
     );
-    const queries: string[] = [];
-    const session = {
-      flavor: MARIADB,
-      async query(sql: string) {
-        queries.push(sql);
-        if (sql.includes('FROM mysql.user'))
-          return [
-            { u: 'app', h: '%' },
-            { u: 'root', h: 'localhost' },
-            { u: 'setpoint', h: '10.%' },
-            { u: 'idle', h: '%' },
-          ];
-        if (sql.includes('USER_PRIVILEGES')) {
-          // One UNION ALL over the three levels.
-          assert.match(sql, /USER_PRIVILEGES .*UNION ALL .*SCHEMA_PRIVILEGES .*UNION ALL .*TABLE_PRIVILEGES/);
-          return [
-            { l: 'G', g: "'app'@'%'", d: null, t: null, p: 'USAGE', y: 'NO' },
-            { l: 'G', g: "'idle'@'%'", d: null, t: null, p: 'USAGE', y: 'NO' },
-            { l: 'G', g: "'root'@'localhost'", d: null, t: null, p: 'SELECT', y: 'YES' },
-            { l: 'G', g: "'setpoint'@'10.%'", d: null, t: null, p: 'SUPER', y: 'NO' },
-            { l: 'G', g: "'ghost'@'%'", d: null, t: null, p: 'SELECT', y: 'NO' },
-            { l: 'D', g: "'app'@'%'", d: 'orders', t: null, p: 'SELECT', y: 'NO' },
-            { l: 'D', g: "'app'@'%'", d: 'orders', t: null, p: 'INSERT', y: 'YES' },
-            { l: 'T', g: "'app'@'%'", d: 'orders', t: 'items', p: 'SELECT', y: 'NO' },
-          ];
-        }
-        if (sql.includes('information_schema.TABLES')) return [{ d: 'orders', t: 'items' }];
-        throw new Error(`unexpected query ${sql}`);
-      },
-    } as unknown as MysqlSession;
-    const observed = await grants.observe(session, ctx);
-    assert.equal(queries.length, 3, 'accounts, the three privilege levels, and the declared tables');
+    const accounts = [
+      { u: 'app', h: '%' },
+      { u: 'root', h: 'localhost' },
+      { u: 'setpoint', h: '10.%' },
+      { u: 'idle', h: '%' },
+    ];
+    const rows = [
+      { l: 'G', g: "'app'@'%'", d: null, t: null, p: 'USAGE', y: 'NO' },
+      { l: 'G', g: "'idle'@'%'", d: null, t: null, p: 'USAGE', y: 'NO' },
+      { l: 'G', g: "'root'@'localhost'", d: null, t: null, p: 'SELECT', y: 'YES' },
+      { l: 'G', g: "'setpoint'@'10.%'", d: null, t: null, p: 'SUPER', y: 'NO' },
+      { l: 'G', g: "'ghost'@'%'", d: null, t: null, p: 'SELECT', y: 'NO' },
+      { l: 'D', g: "'app'@'%'", d: 'orders', t: null, p: 'SELECT', y: 'NO' },
+      { l: 'D', g: "'app'@'%'", d: 'orders', t: null, p: 'INSERT', y: 'YES' },
+      { l: 'T', g: "'app'@'%'", d: 'orders', t: 'items', p: 'SELECT', y: 'NO' },
+    ];
+    const observed = grantsFrom(accounts, rows, [{ d: 'orders', t: 'items' }], grants.desired(ctx), ctx.facts);
     assert.deepEqual(
       [...observed.items.values()].map((s) => [s.user, s.host, grantTargetId(s.target), s.privileges, s.grantOption]),
       [
@@ -750,6 +735,7 @@ describe('grants kind', () => {
         ['app', '%', 'orders.items', ['SELECT'], false],
       ],
     );
+    assert.deepEqual([...observed.extra.missingTables], ['orders.gone']);
     // The declared grant on a table that does not exist waits for it.
     const desired = grants.desired(ctx);
     const drift = grants.diff(desired, observed, ctx);
