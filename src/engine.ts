@@ -192,6 +192,11 @@ export interface ResourceKind<
   /** The connection observe() needs: `sql` (default) or `ssh` (skipped on hosts without ssh). */
   readonly transport?: 'sql' | 'ssh';
   /**
+   * What it changes reaches every member by replication (databases, accounts, grants): in a cluster
+   * with a replication topology its changes are made on the primary only, and wait on the others.
+   */
+  readonly replicated?: boolean;
+  /**
    * Kinds whose observation this one reads (`ctx.observation(kind)`): they are observed before it,
    * whatever the order of the engine's list. SSH kinds are probed together before every SQL kind, so
    * an SSH kind reads what it needs of an SQL kind in diff and plan only.
@@ -207,6 +212,95 @@ export interface ResourceKind<
   observe(session: S, ctx: Ctx): Promise<Observation<O, X>>;
   diff(desired: Map<string, D>, observed: Observation<O, X>, ctx: Ctx): Drift[];
   plan(drift: Drift[], desired: Map<string, D>, observed: Observation<O, X>, ctx: Ctx): Change[];
+}
+
+/** One member as the cluster-level pass sees it: its SQL session when it answers, else why not. */
+export interface MemberSession<S = Session> {
+  name: string;
+  host: HostSpec;
+  session: S | undefined;
+  error?: ErrorClass;
+}
+
+/** A member's place in the topology as status, metrics and history show it, whatever the engine. */
+export interface MemberTopology {
+  member: string;
+  /** `primary`: takes writes; `replica`: follows `source`; `standalone`: neither; `unknown`: not observed. */
+  role: 'primary' | 'replica' | 'standalone' | 'unknown';
+  writable: boolean | null;
+  /** The member it replicates from (or the address, when it is not a member). */
+  source: string | null;
+  /** Both replication threads (or the WAL receiver) run. */
+  replicating: boolean | null;
+  lagSeconds: number | null;
+  /** Where it is: a GTID set or position, an LSN. */
+  position: string | null;
+  /** The last replication error, if any. */
+  error: string | null;
+}
+
+/** What a topology's `desired` and `decide` know of the cluster. */
+export interface ClusterContext<C extends ClusterBase = ClusterBase> {
+  clusterName: string;
+  cluster: C;
+  /** Each member's host spec, by member name. */
+  hosts: Record<string, HostSpec>;
+  /** The value of a secret reference, read once per pass before anything is decided. */
+  secret(ref: SecretRef): Secret;
+}
+
+/** What a cluster change's `run` may use. */
+export interface ClusterIO<S extends Session = Session> {
+  /** A member's session; throws when the member does not answer. */
+  sql(member: string): S;
+  /** Records a sub-step of the change in history (with its positions), as it happens. */
+  note(summary: string, detail?: Record<string, unknown>): void;
+  log: Logger;
+}
+
+/** A change the cluster-level pass makes: it may touch several members, in a set order. */
+export interface ClusterChange<S extends Session = Session> extends Omit<Change, 'statements' | 'run' | 'scope'> {
+  /** The members it touches, in the order it touches them. */
+  members: string[];
+  /**
+   * A step of a procedure already begun (a switchover past its first step): it goes forward whatever
+   * the maintenance windows say (stopping half way would leave the cluster without a primary).
+   */
+  forward?: boolean;
+  /** Statements and commands it runs, without secrets, for history. */
+  commands: string[];
+  /** Runs the change. A change that has a point of no return rolls back itself when a gate fails before it. */
+  run(io: ClusterIO<S>): Promise<void>;
+}
+
+/** The decision of a topology over one observation of every member. */
+export interface TopologyPlan<S extends Session = Session> {
+  drift: Drift[];
+  /** Every change that would move the topology toward the file; policy picks the step. */
+  changes: ClusterChange<S>[];
+  /** Each member's place, for status and metrics. */
+  members: MemberTopology[];
+  /** The member taking writes now; undefined when none (or when it cannot be told). */
+  primary?: string;
+  /** A lasting condition that is not a change to make (a lagging or unreachable replica): Degraded, with why. */
+  degraded?: string;
+}
+
+/**
+ * The replication topology of an engine: observed over every member at once, decided purely. Driven
+ * by the cluster-level pass (src/loop/cluster.ts), which owns leases, gates and history.
+ */
+export interface Topology<D = unknown, O = unknown, S extends Session = Session, C extends ClusterBase = ClusterBase> {
+  /** e.g. `mysql.replication`. */
+  readonly kind: string;
+  /** The declared topology; undefined when the cluster declares none (no cluster pass then). */
+  desired(ctx: ClusterContext<C>): D | undefined;
+  /** The member the declared topology names primary. */
+  primaryOf(desired: D): string;
+  /** One observation of every member (a member without a session is observed as unreachable). */
+  observe(members: MemberSession<S>[], desired: D, ctx: ClusterContext<C>): Promise<O>;
+  /** Pure: the drift, the changes, and each member's place. */
+  decide(desired: D, observed: O, ctx: ClusterContext<C>): TopologyPlan<S>;
 }
 
 /** How a failure should be treated by the loop. */
@@ -237,6 +331,9 @@ export interface Engine<C = unknown, S extends Session = Session, F extends Base
   connect(host: HostSpec, conn: C, opts: { timeoutMs: number; statementTimeoutMs: number; owner?: string }): Promise<S>;
   /** The engine's kinds; each has its own desired and observed types. Listed in any order: `needs` orders them. */
   readonly kinds: readonly AnyKind[];
+  /** The replication topology, when the engine manages one (a cluster-level pass beside the member passes). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly topology?: Topology<any, any, S, any>;
   /** Facts to learn once per session (flavor, version, data directory...), with the packages. */
   facts(session: S): F;
   /**

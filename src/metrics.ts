@@ -22,6 +22,9 @@ export class Metrics {
   private readonly passes: Counter<'cluster' | 'state'>;
   private readonly lastObserved = new Map<string, { cluster: string; host: string; at: number }>();
   private readonly seen = new Set<string>();
+  private readonly lag: Gauge<'cluster' | 'member'>;
+  private readonly replicaRunning: Gauge<'cluster' | 'member'>;
+  private readonly primary: Gauge<'cluster' | 'member'>;
 
   constructor(private readonly source: MetricsSource) {
     // The event-loop monitor samples every 10 ms by default: 100 wake-ups a second, more CPU than the passes of a small fleet.
@@ -49,6 +52,24 @@ export class Metrics {
       name: 'setpoint_passes_total',
       help: 'Passes, by the state they ended in.',
       labelNames: ['cluster', 'state'],
+      registers: [this.registry],
+    });
+    this.lag = new Gauge({
+      name: 'setpoint_replication_lag_seconds',
+      help: 'Replication lag of each replica, as its server reports it (absent when unknown).',
+      labelNames: ['cluster', 'member'],
+      registers: [this.registry],
+    });
+    this.replicaRunning = new Gauge({
+      name: 'setpoint_replica_running',
+      help: '1 when a replica replicates (both threads, or the WAL receiver, run), 0 when it does not.',
+      labelNames: ['cluster', 'member'],
+      registers: [this.registry],
+    });
+    this.primary = new Gauge({
+      name: 'setpoint_primary',
+      help: '1 for the member that takes writes in its cluster, 0 for the others.',
+      labelNames: ['cluster', 'member'],
       registers: [this.registry],
     });
     const observed = this.lastObserved;
@@ -86,6 +107,14 @@ export class Metrics {
     if (o.drift !== undefined) this.drift.set({ cluster, host }, o.drift.length);
     for (const a of o.actions) this.changes.inc({ cluster, outcome: a.ok ? 'ok' : 'failed', risk: a.risk });
     if (o.complete) this.lastObserved.set(key, { cluster, host, at: o.endedAt });
+    for (const m of o.topology?.members ?? []) {
+      const labels = { cluster, member: m.member };
+      this.primary.set(labels, m.member === o.topology?.primary ? 1 : 0);
+      if (m.replicating === null) this.replicaRunning.remove(labels);
+      else this.replicaRunning.set(labels, m.replicating ? 1 : 0);
+      if (m.lagSeconds === null) this.lag.remove(labels);
+      else this.lag.set(labels, m.lagSeconds);
+    }
   }
 
   /** Starts the listener; `listen` is `ADDRESS:PORT` on a loopback address. */

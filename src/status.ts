@@ -45,7 +45,8 @@ export interface DriftRecord {
  * window declared), `window` (outside one), `one-at-a-time` (another member of the cluster goes first),
  * `member-unhealthy` / `member-unobserved` (another member is not known healthy), `incomplete` (the
  * observation was partial), `repeat` (a disruptive change already made did not take), `contested`
- * (another actor keeps changing it), `lease` (another daemon holds the server).
+ * (another actor keeps changing it), `lease` (another daemon holds the server), `replica` (made on the
+ * primary of a replicated cluster and carried by replication).
  */
 export type WaitCode =
   | 'paused'
@@ -61,7 +62,8 @@ export type WaitCode =
   | 'incomplete'
   | 'repeat'
   | 'contested'
-  | 'lease';
+  | 'lease'
+  | 'replica';
 
 /** A change as `plan` and `status` show it. */
 export interface PlannedChange {

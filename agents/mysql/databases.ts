@@ -16,6 +16,8 @@ const KIND = 'mysql.database';
 
 export const databases: ResourceKind<DatabaseSpec, DatabaseState, MysqlSession, MysqlContext> = {
   kind: KIND,
+  // Carried by replication: made on the primary only.
+  replicated: true,
 
   desired(ctx) {
     const c = ctx.cluster;

@@ -8,6 +8,7 @@ import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.
 import { ALL, canonical, expandDeclared, GRANT_OPTION, isAll, sorted } from './privilege-names.js';
 import { accountId, escapeGrantDb, grantTargetId, quoteAccount, quoteGrantTarget, type GrantTarget } from './quote.js';
 import type { Flavor, MysqlContext, MysqlFacts, MysqlSession } from './session.js';
+import { declaredUsers } from './spec.js';
 import { isProtected } from './users.js';
 
 /** Desired grants of one account on one object. */
@@ -137,11 +138,13 @@ export function grantsFrom(
 
 export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlContext, GrantsExtra> = {
   kind: KIND,
+  // Carried by replication: made on the primary only.
+  replicated: true,
 
   desired(ctx) {
     const c = ctx.cluster;
     const out = new Map<string, GrantWant>();
-    for (const u of c.users) {
+    for (const u of declaredUsers(c)) {
       for (const g of u.grants ?? []) {
         const privileges = g.privileges.filter((p) => p !== GRANT_OPTION);
         // Declared names are exact: a database-level grant escapes the pattern characters.
@@ -297,7 +300,11 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
 /** Accounts whose grants the file manages: declared users that list `grants`. */
 function managedAccounts(ctx: MysqlContext): Set<string> {
   const c = ctx.cluster;
-  return new Set(c.users.filter((u) => u.grants !== undefined).map((u) => accountId(u.name, u.host)));
+  return new Set(
+    declaredUsers(c)
+      .filter((u) => u.grants !== undefined)
+      .map((u) => accountId(u.name, u.host)),
+  );
 }
 
 /** A set as people read it: ALL PRIVILEGES when complete, else the sorted list. */

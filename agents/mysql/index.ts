@@ -6,6 +6,7 @@ import { databases } from './databases.js';
 import { grants } from './grants.js';
 import { checkCluster, clusterShape, connectionSchema } from './spec.js';
 import { classifyMysqlError, connectMysql, type MysqlFacts, type MysqlSession } from './session.js';
+import { replication } from './replication.js';
 import { users } from './users.js';
 import { configFile, variables } from './variables.js';
 import { facts, service } from '../host/index.js';
@@ -78,5 +79,6 @@ export const mysqlEngine: Engine<Conn, MysqlSession, MysqlFacts> = {
   packages: PACKAGES,
   // SSH kinds are probed together first (a stopped server is started before anything else); `needs` orders the rest.
   kinds: [service, facts, databases, users, grants, configFile, variables],
+  topology: replication,
   classify: classifyMysqlError,
 };

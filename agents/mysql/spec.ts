@@ -124,7 +124,26 @@ export const configFileSchema = z.strictObject({
   followSymlink: z.boolean().optional(),
 });
 
+/** `replication:`: the topology, managed by the cluster-level pass (agents/mysql/replication.ts). */
+export const replicationSchema = z.strictObject({
+  /** The member that is the primary; changing it is a planned switchover. */
+  primary: z.string().min(1),
+  /** The replication account, created on the primary (and so, by replication, on every member). */
+  user: name('replication user', 80).refine((s) => !SYSTEM_USERS.has(s), 'a system account is never managed'),
+  /** The account's host pattern. Defaults to "%". */
+  host: name('host', 255).default('%'),
+  password: secretRef,
+  /** A replica further behind than this is Degraded and is never promoted. Defaults to 30. */
+  maxLagSeconds: z.number().positive().max(86400).default(30),
+  /** MASTER_SSL / SOURCE_SSL on the replicas' connections. Defaults to false. */
+  ssl: z.boolean().default(false),
+  /** How long a switchover waits for the candidate to apply every transaction of the old primary. Defaults to 60. */
+  catchUpSeconds: z.number().positive().max(3600).default(60),
+});
+
 export const clusterShape = {
+  /** The replication topology: who is primary, and the account replicas connect with. */
+  replication: replicationSchema.optional(),
   databases: z.array(databaseSchema).default([]),
   users: z.array(userSchema).default([]),
   /** Server variables, e.g. { max_connections: 500, innodb_buffer_pool_size: 256M }. */
@@ -139,8 +158,26 @@ export type DatabaseSpec = z.infer<typeof databaseSchema>;
 export type UserSpec = z.infer<typeof userSchema>;
 export type GrantSpec = z.infer<typeof grantSchema>;
 export type ConfigFileSpec = z.infer<typeof configFileSchema>;
+export type ReplicationSpec = z.infer<typeof replicationSchema>;
 /** A mysql cluster as validated: the common keys and this engine's, defaults applied (inferred from the zod shape). */
 export type MysqlCluster = ClusterBase & z.infer<z.ZodObject<typeof clusterShape>>;
+
+/**
+ * The accounts a cluster declares: its `users`, and the replication account when it declares
+ * `replication` (REPLICATION SLAVE on *.*, made on the primary and carried to every member).
+ */
+export function declaredUsers(c: MysqlCluster): UserSpec[] {
+  const r = c.replication;
+  if (r === undefined) return c.users;
+  const grant: GrantSpec = {
+    privileges: [normalizePrivilege('REPLICATION SLAVE') ?? 'REPLICATION SLAVE'],
+    on: { level: 'global' },
+  };
+  return [...c.users, { name: r.user, host: r.host, password: r.password, grants: [grant] }];
+}
+
+/** Settings the replication pass owns (declaring them as well would make two writers fight). */
+const TOPOLOGY_SETTINGS = new Set(['read_only', 'super_read_only', 'gtid_slave_pos']);
 
 /** Duplicate names and accounts are errors: which one would win is not obvious. */
 export function checkCluster(
@@ -148,6 +185,19 @@ export function checkCluster(
   report: (path: (string | number)[], message: string) => void,
 ): void {
   const c = cluster as unknown as MysqlCluster;
+  if (c.replication !== undefined) {
+    if (!c.members.includes(c.replication.primary))
+      report(
+        ['replication', 'primary'],
+        `"${c.replication.primary}" is not a member of this cluster (members: ${c.members.join(', ')})`,
+      );
+    for (const k of Object.keys(c.settings))
+      if (TOPOLOGY_SETTINGS.has(k.toLowerCase()))
+        report(
+          ['settings', k],
+          `${k} is set by the replication pass (the primary writable, replicas read-only): leave it out`,
+        );
+  }
   const dbs = new Map<string, number>();
   c.databases.forEach((d, i) => {
     const prev = dbs.get(d.name);
@@ -161,6 +211,15 @@ export function checkCluster(
     const prev = users.get(key);
     if (prev !== undefined) report(['users', i], `user '${u.name}'@'${u.host}' is already declared at users[${prev}]`);
     else users.set(key, i);
+    if (
+      c.replication !== undefined &&
+      u.name === c.replication.user &&
+      u.host.toLowerCase() === c.replication.host.toLowerCase()
+    )
+      report(
+        ['users', i],
+        `user '${u.name}'@'${u.host}' is the replication account: declare it only under replication`,
+      );
     const targets = new Map<string, number>();
     (u.grants ?? []).forEach((g, j) => {
       const k = JSON.stringify(g.on);

@@ -6,7 +6,7 @@ import { memoCheck } from '../../src/names.js';
 import { Secret, Verifier } from '../../src/secret.js';
 import { nativeHash, verifyPassword } from './password.js';
 import { accountId, quoteAccount } from './quote.js';
-import { SYSTEM_USERS, type UserSpec } from './spec.js';
+import { declaredUsers, SYSTEM_USERS, type UserSpec } from './spec.js';
 import { atLeast, type Flavor, type MysqlContext, type MysqlFacts, type MysqlSession } from './session.js';
 
 export type Tls = 'none' | 'ssl' | 'x509' | 'specified';
@@ -131,10 +131,12 @@ const LIMITS = [
 
 export const users: ResourceKind<UserSpec, UserState, MysqlSession, MysqlContext> = {
   kind: KIND,
+  // Carried by replication: made on the primary only.
+  replicated: true,
 
   desired(ctx) {
     const c = ctx.cluster;
-    return new Map(c.users.map((u) => [accountId(u.name, u.host), u]));
+    return new Map(declaredUsers(c).map((u) => [accountId(u.name, u.host), u]));
   },
 
   async observe(session, ctx) {

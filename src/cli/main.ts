@@ -20,6 +20,7 @@ const MODULES: Record<string, string> = {
   hosts: './hosts.js',
   pause: './pause.js',
   resume: './pause.js',
+  switchover: './switchover.js',
 };
 
 /** Runs the command line `argv` (as process.argv); `loadEngines` gives the engines, loaded only when a command needs them. */

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { silent } from '../log.js';
 import { reconcile, type PassOutcome, type PlannedChange } from '../loop/reconcile.js';
-import { targetsOf } from '../loop/targets.js';
+import { reconcileCluster } from '../loop/cluster.js';
+import { clusterTargetsOf, targetsOf } from '../loop/targets.js';
 import { SessionPool } from '../transport/sessions.js';
 import { SshPool } from '../transport/ssh.js';
 import { locator } from '../spec/load.js';
@@ -45,7 +46,26 @@ export function register(program: Command): void {
         const members = (c: string) => loaded.spec.clusters[c]?.members.map((h) => `${c}/${h}`) ?? [];
         const locate = locator(loaded);
         try {
-          const outcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, (t) =>
+          // The topologies first (what the member passes may do depends on which member is primary).
+          const all = targetsOf(loaded.spec, await engines());
+          const clusters = clusterTargetsOf(
+            loaded.spec,
+            await engines(),
+            all,
+            opts.cluster === undefined ? {} : { cluster: opts.cluster },
+          );
+          const topologies =
+            opts.host === undefined
+              ? await forEachLimit(clusters, loaded.spec.policy.concurrency, (t) =>
+                  reconcileCluster(
+                    t,
+                    { pool, log: silent, specVersion: loaded.version, disruptive: (x) => gate.check(x, []), locate },
+                    { act: false },
+                  ),
+                )
+              : [];
+          const primaries = new Map(topologies.map((o) => [o.target.cluster, o.topology?.primary]));
+          const memberOutcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, (t) =>
             reconcile(
               t,
               {
@@ -55,10 +75,19 @@ export function register(program: Command): void {
                 specVersion: loaded.version,
                 disruptive: (x) => gate.check(x, members(x.cluster)),
                 locate,
+                role: (x) =>
+                  !primaries.has(x.cluster)
+                    ? undefined
+                    : primaries.get(x.cluster) === undefined
+                      ? 'unknown'
+                      : primaries.get(x.cluster) === x.host
+                        ? 'primary'
+                        : 'replica',
               },
               { act: false },
             ),
           );
+          const outcomes = [...topologies, ...memberOutcomes];
           const changes = outcomes.flatMap((o) => o.changes);
           if (opts.json === true) jsonLines(changes.map(jsonChange));
           else process.stdout.write(render(outcomes));

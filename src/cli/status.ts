@@ -41,6 +41,25 @@ export function register(program: Command): void {
               ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
               ...(opts.host === undefined ? {} : { host: opts.host }),
             });
+            // Where each member stands in its cluster's replication topology (the `cluster/*` pass records it).
+            const topology = new Map<
+              string,
+              {
+                member: string;
+                role: string;
+                writable: boolean | null;
+                source: string | null;
+                replicating: boolean | null;
+                lagSeconds: number | null;
+                error: string | null;
+              }[]
+            >();
+            for (const o of history.latestOfKind('topology')) {
+              if (opts.cluster !== undefined && o.cluster !== opts.cluster) continue;
+              const list = topology.get(o.cluster) ?? [];
+              list.push(o.state as NonNullable<ReturnType<typeof topology.get>>[number]);
+              topology.set(o.cluster, list);
+            }
             if (opts.clusters === true) {
               const clusters = [...new Set(rows.map((r) => r.cluster))].map((c) => {
                 const members = rows.filter((r) => r.cluster === c);
@@ -86,6 +105,7 @@ export function register(program: Command): void {
                   lastErrorAt: iso(r.lastErrorAt),
                   nextPass: iso(r.nextAt),
                   conditions: r.conditions,
+                  ...(r.host === '*' ? { topology: topology.get(r.cluster) ?? [] } : {}),
                 })),
               );
             } else if (rows.length === 0) {
@@ -127,6 +147,15 @@ export function register(program: Command): void {
                     .map(([k, v]) => `${k}=${v}`)
                     .join(' ')} (${members.length} member${members.length === 1 ? '' : 's'})\n`,
                 );
+                for (const m of topology.get(c) ?? []) {
+                  const how =
+                    m.role === 'primary'
+                      ? `primary${m.writable === true ? ' (writable)' : ' (read-only)'}`
+                      : m.role === 'replica'
+                        ? `replica of ${m.source ?? '?'}, ${m.replicating === true ? 'replicating' : 'NOT replicating'}${m.lagSeconds === null ? '' : `, lag ${m.lagSeconds}s`}`
+                        : m.role;
+                  process.stdout.write(`  ${m.member}: ${how}${m.error === null ? '' : ` — ${m.error}`}\n`);
+                }
               }
               if (opts.conditions === true) {
                 process.stdout.write('\n');

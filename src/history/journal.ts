@@ -64,8 +64,22 @@ export class Journal {
     });
   }
 
-  event(summary: string, detail?: unknown, time = Date.now()): void {
-    this.file.insert({ time, kind: 'event', summary, outcome: null, detail });
+  /** An event; with `about`, filed under a target (and a resource) so `history --cluster --host --resource` finds it. */
+  event(summary: string, detail?: unknown, time = Date.now(), about?: TargetKey & { resource?: string }): void {
+    this.file.insert({
+      time,
+      kind: 'event',
+      summary,
+      outcome: null,
+      detail,
+      ...(about === undefined
+        ? {}
+        : {
+            cluster: about.cluster,
+            host: about.host,
+            ...(about.resource === undefined ? {} : { resource: about.resource }),
+          }),
+    });
   }
 
   /** Runs `fn` in one transaction with valid caches; a failure drops the caches (rowids may be reused). */

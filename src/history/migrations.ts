@@ -77,4 +77,18 @@ export const migrations: readonly string[] = [
   -- entries_target serves a cluster and host, entries_time all clusters.
   CREATE INDEX entries_cluster_time ON entries(cluster, time);
   `,
+  `
+  -- Requests to act on a cluster now, outside the maintenance windows (setpoint switchover --now): the
+  -- daemon that holds the cluster's leases reads them every pass and closes them when it is done.
+  CREATE TABLE requests (
+    id INTEGER PRIMARY KEY,
+    cluster TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    requested_by TEXT,
+    done_at INTEGER,
+    outcome TEXT
+  );
+  CREATE INDEX requests_open ON requests(cluster) WHERE done_at IS NULL;
+  `,
 ];

@@ -78,3 +78,43 @@ export function pauseState(h: HistoryFile): { active: Pause[]; resumed: Map<stri
   );
   return { active, resumed };
 }
+
+/** How long a request to act now stays open when nothing takes it up. */
+const REQUEST_TTL_MS = 3_600_000;
+
+/** Records a request to act on a cluster now, outside the maintenance windows; returns its id. */
+export function requestNow(h: HistoryFile, cluster: string, by: string, time = Date.now()): number {
+  return h.db.transaction(() => {
+    const id = Number(
+      h
+        .stmt("INSERT INTO requests (cluster, kind, requested_at, requested_by) VALUES (?, 'now', ?, ?)")
+        .run(cluster, time, by).lastInsertRowid,
+    );
+    h.insert({
+      time,
+      kind: 'event',
+      cluster,
+      summary: `request to act on ${cluster} now, outside the maintenance windows`,
+      outcome: 'requested',
+      detail: { by, request: id },
+    });
+    return id;
+  })();
+}
+
+/** Whether an open request to act on the cluster now exists (younger than an hour). */
+export function requestsNow(h: HistoryFile, cluster: string, time = Date.now()): boolean {
+  const r = h
+    .stmt(
+      "SELECT COUNT(*) AS n FROM requests WHERE cluster = ? AND kind = 'now' AND done_at IS NULL AND requested_at > ?",
+    )
+    .get(cluster, time - REQUEST_TTL_MS) as { n: number };
+  return r.n > 0;
+}
+
+/** Closes a cluster's open requests with how they ended. */
+export function closeRequests(h: HistoryFile, cluster: string, outcome: string, time = Date.now()): number {
+  return h
+    .stmt('UPDATE requests SET done_at = ?, outcome = ? WHERE cluster = ? AND done_at IS NULL')
+    .run(time, outcome, cluster).changes;
+}

@@ -11,7 +11,7 @@ import type Database from 'better-sqlite3';
 import type { Condition, DriftRecord, TargetKey } from '../status.js';
 import { HistoryFile } from './file.js';
 import { Journal, type PassRecord } from './journal.js';
-import { pause, pauseState, resume, type Pause } from './pauses.js';
+import { closeRequests, pause, pauseState, requestNow, requestsNow, resume, type Pause } from './pauses.js';
 import {
   conditionsOf,
   entries,
@@ -66,8 +66,8 @@ export class History {
   recordRejectedSpec(file: string, problems: string[], time?: number): void {
     this.journal.recordRejectedSpec(file, problems, time);
   }
-  event(summary: string, detail?: unknown, time?: number): void {
-    this.journal.event(summary, detail, time);
+  event(summary: string, detail?: unknown, time?: number, about?: TargetKey & { resource?: string }): void {
+    this.journal.event(summary, detail, time, about);
   }
   actionStarted(
     t: TargetKey,
@@ -107,6 +107,16 @@ export class History {
   }
   pauseState(): { active: Pause[]; resumed: Map<string, number> } {
     return pauseState(this.file);
+  }
+  /** Asks the daemon to act on a cluster now, outside the maintenance windows (switchover --now). */
+  requestNow(cluster: string, by: string): number {
+    return requestNow(this.file, cluster, by);
+  }
+  requestsNow(cluster: string): boolean {
+    return requestsNow(this.file, cluster);
+  }
+  closeRequests(cluster: string, outcome: string): number {
+    return closeRequests(this.file, cluster, outcome);
   }
 
   // The readers.

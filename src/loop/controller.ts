@@ -17,7 +17,8 @@ import type { ProbeCache } from './observe.js';
 import { WorkQueue } from './queue.js';
 import { reconcile, type PassOutcome } from './reconcile.js';
 import { recordPass } from './record.js';
-import { targetsOf, type Target } from './targets.js';
+import { reconcileCluster } from './cluster.js';
+import { clusterTargetsOf, targetsOf, type ClusterTarget, type Target } from './targets.js';
 import { DisruptionGate } from './windows.js';
 
 export interface ControllerDeps {
@@ -34,7 +35,7 @@ export interface ControllerDeps {
 
 /** What the loop keeps of one target between its passes; a new record when the file changes the target. */
 interface TargetRecord {
-  target: Target;
+  target: Target | ClusterTarget;
   /** Failed passes in a row (backoff). */
   failures: number;
   /** Its last pass observed everything without error (the one-at-a-time gate reads it). */
@@ -51,6 +52,10 @@ interface TargetRecord {
   secretsDigest?: string;
   /** Who holds its lease when another daemon does. */
   leaseHolder?: string;
+  /** Its last pass planned a disruptive change it has not made (a rolling restart goes replicas first). */
+  pendingDisruptive?: boolean;
+  /** Cluster targets: the topology its last pass saw. */
+  topology?: PassOutcome['topology'];
 }
 
 export class Controller {
@@ -74,7 +79,8 @@ export class Controller {
 
   /** Puts a new spec in force: new or changed targets run now, removed ones are forgotten. */
   apply(loaded: LoadedSpec): { added: string[]; changed: string[]; removed: string[] } {
-    const next = targetsOf(loaded.spec, this.deps.engines);
+    const members = targetsOf(loaded.spec, this.deps.engines);
+    const next: (Target | ClusterTarget)[] = [...clusterTargetsOf(loaded.spec, this.deps.engines, members), ...members];
     const scheduling = this.deps.schedule !== false;
     const added: string[] = [];
     const changed: string[] = [];
@@ -84,8 +90,10 @@ export class Controller {
       if (keep.has(key)) continue;
       const old = r.target;
       // Close what only this target used: its SQL session, and its host's shell unless another target uses the host.
-      void this.deps.pool.drop(old);
-      if (!next.some((n) => n.host === old.host)) this.deps.ssh.drop(old.host);
+      if (old.scope === 'member') {
+        void this.deps.pool.drop(old);
+        if (!members.some((n) => n.host === old.host)) this.deps.ssh.drop(old.host);
+      }
       // A removed member must not keep its cluster's one-at-a-time token.
       this.gate.release(old);
       this.probes.delete(key);
@@ -126,10 +134,14 @@ export class Controller {
    * known healthy: members observed in the same round were not yet, so those targets get one more pass,
    * one at a time.
    */
-  async once(only: (t: Target) => boolean = () => true): Promise<PassOutcome[]> {
+  async once(only: (t: Target | ClusterTarget) => boolean = () => true): Promise<PassOutcome[]> {
     const spec = this.spec;
     if (spec === undefined) return [];
-    const targets = [...this.records.values()].map((r) => r.target).filter(only);
+    // Topologies first: the member passes of a replicated cluster act on the primary they name.
+    const chosen = [...this.records.values()].map((r) => r.target).filter(only);
+    const clusterOutcomes: PassOutcome[] = [];
+    for (const t of chosen) if (t.scope === 'cluster') clusterOutcomes.push((await this.pass(t, spec)).outcome);
+    const targets = chosen.filter((t) => t.scope === 'member');
     const outcomes: PassOutcome[] = new Array<PassOutcome>(targets.length);
     let next = 0;
     const worker = async () => {
@@ -145,7 +157,7 @@ export class Controller {
       if (o.changes.some((c) => c.code === 'member-unobserved'))
         outcomes[i] = (await this.pass(o.target, spec)).outcome;
     }
-    return outcomes;
+    return [...clusterOutcomes, ...outcomes];
   }
 
   /** Runs a target now (an operator's request, a secret file that changed). */
@@ -193,34 +205,60 @@ export class Controller {
   }
 
   /** One pass and its bookkeeping; returns the outcome and the delay before the next. */
-  private async pass(t: Target, spec: LoadedSpec): Promise<{ outcome: PassOutcome; delay: number }> {
+  private async pass(t: Target | ClusterTarget, spec: LoadedSpec): Promise<{ outcome: PassOutcome; delay: number }> {
     const { log, history } = this.deps;
     const r = this.records.get(t.key) ?? fresh(t);
-    const members = spec.spec.clusters[t.cluster]?.members.map((h) => `${t.cluster}/${h}`) ?? [];
     const pauses = history.pauseState();
-    const names = [t.cluster, t.host, t.key];
+    const names = t.scope === 'cluster' ? [t.cluster, t.key] : [t.cluster, t.host, t.key];
     const paused = pauses.active.find((p) => names.includes(p.target))?.reason;
     this.expireContests(r, Math.max(0, ...names.map((n) => pauses.resumed.get(n) ?? 0)));
-    const o = await reconcile(
-      t,
-      {
-        pool: this.deps.pool,
-        ssh: this.deps.ssh,
-        log,
-        specVersion: spec.version,
-        history,
-        owner: history.daemonId,
-        probeCache: this.probes,
-        disruptive: (x) => this.gate.check(x, members),
-        takeDisruptive: (x) => this.gate.take(x),
-        disruptedBefore: r.disrupted,
-        paused: () => paused,
-        contested: (_x, resource) => contestReason(r, resource),
-        secretsRead: (_x, digest) => this.secretsRead(r, digest),
-        locate: this.locate(spec),
-      },
-      { act: true, signal: this.abort.signal },
-    );
+    const common = {
+      pool: this.deps.pool,
+      log,
+      specVersion: spec.version,
+      history,
+      owner: history.daemonId,
+      disruptedBefore: r.disrupted,
+      locate: this.locate(spec),
+    };
+    const o =
+      t.scope === 'cluster'
+        ? await reconcileCluster(
+            t,
+            {
+              ...common,
+              disruptive: (x) => this.clusterDisruptive(x),
+              takeDisruptive: (x) => this.gate.take(x),
+              paused: () => paused,
+            },
+            { act: true, signal: this.abort.signal },
+          )
+        : await reconcile(
+            t,
+            {
+              ...common,
+              ssh: this.deps.ssh,
+              probeCache: this.probes,
+              disruptive: (x) => this.memberDisruptive(x, spec),
+              takeDisruptive: (x) => this.gate.take(x),
+              paused: () => paused,
+              contested: (_x, resource) => contestReason(r, resource),
+              secretsRead: (_x, digest) => this.secretsRead(r, digest),
+              role: (x) => this.roleOf(x),
+            },
+            { act: true, signal: this.abort.signal },
+          );
+    r.pendingDisruptive = o.changes.some((c) => c.risk === 'disruptive' && c.status !== 'run');
+    if (t.scope === 'cluster') {
+      const before = r.topology?.primary;
+      r.topology = o.topology;
+      // A request to act now is done once the topology converged, or failed once a step failed.
+      if ((o.state === 'converged' || o.failed > 0) && history.requestsNow(t.cluster))
+        history.closeRequests(t.cluster, o.state === 'converged' ? 'done' : `failed: ${o.error?.message ?? ''}`);
+      // A new primary: its members look again at once (their roles changed).
+      if (o.topology?.primary !== before && this.deps.schedule !== false)
+        for (const m of t.members) this.queue.add(m.key, 0);
+    }
     r.healthy = o.complete && o.error === undefined;
     if (r.healthy) this.gate.release(t);
     let delay: number;
@@ -249,6 +287,43 @@ export class Controller {
       });
     }
     return { outcome: o, delay };
+  }
+
+  /**
+   * A member's role in its cluster's topology, when the cluster declares one: `primary` when the topology
+   * pass saw it take writes, `replica` when it saw another do; `unknown` before that. Undefined: no topology.
+   */
+  private roleOf(t: Target): 'primary' | 'replica' | 'unknown' | undefined {
+    const c = this.records.get(`${t.cluster}/*`);
+    if (c === undefined) return undefined;
+    const primary = c.topology?.primary;
+    return primary === undefined ? 'unknown' : primary === t.host ? 'primary' : 'replica';
+  }
+
+  /** A member's disruptive change (a restart): windows and the one-at-a-time gate; in a topology, replicas first and the primary last. */
+  private memberDisruptive(t: Target, spec: LoadedSpec): ReturnType<DisruptionGate['check']> {
+    const members = spec.spec.clusters[t.cluster]?.members.map((h) => `${t.cluster}/${h}`) ?? [];
+    if (this.roleOf(t) === 'primary') {
+      const first = members.filter((k) => k !== t.key && this.records.get(k)?.pendingDisruptive === true);
+      if (first.length > 0)
+        return {
+          allowed: false,
+          reason: `waiting: replicas restart first (${first.join(', ')}), the primary last`,
+          code: 'one-at-a-time',
+        };
+    }
+    return this.gate.check(t, members);
+  }
+
+  /** A topology's disruptive step: windows and the cluster's token (it judges the members itself); a request to act now opens the gate. */
+  private clusterDisruptive(t: ClusterTarget): ReturnType<DisruptionGate['check']> {
+    if (this.deps.history.requestsNow(t.cluster)) {
+      const holder = this.gate.holder(t.cluster);
+      return holder === undefined || holder === t.key
+        ? { allowed: true }
+        : { allowed: false, reason: `waiting: ${holder} goes first (one at a time)`, code: 'one-at-a-time' };
+    }
+    return this.gate.check(t, []);
   }
 
   /** FILE:LINE:COL of places in the spec in force, for messages. */
@@ -363,7 +438,7 @@ export class Controller {
   }
 }
 
-function fresh(target: Target): TargetRecord {
+function fresh(target: Target | ClusterTarget): TargetRecord {
   return { target, failures: 0, disrupted: new Set(), repairs: new Map(), contested: new Map() };
 }
 

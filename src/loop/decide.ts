@@ -23,6 +23,8 @@ export interface Gates {
   disruptedBefore?: ReadonlySet<string>;
   /** FILE:LINE:COL and path of a place in the spec, for changes that say where they come from. */
   locate?: (path: (string | number)[]) => string;
+  /** In a cluster with a replication topology: this member's role (replicated kinds act on the primary only). */
+  role?: 'primary' | 'replica' | 'unknown' | undefined;
 }
 
 export interface Decision {
@@ -44,7 +46,7 @@ export interface Decision {
 }
 
 /** Identity of a change across observations. */
-export function changeKey(c: Change): string {
+export function changeKey(c: Pick<Change, 'kind' | 'id' | 'action' | 'summary'>): string {
   return `${c.kind}|${c.id}|${c.action}|${c.summary}`;
 }
 
@@ -72,14 +74,26 @@ export function decide(t: Target, round: Round, ctx: KindContext, gates: Gates, 
   const observed = new Map<string, string>();
   const drift: Drift[] = [];
   const changes: Change[] = [];
+  const codes = new Map<Change, WaitCode>();
   for (const [kind, o] of round.observations) {
     for (const [id, state] of o.items) observed.set(resourceName(kind.kind, id), JSON.stringify(state));
     const desired = kind.desired(ctx);
     const d = kind.diff(desired, o, ctx);
     drift.push(...d);
-    changes.push(...kind.plan(d, desired, o, ctx));
+    const planned = kind.plan(d, desired, o, ctx);
+    // What replication carries is made on the primary; the other members receive it.
+    if (kind.replicated === true && gates.role !== undefined && gates.role !== 'primary') {
+      for (const c of planned) {
+        if (c.blocked !== undefined) continue;
+        c.blocked =
+          gates.role === 'unknown'
+            ? 'waiting for the replication topology: which member is the primary is not known yet'
+            : `made on the primary; ${t.host} receives it by replication`;
+        codes.set(c, 'replica');
+      }
+    }
+    changes.push(...planned);
   }
-  const codes = new Map<Change, WaitCode>();
   let stuck: Change | undefined;
   for (const c of changes) {
     if (c.blocked !== undefined && c.at !== undefined && gates.locate !== undefined)

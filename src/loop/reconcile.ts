@@ -5,7 +5,16 @@
  * session and, when its host declares ssh, a shell; what cannot be observed is Unknown, never empty,
  * and an incomplete observation allows only safe changes (starting a stopped service, for instance).
  */
-import type { ActIO, Change, ErrorClass, KindContext, Observation, ServiceCommands, Session } from '../engine.js';
+import type {
+  ActIO,
+  Change,
+  ErrorClass,
+  KindContext,
+  MemberTopology,
+  Observation,
+  ServiceCommands,
+  Session,
+} from '../engine.js';
 import { SetpointError, messageOf } from '../errors.js';
 import type { History, PassRecord } from '../history/store.js';
 import type { Logger } from '../log.js';
@@ -16,12 +25,12 @@ import { shq, type SshPool, type SshSession } from '../transport/ssh.js';
 import { changeKey, decide, describeDrift } from './decide.js';
 import { observeRound, sshPart, type ProbeCache, type Round } from './observe.js';
 import { pruneAllows, type StepPolicy } from './policy.js';
-import type { Target } from './targets.js';
+import type { ClusterTarget, Target } from './targets.js';
 
 export type { PlannedChange };
 
 export interface PassOutcome {
-  target: Target;
+  target: Target | ClusterTarget;
   state: TargetState;
   server?: string;
   /** Remaining drift at the last observation of the kinds that could be observed; undefined when none could. */
@@ -45,6 +54,8 @@ export interface PassOutcome {
   leaseTaken?: boolean;
   /** More destructive changes were planned than the budget allows: none was made, a human must confirm. */
   budgetExceeded?: string;
+  /** Cluster passes: each member's place in the topology, who takes writes, and what lasts (lag, an unreachable replica). */
+  topology?: { members: MemberTopology[]; primary?: string; degraded?: string };
   /** A change waits for a human (an edit of the file or the host): the target is Stalled with this reason. */
   needsHuman?: { reason: string; message: string };
   /** The pass stopped at its step bound with changes still runnable: run again at once. */
@@ -88,6 +99,11 @@ export interface PassDeps {
    * when any of them does: a new secret is a new desired value, not another actor's change.
    */
   secretsRead?: (t: Target, digest: string) => void;
+  /**
+   * The target's role in its cluster's replication topology, when the cluster declares one (undefined
+   * otherwise): changes of replicated kinds are made on the primary only.
+   */
+  role?: (t: Target) => 'primary' | 'replica' | 'unknown' | undefined;
   /** FILE:LINE:COL and the path of a place in the spec in force (from its path in the document). */
   locate?: (path: (string | number)[]) => string;
   /** Who is acting: recorded in the lease so a second daemon can say who holds it. */
@@ -137,7 +153,7 @@ export function serviceCommands(host: Target['hostSpec']): ServiceCommands | und
 }
 
 /** Classifies any failure: setpoint's own errors carry their class, the rest the engine's. */
-export function classify(t: Target, err: unknown): ErrorClass {
+export function classify(t: { engine: Target['engine'] }, err: unknown): ErrorClass {
   if (err instanceof SetpointError) return { terminal: err.terminal, code: err.code, message: err.message };
   return t.engine.classify(err);
 }
@@ -291,6 +307,7 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
           contested: (resource) => deps.contested?.(t, resource),
           ...(deps.disruptedBefore === undefined ? {} : { disruptedBefore: deps.disruptedBefore }),
           ...(deps.locate === undefined ? {} : { locate: deps.locate }),
+          ...(deps.role?.(t) === undefined ? {} : { role: deps.role(t) }),
         },
         (sqlError ?? sshError)?.message,
       );

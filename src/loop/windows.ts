@@ -5,7 +5,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import type { MaintenanceWindow } from '../spec/types.js';
 import type { StepPolicy } from './policy.js';
-import type { Target } from './targets.js';
+import type { TargetBase } from './targets.js';
 
 export type WindowState = { open: true; until: Date } | { open: false; next?: Date };
 
@@ -58,8 +58,11 @@ export class DisruptionGate {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** Whether a disruptive change may run on `t` now, and why not. `members` are the keys of its cluster. */
-  check(t: Target, members: readonly string[]): StepPolicy['disruptive'] {
+  /**
+   * Whether a disruptive change may run on `t` now, and why not. `members` are the keys of its cluster
+   * whose health must be known good first (none for the cluster's topology pass: it judges members itself).
+   */
+  check(t: TargetBase, members: readonly string[]): StepPolicy['disruptive'] {
     const windows = t.policy.maintenanceWindows;
     if (windows.length === 0)
       return {
@@ -96,7 +99,7 @@ export class DisruptionGate {
   }
 
   /** Takes the cluster's token for `t`; false when another member holds it. */
-  take(t: Target): boolean {
+  take(t: TargetBase): boolean {
     const holder = this.holders.get(t.cluster);
     if (holder !== undefined && holder !== t.key) return false;
     this.holders.set(t.cluster, t.key);
@@ -104,7 +107,7 @@ export class DisruptionGate {
   }
 
   /** Gives the token back: `t` was observed healthy after its disruptive change. */
-  release(t: Target): void {
+  release(t: TargetBase): void {
     if (this.holders.get(t.cluster) === t.key) this.holders.delete(t.cluster);
   }
 

@@ -1,0 +1,341 @@
+/**
+ * The cluster-level pass: the replication topology of one cluster, beside its member passes.
+ * Observe every member at once (a member that cannot be reached is observed as such, never as empty),
+ * decide purely (the engine's topology), and act one step at a time: every member's lease is held
+ * while it acts, disruptive steps wait for a maintenance window and the cluster's one-at-a-time token
+ * (a step of a procedure already begun goes forward), each step is journaled before it runs with
+ * the sub-steps it records, and the next observation is the proof. The same PassOutcome as a member
+ * pass, so history, conditions, status and metrics treat both alike.
+ */
+import type {
+  ClusterChange,
+  ClusterContext,
+  ClusterIO,
+  Change,
+  MemberSession,
+  Session,
+  TopologyPlan,
+} from '../engine.js';
+import { SetpointError } from '../errors.js';
+import { Secrets, secretRefs } from '../secret.js';
+import { resourceName, type DriftRecord, type PlannedChange, type WaitCode } from '../status.js';
+import type { HostSpec } from '../spec/types.js';
+import { changeKey, describeDrift } from './decide.js';
+import { selectStep } from './policy.js';
+import { classify, type PassDeps, type PassOptions, type PassOutcome } from './reconcile.js';
+import type { ClusterTarget } from './targets.js';
+
+/** The kind of the resources that say where each member stands (engine-agnostic, for status). */
+export const TOPOLOGY_KIND = 'topology';
+
+export interface ClusterPassDeps extends Omit<
+  PassDeps,
+  'disruptive' | 'takeDisruptive' | 'paused' | 'contested' | 'secretsRead' | 'probeCache' | 'ssh'
+> {
+  /** Whether a disruptive step may start now (a maintenance window, or a request to act now), and why not. */
+  disruptive?: (t: ClusterTarget) => { allowed: true } | { allowed: false; reason: string; code: WaitCode };
+  /** Takes the cluster's one-at-a-time token; false when a member holds it (a restart under way). */
+  takeDisruptive?: (t: ClusterTarget) => boolean;
+  paused?: (t: ClusterTarget) => string | undefined;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const aborted = (signal: AbortSignal | undefined) => signal?.aborted === true;
+
+export async function reconcileCluster(
+  t: ClusterTarget,
+  deps: ClusterPassDeps,
+  opts: PassOptions,
+): Promise<PassOutcome> {
+  const topology = t.engine.topology;
+  const maxSteps = opts.maxSteps ?? 10;
+  const time = Date.now();
+  const outcome: PassOutcome = {
+    target: t,
+    state: 'unknown',
+    changes: [],
+    made: 0,
+    failed: 0,
+    disrupted: false,
+    actions: [],
+    observedKinds: new Set(),
+    complete: false,
+    time,
+    endedAt: time,
+    statements: 0,
+    bytesIn: 0,
+    commands: 0,
+  };
+  if (topology === undefined) {
+    outcome.error = { terminal: true, code: 'cli.usage', message: `engine ${t.engine.name} manages no topology` };
+    outcome.state = 'stalled';
+    return outcome;
+  }
+  const hosts: Record<string, HostSpec> = Object.fromEntries(t.members.map((m) => [m.host, m.hostSpec]));
+  const secrets = await Secrets.read(secretRefs(t.clusterSpec).map((s) => s.ref));
+  const ctx: ClusterContext = {
+    clusterName: t.cluster,
+    cluster: t.clusterSpec,
+    hosts,
+    secret: (ref) => secrets.get(ref),
+  };
+  const desired: unknown = topology.desired(ctx);
+  const used = new Map<Session, { statements: number; bytesIn: number }>();
+  const connect = async (): Promise<MemberSession[]> =>
+    Promise.all(
+      t.members.map(async (m): Promise<MemberSession> => {
+        try {
+          const s = await deps.pool.get(m);
+          if (!used.has(s)) used.set(s, { statements: s.stats.statements, bytesIn: s.stats.bytesIn });
+          return { name: m.host, host: m.hostSpec, session: s };
+        } catch (err) {
+          return { name: m.host, host: m.hostSpec, session: undefined, error: classify(m, err) };
+        }
+      }),
+    );
+  let destructiveLeft = t.policy.destructiveBudget;
+  let lastRun: string | undefined;
+  let acting = opts.act;
+  const leased = new Set<Session>();
+  try {
+    for (let step = 0; ; step++) {
+      // Observe every member (I/O).
+      const members = await connect();
+      const observed: unknown = await topology.observe(members, desired, ctx);
+      // Decide (pure), then gate.
+      const plan: TopologyPlan = topology.decide(desired, observed, ctx);
+      const decision = gate(t, plan, deps, destructiveLeft);
+      outcome.observed = new Map(plan.members.map((m) => [resourceName(TOPOLOGY_KIND, m.member), JSON.stringify(m)]));
+      outcome.observedKinds = new Set([TOPOLOGY_KIND]);
+      outcome.complete = members.every((m) => m.session !== undefined);
+      outcome.drift = plan.drift.map((d): DriftRecord => ({
+        resource: resourceName(d.kind, d.id),
+        field: d.field,
+        summary: describeDrift(d),
+        desired: d.desired,
+        observed: d.observed,
+      }));
+      outcome.changes = decision.changes;
+      outcome.topology = {
+        members: plan.members,
+        ...(plan.primary === undefined ? {} : { primary: plan.primary }),
+        ...(plan.degraded === undefined ? {} : { degraded: plan.degraded }),
+      };
+      if (decision.needsHuman === undefined) delete outcome.needsHuman;
+      else outcome.needsHuman = decision.needsHuman;
+      outcome.endedAt = Date.now();
+      if (!acting || decision.run.length === 0 || aborted(opts.signal)) break;
+      if (step === 0) deps.history?.recordDrift(t, outcome.drift, deps.specVersion, time);
+      if (step >= maxSteps) {
+        outcome.more = true;
+        break;
+      }
+      // Act (I/O): every member's lease first, so no other daemon acts on any of them meanwhile.
+      if (deps.owner !== undefined && t.engine.lease !== undefined) {
+        let holder: string | undefined;
+        for (const m of members) {
+          if (m.session === undefined || leased.has(m.session)) continue;
+          const lease = await t.engine.lease(m.session, deps.owner);
+          if (!lease.held) holder = `${m.name}: ${lease.holder}`;
+          else {
+            leased.add(m.session);
+            if (lease.taken) outcome.leaseTaken = true;
+          }
+        }
+        if (holder !== undefined) {
+          outcome.leaseHolder = holder;
+          outcome.changes = outcome.changes.map((c) =>
+            c.status === 'waiting' ? c : { ...c, status: 'waiting', reason: `lease held by ${holder}`, code: 'lease' },
+          );
+          break;
+        }
+      }
+      const runKey = decision.run.map(changeKey).join('\n');
+      if (runKey === lastRun) {
+        outcome.error = {
+          terminal: false,
+          code: 'loop.no_progress',
+          message: `changes ran but the topology still needs them: ${decision.run[0]?.summary ?? ''}`,
+        };
+        break;
+      }
+      lastRun = runKey;
+      const sessions = new Map(members.map((m) => [m.name, m.session]));
+      for (const c of decision.run) {
+        if (aborted(opts.signal)) break;
+        if (c.risk === 'disruptive') {
+          if (deps.takeDisruptive !== undefined && !deps.takeDisruptive(t)) continue;
+          outcome.disrupted = true;
+          deps.disruptedBefore?.add(changeKey(c));
+        }
+        const ok = await act(t, c, sessions, deps);
+        outcome.actions.push({
+          resource: resourceName(c.kind, c.id),
+          summary: c.summary,
+          risk: c.risk,
+          ok: ok === true,
+        });
+        if (ok === true) {
+          outcome.made++;
+          if (c.risk === 'destructive') destructiveLeft--;
+        } else {
+          outcome.failed++;
+          outcome.error = classify(t.members[0] ?? t, ok);
+          if (outcome.error.terminal) break;
+        }
+      }
+      if (outcome.failed > 0) acting = false;
+      // Give the replicas a moment to connect before the next look (a START SLAVE returns at once).
+      await sleep(200);
+    }
+  } catch (err) {
+    outcome.error = classify(t.members[0] ?? t, err);
+    outcome.endedAt = Date.now();
+    delete outcome.drift;
+    delete outcome.observed;
+    outcome.observedKinds = new Set();
+    outcome.complete = false;
+  }
+  for (const [s, start] of used) {
+    outcome.statements += s.stats.statements - start.statements;
+    outcome.bytesIn += s.stats.bytesIn - start.bytesIn;
+  }
+  outcome.state =
+    outcome.error !== undefined && outcome.drift === undefined
+      ? outcome.error.terminal
+        ? 'stalled'
+        : 'failing'
+      : outcome.error?.terminal === true || outcome.needsHuman !== undefined
+        ? 'stalled'
+        : outcome.error !== undefined
+          ? 'failing'
+          : outcome.drift === undefined
+            ? 'unknown'
+            : outcome.drift.length === 0
+              ? 'converged'
+              : t.policy.mode === 'observe'
+                ? 'drifted'
+                : outcome.changes.some((c) => c.status !== 'waiting')
+                  ? 'drifted'
+                  : 'waiting';
+  return outcome;
+}
+
+/** Policy over the topology's changes: mode, pause, windows (a step of a procedure begun goes forward), the budget. */
+function gate(
+  t: ClusterTarget,
+  plan: TopologyPlan,
+  deps: ClusterPassDeps,
+  destructiveLeft: number,
+): { run: ClusterChange[]; changes: PlannedChange[]; needsHuman?: { reason: string; message: string } } {
+  const byChange = new Map<Change, ClusterChange>();
+  const asChange = (c: ClusterChange): Change => {
+    const x: Change = {
+      kind: c.kind,
+      id: c.id,
+      action: c.action,
+      risk: c.risk,
+      summary: c.summary,
+      phase: c.phase,
+      statements: [],
+      ...(c.blocked === undefined ? {} : { blocked: c.blocked }),
+      ...(c.prune === undefined ? {} : { prune: c.prune }),
+    };
+    byChange.set(x, c);
+    return x;
+  };
+  let stuck: ClusterChange | undefined;
+  for (const c of plan.changes) {
+    if (c.blocked !== undefined && c.at !== undefined && deps.locate !== undefined)
+      c.blocked = `${deps.locate(['clusters', t.cluster, ...c.at])} ${c.blocked}`;
+    if (c.blocked !== undefined && c.needsHuman !== undefined) stuck ??= c;
+  }
+  const paused = deps.paused?.(t);
+  const disruptive = deps.disruptive?.(t) ?? {
+    allowed: false as const,
+    reason: 'disruptive: no maintenance window is open',
+    code: 'no-window' as const,
+  };
+  // A step of a procedure already begun is not held by the windows (its own gates still hold it).
+  const forward = plan.changes.filter((c) => c.forward === true);
+  const step = selectStep(
+    plan.changes.map((c) => asChange(c.forward === true && c.blocked === undefined ? { ...c, risk: 'safe' } : c)),
+    {
+      mode: t.policy.mode,
+      prune: t.policy.prune,
+      destructiveLeft,
+      destructiveBudget: t.policy.destructiveBudget,
+      disruptive,
+      ...(paused === undefined ? {} : { paused }),
+    },
+  );
+  const real = (x: Change): ClusterChange => {
+    const c = byChange.get(x) as ClusterChange;
+    return forward.find((f) => f.kind === c.kind && f.id === c.id && f.action === c.action) ?? c;
+  };
+  const as = (c: ClusterChange, status: PlannedChange['status'], why?: string, code?: WaitCode): PlannedChange => ({
+    cluster: t.cluster,
+    host: t.host,
+    resource: resourceName(c.kind, c.id),
+    action: c.action,
+    risk: c.risk,
+    summary: c.summary,
+    status,
+    ...(why === undefined ? {} : { reason: why }),
+    ...(code === undefined ? {} : { code }),
+  });
+  const run = step.run.map(real).filter((c) => c.action !== 'hold');
+  return {
+    run,
+    changes: [
+      ...run.map((c) => as(c, 'run')),
+      ...step.pending.map((x) => as(real(x), 'pending')),
+      ...step.waiting.map((w) => as(real(w.change), 'waiting', w.reason, w.code)),
+    ],
+    ...(stuck === undefined
+      ? {}
+      : { needsHuman: { reason: stuck.needsHuman as string, message: `${stuck.summary}: ${stuck.blocked ?? ''}` } }),
+  };
+}
+
+/** Runs one cluster change; journals it and its sub-steps. Resolves to true, or to the error (never rejects). */
+async function act(
+  t: ClusterTarget,
+  c: ClusterChange,
+  sessions: Map<string, Session | undefined>,
+  deps: ClusterPassDeps,
+): Promise<unknown> {
+  const resource = resourceName(c.kind, c.id);
+  const id = deps.history?.actionStarted(
+    t,
+    { resource, summary: c.summary, risk: c.risk, action: c.action, statements: c.commands },
+    deps.specVersion,
+  );
+  deps.log.info('change', { cluster: t.cluster, host: t.host, resource, risk: c.risk, summary: c.summary });
+  const io: ClusterIO = {
+    sql: (member) => {
+      const s = sessions.get(member);
+      if (s === undefined) throw new SetpointError('sql.unreachable', `${member} does not answer SQL`);
+      return s;
+    },
+    note: (summary, detail) => {
+      deps.history?.event(summary, { action: id, ...detail }, Date.now(), {
+        cluster: t.cluster,
+        host: t.host,
+        resource,
+      });
+      deps.log.info('step', { cluster: t.cluster, resource, summary });
+    },
+    log: deps.log,
+  };
+  try {
+    await c.run(io);
+    if (id !== undefined) deps.history?.actionEnded(id, 'ok');
+    return true;
+  } catch (err) {
+    const cls = classify(t.members[0] ?? t, err);
+    if (id !== undefined) deps.history?.actionEnded(id, 'failed', cls.message);
+    deps.log.warn('change failed', { cluster: t.cluster, host: t.host, resource, error: cls.message });
+    return err;
+  }
+}
