@@ -269,6 +269,8 @@ export interface ClusterChange<S extends Session = Session> extends Omit<Change,
   forward?: boolean;
   /** Statements and commands it runs, without secrets, for history. */
   commands: string[];
+  /** How long the servers need after it before a look means anything (a replica connecting). Defaults to 0. */
+  settleMs?: number;
   /** Runs the change. A change that has a point of no return rolls back itself when a gate fails before it. */
   run(io: ClusterIO<S>): Promise<void>;
 }

@@ -333,6 +333,8 @@ export function decideReplication(
     add({
       id: m.member,
       action: 'repoint',
+      // START SLAVE returns at once: give the IO thread a moment to connect before the next look.
+      settleMs: 200,
       risk: 'safe',
       phase: 20,
       members: [m.member],
@@ -483,6 +485,8 @@ export function decideReplication(
       add({
         id: m.member,
         action: 'start',
+        // START SLAVE returns at once: give the IO thread a moment to connect before the next look.
+        settleMs: 200,
         risk: 'safe',
         phase: 30,
         members: [m.member],

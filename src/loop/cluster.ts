@@ -185,8 +185,9 @@ export async function reconcileCluster(
         }
       }
       if (outcome.failed > 0) acting = false;
-      // Give the replicas a moment to connect before the next look (a START SLAVE returns at once).
-      await sleep(200);
+      // Some steps need a moment before the next look means anything (a replica connecting).
+      const settle = Math.max(0, ...decision.run.map((c) => c.settleMs ?? 0));
+      if (settle > 0) await sleep(settle);
     }
   } catch (err) {
     outcome.error = classify(t.members[0] ?? t, err);

@@ -19,6 +19,7 @@ type Name = (typeof NAMES)[number];
 const hosts = new Map<Name, LabHost>();
 const roots = new Map<Name, mysql.Connection>();
 const APP_PW = 'App-repl-test-7Rk';
+const LISTEN = '127.0.27.1:9467';
 let daemon: Daemon | undefined;
 let file = '';
 let db = '';
@@ -52,7 +53,7 @@ function root(n: Name): mysql.Connection {
   return c;
 }
 
-function spec(primary: Name, maxLag = 30): string {
+function spec(primary: Name, maxLag = 30, window = '* * * * *'): string {
   return `version: 1
 hosts:
 ${NAMES.map((n) => `  ${n}: { address: ${addr(n)}, mysql: { user: root } }`).join('\n')}
@@ -74,7 +75,7 @@ clusters:
         grants: [{ privileges: [SELECT, INSERT, CREATE], on: "shop.*" }]
 policy:
   resyncSeconds: 1
-  maintenanceWindows: [{ cron: "* * * * *", minutes: 60, timezone: UTC }]
+  maintenanceWindows: [{ cron: "${window}", minutes: 60, timezone: UTC }]
 `;
 }
 
@@ -127,7 +128,7 @@ async function writableMembers(): Promise<Name[]> {
 }
 
 test('three standalone servers become a topology: db1 writable, db2 and db3 read-only replicas of it, the declared objects everywhere', async () => {
-  daemon = new Daemon(file, db);
+  daemon = new Daemon(file, db, {}, ['--listen', LISTEN]);
   await waitFor('the topology and every member converged', () => converged('db1'), 60_000, 250);
   for (const n of ['db2', 'db3'] as const) {
     const r = await one<Record<string, unknown>>(n, 'SHOW SLAVE STATUS');
@@ -300,6 +301,12 @@ test('a planned switchover under a steady writer: no committed row lost, never t
   process.stdout.write(
     `# switchover under writes: ${tookMs} ms from the edit to converged; ${committed.length} rows committed, none lost\n`,
   );
+  // The topology in metrics: who is primary, replicas running, their lag.
+  const metrics = await (await fetch(`http://${LISTEN}/metrics`)).text();
+  assert.match(metrics, /^setpoint_primary\{cluster="orders",member="db2"\} 1$/m);
+  assert.match(metrics, /^setpoint_primary\{cluster="orders",member="db1"\} 0$/m);
+  assert.match(metrics, /^setpoint_replica_running\{cluster="orders",member="db3"\} 1$/m);
+  assert.match(metrics, /^setpoint_replication_lag_seconds\{cluster="orders",member="db1"\} \d+$/m);
 });
 
 test('a switchover whose candidate lags past maxLagSeconds does not start', async () => {
@@ -340,7 +347,80 @@ test('a switchover whose candidate lags past maxLagSeconds does not start', asyn
   await waitFor('converged again', () => converged('db2'), 30_000, 250);
 });
 
+test('the declared primary is down and the file names another member: promoted with the old one fenced; the old one rejoins as a replica', async () => {
+  await hosts.get('db2')?.mariadb?.stop();
+  writeFileSync(file, spec('db3'));
+  await waitFor(
+    'db3 takes writes, db1 follows it',
+    async () => {
+      const t = await topology();
+      return t?.primary === 'db3' && t.members.find((m) => m.member === 'db1')?.source === 'db3';
+    },
+    40_000,
+    250,
+  );
+  const h = History.open(db, { readonly: true });
+  const promote = h
+    .entries({ cluster: 'orders', host: '*', kinds: ['action'] })
+    .filter((e) => e.field === 'promote')
+    .pop();
+  h.close();
+  assert.match(
+    promote?.summary ?? '',
+    /switchover db2 -> db3, step 2 of 3: .*db2 cannot be reached: fenced, its steps skipped/,
+  );
+  // The old primary comes back (writable, as servers start): it has nothing db3 lacks, so it joins as a replica.
+  await hosts.get('db2')?.mariadb?.start();
+  await roots
+    .get('db2')
+    ?.end()
+    .catch(() => undefined);
+  roots.set('db2', await mysqlRoot(addr('db2')));
+  await waitFor('converged on db3, db2 a replica', () => converged('db3'), 40_000, 250);
+  assert.deepEqual(await writableMembers(), ['db3']);
+  assert.equal((await one<Record<string, unknown>>('db2', 'SHOW SLAVE STATUS')).Master_Host, addr('db3'));
+});
+
+test('setpoint switchover --now: the file names db1, no window is open; the command asks the daemon, which does it now', async () => {
+  // Jan 1st 00:00 only: a window the test will not see.
+  writeFileSync(file, spec('db1', 30, '0 0 1 1 *'));
+  await waitFor(
+    'the switchover waiting for its window',
+    async () => {
+      const h = History.open(db, { readonly: true });
+      const row = h.status({ cluster: 'orders', host: '*' })[0];
+      h.close();
+      return row?.message?.includes('waiting for window') === true;
+    },
+    20_000,
+    200,
+  );
+  const wrong = await cli(['switchover', '-f', file, '--cluster', 'orders', '--to', 'db2', '--db', db]);
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /the file names db1 as the primary of orders, not db2: edit replication.primary first/);
+  const r = await cli([
+    'switchover',
+    '-f',
+    file,
+    '--cluster',
+    'orders',
+    '--to',
+    'db1',
+    '--now',
+    '--db',
+    db,
+    '--timeout',
+    '60',
+  ]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /holds the lease: waiting for the daemon to move the primary to db1/);
+  assert.match(r.stdout, /orders: db1 is the primary; every member follows it\./);
+  assert.deepEqual(await writableMembers(), ['db1']);
+  writeFileSync(file, spec('db1'));
+});
+
 test('an errant transaction on a replica stops the loop with a clear condition; nothing is reset', async () => {
+  await waitFor('converged on db1', () => converged('db1'), 30_000, 250);
   await root('db3').query('CREATE DATABASE errant_by_hand');
   const t = await waitFor(
     'stalled on the errant transaction',
@@ -358,7 +438,7 @@ test('an errant transaction on a replica stops the loop with a clear condition; 
   const stalled = t?.conditions.find((c) => c.type === 'Stalled');
   assert.match(
     stalled?.message ?? '',
-    /db3 has transactions the primary db2 lacks \(errant GTIDs 0-\d+-\d+\): setpoint never discards data/,
+    /db3 has transactions the primary db1 lacks \(errant GTIDs 0-\d+-\d+\): setpoint never discards data/,
   );
   // Nothing was skipped or reset: the database is still there, db3 still follows db2.
   assert.equal(
