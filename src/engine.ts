@@ -81,6 +81,11 @@ export interface Change {
    * the target is then Stalled, with this one-word reason (e.g. `ManagedPathIsSymlink`).
    */
   needsHuman?: string;
+  /**
+   * It starts a stopped database server. In a cluster whose topology owns its members' lifecycle
+   * (PostgreSQL: a server must come back as the standby it should be), the topology pass does that instead.
+   */
+  starts?: boolean;
   /** Where the declaration behind the change is, as a path from the cluster (e.g. `['configFile', 'path']`): messages then say FILE:LINE:COL. */
   at?: (string | number)[];
   /** Work beyond SQL statements (SSH commands, waiting for a restart), run after `statements`. */
@@ -220,6 +225,10 @@ export interface MemberSession<S = Session> {
   host: HostSpec;
   session: S | undefined;
   error?: ErrorClass;
+  /** Its shell, when its host declares ssh and it could be reached. */
+  ssh?: Shell;
+  /** How to control its database service, when its host declares `service`. */
+  service?: ServiceCommands;
 }
 
 /** A member's place in the topology as status, metrics and history show it, whatever the engine. */
@@ -233,6 +242,10 @@ export interface MemberTopology {
   /** Both replication threads (or the WAL receiver) run. */
   replicating: boolean | null;
   lagSeconds: number | null;
+  /** How far behind in bytes of WAL, where the engine counts so (PostgreSQL). */
+  lagBytes?: number | null;
+  /** PostgreSQL: the timeline it is on. */
+  timeline?: number | null;
   /** Where it is: a GTID set or position, an LSN. */
   position: string | null;
   /** The last replication error, if any. */
@@ -247,12 +260,20 @@ export interface ClusterContext<C extends ClusterBase = ClusterBase> {
   hosts: Record<string, HostSpec>;
   /** The value of a secret reference, read once per pass before anything is decided. */
   secret(ref: SecretRef): Secret;
+  /** Whether policy lets setpoint remove undeclared things of a class (replication slots are `objects`). */
+  prune(cls: PruneClass): boolean;
 }
 
 /** What a cluster change's `run` may use. */
 export interface ClusterIO<S extends Session = Session> {
   /** A member's session; throws when the member does not answer. */
   sql(member: string): S;
+  /** A member's shell; throws when its host declares no ssh or it cannot be reached. */
+  ssh(member: string): Shell;
+  /** How to control a member's database service, when its host declares `service`. */
+  service(member: string): ServiceCommands | undefined;
+  /** Waits until a member answers SQL again (after a start or restart); rejects after `timeoutMs`. */
+  reconnect(member: string, timeoutMs: number): Promise<void>;
   /** Records a sub-step of the change in history (with its positions), as it happens. */
   note(summary: string, detail?: Record<string, unknown>): void;
   log: Logger;
@@ -299,8 +320,17 @@ export interface Topology<D = unknown, O = unknown, S extends Session = Session,
   desired(ctx: ClusterContext<C>): D | undefined;
   /** The member the declared topology names primary. */
   primaryOf(desired: D): string;
-  /** One observation of every member (a member without a session is observed as unreachable). */
-  observe(members: MemberSession<S>[], desired: D, ctx: ClusterContext<C>): Promise<O>;
+  /**
+   * The topology starts its members' stopped servers itself (as primary or standby): the member passes
+   * then never start one. Defaults to false (a member pass starts a stopped server).
+   */
+  readonly startsMembers?: boolean;
+  /**
+   * One observation of every member (a member without a session is observed as unreachable). `previous`
+   * is the last observation of this cluster in this process, for what does not change while a member is
+   * down (where its data directory is): never for what the loop decides on.
+   */
+  observe(members: MemberSession<S>[], desired: D, ctx: ClusterContext<C>, previous: O | undefined): Promise<O>;
   /** Pure: the drift, the changes, and each member's place. */
   decide(desired: D, observed: O, ctx: ClusterContext<C>): TopologyPlan<S>;
 }

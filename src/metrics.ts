@@ -25,6 +25,7 @@ export class Metrics {
   private readonly lag: Gauge<'cluster' | 'member'>;
   private readonly replicaRunning: Gauge<'cluster' | 'member'>;
   private readonly primary: Gauge<'cluster' | 'member'>;
+  private readonly lagBytes: Gauge<'cluster' | 'member'>;
 
   constructor(private readonly source: MetricsSource) {
     // The event-loop monitor samples every 10 ms by default: 100 wake-ups a second, more CPU than the passes of a small fleet.
@@ -72,6 +73,12 @@ export class Metrics {
       labelNames: ['cluster', 'member'],
       registers: [this.registry],
     });
+    this.lagBytes = new Gauge({
+      name: 'setpoint_replication_lag_bytes',
+      help: 'How many bytes of WAL a standby is behind its primary (PostgreSQL; absent when unknown).',
+      labelNames: ['cluster', 'member'],
+      registers: [this.registry],
+    });
     const observed = this.lastObserved;
     new Gauge({
       name: 'setpoint_last_observed_age_seconds',
@@ -114,6 +121,8 @@ export class Metrics {
       else this.replicaRunning.set(labels, m.replicating ? 1 : 0);
       if (m.lagSeconds === null) this.lag.remove(labels);
       else this.lag.set(labels, m.lagSeconds);
+      if (m.lagBytes === null || m.lagBytes === undefined) this.lagBytes.remove(labels);
+      else this.lagBytes.set(labels, m.lagBytes);
     }
   }
 

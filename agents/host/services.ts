@@ -47,6 +47,7 @@ export const service: ResourceKind<{ running: true }, { running: boolean }, Shel
       action: 'start',
       risk: 'safe',
       phase: HOST_PHASE.start,
+      starts: true,
       summary: `start the database service on ${d.id}`,
       statements: [],
       commands: [start],

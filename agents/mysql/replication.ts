@@ -557,8 +557,9 @@ export function decideReplication(
       phase: 50,
       members: o.reachable ? [cand.member, o.member] : [cand.member],
       commands: statements,
-      // Past step 1 the switchover goes forward whatever the windows say; a fenced (unreachable) old primary starts it here, in a window.
-      ...(o.reachable ? { forward: true } : {}),
+      // Past step 1 the switchover goes forward whatever the windows say; so does a fenced one (the old
+      // primary is down: waiting for a window would only keep the cluster without writes).
+      forward: true,
       summary: `switchover ${o.member} -> ${cand.member}, step 2 of 3: wait until ${cand.member} has applied every transaction of ${o.member}, then make it the primary (${fenced})`,
       ...(gate !== undefined && (!candFollowsOld || errant !== '' || r.sqlErrno !== 0)
         ? { blocked: gate, needsHuman: 'SwitchoverBlocked' }

@@ -8,7 +8,7 @@ import { PHASE } from './phases.js';
 import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { nameId, quoteIdent } from './quote.js';
 import { roles } from './roles.js';
-import { databasesInScope, TEMPLATE_DATABASES, type DatabaseSpec } from './spec.js';
+import { databasesInScope, declaredRoles, TEMPLATE_DATABASES, type DatabaseSpec } from './spec.js';
 import type { DatabaseRef, PgContext, PgSession } from './session.js';
 
 export interface DatabaseState {
@@ -104,6 +104,8 @@ export function databasesFrom(rows: DatabaseRow[]): Observation<DatabaseState, D
 
 export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgContext, DatabasesExtra> = {
   kind: KIND,
+  // Carried by WAL: made on the primary only (standbys are read-only anyway).
+  replicated: true,
   needs: [roles],
 
   desired(ctx) {
@@ -175,10 +177,10 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
   plan(drift, desired, { items: observed, extra: { template1 } }, ctx) {
     const c = ctx.cluster;
     const facts = ctx.facts;
-    const declaredRoles = new Set(c.roles.map((r) => r.name));
+    const declared = new Set(declaredRoles(c).map((r) => r.name));
     const existing = ctx.observation(roles)?.extra.all;
     const ownerMissing = (owner: string | undefined) =>
-      owner !== undefined && !declaredRoles.has(owner) && existing !== undefined && !existing.has(owner)
+      owner !== undefined && !declared.has(owner) && existing !== undefined && !existing.has(owner)
         ? `role ${nameId(owner)} does not exist`
         : undefined;
     const changes: Change[] = [];

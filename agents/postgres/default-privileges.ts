@@ -135,6 +135,8 @@ export const defaultPrivileges: ResourceKind<
   DefaultsExtra
 > = {
   kind: KIND,
+  // Carried by WAL: made on the primary only (standbys are read-only anyway).
+  replicated: true,
   needs: [roles, databases],
 
   desired(ctx) {

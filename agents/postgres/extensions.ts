@@ -65,6 +65,8 @@ export function extensionsFrom(
 
 export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession, PgContext, ExtensionsExtra> = {
   kind: KIND,
+  // Carried by WAL: made on the primary only (standbys are read-only anyway).
+  replicated: true,
   needs: [databases],
 
   desired(ctx) {

@@ -6,6 +6,7 @@ import { databases } from './databases.js';
 import { defaultPrivileges } from './default-privileges.js';
 import { extensions } from './extensions.js';
 import { privileges } from './privileges.js';
+import { replication } from './replication.js';
 import { roles } from './roles.js';
 import { checkCluster, clusterShape, connectionSchema } from './spec.js';
 import { schemas } from './schemas.js';
@@ -77,5 +78,6 @@ export const postgresEngine: Engine<Conn, PgSession, PgFacts & BaseFacts> = {
   // The order of observation follows `needs` (roles, then databases, then what lives inside them);
   // SSH kinds (service first: a stopped server is started before anything else) are probed together.
   kinds: [service, facts, roles, databases, schemas, extensions, privileges, defaultPrivileges, settings],
+  topology: replication,
   classify: classifyPostgresError,
 };

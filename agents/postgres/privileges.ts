@@ -302,6 +302,8 @@ export function privilegesFrom(
 
 export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgContext, PrivilegesExtra> = {
   kind: KIND,
+  // Carried by WAL: made on the primary only (standbys are read-only anyway).
+  replicated: true,
   needs: [roles, databases],
 
   desired(ctx) {

@@ -10,7 +10,7 @@ import { memoCheck } from '../../src/names.js';
 import { Secret, Verifier } from '../../src/secret.js';
 import { scramVerifier, verifierMethod, verifyPassword } from './password.js';
 import { nameId, quoteIdent } from './quote.js';
-import type { RoleSpec } from './spec.js';
+import { declaredRoles, type RoleSpec } from './spec.js';
 import type { PgContext, PgFacts, PgSession } from './session.js';
 
 export interface Membership {
@@ -147,10 +147,12 @@ export function rolesFrom(
 
 export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, RolesExtra> = {
   kind: KIND,
+  // Carried by WAL: made on the primary only (standbys are read-only anyway).
+  replicated: true,
 
   desired(ctx) {
     const c = ctx.cluster;
-    return new Map(c.roles.map((r) => [nameId(r.name), r]));
+    return new Map(declaredRoles(c).map((r) => [nameId(r.name), r]));
   },
 
   async observe(session) {
@@ -247,7 +249,7 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
   plan(drift, desired, { items: observed, extra }, ctx) {
     const facts = ctx.facts;
     const c = ctx.cluster;
-    const declared = new Set(c.roles.map((r) => r.name));
+    const declared = new Set(declaredRoles(c).map((r) => r.name));
     const byId = new Map<string, Drift[]>();
     for (const d of drift) byId.set(d.id, [...(byId.get(d.id) ?? []), d]);
     const changes: Change[] = [];

@@ -8,7 +8,7 @@ import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.
 import { databaseAccess, databases } from './databases.js';
 import { roles } from './roles.js';
 import { dotted, nameId, quoteIdent } from './quote.js';
-import type { SchemaSpec } from './spec.js';
+import { declaredRoles, type SchemaSpec } from './spec.js';
 import type { PgContext, PgSession } from './session.js';
 
 export interface SchemaState {
@@ -47,7 +47,7 @@ export function missingRole(role: string | undefined, ctx: PgContext): string | 
   const existing = ctx.observation(roles)?.extra.all;
   if (role === undefined || role === 'PUBLIC' || existing === undefined) return undefined;
   const c = ctx.cluster;
-  if (existing.has(role) || c.roles.some((r) => r.name === role)) return undefined;
+  if (existing.has(role) || declaredRoles(c).some((r) => r.name === role)) return undefined;
   return `role ${nameId(role)} does not exist`;
 }
 
@@ -69,6 +69,8 @@ export function schemasFrom(
 
 export const schemas: ResourceKind<SchemaSpec, SchemaState, PgSession, PgContext, Unseen> = {
   kind: KIND,
+  // Carried by WAL: made on the primary only (standbys are read-only anyway).
+  replicated: true,
   needs: [roles, databases],
 
   desired(ctx) {

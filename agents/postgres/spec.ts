@@ -206,7 +206,41 @@ export const settingsSchema = z.record(settingName, settingValue).superRefine((s
       ctx.addIssue({ code: 'custom', path: [k], message: `${k} cannot be set with ALTER SYSTEM` });
 });
 
+const SIZE_UNITS: Record<string, number> = { B: 1, kB: 1024, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+
+/** A size in bytes: a number, or "16MB", "512kB", "1GB". */
+const size = z.union([
+  z.number().int().min(0),
+  z.string().transform((s, ctx) => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB|TB)\s*$/.exec(s);
+    if (m === null) {
+      ctx.addIssue({ code: 'custom', message: 'expected a size like 16MB, 512kB or a number of bytes' });
+      return z.NEVER;
+    }
+    return Math.round(Number(m[1]) * (SIZE_UNITS[m[2] as string] ?? 1));
+  }),
+]);
+
+/** `replication:`: streaming replication, managed by the cluster-level pass (agents/postgres/replication.ts). */
+export const replicationSchema = z.strictObject({
+  /** The member that is the primary; changing it is a planned switchover. */
+  primary: z.string().min(1),
+  /** The role standbys connect as: REPLICATION LOGIN, made on the primary. */
+  user: roleName,
+  password: secretRef,
+  /** One physical slot per standby on the primary. Defaults to true. */
+  slots: z.boolean().default(true),
+  /** A standby further behind than this is Degraded and is never promoted. Defaults to 16MB. */
+  maxLagBytes: size.default(16 * 1024 * 1024),
+  /** synchronous_standby_names = FIRST count (standbys...). Defaults to count 0 (asynchronous). */
+  synchronous: z.strictObject({ count: z.number().int().min(0).default(0) }).default({ count: 0 }),
+  /** How long a switchover waits for the candidate to replay the old primary's last WAL. Defaults to 60. */
+  catchUpSeconds: z.number().positive().max(3600).default(60),
+});
+
 export const clusterShape = {
+  /** Streaming replication: who is primary, and the role standbys connect as. */
+  replication: replicationSchema.optional(),
   roles: z.array(roleSchema).default([]),
   databases: z.array(databaseSchema).default([]),
   schemas: z.array(schemaSchema).default([]),
@@ -217,6 +251,7 @@ export const clusterShape = {
 };
 
 export type RoleSpec = z.infer<typeof roleSchema>;
+export type ReplicationSpec = z.infer<typeof replicationSchema>;
 export type DatabaseSpec = z.infer<typeof databaseSchema>;
 export type SchemaSpec = z.infer<typeof schemaSchema>;
 export type ExtensionSpec = z.infer<typeof extensionSchema>;
@@ -226,6 +261,16 @@ export type DefaultPrivilegeSpec = z.infer<typeof defaultPrivilegeSchema>;
 export type SettingValue = z.infer<typeof settingValue>;
 /** A postgres cluster as validated: the common keys and this engine's, defaults applied (inferred from the zod shape). */
 export type PostgresCluster = ClusterBase & z.infer<z.ZodObject<typeof clusterShape>>;
+
+/**
+ * The roles a cluster declares: its `roles`, and the replication role when it declares `replication`
+ * (LOGIN REPLICATION with its password, made on the primary and carried to every member by WAL).
+ */
+export function declaredRoles(c: PostgresCluster): RoleSpec[] {
+  const r = c.replication;
+  if (r === undefined) return c.roles;
+  return [...c.roles, { name: r.user, login: true, replication: true, password: r.password }];
+}
 
 /**
  * Databases whose contents setpoint looks at: the declared ones and every database a schema,
@@ -247,6 +292,26 @@ export function checkCluster(
   report: (path: (string | number)[], message: string) => void,
 ): void {
   const c = cluster as unknown as PostgresCluster;
+  if (c.replication !== undefined) {
+    const r = c.replication;
+    if (!c.members.includes(r.primary))
+      report(
+        ['replication', 'primary'],
+        `"${r.primary}" is not a member of this cluster (members: ${c.members.join(', ')})`,
+      );
+    c.roles.forEach((x, i) => {
+      if (x.name === r.user)
+        report(['roles', i, 'name'], `role "${x.name}" is the replication role: declare it only under replication`);
+    });
+    for (const k of Object.keys(c.settings))
+      if (['primary_conninfo', 'primary_slot_name', 'synchronous_standby_names'].includes(k.toLowerCase()))
+        report(['settings', k], `${k} is set by the replication pass: leave it out`);
+    if (r.synchronous.count > c.members.length - 1)
+      report(
+        ['replication', 'synchronous', 'count'],
+        `${r.synchronous.count} synchronous standbys, but the cluster has ${c.members.length - 1} standby(s)`,
+      );
+  }
   const unique = <T>(list: T[], section: string, key: (x: T) => string, what: (x: T) => string, field?: string) => {
     const seen = new Map<string, number>();
     list.forEach((x, i) => {

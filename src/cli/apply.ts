@@ -49,7 +49,11 @@ export function register(program: Command): void {
         try {
           history.recordSpec(loaded);
           controller.apply(loaded);
-          const chosen = new Set(targets.map((t) => t.key));
+          // The chosen members, and their clusters' topologies (unless one host was asked for).
+          const chosen = new Set([
+            ...targets.map((t) => t.key),
+            ...(opts.host === undefined ? targets.map((t) => `${t.cluster}/*`) : []),
+          ]);
           const outcomes = await controller.once((t) => chosen.has(t.key));
           if (opts.json === true) {
             jsonLines(

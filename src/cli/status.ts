@@ -51,14 +51,15 @@ export function register(program: Command): void {
                 source: string | null;
                 replicating: boolean | null;
                 lagSeconds: number | null;
+                lagBytes?: number | null;
+                timeline?: number | null;
                 error: string | null;
               }[]
             >();
-            for (const o of history.latestOfKind('topology')) {
-              if (opts.cluster !== undefined && o.cluster !== opts.cluster) continue;
-              const list = topology.get(o.cluster) ?? [];
-              list.push(o.state as NonNullable<ReturnType<typeof topology.get>>[number]);
-              topology.set(o.cluster, list);
+            for (const r of rows) {
+              if (r.host !== '*') continue;
+              const list = history.latestOfTarget(r, 'topology').map((o) => o.state);
+              topology.set(r.cluster, list as NonNullable<ReturnType<typeof topology.get>>);
             }
             if (opts.clusters === true) {
               const clusters = [...new Set(rows.map((r) => r.cluster))].map((c) => {
@@ -152,9 +153,10 @@ export function register(program: Command): void {
                     m.role === 'primary'
                       ? `primary${m.writable === true ? ' (writable)' : ' (read-only)'}`
                       : m.role === 'replica'
-                        ? `replica of ${m.source ?? '?'}, ${m.replicating === true ? 'replicating' : 'NOT replicating'}${m.lagSeconds === null ? '' : `, lag ${m.lagSeconds}s`}`
+                        ? `replica of ${m.source ?? '?'}, ${m.replicating === true ? 'replicating' : 'NOT replicating'}${m.lagSeconds === null ? '' : `, lag ${m.lagSeconds}s`}${m.lagBytes === null || m.lagBytes === undefined ? '' : `, ${m.lagBytes} bytes behind`}`
                         : m.role;
-                  process.stdout.write(`  ${m.member}: ${how}${m.error === null ? '' : ` — ${m.error}`}\n`);
+                  const tl = m.timeline === null || m.timeline === undefined ? '' : ` (timeline ${m.timeline})`;
+                  process.stdout.write(`  ${m.member}: ${how}${tl}${m.error === null ? '' : ` — ${m.error}`}\n`);
                 }
               }
               if (opts.conditions === true) {

@@ -51,6 +51,7 @@ export function register(program: Command): void {
             clusterName: target.cluster,
             cluster: target.clusterSpec,
             hosts,
+            prune: () => false,
             secret: () => {
               throw new Error('no secret needed');
             },
@@ -122,8 +123,7 @@ async function waitForDaemon(
   for (;;) {
     const row = history.status({ cluster, host: '*' })[0];
     const place = history
-      .latestOfKind('topology')
-      .filter((o) => o.cluster === cluster)
+      .latestOfTarget({ cluster, host: '*' }, 'topology')
       .map((o) => o.state as { member: string; role: string });
     if (row?.state === 'converged' && place.some((m) => m.member === primary && m.role === 'primary')) {
       process.stdout.write(`${cluster}: ${primary ?? '?'} is the primary; every member follows it.\n`);

@@ -160,3 +160,19 @@ export function observedAt(h: HistoryFile, t: TargetKey, time: number): Map<stri
     .all(t.cluster, t.host, time) as { resource: string; state: string | null }[];
   return new Map(rows.filter((r) => r.state !== null).map((r) => [r.resource, JSON.parse(r.state as string)]));
 }
+
+/** The latest observation of each resource of a kind on one target (its index: cluster, host, resource). */
+export function latestOfTarget(
+  h: HistoryFile,
+  t: TargetKey,
+  kind: string,
+): { resource: string; time: number; state: unknown }[] {
+  const rows = h
+    .stmt(
+      `SELECT resource, time, state FROM observations WHERE id IN (
+         SELECT MAX(id) FROM observations WHERE cluster = ? AND host = ? AND resource >= ? AND resource < ? GROUP BY resource)
+       ORDER BY resource`,
+    )
+    .all(t.cluster, t.host, `${kind} `, `${kind}!`) as { resource: string; time: number; state: string | null }[];
+  return rows.filter((r) => r.state !== null).map((r) => ({ ...r, state: JSON.parse(r.state as string) as unknown }));
+}

@@ -16,6 +16,7 @@ import {
   conditionsOf,
   entries,
   latestOfKind,
+  latestOfTarget,
   observedAt,
   status,
   type Entry,
@@ -131,6 +132,9 @@ export class History {
   }
   latestOfKind(kind: string): { cluster: string; host: string; resource: string; time: number; state: unknown }[] {
     return latestOfKind(this.file, kind);
+  }
+  latestOfTarget(t: TargetKey, kind: string): { resource: string; time: number; state: unknown }[] {
+    return latestOfTarget(this.file, t, kind);
   }
   observedAt(t: TargetKey, time: number): Map<string, unknown> {
     return observedAt(this.file, t, time);

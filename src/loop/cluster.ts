@@ -21,8 +21,9 @@ import { Secrets, secretRefs } from '../secret.js';
 import { resourceName, type DriftRecord, type PlannedChange, type WaitCode } from '../status.js';
 import type { HostSpec } from '../spec/types.js';
 import { changeKey, describeDrift } from './decide.js';
-import { selectStep } from './policy.js';
-import { classify, type PassDeps, type PassOptions, type PassOutcome } from './reconcile.js';
+import { pruneAllows, selectStep } from './policy.js';
+import { classify, serviceCommands, type PassDeps, type PassOptions, type PassOutcome } from './reconcile.js';
+import type { SshSession } from '../transport/ssh.js';
 import type { ClusterTarget } from './targets.js';
 
 /** The kind of the resources that say where each member stands (engine-agnostic, for status). */
@@ -30,8 +31,15 @@ export const TOPOLOGY_KIND = 'topology';
 
 export interface ClusterPassDeps extends Omit<
   PassDeps,
-  'disruptive' | 'takeDisruptive' | 'paused' | 'contested' | 'secretsRead' | 'probeCache' | 'ssh'
+  'disruptive' | 'takeDisruptive' | 'paused' | 'contested' | 'secretsRead' | 'probeCache'
 > {
+  /**
+   * The last observation of each cluster in this process (see Topology.observe's `previous`); the pass
+   * reads and replaces its cluster's entry.
+   */
+  previous?: Map<string, unknown>;
+  /** Marks members a change is working on (`what`), or done with them (undefined): their own passes wait meanwhile. */
+  busy?: (members: string[], what: string | undefined) => void;
   /** Whether a disruptive step may start now (a maintenance window, or a request to act now), and why not. */
   disruptive?: (t: ClusterTarget) => { allowed: true } | { allowed: false; reason: string; code: WaitCode };
   /** Takes the cluster's one-at-a-time token; false when a member holds it (a restart under way). */
@@ -78,22 +86,62 @@ export async function reconcileCluster(
     cluster: t.clusterSpec,
     hosts,
     secret: (ref) => secrets.get(ref),
+    prune: (cls) => pruneAllows(t.policy.prune, cls),
   };
   const desired: unknown = topology.desired(ctx);
   const used = new Map<Session, { statements: number; bytesIn: number }>();
   const connect = async (): Promise<MemberSession[]> =>
     Promise.all(
       t.members.map(async (m): Promise<MemberSession> => {
+        let shell: SshSession | undefined;
+        if (m.hostSpec.ssh !== undefined && deps.ssh !== undefined) {
+          try {
+            shell = await deps.ssh.get(m.host, m.hostSpec.address, m.hostSpec.ssh);
+            shells.set(m.host, shell);
+          } catch {
+            shells.delete(m.host);
+          }
+        }
+        const svc = serviceCommands(m.hostSpec);
+        const withShell = {
+          ...(shell === undefined ? {} : { ssh: shell }),
+          ...(svc === undefined ? {} : { service: svc }),
+        };
         try {
           const s = await deps.pool.get(m);
           if (!used.has(s)) used.set(s, { statements: s.stats.statements, bytesIn: s.stats.bytesIn });
-          return { name: m.host, host: m.hostSpec, session: s };
+          sessions.set(m.host, s);
+          return { name: m.host, host: m.hostSpec, session: s, ...withShell };
         } catch (err) {
-          return { name: m.host, host: m.hostSpec, session: undefined, error: classify(m, err) };
+          sessions.delete(m.host);
+          return { name: m.host, host: m.hostSpec, session: undefined, error: classify(m, err), ...withShell };
         }
       }),
     );
+  const sessions = new Map<string, Session>();
+  const shells = new Map<string, SshSession>();
   let destructiveLeft = t.policy.destructiveBudget;
+  /** Waits until a member answers SQL again (after a start or restart of its server). */
+  const reconnectMember = async (member: string, timeoutMs: number): Promise<void> => {
+    const m = t.members.find((x) => x.host === member);
+    if (m === undefined) throw new SetpointError('sql.unreachable', `${member} is not a member of ${t.cluster}`);
+    await deps.pool.drop(m);
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const s = await deps.pool.get(m);
+        sessions.set(member, s);
+        return;
+      } catch (err) {
+        if (Date.now() > end)
+          throw new SetpointError(
+            'sql.unreachable',
+            `${member} did not answer within ${Math.round(timeoutMs / 1000)} s: ${classify(m, err).message}`,
+          );
+        await sleep(250);
+      }
+    }
+  };
   let lastRun: string | undefined;
   let acting = opts.act;
   const leased = new Set<Session>();
@@ -101,7 +149,8 @@ export async function reconcileCluster(
     for (let step = 0; ; step++) {
       // Observe every member (I/O).
       const members = await connect();
-      const observed: unknown = await topology.observe(members, desired, ctx);
+      const observed: unknown = await topology.observe(members, desired, ctx, deps.previous?.get(t.cluster));
+      deps.previous?.set(t.cluster, observed);
       // Decide (pure), then gate.
       const plan: TopologyPlan = topology.decide(desired, observed, ctx);
       const decision = gate(t, plan, deps, destructiveLeft);
@@ -160,7 +209,6 @@ export async function reconcileCluster(
         break;
       }
       lastRun = runKey;
-      const sessions = new Map(members.map((m) => [m.name, m.session]));
       for (const c of decision.run) {
         if (aborted(opts.signal)) break;
         if (c.risk === 'disruptive') {
@@ -168,7 +216,10 @@ export async function reconcileCluster(
           outcome.disrupted = true;
           deps.disruptedBefore?.add(changeKey(c));
         }
-        const ok = await act(t, c, sessions, deps);
+        deps.busy?.(c.members, c.summary);
+        const ok = await act(t, c, { sessions, shells, reconnect: reconnectMember }, deps).finally(() =>
+          deps.busy?.(c.members, undefined),
+        );
         outcome.actions.push({
           resource: resourceName(c.kind, c.id),
           summary: c.summary,
@@ -303,7 +354,11 @@ function gate(
 async function act(
   t: ClusterTarget,
   c: ClusterChange,
-  sessions: Map<string, Session | undefined>,
+  conns: {
+    sessions: Map<string, Session>;
+    shells: Map<string, SshSession>;
+    reconnect: (member: string, timeoutMs: number) => Promise<void>;
+  },
   deps: ClusterPassDeps,
 ): Promise<unknown> {
   const resource = resourceName(c.kind, c.id);
@@ -315,10 +370,21 @@ async function act(
   deps.log.info('change', { cluster: t.cluster, host: t.host, resource, risk: c.risk, summary: c.summary });
   const io: ClusterIO = {
     sql: (member) => {
-      const s = sessions.get(member);
+      const s = conns.sessions.get(member);
       if (s === undefined) throw new SetpointError('sql.unreachable', `${member} does not answer SQL`);
       return s;
     },
+    ssh: (member) => {
+      const s = conns.shells.get(member);
+      if (s === undefined)
+        throw new SetpointError('ssh.unreachable', `${member}: no ssh connection (declare hosts.${member}.ssh)`);
+      return s;
+    },
+    service: (member) => {
+      const m = t.members.find((x) => x.host === member);
+      return m === undefined ? undefined : serviceCommands(m.hostSpec);
+    },
+    reconnect: conns.reconnect,
     note: (summary, detail) => {
       deps.history?.event(summary, { action: id, ...detail }, Date.now(), {
         cluster: t.cluster,

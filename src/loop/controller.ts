@@ -66,6 +66,10 @@ export class Controller {
   private readonly gate = new DisruptionGate((key) => this.records.get(key)?.healthy);
   /** The last SSH observation of each target (see PassDeps.probeCache); dropped with the record's reset. */
   private readonly probes: ProbeCache = new Map();
+  /** Members a topology step is working on (stopping, rebuilding, starting): their own passes wait. */
+  private readonly busy = new Map<string, string>();
+  /** The last observation of each cluster's topology (see Topology.observe's `previous`). */
+  private readonly topologies = new Map<string, unknown>();
   private located: { spec: LoadedSpec; locate: (path: (string | number)[]) => string } | undefined;
 
   constructor(private readonly deps: ControllerDeps) {
@@ -227,6 +231,14 @@ export class Controller {
             t,
             {
               ...common,
+              ssh: this.deps.ssh,
+              previous: this.topologies,
+              busy: (members, what) => {
+                for (const m of members) {
+                  if (what === undefined) this.busy.delete(`${t.cluster}/${m}`);
+                  else this.busy.set(`${t.cluster}/${m}`, what);
+                }
+              },
               disruptive: (x) => this.clusterDisruptive(x),
               takeDisruptive: (x) => this.gate.take(x),
               paused: () => paused,
@@ -241,7 +253,10 @@ export class Controller {
               probeCache: this.probes,
               disruptive: (x) => this.memberDisruptive(x, spec),
               takeDisruptive: (x) => this.gate.take(x),
-              paused: () => paused,
+              paused: () => {
+                const busy = this.busy.get(t.key);
+                return busy === undefined ? paused : `the cluster's topology pass is working on it: ${busy}`;
+              },
               contested: (_x, resource) => contestReason(r, resource),
               secretsRead: (_x, digest) => this.secretsRead(r, digest),
               role: (x) => this.roleOf(x),

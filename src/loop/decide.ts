@@ -25,6 +25,8 @@ export interface Gates {
   locate?: (path: (string | number)[]) => string;
   /** In a cluster with a replication topology: this member's role (replicated kinds act on the primary only). */
   role?: 'primary' | 'replica' | 'unknown' | undefined;
+  /** The cluster's topology starts its members' servers itself: this pass never does. */
+  topologyStarts?: boolean;
 }
 
 export interface Decision {
@@ -92,6 +94,12 @@ export function decide(t: Target, round: Round, ctx: KindContext, gates: Gates, 
         codes.set(c, 'replica');
       }
     }
+    if (gates.topologyStarts === true)
+      for (const c of planned)
+        if (c.starts === true && c.blocked === undefined) {
+          c.blocked = `the replication topology starts ${t.host} itself (as the primary or a standby, whichever it should be)`;
+          codes.set(c, 'replica');
+        }
     changes.push(...planned);
   }
   let stuck: Change | undefined;

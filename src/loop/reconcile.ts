@@ -307,7 +307,9 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
           contested: (resource) => deps.contested?.(t, resource),
           ...(deps.disruptedBefore === undefined ? {} : { disruptedBefore: deps.disruptedBefore }),
           ...(deps.locate === undefined ? {} : { locate: deps.locate }),
-          ...(deps.role?.(t) === undefined ? {} : { role: deps.role(t) }),
+          ...(deps.role?.(t) === undefined
+            ? {}
+            : { role: deps.role(t), topologyStarts: t.engine.topology?.startsMembers === true }),
         },
         (sqlError ?? sshError)?.message,
       );

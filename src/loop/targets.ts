@@ -126,6 +126,7 @@ export function clusterTargetsOf(
       clusterName: cname,
       cluster: c,
       hosts,
+      prune: () => false,
       secret: () => {
         throw new Error('no secrets here');
       },
