@@ -23,7 +23,7 @@ import type {
 } from '../../src/engine.js';
 import { SetpointError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
-import { shq } from '../../src/transport/ssh.js';
+import { shq, type ExecResult } from '../../src/transport/ssh.js';
 import type { PgSession } from './session.js';
 import type { PostgresCluster, ReplicationSpec } from './spec.js';
 
@@ -217,20 +217,55 @@ export const MOVE_ASIDE =
   'aside="$d.setpoint-$(date +%Y%m%d%H%M%S)"; mv -- "$d" "$aside"; fi; ';
 
 const COME_BACK_MS = 120_000;
+const PROMOTE_MS = 60_000;
 
 /** Runs a member's service verb over SSH; a missing verb or a failure is an error that says so. */
-async function service(io: ClusterIO<PgSession>, member: string, verb: 'start' | 'stop'): Promise<void> {
+/**
+ * Promotes a standby and waits until it takes writes. pg_promote(wait => true) looks every 100 ms; writes
+ * are stopped meanwhile, so this asks without waiting and looks every 10 ms itself.
+ */
+async function promote(io: ClusterIO<PgSession>, member: string): Promise<void> {
+  const s = io.sql(member);
+  const [r] = await s.query<{ ok: boolean }>('SELECT pg_promote(false) AS ok');
+  if (r?.ok !== true) throw new SetpointError('sql.rejected', `${member}: pg_promote() refused (is it a standby?)`);
+  const end = Date.now() + PROMOTE_MS;
+  for (;;) {
+    const [x] = await s.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+    if (x?.r === false) return;
+    if (Date.now() > end)
+      throw new SetpointError(
+        'sql.rejected',
+        `${member} was asked to promote but is still in recovery after ${PROMOTE_MS / 1000} s`,
+      );
+    await new Promise((w) => setTimeout(w, 10));
+  }
+}
+
+/**
+ * Starts or stops a member's server with its service command over SSH. `then`, a script run in the same
+ * SSH command once the service command succeeded, saves a round trip where every millisecond counts (the
+ * switchover reads pg_controldata while no member takes writes); its output is returned.
+ */
+async function service(
+  io: ClusterIO<PgSession>,
+  member: string,
+  verb: 'start' | 'stop',
+  then?: string,
+): Promise<ExecResult> {
   const cmd = io.service(member)?.[verb];
   if (cmd === undefined)
     throw new SetpointError('service.restart', `${member}: no ${verb} command (declare hosts.${member}.service)`, {
       terminal: true,
     });
-  const r = await io.ssh(member).exec(cmd, { timeoutMs: COME_BACK_MS });
-  if (r.code !== 0)
+  const failed = 'setpoint: the service command failed';
+  const script = then === undefined ? cmd : `(${cmd}) >&2 || { rc=$?; echo "${failed} ($rc)" >&2; exit $rc; }; ${then}`;
+  const r = await io.ssh(member).exec(script, { timeoutMs: COME_BACK_MS });
+  if (r.code !== 0 && (then === undefined || r.stderr.includes(failed)))
     throw new SetpointError(
       verb === 'start' ? 'service.start' : 'service.restart',
-      `${verb} on ${member} exited ${r.code ?? r.signal ?? '?'}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`,
+      `${verb} on ${member} exited ${r.code ?? r.signal ?? '?'}: ${(r.stderr || r.stdout).replace(failed, '').trim().slice(0, 300)}`,
     );
+  return r;
 }
 
 function placeOf(
@@ -751,7 +786,8 @@ export function decidePgReplication(
           '(service stop: fast)',
           'pg_controldata',
           'pg_last_wal_replay_lsn() >= the final checkpoint',
-          'SELECT pg_promote(true, 60)',
+          'SELECT pg_promote(false)',
+          'pg_is_in_recovery() until false',
         ],
         summary: `switchover ${o.member} -> ${cand.member}: stop ${o.member} cleanly (writes stop), let ${cand.member} replay its last WAL, promote ${cand.member}`,
         ...(gate === undefined ? {} : { blocked: gate }),
@@ -767,8 +803,14 @@ export function decidePgReplication(
             member: o.member,
             position: pos?.l ?? null,
           });
-          await service(io, o.member, 'stop');
-          const ctl = await io.ssh(o.member).exec(`${bindir(o.version)}"$pgbin/pg_controldata" ${shq(dd ?? '')}`);
+          const t0 = Date.now();
+          const ctl = await service(
+            io,
+            o.member,
+            'stop',
+            `${bindir(o.version)}"$pgbin/pg_controldata" ${shq(dd ?? '')}`,
+          );
+          const stopMs = Date.now() - t0;
           const final = /Latest checkpoint location:\s*([0-9A-F]+\/[0-9A-F]+)/i.exec(ctl.stdout)?.[1];
           const clean = /Database cluster state:\s*shut down\s*$/im.test(ctl.stdout);
           const back = async (why: string) => {
@@ -789,7 +831,11 @@ export function decidePgReplication(
                   .find((l) => /cluster state/i.test(l)) ?? ctl.stderr.trim().slice(0, 200)
               })`,
             );
-          io.note(`${o.member} is stopped; its last checkpoint is at ${final}`, { member: o.member, position: final });
+          io.note(`${o.member} is stopped (in ${stopMs} ms); its last checkpoint is at ${final}`, {
+            member: o.member,
+            position: final,
+            stopMs,
+          });
           const end = Date.now() + want.catchUpSeconds * 1000;
           for (;;) {
             const [r] = await io
@@ -809,9 +855,9 @@ export function decidePgReplication(
               return back(
                 `${cand.member} did not replay ${final} within catchUpSeconds ${want.catchUpSeconds} (at ${r?.l ?? '?'})`,
               );
-            await new Promise((x) => setTimeout(x, 50));
+            await new Promise((x) => setTimeout(x, 10));
           }
-          await io.sql(cand.member).query('SELECT pg_promote(true, 60)');
+          await promote(io, cand.member);
           io.note(`${cand.member} is the primary`, { member: cand.member });
         },
       });
@@ -825,7 +871,11 @@ export function decidePgReplication(
       phase: 50,
       members: [cand.member],
       forward: true,
-      commands: ['pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn()', 'SELECT pg_promote(true, 60)'],
+      commands: [
+        'pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn()',
+        'SELECT pg_promote(false)',
+        'pg_is_in_recovery() until false',
+      ],
       summary: `switchover ${o.member} -> ${cand.member}: ${o.member} ${o.reachable ? 'is a standby itself' : 'cannot be reached: fenced, its steps skipped'}; ${cand.member} replays what it received and is promoted`,
       ...(cand.systemId !== o.systemId && o.systemId !== null
         ? { blocked: `${cand.member} is not a copy of ${o.member}`, needsHuman: 'SwitchoverBlocked' }
@@ -837,9 +887,9 @@ export function decidePgReplication(
             .sql(cand.member)
             .query<{ ok: boolean | null }>('SELECT pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn() AS ok');
           if (r?.ok !== false || Date.now() > end) break;
-          await new Promise((x) => setTimeout(x, 50));
+          await new Promise((x) => setTimeout(x, 10));
         }
-        await io.sql(cand.member).query('SELECT pg_promote(true, 60)');
+        await promote(io, cand.member);
         io.note(`${cand.member} is the primary (${o.member} fenced)`, { member: cand.member });
       },
     });

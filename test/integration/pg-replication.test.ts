@@ -304,7 +304,7 @@ test('a switchover under a writer: no committed row lost, never two members out 
   h.close();
   for (const re of [
     /^action switchover ok /,
-    /^event .*pg1 is stopped; its last checkpoint is at /,
+    /^event .*pg1 is stopped \(in \d+ ms\); its last checkpoint is at /,
     /^event .*pg2 has replayed /,
     /^event .*pg2 is the primary/,
     /^action rejoin ok start pg1 as a standby of pg2/,
