@@ -331,6 +331,12 @@ export interface Topology<D = unknown, O = unknown, S extends Session = Session,
    * down (where its data directory is): never for what the loop decides on.
    */
   observe(members: MemberSession<S>[], desired: D, ctx: ClusterContext<C>, previous: O | undefined): Promise<O>;
+  /**
+   * What `previous` must survive a restart of the daemon with (a stopped member's data directory): `keep`
+   * makes it JSON (no secrets: it is stored in the history file), `restore` turns it back into an
+   * observation for `previous` when this process has none yet.
+   */
+  readonly memory?: { keep(observed: O): unknown; restore(kept: unknown): O | undefined };
   /** Pure: the drift, the changes, and each member's place. */
   decide(desired: D, observed: O, ctx: ClusterContext<C>): TopologyPlan<S>;
 }

@@ -101,7 +101,11 @@ export function tempDir(prefix: string): {
       if (text !== undefined) writeFileSync(p, text, { mode: 0o600 });
       return p;
     },
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    // SETPOINT_TEST_KEEP=1 keeps the folder (history files, specs) for a look after a failure.
+    cleanup: () => {
+      if (process.env.SETPOINT_TEST_KEEP === '1') process.stderr.write(`# kept ${dir}\n`);
+      else rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -420,7 +420,9 @@ export function decideReplication(
   for (const m of all) {
     if (m.member === P) continue;
     if (!m.reachable) {
+      // Not converged: nothing is known of it (it may come back writable, or with errant transactions).
       lasting.push(`replica ${m.member} cannot be reached`);
+      drift.push({ kind: KIND, id: m.member, field: 'reachable', desired: true, observed: false });
       continue;
     }
     const errant = errantOn(m, p);

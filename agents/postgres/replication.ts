@@ -21,9 +21,11 @@ import type {
   Topology,
   TopologyPlan,
 } from '../../src/engine.js';
+import { z } from 'zod';
 import { SetpointError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
 import { shq, type ExecResult } from '../../src/transport/ssh.js';
+import { quoteIdent } from './quote.js';
 import type { PgSession } from './session.js';
 import type { PostgresCluster, ReplicationSpec } from './spec.js';
 
@@ -60,6 +62,12 @@ export interface PgMember {
   receiver: { status: string; host: string; port: number } | null;
   lagSeconds: number | null;
   walLogHints: boolean;
+  /** initdb --data-checksums (pg_rewind needs this or wal_log_hints). */
+  checksums: boolean;
+  /** A primary on a timeline past 1: its timeline history (where each earlier timeline ended); null when unknown. */
+  history: { tli: number; switchpoint: string }[] | null;
+  /** The replication role may EXECUTE the functions pg_rewind reads the source with. */
+  rewindGrants: boolean;
   /** pg_hba.conf has a line that lets the replication user connect for replication. */
   hbaAllows: boolean | null;
   /** The replication role exists with LOGIN and REPLICATION (standbys connect as it). */
@@ -73,6 +81,40 @@ export type PgObserved = Map<string, PgMember>;
 
 export interface PgReplicationWant extends ReplicationSpec {
   endpoints: Record<string, { host: string; port: number }>;
+}
+
+/** The functions pg_rewind runs on its source (what a non-superuser needs; PostgreSQL's documentation). */
+export const REWIND_FUNCTIONS = [
+  'pg_catalog.pg_ls_dir(text, boolean, boolean)',
+  'pg_catalog.pg_stat_file(text, boolean)',
+  'pg_catalog.pg_read_binary_file(text)',
+  'pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)',
+] as const;
+
+/** A timeline history file: one line per earlier timeline, `<tli> <switchpoint LSN> <reason>`. */
+export function parseHistory(text: string): { tli: number; switchpoint: string }[] {
+  const out: { tli: number; switchpoint: string }[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\s*(\d+)\s+([0-9A-Fa-f]+\/[0-9A-Fa-f]+)/.exec(line);
+    if (m?.[1] !== undefined && m[2] !== undefined) out.push({ tli: Number(m[1]), switchpoint: m[2].toUpperCase() });
+  }
+  return out;
+}
+
+/**
+ * Whether a standby has WAL the primary's history does not have: it is on a timeline the primary left (or
+ * never had) and has replayed past the point where the primary's history leaves it. Undefined when it has
+ * not diverged, or when that cannot be told (no history, no position).
+ */
+export function divergedFrom(m: PgMember, p: PgMember): { timeline: number; at: string | null } | undefined {
+  if (m.timeline === null || p.timeline === null || m.timeline === p.timeline) return undefined;
+  if (m.timeline > p.timeline) return { timeline: m.timeline, at: null };
+  if (p.history === null) return undefined;
+  const end = p.history.find((h) => h.tli === m.timeline);
+  if (end === undefined) return { timeline: m.timeline, at: null };
+  const at = lsnBytes(m.lsn);
+  const stop = lsnBytes(end.switchpoint);
+  return at !== null && stop !== null && at > stop ? { timeline: m.timeline, at: end.switchpoint } : undefined;
 }
 
 /** The slot a standby uses on the primary: setpoint_<member>, in the characters slot names allow. */
@@ -107,6 +149,47 @@ function conninfoValue(v: string): string {
   return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
+/** A member nothing is known of (not reachable, never seen). */
+function unreachable(member: string): PgMember {
+  return {
+    member,
+    reachable: false,
+    dataDir: null,
+    version: null,
+    systemId: null,
+    inRecovery: false,
+    timeline: null,
+    lsn: null,
+    receiveLsn: null,
+    conninfo: null,
+    slotName: '',
+    receiver: null,
+    lagSeconds: null,
+    walLogHints: false,
+    checksums: false,
+    history: null,
+    rewindGrants: false,
+    hbaAllows: null,
+    roleReady: false,
+    slots: [],
+    synchronous: '',
+  };
+}
+
+/** What the history file keeps of each member across restarts (Topology.memory). */
+const keptSchema = z.array(
+  z.object({
+    member: z.string(),
+    dataDir: z.string().nullable(),
+    version: z.number().nullable(),
+    systemId: z.string().nullable(),
+    inRecovery: z.boolean(),
+    timeline: z.number().nullable(),
+    walLogHints: z.boolean(),
+    checksums: z.boolean(),
+  }),
+);
+
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const text = (v: unknown): string =>
   typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'bigint' ? String(v) : '';
@@ -125,31 +208,32 @@ async function observeMember(
       if (r !== undefined) down = r.code !== 0;
     }
     return {
-      member: m.name,
-      reachable: false,
+      ...unreachable(m.name),
       ...(down === undefined ? {} : { down }),
       error: m.error?.message ?? 'not reachable',
-      dataDir: before?.dataDir ?? null,
-      version: before?.version ?? null,
-      systemId: before?.systemId ?? null,
-      inRecovery: before?.inRecovery ?? false,
-      timeline: before?.timeline ?? null,
-      lsn: null,
-      receiveLsn: null,
-      conninfo: null,
-      slotName: '',
-      receiver: null,
-      lagSeconds: null,
-      walLogHints: before?.walLogHints ?? false,
-      hbaAllows: null,
-      slots: [],
-      synchronous: '',
-      roleReady: before?.roleReady ?? false,
+      ...(before === undefined
+        ? {}
+        : {
+            dataDir: before.dataDir,
+            version: before.version,
+            systemId: before.systemId,
+            inRecovery: before.inRecovery,
+            timeline: before.timeline,
+            walLogHints: before.walLogHints,
+            checksums: before.checksums,
+          }),
     };
   }
   const [v] = await s.query<Record<string, unknown>>(
     'SELECT pg_is_in_recovery() AS r, (SELECT system_identifier::text FROM pg_control_system()) AS sid, ' +
-      '(SELECT timeline_id FROM pg_control_checkpoint()) AS tl, ' +
+      // The timeline it writes (a primary) or replays (a standby: what its receiver gets, else its newest WAL
+      // segment); the last checkpoint's lags behind a promotion or a timeline switch.
+      "CASE WHEN pg_is_in_recovery() THEN greatest((SELECT received_tli FROM pg_stat_wal_receiver), (SELECT max(('x' || substr(name, 1, 8))::bit(32)::int) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$'), (SELECT timeline_id FROM pg_control_checkpoint())) " +
+      "ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS tl, " +
+      "current_setting('data_checksums') AS dck, " +
+      'CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) THEN ' +
+      REWIND_FUNCTIONS.map((f) => `has_function_privilege($1, '${f}', 'EXECUTE')`).join(' AND ') +
+      ' ELSE false END AS rwg, ' +
       'CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()::text ELSE pg_current_wal_lsn()::text END AS lsn, ' +
       'CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()::text END AS rlsn, ' +
       "current_setting('primary_conninfo') AS pc, current_setting('primary_slot_name') AS ps, " +
@@ -167,6 +251,16 @@ async function observeMember(
       ? "SELECT slot_name AS n, active AS a, NULL AS k FROM pg_replication_slots WHERE slot_type = 'physical'"
       : "SELECT slot_name AS n, active AS a, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::text AS k FROM pg_replication_slots WHERE slot_type = 'physical'",
   );
+  // A primary past timeline 1: where each earlier timeline ended, to tell a diverged standby from a late one.
+  let history: PgMember['history'] = null;
+  const tl = num(v?.tl);
+  if (!inRecovery && tl !== null && tl > 1) {
+    const file = `pg_wal/${tl.toString(16).toUpperCase().padStart(8, '0')}.history`;
+    history = await s
+      .query<{ h: string }>('SELECT pg_read_file($1) AS h', [file])
+      .then((r) => parseHistory(r[0]?.h ?? ''))
+      .catch(() => null);
+  }
   const wr = v?.wr as { status?: string; host?: string; port?: number } | null | undefined;
   return {
     member: m.name,
@@ -175,7 +269,7 @@ async function observeMember(
     version: num(v?.v),
     systemId: text(v?.sid) || null,
     inRecovery,
-    timeline: num(v?.tl),
+    timeline: tl,
     lsn: text(v?.lsn) || null,
     receiveLsn: text(v?.rlsn) || null,
     conninfo: parseConninfo(text(v?.pc)),
@@ -186,6 +280,9 @@ async function observeMember(
         : { status: wr.status ?? '', host: wr.host ?? '', port: Number(wr.port ?? 0) },
     lagSeconds: v?.lag === null || v?.lag === undefined ? null : Math.max(0, Math.round(Number(v.lag))),
     walLogHints: text(v?.wlh) === 'on',
+    checksums: text(v?.dck) === 'on',
+    history,
+    rewindGrants: v?.rwg === true,
     hbaAllows: num(v?.hba) === null ? null : Number(v?.hba) > 0,
     roleReady: Number(v?.role) > 0,
     slots: slots.map((x) => ({ name: x.n, active: x.a, retainedBytes: x.k === null ? null : Number(x.k) })),
@@ -333,6 +430,26 @@ export const replication: Topology<PgReplicationWant, PgObserved, PgSession, Pos
 
   primaryOf(want) {
     return want.primary;
+  },
+
+  memory: {
+    // Where each member's data lives and whose copy it is: what a stopped member is rejoined or rebuilt with.
+    keep: (observed) =>
+      [...observed.values()].map((m) => ({
+        member: m.member,
+        dataDir: m.dataDir,
+        version: m.version,
+        systemId: m.systemId,
+        inRecovery: m.inRecovery,
+        timeline: m.timeline,
+        walLogHints: m.walLogHints,
+        checksums: m.checksums,
+      })),
+    restore: (kept) => {
+      const parsed = keptSchema.safeParse(kept);
+      if (!parsed.success) return undefined;
+      return new Map(parsed.data.map((k) => [k.member, { ...unreachable(k.member), ...k }]));
+    },
   },
 
   async observe(members, want, _ctx, previous) {
@@ -560,6 +677,24 @@ export function decidePgReplication(
     });
   }
 
+  // pg_rewind connects as the replication role: it needs the functions it reads files with.
+  if (want.rewind && p.roleReady && !p.rewindGrants) {
+    const grants = REWIND_FUNCTIONS.map((f) => `GRANT EXECUTE ON FUNCTION ${f} TO ${quoteIdent(want.user)}`);
+    drift.push({ kind: KIND, id: `${P} ${want.user}`, field: 'rewind functions', desired: true, observed: false });
+    add({
+      id: `${P} ${want.user}`,
+      action: 'grant',
+      risk: 'safe',
+      phase: 12,
+      members: [P],
+      commands: grants,
+      summary: `grant ${want.user} EXECUTE on the functions pg_rewind uses on ${P}`,
+      run: async (io) => {
+        for (const g of grants) await io.sql(P).query(g);
+      },
+    });
+  }
+
   // Every other member: a streaming standby of the primary.
   const primaryLsn = lsnBytes(p.lsn);
   for (const m of all) {
@@ -614,26 +749,30 @@ export function decidePgReplication(
             io.note(`${m.member} is a standby of ${P} again`, { member: m.member, source: P });
           },
         });
-      } else lasting.push(`standby ${m.member} cannot be reached`);
+      } else {
+        // Not known to be stopped (or where its data lives is not known): reported, never started blindly.
+        drift.push({ kind: KIND, id: m.member, field: 'reachable', desired: true, observed: false });
+        lasting.push(
+          `standby ${m.member} cannot be reached${m.down === true ? ' (its server is stopped; setpoint does not know its data directory yet, so it does not start it)' : ''}`,
+        );
+      }
       continue;
     }
-    if (
-      m.systemId !== p.systemId ||
-      (m.inRecovery &&
-        m.receiver === null &&
-        m.timeline !== null &&
-        p.timeline !== null &&
-        m.timeline < p.timeline &&
-        sourceOfM(m) === P)
-    ) {
-      // Another cluster (a fresh server), or a standby stuck on an older timeline: rebuild it from the primary.
+    // A standby pointed at the primary that cannot follow it because it has WAL the primary lacks (an old
+    // primary that took writes after it was fenced): diverged, not merely late.
+    const fork =
+      m.systemId === p.systemId && m.inRecovery && m.receiver?.status !== 'streaming' && sourceOfM(m) === P
+        ? divergedFrom(m, p)
+        : undefined;
+    if (m.systemId !== p.systemId || fork !== undefined) {
+      // Another cluster (a fresh server), or a diverged copy: rebuild it from the primary (or rewind it).
       const why =
-        m.systemId !== p.systemId
+        fork === undefined
           ? `its data is not a copy of ${P}'s (system identifier ${m.systemId ?? '?'}, not ${p.systemId ?? '?'})`
-          : `it is stuck on timeline ${m.timeline ?? '?'} while ${P} is on ${p.timeline ?? '?'}`;
+          : `it has diverged from ${P}: it replayed timeline ${fork.timeline}${fork.at === null ? `, which is not in ${P}'s history` : ` past ${fork.at}, where ${P}'s history leaves it`}`;
       drift.push({ kind: KIND, id: m.member, field: 'standby', desired: `a copy of ${P}`, observed: why });
       if (!m.inRecovery && m.systemId === p.systemId) continue;
-      build(m, why, ready);
+      build(m, why, ready, fork !== undefined);
       continue;
     }
     if (!m.inRecovery) continue; // a rival primary: handled above
@@ -681,7 +820,14 @@ export function decidePgReplication(
         commands: setPrimary(m),
         settleMs: 500,
         summary: `point ${m.member} at ${P} (primary_conninfo${want.slots ? `, slot ${slotFor(m.member)}` : ''}, reload)`,
-        ...(ready === undefined ? {} : { blocked: ready }),
+        ...(m.version !== null && m.version < 130000
+          ? {
+              blocked: `${m.member} runs PostgreSQL ${Math.floor(m.version / 10000)}, which reads primary_conninfo only at start: setpoint manages streaming replication from PostgreSQL 13`,
+              needsHuman: 'UnsupportedVersion',
+            }
+          : ready === undefined
+            ? {}
+            : { blocked: ready }),
         run: async (io) => {
           await repoint(io, m);
           io.note(`${m.member} follows ${P}`, { member: m.member, source: P });
@@ -707,12 +853,19 @@ export function decidePgReplication(
     return m.conninfo === null ? undefined : sourceMember(m.conninfo, want);
   }
 
-  /** Rebuilds a member as a standby of the primary: stop, data directory moved aside, pg_basebackup -R, start. */
-  function build(m: PgMember, why: string, ready: string | undefined): void {
+  /**
+   * Rebuilds a member as a standby of the primary: stop, data directory moved aside, pg_basebackup -R,
+   * start. A diverged copy is rewound instead when the file allows it (pg_rewind -R; a failed rewind falls
+   * back to the base backup in the same step).
+   */
+  function build(m: PgMember, why: string, ready: string | undefined, diverged = false): void {
     const dd = m.dataDir;
     const pe = want.endpoints[P];
     if (dd === null || pe === undefined) return;
     const slot = want.slots ? ` -S ${shq(slotFor(m.member))}` : '';
+    // Both tools copy the source's postgresql.auto.conf, with the slot it used when it was a standby itself:
+    // a wrong slot keeps the copy from streaming, so from ever becoming consistent (and its start from ending).
+    const slotLine = `printf '%s\\n' ${shq(`primary_slot_name = '${want.slots ? slotFor(m.member) : ''}'`)} >> "$d/postgresql.auto.conf"; `;
     const dsn = `host=${pe.host} port=${pe.port} user=${want.user} application_name=${m.member}`;
     // On any failure the half-made copy is removed and the old data directory put back where it was.
     const script =
@@ -720,32 +873,72 @@ export function decidePgReplication(
       'back() { if [ -n "$aside" ]; then rm -rf -- "$d"; mv -- "$aside" "$d"; fi; }; trap back EXIT; ' +
       'install -d -o postgres -g postgres -m 0700 -- "$d"; IFS= read -r PGPASSWORD; export PGPASSWORD; ' +
       `runuser -p -u postgres -- "$pgbin/pg_basebackup" -d ${shq(dsn)} -D "$d" -R -X stream -c fast -w${slot}; ` +
-      'trap - EXIT; echo "aside=$aside"';
+      `${slotLine}trap - EXIT; echo "aside=$aside"`;
+    const canRewind = diverged && want.rewind && (m.walLogHints || m.checksums);
+    const rewind =
+      `set -e; cd /; ${bindir(m.version)}d=${shq(dd)}; IFS= read -r PGPASSWORD; export PGPASSWORD; ` +
+      `runuser -p -u postgres -- "$pgbin/pg_rewind" -D "$d" --source-server=${shq(`${dsn} dbname=postgres`)} -R 2>&1; ${slotLine}`;
+    let blocked = ready;
+    if (canRewind && blocked === undefined && !p?.rewindGrants)
+      blocked = `waiting for ${want.user} to be granted the functions pg_rewind uses on ${P}`;
     add({
       id: m.member,
-      action: 'build',
+      action: canRewind ? 'rewind' : 'build',
       risk: 'disruptive',
       phase: 50,
       members: [m.member],
-      commands: ['(service stop)', script, '(service start)'],
-      summary: `build ${m.member} as a standby of ${P} with pg_basebackup (${why}); its data directory is moved aside, not deleted`,
-      ...(ready === undefined ? {} : { blocked: ready }),
+      commands: ['(service stop)', ...(canRewind ? [`CHECKPOINT (on ${P})`, rewind] : []), script, '(service start)'],
+      summary: canRewind
+        ? `rewind ${m.member} to ${P}'s timeline with pg_rewind (${why}); the transactions only it has are discarded`
+        : `build ${m.member} as a standby of ${P} with pg_basebackup (${why}); its data directory is moved aside, not deleted`,
+      ...(blocked === undefined ? {} : { blocked }),
       run: async (io) => {
         if (m.reachable) await service(io, m.member, 'stop');
-        const r = await io.ssh(m.member).exec(script, { stdin: `${password.reveal()}\n`, timeoutMs: 3_600_000 });
-        if (r.code !== 0) {
-          // The old data is back in place: start the server as it was, then say why.
-          if (m.reachable) await service(io, m.member, 'start').catch(() => undefined);
-          throw new SetpointError(
-            'file.write',
-            `pg_basebackup on ${m.member} failed (exit ${r.code ?? '?'}; its data directory is as it was): ${r.stderr.trim().slice(0, 400)}`,
+        const backup = async () => {
+          const r = await io.ssh(m.member).exec(script, { stdin: `${password.reveal()}\n`, timeoutMs: 3_600_000 });
+          if (r.code !== 0) {
+            // The old data is back in place: start the server as it was, then say why.
+            if (m.reachable) await service(io, m.member, 'start').catch(() => undefined);
+            throw new SetpointError(
+              'file.write',
+              `pg_basebackup on ${m.member} failed (exit ${r.code ?? '?'}; its data directory is as it was): ${r.stderr.trim().slice(0, 400)}`,
+            );
+          }
+          io.note(
+            `${m.member}: data directory ${/aside=(\S+)/.exec(r.stdout)?.[1] || '(none)'} kept; base backup of ${P} taken`,
+            { member: m.member },
           );
+          await service(io, m.member, 'start');
+        };
+        let rewound = false;
+        if (canRewind) {
+          // pg_rewind reads the source's timeline from its control file, which a promotion updates only at
+          // the next checkpoint: without one it rewinds to the wrong timeline (PostgreSQL before 16).
+          await io.sql(P).query('CHECKPOINT');
+          const r = await io.ssh(m.member).exec(rewind, { stdin: `${password.reveal()}\n`, timeoutMs: 3_600_000 });
+          const said = (r.stdout + r.stderr).trim();
+          const where = /diverged at WAL location (\S+) on timeline (\d+)/.exec(said);
+          if (r.code === 0) {
+            rewound = true;
+            io.note(
+              `${m.member} rewound to ${P}${where === null ? '' : ` (diverged at ${where[1] ?? '?'} on timeline ${where[2] ?? '?'})`}`,
+              { member: m.member, diverged: where?.[1] ?? null },
+            );
+          } else
+            io.note(
+              `pg_rewind on ${m.member} failed (exit ${r.code ?? '?'}): ${said.split('\n').slice(-2).join(' ').slice(0, 300)}; taking a base backup instead`,
+              { member: m.member },
+            );
         }
-        io.note(
-          `${m.member}: data directory ${/aside=(\S+)/.exec(r.stdout)?.[1] || '(none)'} kept; base backup of ${P} taken`,
-          { member: m.member },
-        );
-        await service(io, m.member, 'start');
+        if (!rewound) await backup();
+        else
+          await service(io, m.member, 'start').catch(async (err: unknown) => {
+            io.note(
+              `${m.member} does not start after pg_rewind (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); taking a base backup instead`,
+              { member: m.member },
+            );
+            await backup();
+          });
         await io.reconnect(m.member, COME_BACK_MS);
         await repoint(io, m);
         io.note(`${m.member} is a standby of ${P}`, { member: m.member, source: P });
@@ -753,7 +946,6 @@ export function decidePgReplication(
     });
   }
 
-  /** A planned switchover from `o` to the declared primary `cand` (a standby of `o`). */
   function switchover(o: PgMember, cand: PgMember): void {
     const lag =
       o.reachable && !o.inRecovery

@@ -236,6 +236,14 @@ export const replicationSchema = z.strictObject({
   synchronous: z.strictObject({ count: z.number().int().min(0).default(0) }).default({ count: 0 }),
   /** How long a switchover waits for the candidate to replay the old primary's last WAL. Defaults to 60. */
   catchUpSeconds: z.number().positive().max(3600).default(60),
+  /**
+   * A diverged standby (an old primary that took writes after it was fenced) is brought back with
+   * pg_rewind rather than a new base backup: fast, but the transactions it has and the primary lacks are
+   * discarded. With false (the default) its whole data directory is moved aside and kept. Needs
+   * wal_log_hints or data checksums; the replication role is granted EXECUTE on the four functions
+   * pg_rewind reads files with (a base backup already lets it read them all).
+   */
+  rewind: z.boolean().default(false),
 });
 
 export const clusterShape = {

@@ -91,4 +91,12 @@ export const migrations: readonly string[] = [
   );
   CREATE INDEX requests_open ON requests(cluster) WHERE done_at IS NULL;
   `,
+  `
+  -- What a pass must remember across restarts (a cluster topology: where a stopped member's data lives).
+  CREATE TABLE memory (
+    key TEXT PRIMARY KEY,
+    time INTEGER NOT NULL,
+    value TEXT NOT NULL
+  );
+  `,
 ];

@@ -11,6 +11,7 @@ import type Database from 'better-sqlite3';
 import type { Condition, DriftRecord, TargetKey } from '../status.js';
 import { HistoryFile } from './file.js';
 import { Journal, type PassRecord } from './journal.js';
+import { recall, remember } from './memory.js';
 import { closeRequests, pause, pauseState, requestNow, requestsNow, resume, type Pause } from './pauses.js';
 import {
   conditionsOf,
@@ -118,6 +119,14 @@ export class History {
   }
   closeRequests(cluster: string, outcome: string): number {
     return closeRequests(this.file, cluster, outcome);
+  }
+
+  // What passes remember across restarts.
+  remember(key: string, value: unknown, time?: number): void {
+    remember(this.file, key, value, time);
+  }
+  recall(key: string): unknown {
+    return recall(this.file, key);
   }
 
   // The readers.

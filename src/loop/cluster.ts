@@ -38,6 +38,8 @@ export interface ClusterPassDeps extends Omit<
    * reads and replaces its cluster's entry.
    */
   previous?: Map<string, unknown>;
+  /** What was last written to the history file's memory for each cluster (JSON), to write only changes. */
+  kept?: Map<string, string>;
   /** Marks members a change is working on (`what`), or done with them (undefined): their own passes wait meanwhile. */
   busy?: (members: string[], what: string | undefined) => void;
   /** Whether a disruptive step may start now (a maintenance window, or a request to act now), and why not. */
@@ -142,6 +144,30 @@ export async function reconcileCluster(
       }
     }
   };
+  // What observe() carries while a member is down, across restarts too (the history file keeps it).
+  const memoryKey = `topology:${t.cluster}`;
+  const previousOf = (): unknown => {
+    const inProcess = deps.previous?.get(t.cluster);
+    if (inProcess !== undefined || topology.memory === undefined) return inProcess;
+    try {
+      const kept = deps.history?.recall(memoryKey);
+      return kept === undefined ? undefined : topology.memory.restore(kept);
+    } catch {
+      return undefined;
+    }
+  };
+  const keep = (observed: unknown): void => {
+    if (topology.memory === undefined || deps.history === undefined) return;
+    const kept = topology.memory.keep(observed);
+    const text = JSON.stringify(kept);
+    if (deps.kept?.get(t.cluster) === text) return;
+    try {
+      deps.history.remember(memoryKey, kept);
+      deps.kept?.set(t.cluster, text);
+    } catch (err) {
+      deps.log.warn('cannot write the topology memory to history', { cluster: t.cluster, error: String(err) });
+    }
+  };
   let lastRun: string | undefined;
   let acting = opts.act;
   const leased = new Set<Session>();
@@ -149,8 +175,9 @@ export async function reconcileCluster(
     for (let step = 0; ; step++) {
       // Observe every member (I/O).
       const members = await connect();
-      const observed: unknown = await topology.observe(members, desired, ctx, deps.previous?.get(t.cluster));
+      const observed: unknown = await topology.observe(members, desired, ctx, previousOf());
       deps.previous?.set(t.cluster, observed);
+      keep(observed);
       // Decide (pure), then gate.
       const plan: TopologyPlan = topology.decide(desired, observed, ctx);
       const decision = gate(t, plan, deps, destructiveLeft);

@@ -70,6 +70,8 @@ export class Controller {
   private readonly busy = new Map<string, string>();
   /** The last observation of each cluster's topology (see Topology.observe's `previous`). */
   private readonly topologies = new Map<string, unknown>();
+  /** The JSON last written to history for each topology (see Topology.memory). */
+  private readonly kept = new Map<string, string>();
   private located: { spec: LoadedSpec; locate: (path: (string | number)[]) => string } | undefined;
 
   constructor(private readonly deps: ControllerDeps) {
@@ -233,6 +235,7 @@ export class Controller {
               ...common,
               ssh: this.deps.ssh,
               previous: this.topologies,
+              kept: this.kept,
               busy: (members, what) => {
                 for (const m of members) {
                   if (what === undefined) this.busy.delete(`${t.cluster}/${m}`);

@@ -238,6 +238,13 @@ test('inside a window: restarts one host at a time, the static setting is applie
       60_000,
       250,
     );
+    // The server answers before the restart command has returned and logged its end: wait for the end lines.
+    await waitFor(
+      'every restart command returned',
+      () => (readFileSync(restartLog, 'utf8').match(/ end /g) ?? []).length >= NAMES.length,
+      10_000,
+      100,
+    );
     const events = readFileSync(restartLog, 'utf8')
       .trim()
       .split('\n')

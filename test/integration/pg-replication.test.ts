@@ -4,10 +4,12 @@
  * data directories moved aside), replication broken by hand and repaired (a dropped slot, a changed
  * primary_conninfo), a switchover under a writer (every committed row on every member, never two
  * members out of recovery, the old primary streaming from the new one), a lagging candidate that
- * blocks the switchover.
+ * blocks the switchover; an old primary that took writes after it was fenced (diverged) rewound with
+ * pg_rewind when the file allows it.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
@@ -26,8 +28,11 @@ let daemon: Daemon | undefined;
 let file = '';
 let db = '';
 
+// pg_rewind needs full_page_writes (the lab turns it off for speed) and wal_log_hints (or checksums).
+const PG = { extraConfig: { full_page_writes: 'on', wal_log_hints: 'on' } };
+
 before(async () => {
-  const first = await startHost({ name: 'pg1', address: '127.0.28.1', ssh: true, postgres: true, baseDir: tmp.dir });
+  const first = await startHost({ name: 'pg1', address: '127.0.28.1', ssh: true, postgres: PG, baseDir: tmp.dir });
   key = first.sshd?.clientKeyFile ?? '';
   const rest = await Promise.all(
     [2, 3].map((i) =>
@@ -35,7 +40,7 @@ before(async () => {
         name: `pg${i}`,
         address: `127.0.28.${i}`,
         ssh: { clientKeyFile: key },
-        postgres: true,
+        postgres: PG,
         baseDir: tmp.dir,
       }),
     ),
@@ -74,7 +79,7 @@ function hostBlock(n: Name): string {
 `;
 }
 
-function spec(primary: Name, maxLag = '16MB'): string {
+function spec(primary: Name, maxLag = '16MB', rewind = false): string {
   return `version: 1
 hosts:
 ${NAMES.map(hostBlock).join('')}clusters:
@@ -87,6 +92,7 @@ ${NAMES.map(hostBlock).join('')}clusters:
       password: { file: ${tmp.dir}/repl.pw }
       maxLagBytes: ${maxLag}
       catchUpSeconds: 30
+      rewind: ${rewind}
     roles:
       - { name: app, login: true, password: { file: ${tmp.dir}/app.pw } }
     databases: [{ name: ledger, owner: app }]
@@ -98,6 +104,8 @@ policy:
 
 async function q<T>(n: Name, sql: string, database = 'postgres'): Promise<T[]> {
   const c = new pg.Client({ host: addr(n), user: 'postgres', database, connectionTimeoutMillis: 3000 });
+  // A server stopped by a switchover may end the connection after the query: not an uncaught error.
+  c.on('error', () => undefined);
   await c.connect();
   try {
     return (await c.query(sql)).rows as T[];
@@ -342,4 +350,74 @@ test('a candidate behind by more than maxLagBytes blocks the switchover', async 
   await q('pg3', 'SELECT pg_wal_replay_resume()');
   writeFileSync(file, spec('pg2'));
   await waitFor('converged on pg2 again', () => converged('pg2'), 30_000, 300);
+});
+
+test('a fenced old primary that took writes the new primary lacks is rewound (pg_rewind), not rebuilt, when rewind is allowed', async () => {
+  writeFileSync(file, spec('pg2', '16MB', true));
+  await waitFor(
+    'the rewind functions granted',
+    async () =>
+      (
+        await q<{ ok: boolean }>(
+          'pg2',
+          "SELECT has_function_privilege('replicator', 'pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)', 'EXECUTE') AS ok",
+        )
+      )[0]?.ok === true,
+    30_000,
+    300,
+  );
+  // With setpoint stopped: pg1 and pg3 stop, pg2 takes writes they never see, then pg2 stops too.
+  await daemon?.stop();
+  const sh = (n: Name, what: 'start' | 'stop') => execFileSync('/bin/sh', [server(n).scripts[what]], { stdio: 'pipe' });
+  sh('pg1', 'stop');
+  sh('pg3', 'stop');
+  await q('pg2', 'INSERT INTO t SELECT g FROM generate_series(9000000, 9000099) g', 'ledger');
+  sh('pg2', 'stop');
+  sh('pg1', 'start');
+  sh('pg3', 'start');
+  const asideBefore = readdirSync(dirname(server('pg2').dataDir)).filter((f) => f.startsWith('data.setpoint-')).length;
+  // pg2 is down: the file names pg1, which is promoted (pg2 fenced); pg2 comes back diverged and is rewound.
+  const started = Date.now();
+  writeFileSync(file, spec('pg1', '16MB', true));
+  daemon = new Daemon(file, db);
+  await waitFor('pg1 primary, pg2 and pg3 streaming from it', () => converged('pg1'), 120_000, 500).catch(
+    async (err: unknown) => {
+      const hh = History.open(db, { readonly: true });
+      const said = hh
+        .entries({ cluster: 'ledger', since: started - 1000 })
+        .map((e) => `${e.host} ${e.kind} ${e.field ?? ''} ${e.outcome ?? ''} ${e.summary}`)
+        .slice(-40);
+      hh.close();
+      const log = readFileSync(server('pg2').logFile, 'utf8').split('\n').slice(-40).join('\n');
+      throw new Error(
+        `${err instanceof Error ? err.message : String(err)}\n${JSON.stringify(await topology())}\n${said.join('\n')}\npg2's log:\n${log}`,
+      );
+    },
+  );
+  const h = History.open(db, { readonly: true });
+  const steps = h
+    .entries({ cluster: 'ledger', host: '*', since: started - 1000 })
+    .map((e) => `${e.kind} ${e.field ?? ''} ${e.outcome ?? ''} ${e.summary}`);
+  h.close();
+  for (const re of [
+    /^action promote ok switchover pg2 -> pg1: pg2 cannot be reached: fenced/,
+    /^action rewind ok rewind pg2 to pg1's timeline with pg_rewind \(it has diverged from pg1: it replayed timeline \d+ past /,
+    /^event .*pg2 rewound to pg1 \(diverged at [0-9A-F]+\/[0-9A-F]+ on timeline \d+\)/,
+  ])
+    assert.ok(
+      steps.some((s) => re.test(s)),
+      `${String(re)} in:\n${steps.join('\n')}`,
+    );
+  assert.ok(!steps.some((s) => /^action build /.test(s)), `no base backup:\n${steps.join('\n')}`);
+  assert.equal(
+    readdirSync(dirname(server('pg2').dataDir)).filter((f) => f.startsWith('data.setpoint-')).length,
+    asideBefore,
+    'nothing moved aside: rewound in place',
+  );
+  // pg2 now holds what pg1 holds: the rows only it had are gone, as the file allowed.
+  const only = (n: Name) =>
+    q<{ n: string }>(n, 'SELECT count(*)::text AS n FROM t WHERE id >= 9000000', 'ledger').then((r) => r[0]?.n);
+  assert.equal(await only('pg1'), '0');
+  assert.equal(await only('pg2'), '0');
+  assert.deepEqual(await outOfRecovery(), ['pg1']);
 });

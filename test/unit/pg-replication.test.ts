@@ -12,6 +12,9 @@ import {
   bindir,
   MOVE_ASIDE,
   decidePgReplication,
+  divergedFrom,
+  parseHistory,
+  replication,
   lsnBytes,
   parseConninfo,
   slotFor,
@@ -19,6 +22,7 @@ import {
   type PgObserved,
   type PgReplicationWant,
 } from '../../agents/postgres/replication.js';
+import { History } from '../../src/history/store.js';
 import { Secret } from '../../src/secret.js';
 import { shq } from '../../src/transport/ssh.js';
 
@@ -34,6 +38,7 @@ const want = (primary = 'pg1', over: Partial<PgReplicationWant> = {}): PgReplica
   maxLagBytes: 16 * 1024 * 1024,
   synchronous: { count: 0 },
   catchUpSeconds: 60,
+  rewind: false,
   endpoints: {
     pg1: { host: '10.0.1.1', port: 5432 },
     pg2: { host: '10.0.1.2', port: 5432 },
@@ -58,6 +63,9 @@ const primary = (name: keyof typeof N, over: Partial<PgMember> = {}): PgMember =
   receiver: null,
   lagSeconds: null,
   walLogHints: false,
+  checksums: false,
+  history: null,
+  rewindGrants: true,
   hbaAllows: true,
   slots: [
     { name: 'setpoint_pg2', active: true, retainedBytes: 0 },
@@ -225,6 +233,78 @@ test('a switchover: one disruptive step (stop the old primary cleanly, replay, p
   assert.equal(fenced.changes[0]?.forward, true);
 });
 
+test('timeline history: a late standby on the old timeline is left alone; a diverged one is rebuilt, or rewound when the file allows it', () => {
+  assert.deepEqual(parseHistory('1\t0/5028A28\tno recovery target specified\n\n2\t0/6000000\tx\n'), [
+    { tli: 1, switchpoint: '0/5028A28' },
+    { tli: 2, switchpoint: '0/6000000' },
+  ]);
+  // pg2 was promoted at 0/5000000 (timeline 2); pg1, the old primary, came back as a standby of pg2.
+  const p2 = primary('pg2', {
+    timeline: 2,
+    lsn: '0/7000000',
+    history: [{ tli: 1, switchpoint: '0/5000000' }],
+    slots: [
+      { name: 'setpoint_pg1', active: false, retainedBytes: 0 },
+      { name: 'setpoint_pg3', active: true, retainedBytes: 0 },
+    ],
+  });
+  const stuck = (lsn: string, over: Partial<PgMember> = {}) =>
+    standby('pg1', 'pg2', { timeline: 1, lsn, receiver: null, walLogHints: true, ...over });
+  // Replayed up to the switch point only: it can follow timeline 2 (its receiver is starting, say): nothing to do.
+  assert.equal(divergedFrom(stuck('0/5000000'), p2), undefined);
+  assert.deepEqual(summary(decide(want('pg2'), seen(stuck('0/5000000'), p2, standby('pg3', 'pg2')))), []);
+  // Past it: WAL pg2 never had. Rebuilt (its data directory moved aside) unless rewind is allowed.
+  assert.deepEqual(divergedFrom(stuck('0/5000100'), p2), { timeline: 1, at: '0/5000000' });
+  const rebuilt = decide(want('pg2'), seen(stuck('0/5000100'), p2, standby('pg3', 'pg2')));
+  assert.deepEqual(summary(rebuilt), [['build', 'pg1', 'disruptive', '']]);
+  assert.match(rebuilt.changes[0]?.summary ?? '', /diverged from pg2: it replayed timeline 1 past 0\/5000000/);
+  const rewound = decide(want('pg2', { rewind: true }), seen(stuck('0/5000100'), p2, standby('pg3', 'pg2')));
+  assert.deepEqual(summary(rewound), [['rewind', 'pg1', 'disruptive', '']]);
+  assert.ok(rewound.changes[0]?.commands.some((c) => c.includes('pg_rewind') && c.includes('-R')));
+  // The copied postgresql.auto.conf may name the source's own old slot: its own is appended (the last line wins).
+  for (const c of rewound.changes[0]?.commands.filter((x) => /pg_rewind|pg_basebackup/.test(x)) ?? [])
+    assert.ok(c.includes(`${shq("primary_slot_name = 'setpoint_pg1'")} >> "$d/postgresql.auto.conf"`), c);
+  assert.ok(
+    rewound.changes[0]?.commands.some((c) => c.includes('pg_basebackup')),
+    'a failed rewind falls back to a base backup',
+  );
+  // Neither wal_log_hints nor checksums: pg_rewind cannot work, a base backup it is.
+  const noHints = decide(
+    want('pg2', { rewind: true }),
+    seen(stuck('0/5000100', { walLogHints: false }), p2, standby('pg3', 'pg2')),
+  );
+  assert.deepEqual(summary(noHints), [['build', 'pg1', 'disruptive', '']]);
+  // The role lacks the functions pg_rewind uses: granted first, the rewind waits for it.
+  const noGrants = decide(
+    want('pg2', { rewind: true }),
+    seen(stuck('0/5000100'), { ...p2, rewindGrants: false }, standby('pg3', 'pg2')),
+  );
+  assert.deepEqual(summary(noGrants), [
+    ['grant', 'pg2 replicator', 'safe', ''],
+    ['rewind', 'pg1', 'disruptive', 'blocked'],
+  ]);
+  assert.ok(
+    noGrants.changes[0]?.commands.every((c) =>
+      /^GRANT EXECUTE ON FUNCTION pg_catalog\.\w+\(.*\) TO "replicator"$/.test(c),
+    ),
+  );
+  // A timeline the primary's history does not have is a fork too; streaming means it follows: never rebuilt.
+  assert.deepEqual(divergedFrom(stuck('0/1000000', { timeline: 3 }), p2), { timeline: 3, at: null });
+  assert.deepEqual(
+    summary(
+      decide(
+        want('pg2'),
+        seen(
+          stuck('0/5000100', { receiver: { status: 'streaming', host: '10.0.1.2', port: 5432 } }),
+          p2,
+          standby('pg3', 'pg2'),
+        ),
+      ),
+    ),
+    [],
+  );
+});
+
 test('two members out of recovery, or a primary following an outsider: setpoint stops and says why', () => {
   const two = decide(want(), seen(primary('pg1'), primary('pg2'), standby('pg3', 'pg1')));
   assert.deepEqual(summary(two), [['hold', 'ledger', 'safe', 'SeveralPrimaries']]);
@@ -282,4 +362,120 @@ test('moving a data directory aside: only a directory holding PG_VERSION, never 
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('a restarted daemon remembers where a stopped member keeps its data (the history file), so it can rejoin it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'setpoint-memory-'));
+  try {
+    const memory = replication.memory;
+    assert.ok(memory);
+    const before = seen(primary('pg1'), standby('pg2', 'pg1', { walLogHints: true }), standby('pg3', 'pg1'));
+    const h = History.open(join(dir, 'h.db'));
+    h.remember('topology:ledger', memory.keep(before));
+    h.close();
+    // A new process: pg2 is stopped. Without the memory it is only reported; with it, it is started as a standby.
+    const again = History.open(join(dir, 'h.db'), { readonly: true });
+    const kept = memory.restore(again.recall('topology:ledger'));
+    again.close();
+    const pg2 = kept?.get('pg2');
+    assert.equal(pg2?.dataDir, '/var/lib/pg/pg2');
+    assert.equal(pg2?.walLogHints, true);
+    assert.equal(pg2?.reachable, false);
+    assert.equal(JSON.stringify(memory.keep(before)).includes(SECRET), false);
+    const down = { ...primary('pg2'), ...pg2, reachable: false, down: true, inRecovery: true, slots: [] };
+    assert.deepEqual(summary(decide(want(), seen(primary('pg1'), down, standby('pg3', 'pg1')))), [
+      ['rejoin', 'pg2', 'safe', ''],
+    ]);
+    const unknown = decide(
+      want(),
+      seen(primary('pg1'), { ...down, dataDir: null, systemId: null }, standby('pg3', 'pg1')),
+    );
+    assert.deepEqual(unknown.changes, []);
+    assert.match(
+      unknown.degraded ?? '',
+      /standby pg2 cannot be reached \(its server is stopped; setpoint does not know its data directory yet/,
+    );
+    assert.deepEqual(
+      unknown.drift.map((d) => [d.id, d.field]),
+      [['pg2', 'reachable']],
+    );
+    assert.equal(memory.restore({ not: 'a list' }), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('synchronous standbys, and a standby on PostgreSQL 12 (primary_conninfo needs a restart there): what is planned', () => {
+  const sync = decide(
+    want('pg1', { synchronous: { count: 1 } }),
+    seen(primary('pg1'), standby('pg2', 'pg1'), standby('pg3', 'pg1')),
+  );
+  assert.deepEqual(summary(sync), [['set', 'pg1', 'safe', '']]);
+  assert.match(sync.changes[0]?.summary ?? '', /synchronous_standby_names on pg1 to 'FIRST 1 \("pg2", "pg3"\)'/);
+  const done = decide(
+    want('pg1', { synchronous: { count: 1 } }),
+    seen(primary('pg1', { synchronous: 'FIRST 1 ("pg2","pg3")' }), standby('pg2', 'pg1'), standby('pg3', 'pg1')),
+  );
+  assert.deepEqual(done.changes, [], 'spacing is not drift');
+  const old = decide(want(), seen(primary('pg1'), standby('pg2', 'pg3', { version: 120015 }), standby('pg3', 'pg1')));
+  assert.deepEqual(summary(old), [['repoint', 'pg2', 'safe', 'UnsupportedVersion']]);
+});
+
+test('a switchover whose candidate does not replay the final checkpoint in catchUpSeconds starts the old primary again and stops', async () => {
+  const plan = decide(
+    want('pg2', { catchUpSeconds: 0.2 }),
+    seen(primary('pg1', { lsn: '0/3000100' }), standby('pg2', 'pg1', { lsn: '0/3000100' }), standby('pg3', 'pg1')),
+  );
+  const step = plan.changes[0];
+  assert.equal(step?.action, 'switchover');
+  const did: string[] = [];
+  const notes: string[] = [];
+  const session = (member: string) =>
+    ({
+      query: (sql: string) => {
+        did.push(`${member}: ${sql.split(' ').slice(0, 2).join(' ')}`);
+        if (sql.startsWith('SELECT pg_current_wal_lsn')) return Promise.resolve([{ l: '0/3000200' }]);
+        if (sql.includes('pg_last_wal_replay_lsn() >=')) return Promise.resolve([{ ok: false, l: '0/3000100' }]); // never reaches the final checkpoint
+        if (sql.includes('pg_promote')) throw new Error('must not promote');
+        return Promise.resolve([]);
+      },
+    }) as never;
+  const io = {
+    sql: session,
+    ssh: (member: string) => ({
+      exec: (cmd: string) => {
+        did.push(`${member}: ${cmd.includes('stop.sh') ? 'stop' : cmd.includes('start.sh') ? 'start' : 'exec'}`);
+        return Promise.resolve({
+          code: 0,
+          stdout: cmd.includes('pg_controldata')
+            ? 'Database cluster state:               shut down\nLatest checkpoint location:           0/3000300\n'
+            : '',
+          stderr: '',
+        });
+      },
+    }),
+    service: () => ({
+      start: '/srv/start.sh',
+      stop: '/srv/stop.sh',
+      restart: '/srv/restart.sh',
+      status: '/srv/status.sh',
+    }),
+    reconnect: () => Promise.resolve(),
+    note: (summary: string) => notes.push(summary),
+    log: { info() {}, warn() {}, error() {}, debug() {} },
+  } as never;
+  await assert.rejects(step?.run(io) ?? Promise.resolve(), (err: Error & { terminal?: boolean }) => {
+    assert.match(
+      err.message,
+      /switchover pg1 -> pg2 rolled back: pg2 did not replay 0\/3000300 within catchUpSeconds 0\.2/,
+    );
+    assert.equal(err.terminal, true);
+    return true;
+  });
+  assert.deepEqual(
+    did.filter((d) => d.endsWith('stop') || d.endsWith('start')),
+    ['pg1: stop', 'pg1: start'],
+  );
+  assert.ok(!did.some((d) => d.startsWith('pg2: SELECT pg_promote')));
+  assert.match(notes.at(-1) ?? '', /switchover rolled back: .*; pg1 started again as the primary/);
 });

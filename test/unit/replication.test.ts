@@ -259,6 +259,21 @@ test('never guess on data: errant transactions, an SQL-thread error, rival write
   );
   assert.deepEqual(down.changes, []);
   assert.match(down.degraded ?? '', /primary db1 cannot be reached \(ECONNREFUSED\)/);
+  // A replica that cannot be reached is not converged: nothing is known of it.
+  const gone = decide(
+    want(),
+    seen(
+      member('db1'),
+      member('db2', { reachable: false, error: 'ECONNREFUSED' }),
+      member('db3', { readOnly: true, replica: follows('db1') }),
+    ),
+  );
+  assert.deepEqual(gone.changes, []);
+  assert.deepEqual(
+    gone.drift.map((d) => [d.id, d.field]),
+    [['db2', 'reachable']],
+  );
+  assert.match(gone.degraded ?? '', /replica db2 cannot be reached/);
 });
 
 test('a planned switchover, step by step: fence (in a window), then promote (forward), then re-point the rest', () => {
