@@ -12,8 +12,10 @@
  * takes every member's lease, gates disruptive steps and records each step.
  */
 import type { ClusterChange, Drift, MemberSession, MemberTopology, Topology, TopologyPlan } from '../../src/engine.js';
+import { PassThrough } from 'node:stream';
 import { SetpointError } from '../../src/errors.js';
-import type { Secret } from '../../src/secret.js';
+import type { Secret, SecretRef } from '../../src/secret.js';
+import { shq } from '../../src/transport/ssh.js';
 import { binlogCovers, errantGtids } from './gtid.js';
 import { atLeast, type Flavor, type MysqlSession } from './session.js';
 import type { MysqlCluster, ReplicationSpec } from './spec.js';
@@ -57,14 +59,27 @@ export interface MemberReplication {
   replica: ReplicaState | null;
   /** The replication account exists on it (replicas connect to the primary's). */
   account: boolean;
+  /** Databases besides the system schemas. */
+  userSchemas: number;
+  /**
+   * The transactions its binary logs no longer hold (MariaDB: the Gtid_list of its oldest binary log;
+   * MySQL: gtid_purged). Read from the declared primary only while some member is empty; '' otherwise.
+   */
+  purged: string;
 }
 
 export type ReplicationObserved = Map<string, MemberReplication>;
 
 export interface ReplicationWant extends ReplicationSpec {
-  /** Where each member is reached for replication: address and port of its mysql connection. */
-  endpoints: Record<string, { host: string; port: number }>;
+  /**
+   * Where each member is reached for replication (address and port of its mysql connection), the
+   * admin account setpoint logs in with, and whether its host declares ssh (seeding needs it).
+   */
+  endpoints: Record<string, { host: string; port: number; user?: string; password?: SecretRef; ssh?: boolean }>;
 }
+
+/** The admin account of each member, its secret read (for a dump piped between hosts). */
+export type Admins = Record<string, { user: string; password?: Secret }>;
 
 const str = (v: unknown): string =>
   typeof v === 'string'
@@ -116,7 +131,30 @@ function unreachable(member: string, error: string): MemberReplication {
     slavePos: '',
     replica: null,
     account: false,
+    userSchemas: 0,
+    purged: '',
   };
+}
+
+/** Nothing in it: no databases of its own, no transaction logged or applied (a fresh server). */
+export function isEmpty(o: MemberReplication): boolean {
+  return o.reachable && o.userSchemas === 0 && o.gtidState === '' && o.slavePos === '';
+}
+
+/** What the primary's binary logs no longer hold (a fresh member cannot catch up by replication alone). */
+async function purgedOn(s: MysqlSession): Promise<string> {
+  if (s.flavor.kind !== 'mariadb') {
+    const [v] = await s.query<{ p: unknown }>('SELECT @@gtid_purged AS p');
+    return str(v?.p).replace(/\s+/g, '');
+  }
+  const logs = await s.query<Record<string, unknown>>('SHOW BINARY LOGS');
+  const first = str(logs[0]?.Log_name);
+  if (first === '') return '';
+  const events = await s.query<Record<string, unknown>>('SHOW BINLOG EVENTS IN ? LIMIT 4', [first]);
+  const list = events.find((e) => str(e.Event_type) === 'Gtid_list');
+  return str(list?.Info)
+    .replace(/^\[|\]$/g, '')
+    .trim();
 }
 
 async function observeMember(m: MemberSession<MysqlSession>, want: ReplicationWant): Promise<MemberReplication> {
@@ -124,7 +162,8 @@ async function observeMember(m: MemberSession<MysqlSession>, want: ReplicationWa
   if (s === undefined) return unreachable(m.name, m.error?.message ?? 'not reachable');
   const f = s.flavor;
   // Whether the replication account exists on it: replicas are pointed at the primary only once it does.
-  const account = '(SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = ?) AS ra';
+  const account =
+    "(SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = ?) AS ra, (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')) AS us";
   const maria = f.kind === 'mariadb';
   const [v] = await s.query<Record<string, unknown>>(
     maria
@@ -145,6 +184,8 @@ async function observeMember(m: MemberSession<MysqlSession>, want: ReplicationWa
     slavePos: gtids(v?.sp),
     replica: replicaFrom(r),
     account: Number(v?.ra) > 0,
+    userSchemas: Number(v?.us ?? 0),
+    purged: '',
   };
 }
 
@@ -186,6 +227,53 @@ function replicating(r: ReplicaState | null): boolean {
 /** Configured to follow a source (threads running or not): what RESET SLAVE ALL removes. */
 function following(r: ReplicaState | null): r is ReplicaState {
   return r !== null && r.host !== '';
+}
+
+// The source purged binary logs the replica needs (MySQL 8 reports 13114 for a replica asking for purged GTIDs).
+const PURGED_ERRNOS = new Set([1236, 13114]);
+
+/**
+ * A client option file naming the admin account, base64 on one line: the remote shell decodes it
+ * into a 0600 temporary file, so the password is never on a command line or in history.
+ */
+function optionFile(a: { user: string; password?: Secret } | undefined): string {
+  const q = (v: string) => `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  const lines = ['[client]', `user=${q(a?.user ?? 'root')}`];
+  if (a?.password !== undefined) lines.push(`password=${q(a.password.reveal())}`);
+  return Buffer.from(`${lines.join('\n')}\n`).toString('base64');
+}
+
+/** Reads the option file line, then runs `tool` (the first of `names` on the host's PATH) with it. */
+function withOptions(names: string[], args: string): string {
+  const find = names.map((n) => `command -v ${n}`).join(' || ');
+  return [
+    'umask 077',
+    'f=$(mktemp) || exit 1',
+    `trap 'rm -f "$f"' EXIT`,
+    'IFS= read -r b',
+    `printf '%s' "$b" | base64 -d > "$f" || exit 1`,
+    `t=$(${find}) || { echo 'none of ${names.join(', ')} is installed on this host' >&2; exit 127; }`,
+    `"$t" --defaults-extra-file="$f" ${args}`,
+  ].join('; ');
+}
+
+function dumpCommand(e: { host: string; port: number }, args: string[]): string {
+  return withOptions(
+    ['mariadb-dump', 'mysqldump'],
+    `--host=${shq(e.host)} --port=${e.port} --protocol=TCP ${args.join(' ')}`,
+  );
+}
+
+/** The load: the member's own binary log off for the session, so the dump gives it no GTIDs of its own. */
+function loadCommand(e: { host: string; port: number }, maria: boolean): string {
+  const client = withOptions(
+    ['mariadb', 'mysql'],
+    `--host=${shq(e.host)} --port=${e.port} --protocol=TCP --binary-mode`,
+  );
+  // MySQL's dump sets SQL_LOG_BIN = 0 itself (--set-gtid-purged=ON); MariaDB's does not.
+  return maria
+    ? client.replace(/"\$t" --defaults/, `{ echo 'SET SESSION sql_log_bin = 0;'; cat; } | "$t" --defaults`)
+    : client;
 }
 
 // Access denied: the replication password changed (a rotated secret); CHANGE MASTER again with the new one.
@@ -241,8 +329,15 @@ export const replication: Topology<ReplicationWant, ReplicationObserved, MysqlSe
     const endpoints: ReplicationWant['endpoints'] = {};
     for (const m of ctx.cluster.members) {
       const h = ctx.hosts[m];
-      const conn = h?.mysql as { port?: number } | undefined;
-      if (h !== undefined) endpoints[m] = { host: h.address, port: conn?.port ?? 3306 };
+      const conn = h?.mysql as { port?: number; user?: string; password?: SecretRef } | undefined;
+      if (h !== undefined)
+        endpoints[m] = {
+          host: h.address,
+          port: conn?.port ?? 3306,
+          user: conn?.user ?? 'root',
+          ...(conn?.password === undefined ? {} : { password: conn.password }),
+          ssh: h.ssh !== undefined,
+        };
     }
     return { ...r, endpoints };
   },
@@ -261,11 +356,20 @@ export const replication: Topology<ReplicationWant, ReplicationObserved, MysqlSe
         }
       }),
     );
-    return new Map(states.map((x) => [x.member, x]));
+    const observed = new Map(states.map((x) => [x.member, x]));
+    // Only while a member is empty: can the declared primary still feed it from its binary logs?
+    const p = observed.get(want.primary);
+    const session = members.find((m) => m.name === want.primary)?.session;
+    if (p?.reachable === true && session !== undefined && states.some((o) => o.member !== p.member && isEmpty(o)))
+      p.purged = await purgedOn(session).catch(() => '');
+    return observed;
   },
 
   decide(want, observed, ctx) {
-    return decideReplication(want, observed, ctx.secret(want.password), ctx.clusterName);
+    const admins: Admins = {};
+    for (const [m, e] of Object.entries(want.endpoints))
+      admins[m] = { user: e.user ?? 'root', ...(e.password === undefined ? {} : { password: ctx.secret(e.password) }) };
+    return decideReplication(want, observed, ctx.secret(want.password), ctx.clusterName, admins);
   },
 };
 
@@ -278,6 +382,7 @@ export function decideReplication(
   observed: ReplicationObserved,
   password: Secret,
   cluster: string,
+  admins: Admins = {},
 ): TopologyPlan<MysqlSession> {
   const P = want.primary;
   const drift: Drift[] = [];
@@ -440,6 +545,13 @@ export function decideReplication(
       drift.push({ kind: KIND, id: m.member, field: 'writable', desired: false, observed: true });
       setReadOnly(m, true, `a replica of ${P}`);
     }
+    if (isEmpty(m) && p.purged !== '') {
+      // Pointed at the primary it would start after the purged transactions (MariaDB) or fail (MySQL):
+      // it would never hold what the primary held before. A dump brings it level first.
+      drift.push({ kind: KIND, id: m.member, field: 'seeded', desired: true, observed: false });
+      seed(m, p, `${P}'s binary logs no longer hold ${p.purged}`);
+      continue;
+    }
     const r = m.replica;
     const src = following(r) ? sourceMember(r, want) : undefined;
     if (
@@ -455,7 +567,11 @@ export function decideReplication(
         id: m.member,
         field: 'source',
         desired: P,
-        observed: following(r) ? (src ?? `${r.host}:${r.port}`) : '(none)',
+        observed: !following(r)
+          ? '(none)'
+          : src !== P
+            ? (src ?? `${r.host}:${r.port}`)
+            : `${src} (${!r.gtid ? 'without GTID auto-positioning' : r.user !== want.user ? `as ${r.user}` : r.ssl !== want.ssl ? `ssl ${r.ssl ? 'on' : 'off'}` : `IO error ${r.ioErrno}: ${r.ioError}`})`,
       });
       repoint(m, P);
       continue;
@@ -474,6 +590,24 @@ export function decideReplication(
         `the SQL thread of ${m.member} stopped on error ${r.sqlErrno}: ${r.sqlError} — setpoint never skips a transaction: repair ${m.member} by hand, then START SLAVE`,
         'ReplicationBroken',
       );
+      continue;
+    }
+    if (!replicating(r) && PURGED_ERRNOS.has(r.ioErrno)) {
+      drift.push({
+        kind: KIND,
+        id: m.member,
+        field: 'replicating',
+        desired: true,
+        observed: `IO error ${r.ioErrno}: ${r.ioError}`,
+      });
+      if (isEmpty(m)) seed(m, p, `${P}'s binary logs no longer reach back`);
+      else
+        stuck(
+          m.member,
+          `rebuild ${m.member}`,
+          `${m.member} needs transactions ${P} no longer has in its binary logs (IO error ${r.ioErrno}: ${r.ioError}); ${m.member} holds data, and setpoint never overwrites it: rebuild ${m.member} empty (a fresh data directory) and setpoint seeds it from ${P}`,
+          'BinlogsPurged',
+        );
       continue;
     }
     if (!replicating(r)) {
@@ -504,6 +638,108 @@ export function decideReplication(
       lasting.push(`replica ${m.member} lags ${r.lagSeconds} s (more than maxLagSeconds ${want.maxLagSeconds})`);
   }
   return plan();
+
+  /**
+   * An empty member the primary cannot feed from its binary logs (purged): a consistent dump of the
+   * primary streams over SSH from the primary's host, through setpoint, into the member's (its own
+   * binary log off for the load, so it gains no GTIDs of its own), then it replicates from the dump's
+   * position. Disruptive: it waits for a window.
+   */
+  function seed(m: MemberReplication, src: MemberReplication, why: string): void {
+    const from = want.endpoints[src.member];
+    const to = want.endpoints[m.member];
+    if (from === undefined || to === undefined) return;
+    const maria = flavor?.kind === 'mariadb';
+    const dump = [
+      '--single-transaction',
+      '--all-databases',
+      '--routines',
+      '--events',
+      '--triggers',
+      '--flush-privileges',
+      '--hex-blob',
+      ...(maria ? ['--gtid', '--master-data=1', '--ignore-table=mysql.gtid_slave_pos'] : ['--set-gtid-purged=ON']),
+    ];
+    const missingSsh = [src, m].filter((x) => want.endpoints[x.member]?.ssh !== true).map((x) => x.member);
+    const change = d.change(want.ssl);
+    add({
+      id: m.member,
+      action: 'seed',
+      risk: 'disruptive',
+      phase: 40,
+      members: [m.member, src.member],
+      settleMs: 200,
+      commands: [
+        `${src.member}$ mariadb-dump|mysqldump ${dump.join(' ')} | ${m.member}$ mariadb|mysql (sql_log_bin = 0)`,
+        change,
+        d.start,
+      ],
+      summary: `seed ${m.member} from a dump of ${src.member} over SSH (${why}), then point it at ${src.member}`,
+      ...(missingSsh.length > 0
+        ? {
+            blocked: `seeding ${m.member} needs ssh on ${missingSsh.join(' and ')}: declare ssh for ${missingSsh.length === 1 ? 'that host' : 'those hosts'}, or seed ${m.member} by hand`,
+            needsHuman: 'SeedNeedsSsh',
+          }
+        : !src.account
+          ? // The dump carries the replication account: seed once the primary's member pass made it.
+            {
+              blocked: `waiting for the replication account '${want.user}'@'${want.host}' on ${src.member} (its member pass creates it)`,
+            }
+          : {}),
+      run: async (io) => {
+        const target = io.sql(m.member);
+        if (following(m.replica)) await target.query(d.stop);
+        if (!maria) await target.query('SET GLOBAL super_read_only = OFF');
+        const timeoutMs = want.seedTimeoutSeconds * 1000;
+        const pipe = new PassThrough({ highWaterMark: 1 << 20 });
+        let bytes = 0;
+        const started = Date.now();
+        let lastNote = started;
+        const counter = new PassThrough({ highWaterMark: 1 << 20 });
+        counter.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (Date.now() - lastNote >= 10_000) {
+            lastNote = Date.now();
+            io.log.info('seeding', { member: m.member, from: src.member, bytes });
+          }
+        });
+        // The load reads the credentials line first, then the dump.
+        pipe.write(`${optionFile(admins[m.member])}\n`);
+        counter.pipe(pipe);
+        const load = io.ssh(m.member).exec(loadCommand(to, maria), { stdin: pipe, timeoutMs });
+        const out = await io
+          .ssh(src.member)
+          .exec(dumpCommand(from, dump), { stdin: `${optionFile(admins[src.member])}\n`, stdout: counter, timeoutMs });
+        const loaded = await load;
+        const tail = (t: string) => t.trim().split('\n').slice(-3).join(' / ');
+        if (out.code !== 0 || loaded.code !== 0) {
+          if (!maria) await target.query('SET GLOBAL super_read_only = ON').catch(() => undefined);
+          throw new SetpointError(
+            'sql.rejected',
+            out.code !== 0
+              ? `seeding ${m.member}: the dump on ${src.member} failed (exit ${out.code}): ${tail(out.stderr)}`
+              : `seeding ${m.member}: loading the dump failed (exit ${loaded.code}): ${tail(loaded.stderr)}; ${m.member} holds part of it: empty its data directory and setpoint seeds it again`,
+            { terminal: true },
+          );
+        }
+        if (!maria) await target.query('SET GLOBAL super_read_only = ON');
+        const [pos] = await target.query<{ p: string }>(
+          maria ? 'SELECT @@gtid_slave_pos AS p' : 'SELECT @@gtid_executed AS p',
+        );
+        io.note(
+          `${m.member} seeded from ${src.member}: ${bytes} bytes in ${Date.now() - started} ms, at ${pos?.p ?? '?'}`,
+          {
+            member: m.member,
+            position: pos?.p ?? null,
+            bytes,
+          },
+        );
+        await target.query(d.stop).catch(() => undefined);
+        await target.query(change, [from.host, from.port, want.user, password.reveal()]);
+        await target.query(d.start);
+      },
+    });
+  }
 
   /** The steps of a planned switchover from `o` to the declared primary `p`, each gated, one per observation. */
   function switchover(o: MemberReplication, cand: MemberReplication): void {

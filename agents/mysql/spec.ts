@@ -139,6 +139,15 @@ export const replicationSchema = z.strictObject({
   ssl: z.boolean().default(false),
   /** How long a switchover waits for the candidate to apply every transaction of the old primary. Defaults to 60. */
   catchUpSeconds: z.number().positive().max(3600).default(60),
+  /**
+   * How long seeding an empty member from a dump of the primary may take (over SSH: the dump streams
+   * from the primary's host through setpoint into the member's). Defaults to 3600.
+   */
+  seedTimeoutSeconds: z
+    .number()
+    .positive()
+    .max(7 * 86400)
+    .default(3600),
 });
 
 export const clusterShape = {

@@ -27,9 +27,17 @@ export interface ExecResult {
 }
 
 /** The narrow shell surface agents use. */
+export interface ExecOptions {
+  /** What the command reads: a value, or a stream (piped, with backpressure, and ended when it ends). */
+  stdin?: string | Buffer | NodeJS.ReadableStream;
+  /** Where the command's output goes instead of `stdout` in the result (ended when the command ends). */
+  stdout?: NodeJS.WritableStream;
+  timeoutMs?: number;
+}
+
 export interface Shell {
   /** Runs a command through the remote shell. Rejects only on transport failure or timeout, not on a non-zero exit. */
-  exec(command: string, opts?: { stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult>;
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
   /** `host:port` for messages. */
   readonly where: string;
 }
@@ -232,7 +240,7 @@ export class SshSession implements Shell {
     return new SshSession(client, where, spec.timeoutSeconds * 1000);
   }
 
-  exec(command: string, opts: { stdin?: string | Buffer; timeoutMs?: number } = {}): Promise<ExecResult> {
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     this.stats.commands++;
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     return new Promise((resolve, reject) => {
@@ -255,7 +263,8 @@ export class SshSession implements Shell {
             ),
           );
         }, timeoutMs);
-        stream.on('data', (d: Buffer) => out.push(d));
+        if (opts.stdout !== undefined) stream.pipe(opts.stdout);
+        else stream.on('data', (d: Buffer) => out.push(d));
         stream.stderr.on('data', (d: Buffer) => errOut.push(d));
         stream.on('close', (code: number | null, signal?: string) => {
           clearTimeout(timer);
@@ -266,8 +275,9 @@ export class SshSession implements Shell {
             stderr: Buffer.concat(errOut).toString('utf8'),
           });
         });
-        if (opts.stdin !== undefined) stream.end(opts.stdin);
-        else stream.end();
+        if (opts.stdin === undefined) stream.end();
+        else if (typeof opts.stdin === 'string' || Buffer.isBuffer(opts.stdin)) stream.end(opts.stdin);
+        else opts.stdin.pipe(stream);
       });
     });
   }

@@ -29,6 +29,7 @@ const want = (primary = 'db1', over: Partial<ReplicationWant> = {}): Replication
   maxLagSeconds: 30,
   ssl: false,
   catchUpSeconds: 60,
+  seedTimeoutSeconds: 3600,
   endpoints: {
     db1: { host: '10.0.0.1', port: 3306 },
     db2: { host: '10.0.0.2', port: 3306 },
@@ -65,6 +66,8 @@ const member = (name: keyof typeof ID, over: Partial<MemberReplication> = {}): M
   slavePos: '',
   replica: null,
   account: true,
+  userSchemas: 2,
+  purged: '',
   ...over,
 });
 const seen = (...m: MemberReplication[]): ReplicationObserved => new Map(m.map((x) => [x.member, x]));
@@ -365,4 +368,88 @@ test('a switchover does not start with a lagging, stopped or diverged candidate;
   assert.deepEqual(summary(fenced), [['promote', 'orders', 'disruptive', '']]);
   assert.equal(fenced.changes[0]?.forward, true, 'with the old primary down, no window is waited for');
   assert.match(fenced.changes[0]?.summary ?? '', /db1 cannot be reached: fenced, its steps skipped/);
+});
+
+test('an empty member the primary cannot feed (binary logs purged) is seeded over SSH in a window; one holding data is left to a human', () => {
+  const purged = follows('db1', {
+    io: 'No',
+    ioErrno: 1236,
+    ioError: 'Could not find GTID state requested by slave in any binlog files',
+  });
+  const withSsh = want('db1', {
+    endpoints: {
+      db1: { host: '10.0.0.1', port: 3306, user: 'root', password: { env: 'A' }, ssh: true },
+      db2: { host: '10.0.0.2', port: 3306, user: 'root', password: { env: 'A' }, ssh: true },
+      db3: { host: '10.0.0.3', port: 3306, user: 'root', ssh: false },
+    },
+  });
+  const admin = new Secret('Admin-pw"\\x', 'env:A');
+  const empty = decideReplication(
+    withSsh,
+    seen(member('db1'), member('db2', { readOnly: true, replica: purged, userSchemas: 0, gtidState: '' })),
+    password,
+    'orders',
+    { db1: { user: 'root', password: admin }, db2: { user: 'root', password: admin } },
+  );
+  assert.deepEqual(summary(empty), [['seed', 'db2', 'disruptive', '']]);
+  const seed = empty.changes[0];
+  assert.deepEqual(seed?.members, ['db2', 'db1']);
+  assert.equal(seed?.forward, undefined, 'a seed waits for a window');
+  assert.match(seed?.summary ?? '', /seed db2 from a dump of db1 over SSH/);
+  assert.match(seed?.commands[0] ?? '', /--single-transaction --all-databases .*--gtid --master-data=1/);
+  // Neither password is in what history keeps.
+  const kept = JSON.stringify({ summary: seed?.summary, commands: seed?.commands });
+  assert.ok(!kept.includes('Admin-pw') && !kept.includes(SECRET));
+  assert.deepEqual(
+    empty.drift.map((d) => [d.id, d.field]),
+    [['db2', 'replicating']],
+  );
+
+  // The same member without ssh on its host: a human seeds it, or declares ssh.
+  const noSsh = decideReplication(
+    withSsh,
+    seen(member('db1'), member('db3', { readOnly: true, replica: purged, userSchemas: 0 })),
+    password,
+    'orders',
+  );
+  assert.deepEqual(summary(noSsh), [['seed', 'db3', 'disruptive', 'SeedNeedsSsh']]);
+  assert.match(noSsh.changes[0]?.blocked ?? '', /seeding db3 needs ssh on db3/);
+
+  // A member that holds data (or GTIDs of its own) is never overwritten.
+  for (const over of [{ userSchemas: 1 }, { userSchemas: 0, gtidState: '0-1-5' }]) {
+    const full = decide(
+      withSsh,
+      seen(member('db1', { gtidState: '0-1-9' }), member('db2', { readOnly: true, replica: purged, ...over })),
+    );
+    assert.deepEqual(summary(full), [['hold', 'db2', 'safe', 'BinlogsPurged']]);
+    assert.match(full.changes[0]?.blocked ?? '', /db2 holds data, and setpoint never overwrites it: rebuild db2 empty/);
+  }
+  // MariaDB does not refuse a fresh member whose primary purged its first transactions: it would start
+  // after them. So an empty member is seeded before it is ever pointed, when the primary's logs are cut.
+  const fresh = member('db2', { userSchemas: 0 });
+  const cut = decideReplication(
+    withSsh,
+    seen(member('db1', { gtidState: '0-1-9', purged: '0-1-3' }), fresh),
+    password,
+    'orders',
+  );
+  assert.deepEqual(summary(cut), [
+    ['read-only', 'db2', 'safe', ''],
+    ['seed', 'db2', 'disruptive', ''],
+  ]);
+  assert.match(cut.changes[1]?.summary ?? '', /\(db1's binary logs no longer hold 0-1-3\)/);
+  const whole = decide(withSsh, seen(member('db1', { gtidState: '0-1-9' }), fresh));
+  assert.deepEqual(summary(whole), [
+    ['read-only', 'db2', 'safe', ''],
+    ['repoint', 'db2', 'safe', ''],
+  ]);
+  // Another IO error is not a purge: threads are started again.
+  const other = decide(
+    withSsh,
+    seen(
+      member('db1'),
+      member('db2', { readOnly: true, replica: follows('db1', { io: 'No', ioErrno: 2003 }), userSchemas: 0 }),
+    ),
+  );
+  assert.deepEqual(summary(other), [['start', 'db2', 'safe', '']]);
 });
