@@ -8,7 +8,7 @@ import { PHASE } from './phases.js';
 import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { nameId, quoteIdent } from './quote.js';
 import { roles } from './roles.js';
-import { databasesInScope, declaredRoles, TEMPLATE_DATABASES, type DatabaseSpec } from './spec.js';
+import { databasesInScope, databasesInside, declaredRoles, TEMPLATE_DATABASES, type DatabaseSpec } from './spec.js';
 import type { DatabaseRef, PgContext, PgSession } from './session.js';
 
 export interface DatabaseState {
@@ -47,8 +47,8 @@ export function sameLocale(a: string, b: string): boolean {
 }
 
 /**
- * Which in-scope databases the per-database kinds can look into now (they exist and accept
- * connections), and why the others cannot.
+ * Which databases the per-database kinds look into (those the file declares something inside of)
+ * can be looked into now (they exist and accept connections), and why the others cannot.
  */
 export function databaseAccess(
   ctx: PgContext,
@@ -58,7 +58,7 @@ export function databaseAccess(
   const seen = all;
   const ready: string[] = [];
   const missing = new Map<string, string>();
-  for (const name of databasesInScope(c)) {
+  for (const name of databasesInside(c)) {
     const ref = seen?.get(name);
     if (ref === undefined) missing.set(name, `database ${nameId(name)} does not exist yet`);
     else if (!ref.allowConnections)

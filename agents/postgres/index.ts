@@ -43,6 +43,7 @@ export const postgresEngine: Engine<Conn, PgSession, PgFacts & BaseFacts> = {
         port: conn.port,
         user: conn.user,
         database: conn.database,
+        connections: conn.connections,
         ...(conn.password === undefined ? {} : { password: await readSecret(conn.password) }),
       },
       {

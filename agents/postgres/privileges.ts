@@ -24,7 +24,7 @@ import {
 import { databaseAccess, databases } from './databases.js';
 import { roles } from './roles.js';
 import { dotted, nameId, quoteIdent, quoteQualified } from './quote.js';
-import type { PrivilegeSpec } from './spec.js';
+import { databasesInScope, type PrivilegeSpec } from './spec.js';
 import { inEachDatabase, missingRole, USER_SCHEMAS } from './schemas.js';
 import type { PgContext, PgSession } from './session.js';
 
@@ -316,7 +316,8 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
     const { ready, missing } = databaseAccess(ctx);
     // With prune, declared roles' privileges anywhere in these databases matter; without, only declared objects do.
     const managed = ctx.prune('grants') ? c.roles.map((r) => r.name) : [];
-    const inScope = [...new Set([...ready, ...missing.keys()])];
+    // Database-level privileges come from pg_database on the admin connection, whatever the database.
+    const inScope = [...new Set([...databasesInScope(c), ...ready, ...missing.keys()])];
     const dbRows = await session.query<DatabaseAclRow>(
       "SELECT d.datname AS d, pg_get_userbyid(d.datdba) AS o, d.datacl IS NULL AS n, CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(x.grantee) END AS g, " +
         'x.privilege_type AS p, x.is_grantable AS y FROM pg_database d LEFT JOIN LATERAL aclexplode(d.datacl) x ON true WHERE d.datname = ANY($1::text[])',

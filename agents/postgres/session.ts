@@ -1,10 +1,12 @@
 /**
- * A PostgreSQL session: one admin connection to the server's `database`, plus one connection per
- * other database, opened when a kind first needs that database's catalogs and kept across passes.
+ * A PostgreSQL session: one admin connection to the server's `database`, plus at most `connections`
+ * (default 4) connections to other databases, opened when a kind first needs that database's
+ * catalogs, kept across passes, and closed least recently used first when another database needs
+ * one: a server with more databases than max_connections is managed all the same.
  * Every statement on any of them is counted. Utility statements take no bind parameters: their
  * parameters are inlined as literals here, so what history records keeps `$1` where a secret was.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { BaseFacts, ErrorClass, KindContext, Session } from '../../src/engine.js';
 import type { ErrorCode } from '../../src/errors.js';
 import type { PostgresCluster } from './spec.js';
@@ -17,6 +19,17 @@ export interface PgConnection {
   user: string;
   database: string;
   password?: Secret;
+  /** At most this many connections to other databases at any time, besides the admin one. Defaults to 4. */
+  connections?: number;
+}
+
+/** One connection to a database other than the admin one. */
+interface Scoped {
+  client: Promise<pg.Client>;
+  /** Statements running on it now: it is closed only when idle. */
+  busy: number;
+  /** When it was last released (a counter), to close the least recently used first. */
+  used: number;
 }
 
 /** What the session learns once, at connect. */
@@ -58,12 +71,19 @@ export class PgSession implements Session {
   readonly stats = { statements: 0, bytesIn: 0 };
   broken = false;
   readonly server: string;
-  private readonly scoped = new Map<string, Promise<pg.Client>>();
+  private readonly scoped = new Map<string, Scoped>();
+  /** Connections being closed: they still count against the bound until the server has let them go. */
+  private closing = 0;
+  private readonly waiters: (() => void)[] = [];
+  private tick = 0;
+  /** The most connections to other databases open at once since start (for tests and benchmarks). */
+  peakScoped = 0;
 
   constructor(
     private readonly admin: pg.Client,
     readonly facts: PgFacts,
     private readonly open: Opener,
+    readonly maxScoped = 4,
   ) {
     this.server = `PostgreSQL ${Math.floor(facts.version / 10000)}.${facts.version % 100}`;
     admin.on('error', () => {
@@ -77,7 +97,21 @@ export class PgSession implements Session {
     opts: QueryOptions = {},
   ): Promise<T[]> {
     const scope = opts.scope === undefined || opts.scope === this.facts.database ? undefined : opts.scope;
-    const client = scope === undefined ? this.admin : await this.client(scope);
+    const entry = scope === undefined ? undefined : await this.acquire(scope);
+    try {
+      const client = entry === undefined ? this.admin : await entry.client;
+      return await this.run<T>(client, scope, sql, params);
+    } finally {
+      if (entry !== undefined) this.release(entry);
+    }
+  }
+
+  private async run<T>(
+    client: pg.Client,
+    scope: string | undefined,
+    sql: string,
+    params: readonly unknown[],
+  ): Promise<T[]> {
     this.stats.statements++;
     const values = params.map((p) => (p instanceof Secret ? p.reveal() : p));
     const inline = values.length > 0 && !BINDABLE.test(sql);
@@ -111,35 +145,75 @@ export class PgSession implements Session {
     await Promise.all(gone.map((d) => this.closeScope(d)));
   }
 
-  private client(database: string): Promise<pg.Client> {
-    let c = this.scoped.get(database);
-    if (c === undefined) {
-      c = this.open(database).then((client) => {
-        client.on('error', () => this.forget(database, client));
-        return client;
-      });
-      this.scoped.set(database, c);
-      c.catch(() => {
-        if (this.scoped.get(database) === c) this.scoped.delete(database);
-      });
+  /**
+   * The connection to `database`, marked busy: an open one, a new one while fewer than `maxScoped`
+   * are open (or closing), or a new one in place of the least recently used idle one; otherwise it
+   * waits until one is released.
+   */
+  private async acquire(database: string): Promise<Scoped> {
+    for (;;) {
+      const have = this.scoped.get(database);
+      if (have !== undefined) {
+        have.busy++;
+        return have;
+      }
+      if (this.scoped.size + this.closing < this.maxScoped) {
+        const e: Scoped = { client: this.open(database), busy: 1, used: this.tick };
+        this.scoped.set(database, e);
+        this.peakScoped = Math.max(this.peakScoped, this.scoped.size + this.closing);
+        e.client.then(
+          (client) => client.on('error', () => this.forget(database, client)),
+          () => {
+            if (this.scoped.get(database) === e) this.scoped.delete(database);
+            this.wake();
+          },
+        );
+        return e;
+      }
+      let lru: [string, Scoped] | undefined;
+      for (const x of this.scoped) if (x[1].busy === 0 && (lru === undefined || x[1].used < lru[1].used)) lru = x;
+      if (lru !== undefined) await this.closeScope(lru[0]);
+      else await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-    return c;
+  }
+
+  private release(e: Scoped): void {
+    e.busy--;
+    e.used = ++this.tick;
+    if (e.busy === 0) this.wake();
+  }
+
+  /** Lets one waiting statement look again (a connection was released, closed or failed to open). */
+  private wake(): void {
+    this.waiters.shift()?.();
   }
 
   private forget(database: string, client: pg.Client): void {
-    const c = this.scoped.get(database);
-    if (c === undefined) return;
+    const e = this.scoped.get(database);
+    if (e === undefined) return;
     this.scoped.delete(database);
-    void client.end().catch(() => undefined);
+    this.closing++;
+    void client
+      .end()
+      .catch(() => undefined)
+      .finally(() => {
+        this.closing--;
+        this.wake();
+      });
   }
 
   private async closeScope(database: string): Promise<void> {
-    const c = this.scoped.get(database);
+    const e = this.scoped.get(database);
+    if (e === undefined) return;
     this.scoped.delete(database);
+    this.closing++;
     try {
-      await (await c)?.end();
+      await (await e.client).end();
     } catch {
       // already gone
+    } finally {
+      this.closing--;
+      this.wake();
     }
   }
 
@@ -165,8 +239,10 @@ export async function connectPostgres(
   c: PgConnection,
   opts: { timeoutMs: number; statementTimeoutMs: number; owner?: string },
 ): Promise<PgSession> {
+  // Loaded here, not at start-up: commands that never connect (validate, status, history) skip it.
+  const { Client } = (await import('pg')).default;
   const open: Opener = async (database) => {
-    const client = new pg.Client({
+    const client = new Client({
       host: address,
       port: c.port,
       user: c.user,
@@ -214,6 +290,7 @@ export async function connectPostgres(
         ...(row.dd === null ? {} : { dataDir: row.dd }),
       },
       open,
+      c.connections ?? 4,
     );
     session.stats.statements = 1;
     return session;

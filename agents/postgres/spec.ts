@@ -47,6 +47,11 @@ export const connectionSchema = z.strictObject({
   user: name('user').default('postgres'),
   database: name('database').default('postgres'),
   password: secretRef.optional(),
+  /**
+   * At most this many connections to other databases at any time (their catalogs: schemas,
+   * extensions, object privileges), besides the admin one. Defaults to 4.
+   */
+  connections: z.number().int().min(1).max(64).default(4),
 });
 
 const membership = z.union([
@@ -290,6 +295,20 @@ export function databasesInScope(c: PostgresCluster): Set<string> {
     ...c.schemas.map((s) => s.database),
     ...c.extensions.map((e) => e.database),
     ...c.privileges.map((p) => p.database),
+    ...c.defaultPrivileges.map((p) => p.database),
+  ]);
+}
+
+/**
+ * Databases whose catalogs setpoint reads (over a connection to each): those the file declares
+ * something inside of — a schema, an extension, a privilege on an object in it, a default privilege.
+ * A database that is only declared (or only granted on) is seen from pg_database alone.
+ */
+export function databasesInside(c: PostgresCluster): Set<string> {
+  return new Set([
+    ...c.schemas.map((s) => s.database),
+    ...c.extensions.map((e) => e.database),
+    ...c.privileges.filter((p) => p.on !== 'database').map((p) => p.database),
     ...c.defaultPrivileges.map((p) => p.database),
   ]);
 }
