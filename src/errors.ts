@@ -73,11 +73,41 @@ export function formatProblem(p: SpecProblem): string {
   return `${p.file}:${p.line}:${p.col} ${p.path === '' ? '(document)' : p.path}: ${p.message}`;
 }
 
+/**
+ * Problems as lines, the same problem at many places grouped: the first in full, then
+ * `  and 1,999 more like this: users[1] (line 12), users[2] (line 16), ...`. A problem is "the same"
+ * when its message is, and its path is but for list indexes.
+ */
+export function formatProblems(problems: readonly SpecProblem[], listed = 5): string[] {
+  const groups = new Map<string, SpecProblem[]>();
+  for (const p of problems) {
+    const k = `${p.file}\0${p.path.replace(/\[\d+\]/g, '[]')}\0${p.message}`;
+    const g = groups.get(k);
+    if (g === undefined) groups.set(k, [p]);
+    else g.push(p);
+  }
+  const out: string[] = [];
+  for (const g of groups.values()) {
+    const [first, ...rest] = g;
+    if (first === undefined) continue;
+    if (rest.length <= 2) {
+      out.push(...g.map(formatProblem));
+      continue;
+    }
+    const where = rest.slice(0, listed).map((p) => `${p.path} (line ${p.line})`);
+    out.push(
+      formatProblem(first),
+      `  and ${rest.length.toLocaleString('en-US')} more like this: ${where.join(', ')}${rest.length > listed ? ', ...' : ''}`,
+    );
+  }
+  return out;
+}
+
 /** The desired-state file was rejected; `problems` lists every problem found, not only the first. */
 export class SpecError extends SetpointError {
   readonly problems: SpecProblem[];
   constructor(problems: SpecProblem[]) {
-    super('spec.invalid', problems.map(formatProblem).join('\n'), { terminal: true });
+    super('spec.invalid', formatProblems(problems).join('\n'), { terminal: true });
     this.problems = problems;
   }
 }

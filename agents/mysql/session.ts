@@ -1,5 +1,5 @@
 /** A MySQL/MariaDB session: one mysql2 connection, its flavor learned once, statements counted. */
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import type { BaseFacts, ErrorClass, KindContext, Session } from '../../src/engine.js';
 import type { ErrorCode } from '../../src/errors.js';
 import type { MysqlCluster } from './spec.js';
@@ -102,7 +102,9 @@ export async function connectMysql(
   c: MysqlConnection,
   opts: { timeoutMs: number; statementTimeoutMs: number; owner?: string },
 ): Promise<MysqlSession> {
-  const conn = await mysql.createConnection({
+  // Loaded here, not at start-up: commands that never connect (validate, status, history) skip it.
+  const { createConnection } = (await import('mysql2/promise')).default;
+  const conn = await createConnection({
     host: address,
     port: c.port,
     user: c.user,

@@ -4,7 +4,7 @@
  * loading the engines (mysql2, pg, ssh2, zod): a large part of the CLI's start-up.
  */
 import { join } from 'node:path';
-import { SetpointError, SpecError, formatProblem } from '../errors.js';
+import { SetpointError, SpecError, formatProblems } from '../errors.js';
 import { historyError, isHistoryFault } from '../history/errors.js';
 
 /** Exit codes: 0 ok / nothing to do, 1 error, 2 drift (plan), 3 not converged (apply). */
@@ -23,7 +23,7 @@ export function historyPath(opt: string | undefined): string {
 /** Prints an error the way users should read it, and returns its exit code. */
 export function report(err: unknown): number {
   if (err instanceof SpecError) {
-    for (const p of err.problems) process.stderr.write(formatProblem(p) + '\n');
+    for (const line of formatProblems(err.problems)) process.stderr.write(line + '\n');
     process.stderr.write(`${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} found.\n`);
     return err.exitCode;
   }

@@ -200,14 +200,16 @@ export async function reconcileCluster(
       if (decision.needsHuman === undefined) delete outcome.needsHuman;
       else outcome.needsHuman = decision.needsHuman;
       outcome.endedAt = Date.now();
-      if (!acting || decision.run.length === 0 || aborted(opts.signal)) break;
-      if (step === 0) deps.history?.recordDrift(t, outcome.drift, deps.specVersion, time);
-      if (step >= maxSteps) {
-        outcome.more = true;
-        break;
-      }
-      // Act (I/O): every member's lease first, so no other daemon acts on any of them meanwhile.
-      if (deps.owner !== undefined && t.engine.lease !== undefined) {
+      // Every member's lease, whenever this pass may act (even with nothing to do now): a session
+      // opened again after a restart takes it back at once, so a second daemon or `setpoint switchover`
+      // sees who keeps the cluster, and no one else acts on any member meanwhile.
+      if (
+        acting &&
+        t.policy.mode !== 'observe' &&
+        !aborted(opts.signal) &&
+        deps.owner !== undefined &&
+        t.engine.lease !== undefined
+      ) {
         let holder: string | undefined;
         for (const m of members) {
           if (m.session === undefined || leased.has(m.session)) continue;
@@ -226,6 +228,13 @@ export async function reconcileCluster(
           break;
         }
       }
+      if (!acting || decision.run.length === 0 || aborted(opts.signal)) break;
+      if (step === 0) deps.history?.recordDrift(t, outcome.drift, deps.specVersion, time);
+      if (step >= maxSteps) {
+        outcome.more = true;
+        break;
+      }
+      // Act (I/O).
       const runKey = decision.run.map(changeKey).join('\n');
       if (runKey === lastRun) {
         outcome.error = {

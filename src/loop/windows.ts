@@ -2,10 +2,19 @@
  * Maintenance windows (cron start + duration, in a time zone) and the gate that lets disruptive
  * changes run one host of a cluster at a time, the next only after the previous is healthy again.
  */
-import { CronExpressionParser } from 'cron-parser';
+import { createRequire } from 'node:module';
+import type { CronExpressionParser as Parser } from 'cron-parser';
 import type { MaintenanceWindow } from '../spec/types.js';
 import type { StepPolicy } from './policy.js';
 import type { TargetBase } from './targets.js';
+
+/** cron-parser, loaded the first time a window is looked at (files without windows never need it). */
+let parser: typeof Parser | undefined;
+function cronParser(): typeof Parser {
+  parser ??= (createRequire(import.meta.url)('cron-parser') as { CronExpressionParser: typeof Parser })
+    .CronExpressionParser;
+  return parser;
+}
 
 export type WindowState = { open: true; until: Date } | { open: false; next?: Date };
 
@@ -15,13 +24,13 @@ export function windowState(windows: readonly MaintenanceWindow[], now: Date): W
   let until: Date | undefined;
   for (const w of windows) {
     // The latest start at or before now: parse from just after now and step back.
-    const back = CronExpressionParser.parse(w.cron, { currentDate: new Date(now.getTime() + 1000), tz: w.timezone });
+    const back = cronParser().parse(w.cron, { currentDate: new Date(now.getTime() + 1000), tz: w.timezone });
     const start = back.prev().toDate();
     const end = new Date(start.getTime() + w.minutes * 60_000);
     if (start.getTime() <= now.getTime() && end.getTime() > now.getTime()) {
       if (until === undefined || end > until) until = end;
     }
-    const fwd = CronExpressionParser.parse(w.cron, { currentDate: now, tz: w.timezone });
+    const fwd = cronParser().parse(w.cron, { currentDate: now, tz: w.timezone });
     const n = fwd.next().toDate();
     if (next === undefined || n < next) next = n;
   }
@@ -37,7 +46,7 @@ export function checkWindow(cron: string, timezone: string): string | undefined 
     return `unknown time zone "${timezone}" (expected an IANA name like UTC or Europe/Berlin)`;
   }
   try {
-    CronExpressionParser.parse(cron, { tz: timezone });
+    cronParser().parse(cron, { tz: timezone });
   } catch (err) {
     return `invalid cron expression "${cron}": ${(err as Error).message}`;
   }

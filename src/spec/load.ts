@@ -5,13 +5,22 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import type { AnyEngine } from '../engine.js';
 import { SetpointError, SpecError, type SpecProblem } from '../errors.js';
 import { describeRef, resolveSecret, secretRefs } from '../secret.js';
+import { fastLoad } from './fast-yaml.js';
 import { clusterBaseShape, hostBaseShape, objectName, policySchema } from './schema.js';
 import type { LoadedSpec, Spec } from './types.js';
+
+/** The `yaml` package (positions, precise errors), loaded only when a file needs the slow path or a place is located. */
+let yamlLib: typeof import('yaml') | undefined;
+function yaml(): typeof import('yaml') {
+  yamlLib ??= createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return yamlLib;
+}
 
 type Path = (string | number)[];
 
@@ -61,26 +70,40 @@ export function parseSpec(
   engines: readonly AnyEngine[],
   opts: LoadOptions = {},
 ): LoadedSpec {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
   const problems: SpecProblem[] = [];
-  const at = (offset: number) => lineCounter.linePos(offset);
-
-  for (const e of doc.errors) {
-    const pos = e.linePos?.[0] ?? at(e.pos[0]);
-    problems.push({ file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0] ?? e.message });
-  }
-  if (problems.length > 0) throw new SpecError(problems);
-
+  // The document with positions is composed only when something is to be located (or the fast
+  // path cannot decide): on a valid file of thousands of objects it is most of the load time.
+  let composed: { doc: Document; lines: LineCounter } | undefined;
+  const compose = () => {
+    if (composed === undefined) {
+      const lines = new (yaml().LineCounter)();
+      composed = {
+        doc: yaml().parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false, strict: true }),
+        lines,
+      };
+    }
+    return composed;
+  };
   let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: 1000 });
-  } catch (err) {
-    throw new SpecError([{ file, line: 1, col: 1, path: '', message: (err as Error).message }]);
+  const fast = fastLoad(text);
+  if (fast !== undefined) data = fast.data;
+  else {
+    const { doc, lines } = compose();
+    for (const e of doc.errors) {
+      const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
+      problems.push({ file, line: pos.line, col: pos.col, path: '', message: e.message.split('\n')[0] ?? e.message });
+    }
+    if (problems.length > 0) throw new SpecError(problems);
+    try {
+      data = doc.toJS({ maxAliasCount: 1000 });
+    } catch (err) {
+      throw new SpecError([{ file, line: 1, col: 1, path: '', message: (err as Error).message }]);
+    }
   }
   const report = (path: Path, message: string, keyOf?: string) => {
+    const { doc, lines } = compose();
     const offset = locate(doc, path, keyOf);
-    const pos = at(offset);
+    const pos = lines.linePos(offset);
     problems.push({
       file,
       line: pos.line,
@@ -109,8 +132,8 @@ export function locator(s: { file: string; text: string }): (path: Path) => stri
   let doc: { doc: Document; lines: LineCounter } | undefined;
   return (path) => {
     if (doc === undefined) {
-      const lines = new LineCounter();
-      doc = { doc: parseDocument(s.text, { lineCounter: lines }), lines };
+      const lines = new (yaml().LineCounter)();
+      doc = { doc: yaml().parseDocument(s.text, { lineCounter: lines }), lines };
     }
     const pos = doc.lines.linePos(locate(doc.doc, path));
     return `${s.file}:${pos.line}:${pos.col} ${formatPath(path)}:`;
@@ -254,6 +277,7 @@ function locate(doc: Document, path: Path, keyOf?: string): number {
   let node: unknown = doc.contents;
   let offset = doc.contents?.range?.[0] ?? 0;
   const steps = keyOf === undefined ? path : [...path, keyOf];
+  const { isMap, isPair, isScalar, isSeq } = yaml();
   for (let i = 0; i < steps.length; i++) {
     const seg = steps[i];
     if (isMap(node)) {

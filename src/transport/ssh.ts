@@ -8,7 +8,7 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'ssh2';
+import type { Client } from 'ssh2';
 import { SetpointError } from '../errors.js';
 import type { SshSpec } from '../spec/types.js';
 
@@ -185,7 +185,9 @@ export class SshSession implements Shell {
       );
       return false;
     };
-    const client = new Client();
+    // Loaded on the first connection: SQL-only fleets and commands that never connect skip it.
+    const { Client: SshClient } = await import('ssh2');
+    const client = new SshClient();
     await new Promise<void>((resolve, reject) => {
       const sock = netConnect({ host: address, port: spec.port });
       // ssh2 leaves Nagle on: each sequential exec would cost ~90 ms on loopback.

@@ -395,6 +395,18 @@ test('setpoint switchover --now: the file names db1, no window is open; the comm
     20_000,
     200,
   );
+  // The daemon holds every member's lease again (db2 restarted in the test before: its lease is re-taken
+  // on the next connection), so the command must ask the daemon rather than act itself.
+  await waitFor(
+    "the daemon holds every member's lease",
+    async () => {
+      for (const n of NAMES)
+        if ((await one<{ who: unknown }>(n, "SELECT IS_USED_LOCK('setpoint.lease') AS who")).who === null) return false;
+      return true;
+    },
+    20_000,
+    100,
+  );
   const wrong = await cli(['switchover', '-f', file, '--cluster', 'orders', '--to', 'db2', '--db', db]);
   assert.equal(wrong.code, 1);
   assert.match(wrong.stderr, /the file names db1 as the primary of orders, not db2: edit replication.primary first/);
