@@ -242,3 +242,46 @@ test('text output escapes control characters, so a name cannot forge lines', () 
   assert.equal(printable('evil\nline\t\u001b[31m'), 'evil\\nline\\t\\x1b[31m');
   assert.equal(table(['A', 'B'], [['x\ny', 'z']]), 'A     B\nx\\ny  z\n');
 });
+
+test('the same problem at many places is printed once with a count; every one is kept for --json', () => {
+  const users = Array.from({ length: 2000 }, (_, i) => `      - { name: u${i}, host: "%" }`).join('\n');
+  const text = `version: 1
+hosts:
+  h: { address: 127.0.0.1, mysql: { user: root } }
+clusters:
+  c:
+    engine: mysql
+    members: [h]
+    users:
+${users}
+    databases: [{ name: "bad name\\u0000" }]
+`;
+  let err: unknown;
+  try {
+    parseSpec(text, 'big.yaml', engines);
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof SpecError);
+  assert.equal(err.problems.filter((p) => /needs a password/.test(p.message)).length, 2000);
+  const lines = err.message.split('\n');
+  assert.match(lines[0] ?? '', /^big\.yaml:9:9 clusters\.c\.users\[0\]: a user needs a password/);
+  assert.match(
+    lines[1] ?? '',
+    /^ {2}and 1,999 more like this: clusters\.c\.users\[1\] \(line 10\), clusters\.c\.users\[2\] \(line 11\), .*, \.\.\.$/,
+  );
+  // A different problem is its own line, not folded into the count.
+  assert.ok(
+    lines.some((l) => /databases\[0\]\.name: .*NUL/.test(l)),
+    lines.join('\n'),
+  );
+  assert.equal(lines.length, 3);
+  // A valid file of the same size takes the fast path: nothing composed, same data as the slow path.
+  const ok = parseSpec(
+    text.replace(/host: "%" \}/g, 'host: "%", password: { env: X } }').replace(/\n {4}databases.*\n/, '\n'),
+    'big.yaml',
+    engines,
+    { secrets: false },
+  );
+  assert.equal(ok.spec.clusters.c?.users.length, 2000);
+});
