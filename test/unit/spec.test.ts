@@ -283,5 +283,5 @@ ${users}
     engines,
     { secrets: false },
   );
-  assert.equal(ok.spec.clusters.c?.users.length, 2000);
+  assert.equal((ok.spec.clusters.c as { users?: unknown[] } | undefined)?.users?.length, 2000);
 });
