@@ -11,7 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH, machine, OUT, ROOT, type BenchResult, type Table } from './lib/report.js';
 
-const ALL = ['noop', 'converge', 'latency', 'fleet', 'history', 'ssh', 'switchover', 'load'] as const;
+const ALL = ['noop', 'converge', 'latency', 'fleet', 'history', 'ssh', 'switchover', 'load', 'peers'] as const;
 const only = process.argv.slice(2).filter((a) => (ALL as readonly string[]).includes(a));
 /** `--report`: only rewrite RESULTS.md from bench/out (after editing bench/analysis.md, say). */
 const reportOnly = process.argv.includes('--report');

@@ -54,7 +54,7 @@ export interface ClientRun {
   wallMs: number;
 }
 
-function runClient(cmd: string, args: string[], input: string, env?: NodeJS.ProcessEnv): Promise<ClientRun> {
+export function runClient(cmd: string, args: string[], input: string, env?: NodeJS.ProcessEnv): Promise<ClientRun> {
   return new Promise((done, fail) => {
     const t0 = performance.now();
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
