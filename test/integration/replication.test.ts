@@ -214,6 +214,7 @@ test('a planned switchover under a steady writer: no committed row lost, never t
   const committed: number[] = [];
   let stop = false;
   let seq = 0;
+  let refused = 0;
   const writer = (async () => {
     const conns = new Map<Name, mysql.Connection>();
     for (const n of NAMES) conns.set(n, await mysql.createConnection({ host: addr(n), user: 'app', password: APP_PW }));
@@ -225,6 +226,7 @@ test('a planned switchover under a steady writer: no committed row lost, never t
         committed.push(id);
       } catch {
         // read-only (or moving): find the writable member and go on
+        refused++;
         for (const n of NAMES) {
           const [r] = await (conns.get(n) as mysql.Connection).query<mysql.RowDataPacket[]>('SELECT @@read_only AS ro');
           if (Number(r[0]?.ro) === 0) at = n;
@@ -263,7 +265,9 @@ test('a planned switchover under a steady writer: no committed row lost, never t
     samples.every((n) => n <= 1),
     `never two writable members: ${JSON.stringify(samples.filter((n) => n > 1).length)} samples had more`,
   );
-  assert.ok(samples.includes(0), 'between fence and promote, none is writable (the window where writes stop)');
+  // Writes stop between fence and promote (~25 ms: too short for the sampler to be sure to see): the
+  // writer was refused by the fenced primary, and history has the fence before the promotion (below).
+  assert.ok(refused > 0, 'the writer was refused while db1 was fenced');
   // Every committed row, on every member; the same GTID position everywhere.
   await waitFor(
     'replicas caught up',
