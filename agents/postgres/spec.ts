@@ -39,8 +39,11 @@ const roleName = name('role name')
   .refine((s) => !s.startsWith('pg_'), 'role names starting with "pg_" are reserved for built-in roles')
   .refine((s) => s !== 'public' && s !== 'none' && s !== PUBLIC, `"public" and "none" are reserved role names`);
 
-/** A role a grant or membership may name: any role, or PUBLIC where PUBLIC makes sense. */
-const granteeName = name('role name');
+/**
+ * A role a grant or membership may name: any role, or PUBLIC where PUBLIC makes sense. `public` in
+ * lower case is PUBLIC too, as PostgreSQL reads it (no role can be called "public").
+ */
+const granteeName = name('role name').transform((s) => (s === 'public' ? PUBLIC : s));
 
 export const connectionSchema = z.strictObject({
   port: z.number().int().min(1).max(65535).default(5432),

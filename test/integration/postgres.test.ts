@@ -518,6 +518,37 @@ test('role, database and schema names with quotes, spaces, upper case and non-AS
   for (const pw of PASSWORDS) assert.ok(!historyBytes(db).includes(pw));
 });
 
+test('a grant to `public` in lower case is a grant to PUBLIC, as PostgreSQL reads it: revoked by hand, put back', async () => {
+  const address = '127.0.31.3';
+  const p = pgOf(3);
+  const file = tmp.file(
+    'public.yaml',
+    spec(
+      address,
+      `    databases:
+      - { name: pub, strategy: file_copy }
+    privileges:
+      - { database: pub, role: public, on: database, privileges: [CONNECT, TEMPORARY] }`,
+    ),
+  );
+  const db = tmp.file('public.db');
+  const first = await run(['apply', '-f', file, '--once', '--db', db]);
+  assert.equal(first.code, 0, first.stdout + first.stderr);
+  await p.sql('REVOKE CONNECT, TEMPORARY ON DATABASE pub FROM PUBLIC');
+  const drift = await run(['plan', '-f', file, '--json']);
+  assert.equal(drift.code, 2, drift.stdout + drift.stderr);
+  assert.match(drift.stdout, /grant CONNECT, TEMPORARY on database pub to PUBLIC/);
+  const again = await run(['apply', '-f', file, '--once', '--db', db]);
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  assert.equal(
+    await p.sql(
+      "SELECT has_database_privilege('public', 'pub', 'CONNECT') AND has_database_privilege('public', 'pub', 'TEMPORARY')",
+    ),
+    't',
+  );
+  assert.equal((await run(['plan', '-f', file])).code, 0);
+});
+
 test('no declared password appears in anything the CLI printed', () => {
   assert.ok(printed.length > 0);
   for (const pw of PASSWORDS) assert.ok(!printed.includes(pw), 'no password in CLI output');
