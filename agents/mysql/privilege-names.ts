@@ -2,6 +2,7 @@
  * Privilege names and sets, normalized so a converged server shows no drift: case, spacing,
  * aliases, order, and ALL PRIVILEGES against the privileges that level has on this server.
  */
+import { suggest } from '../../src/names.js';
 import { atLeast, type Flavor } from './session.js';
 import type { GrantTarget } from './quote.js';
 
@@ -94,6 +95,18 @@ const MYSQL8_DYNAMIC = [
   'TELEMETRY_LOG_ADMIN',
   'XA_RECOVER_ADMIN',
 ];
+
+/**
+ * Why a declared privilege name (normalized) is not one, with a did-you-mean; undefined when it is.
+ * A name in MySQL 8's dynamic style (words joined by `_`) is taken as given: plugins register more.
+ */
+export function privilegeNameProblem(declared: string, normalized: string): string | undefined {
+  const words = [ALL, 'USAGE', GRANT_OPTION, 'PROXY'];
+  if (KNOWN.has(normalized) || words.includes(normalized) || /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$/.test(normalized))
+    return undefined;
+  const hint = suggest(normalized, [...words, ...KNOWN]);
+  return `"${declared}" is not a privilege name${hint === undefined ? '' : ` (did you mean "${hint}"?)`}`;
+}
 
 /**
  * The privileges ALL PRIVILEGES means at a grant level on a server of this flavor. On MySQL 8 the

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { secretRef } from '../../src/spec/schema.js';
 import type { ClusterBase } from '../../src/spec/types.js';
-import { normalizePrivilege } from './privilege-names.js';
+import { normalizePrivilege, privilegeNameProblem } from './privilege-names.js';
 import { parseGrantTarget } from './quote.js';
 
 /** Schemas setpoint never creates, alters or drops. */
@@ -47,8 +47,9 @@ const privilege = z
   .min(1)
   .transform((p, ctx) => {
     const n = normalizePrivilege(p);
-    if (n === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${p}" is not a privilege name` });
+    const problem = n === undefined ? `"${p}" is not a privilege name` : privilegeNameProblem(p, n);
+    if (n === undefined || problem !== undefined) {
+      ctx.addIssue({ code: 'custom', message: problem ?? `"${p}" is not a privilege name` });
       return z.NEVER;
     }
     return n;

@@ -54,13 +54,17 @@ export function register(program: Command): void {
         });
         try {
           const listen = opts.listen ?? (process.env.SETPOINT_LISTEN === '' ? undefined : process.env.SETPOINT_LISTEN);
-          return await runDaemon({
+          const code = await runDaemon({
             file: opts.file,
             db: historyPath(opts.db),
             engines: await engines(),
             log,
             ...(listen === undefined ? {} : { listen }),
           });
+          // Stopped: history is closed and the pools are too. A connection a pass opened while it was
+          // being abandoned (a reconnect in flight at SIGTERM) must not keep the process up.
+          setTimeout(() => process.exit(code), 200).unref();
+          return code;
         } catch (err) {
           return report(err);
         }

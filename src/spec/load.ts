@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { AnyEngine } from '../engine.js';
 import { SetpointError, SpecError, type SpecProblem } from '../errors.js';
 import { describeRef, resolveSecret, secretRefs } from '../secret.js';
+import { suggest } from '../names.js';
 import { fastLoad } from './fast-yaml.js';
 import { clusterBaseShape, hostBaseShape, objectName, policySchema } from './schema.js';
 import type { LoadedSpec, Spec } from './types.js';
@@ -343,30 +344,3 @@ function knownKeys(schema: z.ZodType, path: Path): string[] {
   return d?.type === 'object' ? Object.keys(d.shape) : [];
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
-
-function suggest(word: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestScore = Infinity;
-  for (const c of candidates) {
-    const d = distance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestScore) {
-      bestScore = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestScore <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] ?? 0;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] ?? 0;
-      row[j] = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length] ?? 0;
-}

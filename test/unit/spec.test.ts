@@ -285,3 +285,41 @@ ${users}
   );
   assert.equal((ok.spec.clusters.c as { users?: unknown[] } | undefined)?.users?.length, 2000);
 });
+
+test('MySQL privilege names are checked at validate, located, with a did-you-mean; dynamic ones are taken as given', () => {
+  const file = (privs: string) => `version: 1
+hosts:
+  h: { address: 127.0.0.1, mysql: { user: root } }
+clusters:
+  c:
+    engine: mysql
+    members: [h]
+    users:
+      - { name: u, host: "%", password: { file: ${pw} }, grants: [{ privileges: [${privs}], on: "a.*" }] }
+`;
+  const got = problems(file('SELCT, INSERT, "CREATE TEMPORARY TABLE"'));
+  assert.match(
+    got[0] ?? '',
+    /^f\.yaml:9:\d+ clusters\.c\.users\[0\]\.grants\[0\]\.privileges\[0\]: "SELCT" is not a privilege name \(did you mean "SELECT"\?\)/,
+  );
+  assert.match(
+    got[1] ?? '',
+    /privileges\[2\]: "CREATE TEMPORARY TABLE" is not a privilege name \(did you mean "CREATE TEMPORARY TABLES"\?\)/,
+  );
+  assert.equal(got.length, 2);
+  // Known names in any spelling and alias, and MySQL 8 dynamic privileges (plugins register more), pass.
+  const ok = parseSpec(
+    file('select, "show  view", ALL, REPLICA MONITOR, BACKUP_ADMIN, SOME_PLUGIN_ADMIN'),
+    'f.yaml',
+    engines,
+  );
+  const users = (ok.spec.clusters.c as { users?: { grants: { privileges: string[] }[] }[] } | undefined)?.users;
+  assert.deepEqual(users?.[0]?.grants[0]?.privileges, [
+    'SELECT',
+    'SHOW VIEW',
+    'ALL PRIVILEGES',
+    'SLAVE MONITOR',
+    'BACKUP_ADMIN',
+    'SOME_PLUGIN_ADMIN',
+  ]);
+});
