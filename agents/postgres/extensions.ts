@@ -20,6 +20,8 @@ export interface ExtensionState {
 }
 
 const KIND = 'postgres.extension';
+/** `version: latest`: kept at the server's default version for the extension (ALTER EXTENSION ... UPDATE). */
+const LATEST = 'latest';
 
 /** What the extensions observation learns beside the installed extensions. */
 export interface ExtensionsExtra {
@@ -90,7 +92,7 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession, 
     return extensionsFrom(rows, missing);
   },
 
-  diff(desired, { items: observed }, ctx) {
+  diff(desired, { items: observed, extra: info }, ctx) {
     const c = ctx.cluster;
     const drift: Drift[] = [];
     for (const [id, d] of desired) {
@@ -99,8 +101,10 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession, 
         drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
         continue;
       }
-      if (d.version !== undefined && d.version !== o.version)
-        drift.push({ kind: KIND, id, field: 'version', desired: d.version, observed: o.version });
+      // `latest`: the version the server's package installs by default (its newest, as shipped).
+      const want = d.version === LATEST ? info.available.get(d.database)?.get(d.name) : d.version;
+      if (want !== undefined && want !== o.version)
+        drift.push({ kind: KIND, id, field: 'version', desired: want, observed: o.version });
       if (d.schema !== undefined && d.schema !== o.schema)
         drift.push({ kind: KIND, id, field: 'schema', desired: d.schema, observed: o.schema });
     }
@@ -151,7 +155,7 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession, 
         let sql = `CREATE EXTENSION ${quoteIdent(spec.name)}`;
         const params: unknown[] = [];
         if (spec.schema !== undefined) sql += ` SCHEMA ${quoteIdent(spec.schema)}`;
-        if (spec.version !== undefined) {
+        if (spec.version !== undefined && spec.version !== LATEST) {
           params.push(spec.version);
           sql += ` VERSION $${params.length}`;
         }
@@ -161,7 +165,7 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession, 
           action: 'create',
           risk: 'safe',
           phase: PHASE.extensions,
-          summary: `create extension ${nameId(spec.name)}${spec.version === undefined ? '' : ` version ${spec.version}`} ${where}`,
+          summary: `create extension ${nameId(spec.name)}${spec.version === undefined || spec.version === LATEST ? '' : ` version ${spec.version}`} ${where}`,
           statements: [{ sql, params, scope: spec.database }],
           ...(blocked === undefined ? {} : { blocked }),
         });
@@ -172,13 +176,15 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession, 
           action: 'alter',
           risk: 'safe',
           phase: PHASE.extensions,
-          summary: `update extension ${nameId(spec.name)} ${where} from ${String(d.observed)} to ${spec.version}`,
+          summary: `update extension ${nameId(spec.name)} ${where} from ${String(d.observed)} to ${String(d.desired)}`,
           statements: [
-            {
-              sql: `ALTER EXTENSION ${quoteIdent(spec.name)} UPDATE TO $1`,
-              params: [spec.version],
-              scope: spec.database,
-            },
+            spec.version === LATEST
+              ? { sql: `ALTER EXTENSION ${quoteIdent(spec.name)} UPDATE`, scope: spec.database }
+              : {
+                  sql: `ALTER EXTENSION ${quoteIdent(spec.name)} UPDATE TO $1`,
+                  params: [spec.version],
+                  scope: spec.database,
+                },
           ],
           ...(blocked === undefined ? {} : { blocked }),
         });

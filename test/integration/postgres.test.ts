@@ -549,6 +549,30 @@ test('a grant to `public` in lower case is a grant to PUBLIC, as PostgreSQL read
   assert.equal((await run(['plan', '-f', file])).code, 0);
 });
 
+test('extension `version: latest` keeps an old install updated to the version the server ships by default, then no change', async () => {
+  const address = '127.0.31.3';
+  const p = pgOf(3);
+  const body = (ext: string) => `    databases:
+      - { name: extdb, strategy: file_copy }
+${ext}`;
+  const db = tmp.file('ext.db');
+  const bare = tmp.file('ext0.yaml', spec(address, body('')));
+  assert.equal((await run(['apply', '-f', bare, '--once', '--db', db])).code, 0);
+  // An old version, installed by hand.
+  await p.sql("CREATE EXTENSION hstore VERSION '1.4'", 'extdb');
+  const file = tmp.file(
+    'ext.yaml',
+    spec(address, body('    extensions:\n      - { database: extdb, name: hstore, version: latest }')),
+  );
+  const plan = await run(['plan', '-f', file]);
+  assert.equal(plan.code, 2, plan.stdout + plan.stderr);
+  assert.match(plan.stdout, /update extension hstore in database extdb from 1\.4 to 1\.8/);
+  const apply = await run(['apply', '-f', file, '--once', '--db', db]);
+  assert.equal(apply.code, 0, apply.stdout + apply.stderr);
+  assert.equal(await p.sql("SELECT extversion FROM pg_extension WHERE extname = 'hstore'", 'extdb'), '1.8');
+  assert.equal((await run(['plan', '-f', file])).code, 0);
+});
+
 test('no declared password appears in anything the CLI printed', () => {
   assert.ok(printed.length > 0);
   for (const pw of PASSWORDS) assert.ok(!printed.includes(pw), 'no password in CLI output');
