@@ -384,3 +384,26 @@ export interface Engine<C = unknown, S extends Session = Session, F extends Base
   readonly packages?: readonly string[];
   classify(err: unknown): ErrorClass;
 }
+
+/** A change that does nothing and waits for a human: the topology is Stalled with `reason` and why. */
+export function holdChange<S extends Session>(
+  kind: string,
+  id: string,
+  summary: string,
+  why: string,
+  reason: string,
+): ClusterChange<S> {
+  return {
+    kind,
+    id,
+    action: 'hold',
+    risk: 'safe',
+    phase: 0,
+    summary,
+    members: [],
+    commands: [],
+    run: () => Promise.resolve(),
+    blocked: why,
+    needsHuman: reason,
+  };
+}

@@ -11,7 +11,15 @@
  * observe() reads each member (two statements); decide() is pure. The cluster pass (src/loop/cluster.ts)
  * takes every member's lease, gates disruptive steps and records each step.
  */
-import type { ClusterChange, Drift, MemberSession, MemberTopology, Topology, TopologyPlan } from '../../src/engine.js';
+import {
+  holdChange,
+  type ClusterChange,
+  type Drift,
+  type MemberSession,
+  type MemberTopology,
+  type Topology,
+  type TopologyPlan,
+} from '../../src/engine.js';
 import { PassThrough } from 'node:stream';
 import { SetpointError } from '../../src/errors.js';
 import type { Secret, SecretRef } from '../../src/secret.js';
@@ -409,18 +417,7 @@ export function decideReplication(
   const add = (c: Omit<ClusterChange<MysqlSession>, 'kind' | 'id'> & { id?: string }) =>
     changes.push({ kind: KIND, id: c.id ?? cluster, ...c });
   const stuck = (id: string, summary: string, why: string, reason: string) =>
-    add({
-      id,
-      action: 'hold',
-      risk: 'safe',
-      phase: 0,
-      summary,
-      members: [],
-      commands: [],
-      run: () => Promise.resolve(),
-      blocked: why,
-      needsHuman: reason,
-    });
+    changes.push(holdChange<MysqlSession>(KIND, id, summary, why, reason));
   const errantOn = (m: MemberReplication, ref: MemberReplication) =>
     errantGtids(m.gtidState, ref.gtidState, flavor.kind);
   const repoint = (m: MemberReplication, to: string): void => {

@@ -21,6 +21,7 @@ import type {
   Topology,
   TopologyPlan,
 } from '../../src/engine.js';
+import { holdChange } from '../../src/engine.js';
 import { z } from 'zod';
 import { SetpointError } from '../../src/errors.js';
 import { Secret } from '../../src/secret.js';
@@ -507,18 +508,7 @@ export function decidePgReplication(
   const add = (c: Omit<ClusterChange<PgSession>, 'kind' | 'id'> & { id?: string }) =>
     changes.push({ kind: KIND, id: c.id ?? cluster, ...c });
   const stuck = (id: string, summary: string, why: string, reason: string) =>
-    add({
-      id,
-      action: 'hold',
-      risk: 'safe',
-      phase: 0,
-      summary,
-      members: [],
-      commands: [],
-      run: () => Promise.resolve(),
-      blocked: why,
-      needsHuman: reason,
-    });
+    changes.push(holdChange<PgSession>(KIND, id, summary, why, reason));
   const p = observed.get(P);
   const e = want.endpoints[P];
   if (p === undefined || !p.reachable || e === undefined) {
