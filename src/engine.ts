@@ -43,6 +43,21 @@ export interface Session extends SqlClient {
   /** True once the connection is known to be broken; the pool then opens a new one. */
   readonly broken: boolean;
   close(): Promise<void>;
+  /**
+   * Runs groups of statements (a group is one change's) in order, in as few round trips as the server
+   * allows where `batchable` says so, one by one otherwise. Resolves to how many groups ran to
+   * completion; `error` is the failure of the group after them (the groups after that one did not run).
+   * Sessions without it run every statement alone.
+   */
+  batch?(groups: readonly (readonly Statement[])[]): Promise<BatchResult>;
+  /** Whether `s` may share a round trip with other statements (DDL the server runs in one request). */
+  batchable?(s: Statement): boolean;
+}
+
+/** What `Session.batch` did: `done` groups completed; `error` stopped the next one. */
+export interface BatchResult {
+  done: number;
+  error?: unknown;
 }
 
 /** One difference between the desired and the observed state of one resource. JSON-safe, no secrets. */

@@ -22,6 +22,47 @@ export interface LoggerOptions {
   stream?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
+/** Lines waiting to be written, per stream; written together every FLUSH_MS, at BUFFER_BYTES, and at exit. */
+const FLUSH_MS = 25;
+const BUFFER_BYTES = 64 * 1024;
+const pending = new Map<NodeJS.WritableStream, string>();
+let timer: NodeJS.Timeout | undefined;
+
+function flushAll(): void {
+  if (timer !== undefined) clearTimeout(timer);
+  timer = undefined;
+  for (const [stream, text] of pending) {
+    pending.delete(stream);
+    stream.write(text);
+  }
+}
+
+/**
+ * Writes a line. A terminal gets it at once; a pipe or file (journald, a log collector) gets lines in
+ * batches: a pass that makes thousands of changes would otherwise spend a system call per line.
+ * Whatever is pending is written when the process exits (a pipe or file write there is synchronous).
+ */
+function emit(stream: NodeJS.WritableStream & { isTTY?: boolean }, line: string): void {
+  if (stream.isTTY === true) {
+    stream.write(line);
+    return;
+  }
+  const text = (pending.get(stream) ?? '') + line;
+  pending.set(stream, text);
+  if (text.length >= BUFFER_BYTES) flushAll();
+  else if (timer === undefined) {
+    timer = setTimeout(flushAll, FLUSH_MS);
+    timer.unref();
+  }
+}
+
+process.on('exit', flushAll);
+
+/** Writes every pending log line now (before a command prints its result, or exits). */
+export function flushLogs(): void {
+  flushAll();
+}
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const stream = opts.stream ?? process.stdout;
   const json = opts.json ?? stream.isTTY !== true;
@@ -30,13 +71,13 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     if (ORDER[level] < min) return;
     const time = new Date().toISOString();
     if (json) {
-      stream.write(JSON.stringify({ time, level, msg, ...fields }) + '\n');
+      emit(stream, JSON.stringify({ time, level, msg, ...fields }) + '\n');
     } else {
       const extra = Object.entries(fields)
         .filter(([, v]) => v !== undefined)
         .map(([k, v]) => `${k}=${typeof v === 'string' && !/[\s\p{Cc}]/u.test(v) ? v : JSON.stringify(v)}`)
         .join(' ');
-      stream.write(`${time.slice(11, 19)} ${level.padEnd(5)} ${msg}${extra === '' ? '' : `  ${extra}`}\n`);
+      emit(stream, `${time.slice(11, 19)} ${level.padEnd(5)} ${msg}${extra === '' ? '' : `  ${extra}`}\n`);
     }
   };
   return {

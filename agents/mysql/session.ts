@@ -1,6 +1,6 @@
 /** A MySQL/MariaDB session: one mysql2 connection, its flavor learned once, statements counted. */
 import type mysql from 'mysql2/promise';
-import type { BaseFacts, ErrorClass, KindContext, Session } from '../../src/engine.js';
+import type { BaseFacts, BatchResult, ErrorClass, KindContext, Session, Statement } from '../../src/engine.js';
 import type { ErrorCode } from '../../src/errors.js';
 import type { MysqlCluster } from './spec.js';
 import { redactError, Secret } from '../../src/secret.js';
@@ -44,6 +44,18 @@ export interface MysqlConnection {
   password?: Secret;
 }
 
+// DDL that answers with an OK packet and may share a request with others (never SET GLOBAL, replication or reads).
+const BATCHABLE =
+  /^\s*(?:(?:CREATE|ALTER|DROP|RENAME)\s+(?:USER|ROLE|DATABASE|SCHEMA)\b|GRANT\b|REVOKE\b|SET\s+DEFAULT\s+ROLE\b|SET\s+PASSWORD\b)/i;
+
+/** The callback connection under mysql2's promise wrapper: its query emits `result` per statement. */
+interface CoreConnection {
+  query(
+    opts: { sql: string; values: unknown[]; timeout: number },
+    cb: (err: unknown) => void,
+  ): { on(event: 'result', fn: () => void): unknown };
+}
+
 export class MysqlSession implements Session {
   readonly stats = { statements: 0, bytesIn: 0 };
   broken = false;
@@ -81,6 +93,76 @@ export class MysqlSession implements Session {
     }
   }
 
+  /** DDL the server runs one after another from one request (multi-statements); never a query that returns rows. */
+  batchable(s: Statement): boolean {
+    return BATCHABLE.test(s.sql);
+  }
+
+  /**
+   * The groups' statements in one request per run of batchable groups (the server stops at the first
+   * error; each statement that ran answers with its own OK packet, which tells how far it got).
+   */
+  async batch(groups: readonly (readonly Statement[])[]): Promise<BatchResult> {
+    let done = 0;
+    while (done < groups.length) {
+      let end = done;
+      const list: Statement[] = [];
+      while (end < groups.length && (groups[end] as readonly Statement[]).every((x) => this.batchable(x))) {
+        list.push(...(groups[end] as readonly Statement[]));
+        end++;
+      }
+      if (list.length <= 1) {
+        // one statement, or a group that must run alone
+        try {
+          for (const x of groups[done] as readonly Statement[]) await this.query(x.sql, x.params ?? []);
+          done++;
+          continue;
+        } catch (error) {
+          return { done, error };
+        }
+      }
+      const ran = await this.multi(list);
+      if (ran.error === undefined) {
+        done = end;
+        continue;
+      }
+      // the group that holds the first statement that did not complete failed
+      let count = 0;
+      for (let g = done; g < end; g++) {
+        count += (groups[g] as readonly Statement[]).length;
+        if (count > ran.completed) return { done: g, error: ran.error };
+      }
+      return { done: end - 1, error: ran.error };
+    }
+    return { done };
+  }
+
+  /** Sends statements as one multi-statement request; counts the ones that completed. */
+  private multi(list: readonly Statement[]): Promise<{ completed: number; error?: unknown }> {
+    this.stats.statements += list.length;
+    const params = list.flatMap((x) => x.params ?? []);
+    const values = params.map((p) => (p instanceof Secret ? p.reveal() : p));
+    const sql = list.map((x) => x.sql).join(';\n');
+    const before = this.bytesRead();
+    const core = (this.conn as unknown as { connection: CoreConnection }).connection;
+    return new Promise((resolve) => {
+      let completed = 0;
+      const q = core.query({ sql, values, timeout: this.statementTimeoutMs * list.length }, (err) => {
+        this.stats.bytesIn += this.bytesRead() - before;
+        if (err === null || err === undefined) return resolve({ completed });
+        if (isConnectionError(err)) this.broken = true;
+        resolve({
+          completed,
+          error: redactError(
+            err,
+            params.filter((p) => p instanceof Secret).map((p) => p.reveal()),
+          ),
+        });
+      });
+      q.on('result', () => completed++);
+    });
+  }
+
   private bytesRead(): number {
     const stream = (this.conn as unknown as { connection?: { stream?: { bytesRead?: number } } }).connection?.stream;
     return stream?.bytesRead ?? 0;
@@ -110,7 +192,9 @@ export async function connectMysql(
     user: c.user,
     password: c.password?.reveal() ?? '',
     connectTimeout: opts.timeoutMs,
-    multipleStatements: false,
+    // A change batch is sent as one request (Session.batch): every statement is built by the dialect,
+    // identifiers through quoteIdent and values escaped by mysql2, never text from outside.
+    multipleStatements: true,
     supportBigNumbers: true,
     bigNumberStrings: true,
     dateStrings: true,

@@ -7,7 +7,7 @@
  * parameters are inlined as literals here, so what history records keeps `$1` where a secret was.
  */
 import type pg from 'pg';
-import type { BaseFacts, ErrorClass, KindContext, Session } from '../../src/engine.js';
+import type { BaseFacts, BatchResult, ErrorClass, KindContext, Session, Statement } from '../../src/engine.js';
 import type { ErrorCode } from '../../src/errors.js';
 import type { PostgresCluster } from './spec.js';
 import { redactError, Secret } from '../../src/secret.js';
@@ -64,6 +64,10 @@ export interface QueryOptions {
 
 // Statements PostgreSQL can bind parameters for; every other one (CREATE ROLE, ALTER SYSTEM, GRANT...) gets them inlined.
 const BINDABLE = /^\s*(SELECT|WITH|INSERT|UPDATE|DELETE|VALUES)\b/i;
+// Transactional utility statements that may share a simple query (never CREATE/DROP DATABASE, ALTER SYSTEM,
+// ALTER DATABASE (SET TABLESPACE cannot run in a transaction) or anything that reads).
+const BATCHABLE =
+  /^\s*(?:(?:CREATE|ALTER|DROP)\s+(?:ROLE|USER|GROUP|SCHEMA)\b|GRANT\b|REVOKE\b|COMMENT\s+ON\b|ALTER\s+DEFAULT\s+PRIVILEGES\b)/i;
 
 type Opener = (database: string) => Promise<pg.Client>;
 
@@ -96,41 +100,116 @@ export class PgSession implements Session {
     params: readonly unknown[] = [],
     opts: QueryOptions = {},
   ): Promise<T[]> {
-    const scope = opts.scope === undefined || opts.scope === this.facts.database ? undefined : opts.scope;
-    const entry = scope === undefined ? undefined : await this.acquire(scope);
-    try {
-      const client = entry === undefined ? this.admin : await entry.client;
-      return await this.run<T>(client, scope, sql, params);
-    } finally {
-      if (entry !== undefined) this.release(entry);
-    }
-  }
-
-  private async run<T>(
-    client: pg.Client,
-    scope: string | undefined,
-    sql: string,
-    params: readonly unknown[],
-  ): Promise<T[]> {
-    this.stats.statements++;
     const values = params.map((p) => (p instanceof Secret ? p.reveal() : p));
     const inline = values.length > 0 && !BINDABLE.test(sql);
     const text = inline ? inlineParams(sql, values.map(literalOf)) : sql;
-    const before = bytesRead(client);
-    try {
-      const r = await client.query<Record<string, unknown>>(inline || values.length === 0 ? text : { text, values });
-      return r.rows as T[];
-    } catch (err) {
-      if (isConnectionError(err)) {
-        if (scope === undefined) this.broken = true;
-        else this.forget(scope, client);
+    const secrets = params.filter((p) => p instanceof Secret).map((p) => p.reveal());
+    return this.send<T>(opts.scope, inline || values.length === 0 ? text : { text, values }, secrets, 1);
+  }
+
+  /** Utility statements (DDL, GRANT...) PostgreSQL runs from one simple query, as one implicit transaction. */
+  batchable(s: Statement): boolean {
+    return BATCHABLE.test(s.sql);
+  }
+
+  /**
+   * Each run of groups that are batchable and share a database goes as one simple query: one round
+   * trip and one implicit transaction, so a failure leaves none of it done; the run is then sent
+   * again in halves to find the change that fails (and do the ones before it).
+   */
+  async batch(groups: readonly (readonly Statement[])[]): Promise<BatchResult> {
+    const scopeOf = (x: Statement) => (x.scope === undefined || x.scope === this.facts.database ? '' : x.scope);
+    const one = async (g: readonly Statement[]) => {
+      for (const x of g) await this.query(x.sql, x.params ?? [], { scope: x.scope });
+    };
+    let done = 0;
+    while (done < groups.length) {
+      const first = (groups[done] as readonly Statement[])[0];
+      const scope = first === undefined ? '' : scopeOf(first);
+      let end = done;
+      const list: Statement[] = [];
+      for (; end < groups.length; end++) {
+        const g = groups[end] as readonly Statement[];
+        if (g.length === 0 || !g.every((x) => this.batchable(x) && scopeOf(x) === scope)) break;
+        list.push(...g);
       }
-      throw redactError(
-        err,
-        params.filter((p) => p instanceof Secret).map((p) => p.reveal()),
-      );
+      if (list.length <= 1) {
+        try {
+          await one(groups[done] as readonly Statement[]);
+          done++;
+          continue;
+        } catch (error) {
+          return { done, error };
+        }
+      }
+      const failed = await this.atomic(groups, done, end, scope === '' ? undefined : scope);
+      if (failed !== undefined) return failed;
+      done = end;
+    }
+    return { done };
+  }
+
+  /**
+   * Sends groups [from, to) as one simple query. It is one implicit transaction, so when it fails none
+   * of it took effect: the halves are sent again, and so on down to the one group that fails (a few
+   * round trips for a batch of hundreds). Resolves to undefined when all of them are done.
+   */
+  private async atomic(
+    groups: readonly (readonly Statement[])[],
+    from: number,
+    to: number,
+    scope: string | undefined,
+  ): Promise<BatchResult | undefined> {
+    const secrets: string[] = [];
+    let statements = 0;
+    const text = groups
+      .slice(from, to)
+      .flat()
+      .map((x) => {
+        statements++;
+        const params = x.params ?? [];
+        for (const p of params) if (p instanceof Secret) secrets.push(p.reveal());
+        const values = params.map((p) => (p instanceof Secret ? p.reveal() : p));
+        return values.length === 0 ? x.sql : inlineParams(x.sql, values.map(literalOf));
+      })
+      .join(';\n');
+    try {
+      await this.send(scope, text, secrets, statements);
+      return undefined;
+    } catch (error) {
+      if (to - from === 1 || isConnectionError(error)) return { done: from, error };
+      const mid = (from + to) >> 1;
+      return (await this.atomic(groups, from, mid, scope)) ?? (await this.atomic(groups, mid, to, scope));
+    }
+  }
+
+  private async send<T>(
+    scopeIn: string | undefined,
+    q: string | { text: string; values: unknown[] },
+    secrets: readonly string[],
+    statements: number,
+  ): Promise<T[]> {
+    const scope = scopeIn === undefined || scopeIn === this.facts.database ? undefined : scopeIn;
+    const entry = scope === undefined ? undefined : await this.acquire(scope);
+    try {
+      const client = entry === undefined ? this.admin : await entry.client;
+      this.stats.statements += statements;
+      const before = bytesRead(client);
+      try {
+        const r = await client.query<Record<string, unknown>>(q);
+        // a multi-statement query answers with one result per statement
+        return (Array.isArray(r) ? [] : r.rows) as T[];
+      } catch (err) {
+        if (isConnectionError(err)) {
+          if (scope === undefined) this.broken = true;
+          else this.forget(scope, client);
+        }
+        throw redactError(err, [...secrets]);
+      } finally {
+        this.stats.bytesIn += bytesRead(client) - before;
+      }
     } finally {
-      this.stats.bytesIn += bytesRead(client) - before;
+      if (entry !== undefined) this.release(entry);
     }
   }
 

@@ -252,9 +252,14 @@ export function startDaemon(
   };
 }
 
-/** Runs the built CLI to completion; wall time from spawn to exit. */
+/**
+ * Runs the built CLI to completion; wall time from spawn to exit. BENCH_CPU_PROF=DIR profiles each
+ * run (node --cpu-prof into DIR) to see where a figure's time goes; the figures are then not comparable.
+ */
 export function cli(args: string[], env: Record<string, string> = {}): Promise<ClientRun> {
-  return runClient(process.execPath, [CLI, ...args], '', { ...process.env, ...env });
+  const prof = process.env.BENCH_CPU_PROF;
+  const node = prof === undefined || prof === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', prof];
+  return runClient(process.execPath, [...node, CLI, ...args], '', { ...process.env, ...env });
 }
 
 // ---------------------------------------------------------------------------------------------

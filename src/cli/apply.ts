@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { History } from '../history/store.js';
-import { createLogger } from '../log.js';
+import { createLogger, flushLogs } from '../log.js';
 import { Controller } from '../loop/controller.js';
 import { targetsOf } from '../loop/targets.js';
 import { SessionPool } from '../transport/sessions.js';
@@ -55,6 +55,8 @@ export function register(program: Command): void {
             ...(opts.host === undefined ? targets.map((t) => `${t.cluster}/*`) : []),
           ]);
           const outcomes = await controller.once((t) => chosen.has(t.key));
+          // The log (stderr) before the result (stdout): in one terminal or file they stay in order.
+          flushLogs();
           if (opts.json === true) {
             jsonLines(
               outcomes.map((o) => ({

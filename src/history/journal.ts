@@ -142,6 +142,18 @@ export class Journal {
   }
 
   /**
+   * Takes back an action journaled as started that never ran (a batch stopped at an earlier change's
+   * failure): it is journaled again when it runs.
+   */
+  actionDiscarded(id: number): void {
+    const key = this.actionTargets.get(id);
+    this.actionTargets.delete(id);
+    // The target's last action is read back from the file at the next commit.
+    if (key !== undefined) this.lastAction.delete(key);
+    this.file.stmt("DELETE FROM entries WHERE id = ? AND outcome = 'running'").run(id);
+  }
+
+  /**
    * Marks actions left `running` by a daemon that is gone (a crash, kill -9) as `interrupted`; with
    * `own`, this daemon's own (a stop that abandoned in-flight changes).
    */

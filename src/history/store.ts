@@ -82,6 +82,13 @@ export class History {
   actionEnded(id: number, outcome: 'ok' | 'failed', error?: string, time?: number): void {
     this.journal.actionEnded(id, outcome, error, time);
   }
+  actionDiscarded(id: number): void {
+    this.journal.actionDiscarded(id);
+  }
+  /** Runs `fn`'s writes in one transaction (a batch of changes journaled together). */
+  together<T>(fn: () => T): T {
+    return this.file.db.transaction(fn)();
+  }
   markInterrupted(time?: number, own?: boolean): number {
     return this.journal.markInterrupted(time, own);
   }

@@ -7,6 +7,7 @@
  */
 import type {
   ActIO,
+  BatchResult,
   Change,
   ErrorClass,
   KindContext,
@@ -367,28 +368,39 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
         break;
       }
       lastRun = runKey;
-      for (const c of decision.run) {
+      const run = decision.run;
+      for (let i = 0; i < run.length;) {
         if (aborted(opts.signal)) break;
+        const c = run[i] as Change;
         if (c.risk === 'disruptive') {
+          i++;
           if (deps.takeDisruptive !== undefined && !deps.takeDisruptive(t)) continue;
           outcome.disrupted = true;
           deps.disruptedBefore?.add(changeKey(c));
         }
-        const ok = await act(t, io, c, deps);
-        outcome.actions.push({
-          resource: resourceName(c.kind, c.id),
-          summary: c.summary,
-          risk: c.risk,
-          ok: ok === true,
-        });
-        if (ok === true) {
-          outcome.made++;
-          if (c.risk === 'destructive') destructiveLeft--;
-        } else {
-          outcome.failed++;
-          outcome.error = classify(t, ok);
-          if (sql?.broken === true || outcome.error.terminal) break;
+        // Statement-only changes the session can send together go in one round trip and one journal write.
+        const batch = c.risk === 'disruptive' ? [] : batchFrom(run, i, io.sql);
+        const results = batch.length > 1 ? await actBatch(t, io, batch, deps) : [await act(t, io, c, deps)];
+        if (c.risk !== 'disruptive') i += results.length;
+        let stop = false;
+        for (const [k, ok] of results.entries()) {
+          const done = (batch.length > 1 ? batch[k] : c) as Change;
+          outcome.actions.push({
+            resource: resourceName(done.kind, done.id),
+            summary: done.summary,
+            risk: done.risk,
+            ok: ok === true,
+          });
+          if (ok === true) {
+            outcome.made++;
+            if (done.risk === 'destructive') destructiveLeft--;
+          } else {
+            outcome.failed++;
+            outcome.error = classify(t, ok);
+            if (sql?.broken === true || outcome.error.terminal) stop = true;
+          }
         }
+        if (stop) break;
       }
       // After a failure, observe once more to record where things stand, but act no further this pass.
       if (outcome.failed > 0) acting = false;
@@ -448,6 +460,88 @@ async function act(t: Target, io: ActIO, c: Change, deps: PassDeps): Promise<unk
     deps.log.warn('change failed', { cluster: t.cluster, host: t.host, resource, error: cls.message });
     return err;
   }
+}
+
+/** At most this many changes share a round trip (and a journal transaction). */
+const BATCH_CHANGES = 200;
+/** ...and at most this much SQL text. */
+const BATCH_BYTES = 256 * 1024;
+
+/** The changes from `run[i]` on that may run as one batch: statement-only, not disruptive, each statement batchable. */
+function batchFrom(run: readonly Change[], i: number, sql: Session | undefined): Change[] {
+  if (sql?.batch === undefined || sql.batchable === undefined) return [];
+  const out: Change[] = [];
+  let bytes = 0;
+  for (let j = i; j < run.length && out.length < BATCH_CHANGES; j++) {
+    const c = run[j] as Change;
+    if (c.risk === 'disruptive' || c.run !== undefined || c.statements.length === 0) break;
+    if (!c.statements.every((s) => sql.batchable?.(s) === true)) break;
+    bytes += c.statements.reduce((n, s) => n + s.sql.length, 0);
+    if (out.length > 0 && bytes > BATCH_BYTES) break;
+    out.push(c);
+  }
+  return out;
+}
+
+/**
+ * Runs a batch of statement-only changes: journaled together before (one transaction), sent in as
+ * few round trips as the session can, journaled together after. Resolves to one result per change
+ * that ran (true, or its error), in order; the changes after a failed one did not run (their journal
+ * entries are taken back) and are left to the caller.
+ */
+async function actBatch(t: Target, io: ActIO, batch: Change[], deps: PassDeps): Promise<unknown[]> {
+  const sql = io.sql;
+  const h = deps.history;
+  const ids =
+    h?.together(() =>
+      batch.map((c) =>
+        h.actionStarted(
+          t,
+          {
+            resource: resourceName(c.kind, c.id),
+            summary: c.summary,
+            risk: c.risk,
+            action: c.action,
+            statements: c.statements.map((s) => s.sql),
+          },
+          deps.specVersion,
+        ),
+      ),
+    ) ?? [];
+  for (const c of batch)
+    deps.log.info('change', {
+      cluster: t.cluster,
+      host: t.host,
+      resource: resourceName(c.kind, c.id),
+      risk: c.risk,
+      summary: c.summary,
+    });
+  let r: BatchResult;
+  try {
+    if (sql?.batch === undefined) throw new SetpointError('sql.unreachable', 'the server does not answer SQL');
+    r = await sql.batch(batch.map((c) => c.statements));
+  } catch (err) {
+    r = { done: 0, error: err };
+  }
+  const results: unknown[] = batch.slice(0, r.done).map(() => true);
+  const failed = r.error === undefined ? undefined : batch[r.done];
+  const cls = failed === undefined ? undefined : classify(t, r.error);
+  if (failed !== undefined) results.push(r.error);
+  h?.together(() => {
+    for (const [k, id] of ids.entries()) {
+      if (k < r.done) h.actionEnded(id, 'ok');
+      else if (k === r.done && cls !== undefined) h.actionEnded(id, 'failed', cls.message);
+      else h.actionDiscarded(id);
+    }
+  });
+  if (failed !== undefined && cls !== undefined)
+    deps.log.warn('change failed', {
+      cluster: t.cluster,
+      host: t.host,
+      resource: resourceName(failed.kind, failed.id),
+      error: cls.message,
+    });
+  return results;
 }
 
 function stateOf(o: PassOutcome, t: Target): TargetState {
