@@ -12,7 +12,7 @@ import type { Target } from '../src/loop/targets.js';
 import type { SessionPool } from '../src/transport/sessions.js';
 import { destroyAll } from '../lab/index.js';
 import { capture, inFlightMs, mysqlText, postgresText, type Captured } from './lib/capture.js';
-import { benchAddress, join, mariadbSession, psqlSession, startHosts, timedReplay, workDir } from './lib/lab.js';
+import { benchAddress, cli, join, mariadbSession, psqlSession, startHosts, timedReplay, workDir } from './lib/lab.js';
 import {
   arg,
   bytes,
@@ -27,7 +27,16 @@ import {
   type Figure,
   type Table,
 } from './lib/report.js';
-import { hostsBlock, mysqlCluster, mysqlDdl, PASSWORD, postgresCluster, postgresDdl, spec } from './lib/specs.js';
+import {
+  hostsBlock,
+  mysqlCluster,
+  mysqlDdl,
+  PASSWORD,
+  postgresCluster,
+  postgresDdl,
+  postgresManyDatabases,
+  spec,
+} from './lib/specs.js';
 import { fromDist } from './lib/dist.js';
 
 const { engines } = await fromDist<typeof import('../agents/index.js')>('agents/index.js');
@@ -42,6 +51,8 @@ const { SessionPool: Pool } =
 
 const SIZES = arg('sizes', '10,100,1000,10000').split(',').map(Number);
 const RUNS = Number(arg('runs', '9'));
+/** PostgreSQL databases of the many-databases shape (0 skips it): more than the server's max_connections (100). */
+const DATABASES = Number(arg('databases', '1000'));
 const PG_DBS = ['b0', 'b1', 'b2', 'b3'];
 
 const started = Date.now();
@@ -199,6 +210,28 @@ try {
     }
     await pool.closeAll();
   }
+  let many: { databases: number; convergeMs: number; maxConnections: string } | undefined;
+  if (DATABASES > 0) {
+    // A server with more databases than connections: converged by `apply --once` from empty, then measured.
+    const text = spec(host, postgresManyDatabases('many', ['h'], DATABASES));
+    const file = join(dir, 'many.yaml');
+    writeFileSync(file, text);
+    say(`PostgreSQL: converging ${DATABASES} databases, roles and database grants with apply --once`);
+    const a = await cli(['apply', '-f', file, '--once', '--cluster', 'many', '--db', join(dir, 'many.db')]);
+    if (a.code !== 0) throw new Error(`apply of ${DATABASES} databases exited ${a.code}: ${a.stderr.slice(-2000)}`);
+    const maxConnections = (await psqlSession(address, 'postgres', 'SHOW max_connections;')).stdout.trim();
+    many = { databases: DATABASES, convergeMs: a.wallMs, maxConnections };
+    say(`converged in ${ms(a.wallMs)} (max_connections ${maxConnections}); measuring`);
+    const loaded = parseSpec(text, file, engines);
+    const pool = new Pool();
+    for (const t of targetsOf(loaded.spec, engines, { cluster: 'many' })) {
+      const row = await measure(t, pool, history, DATABASES, loaded.version);
+      row.engine = `${row.engine}, ${DATABASES.toLocaleString('en-US')} databases`;
+      rows.push(row);
+      say(`${row.engine}: pass ${ms(median(row.passMs))}, floor ${ms(median(row.floorMs))}`);
+    }
+    await pool.closeAll();
+  }
   history.close();
 
   const table: Table = {
@@ -254,6 +287,13 @@ try {
       });
     }
   }
+  if (many !== undefined)
+    figures.push({
+      figure: `PostgreSQL: ${many.databases.toLocaleString('en-US')} databases (max_connections ${many.maxConnections}) + roles + database grants converge from empty, apply --once`,
+      value: ms(many.convergeMs),
+      target: 'converges',
+      met: true,
+    });
   writeResult({
     name: 'noop',
     title: '1. No-op pass cost',
@@ -268,6 +308,7 @@ try {
       `PASS: reconcile(target, …, { act: false }) in-process (the built code in dist/) with a SessionPool whose connections are already open, after warm-up passes (max(3, 2000 / N): a daemon runs the same passes forever, so its code is compiled hot), timed with performance.now(); the median of ${RUNS} passes. STATEMENTS and BYTES IN are PassOutcome.statements and .bytesIn (bytes read from the server sockets). "+ HISTORY COMMIT" is what the daemon adds after each pass: recordPass() into a SQLite history file (nothing changed, so nothing but the target row is written). QUERIES IN FLIGHT is the time within a pass during which at least one query was outstanding (median over the timed passes; the rest of the pass is setpoint's own CPU: diff, plan, JSON for history).`,
       `FLOOR: the exact SQL of one pass, captured by wrapping the session's query() (parameters inlined as literals), replayed through the engine's own client — one \`mariadb\` session, or one \`psql\` session per database the pass reads (PostgreSQL reads per-database catalogs over one connection per database) — once after each timed pass (${RUNS} times). Each query is bracketed by server-side timestamps (SELECT UNIX_TIMESTAMP(SYSDATE(6)) / clock_timestamp()); a query's time is the interval between the markers before and after it, minus the interval between that marker and the next one (a bare marker's round trip, measured at the same moment): its round trip as the client sees it (send, execute, receive and print the rows), without client start-up or connect. setpoint sends one kind's per-database queries concurrently, so for PostgreSQL the floor counts each such group as its slowest member (FLOOR); FLOOR (SERIAL) adds them all up. MariaDB has one connection, where both are the same.`,
       "Passes and floor replays alternate on the same servers; the ratio is the figure, absolute times move with the machine's load.",
+      `Many databases (PostgreSQL, ${DATABASES.toLocaleString('en-US')} databases): database m<i> (STRATEGY FILE_COPY), role m<i>_app and CONNECT, TEMPORARY on m<i> granted to it, on the same server, whose max_connections is 100: converged from empty by \`setpoint apply --once\` (the real CLI; it must exit 0), then measured like the rows above. Nothing is declared inside those databases, so their privileges come from pg_database over the admin connection.`,
     ],
     figures,
     tables: [table],

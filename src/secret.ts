@@ -224,6 +224,29 @@ export function secretRefs(
   return [];
 }
 
+const refsOf = new WeakMap<object, SecretRef[]>();
+
+/**
+ * The distinct secret references of a loaded cluster (or spec), worked out once per object: a pass
+ * reads them every time, and walking a 10,000-user cluster for them cost more than reading the files.
+ * Loaded specs are never changed in place (a reload makes new objects).
+ */
+export function secretRefsOnce(v: object): SecretRef[] {
+  let refs = refsOf.get(v);
+  if (refs === undefined) {
+    const seen = new Set<string>();
+    refs = [];
+    for (const { ref } of secretRefs(v)) {
+      const key = 'file' in ref ? `f\0${ref.file}` : `e\0${ref.env}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      refs.push(ref);
+    }
+    refsOf.set(v, refs);
+  }
+  return refs;
+}
+
 /**
  * The secrets of one pass, read before anything is decided, so that diff() and plan() never do I/O:
  * each reference read once (off the event loop), however many accounts share it. A reference that

@@ -85,6 +85,21 @@ export function postgresCluster(
   return out;
 }
 
+/**
+ * A postgres cluster with `n` databases m<i>, each with its own role m<i>_app and CONNECT, TEMPORARY on
+ * it: database-level privileges only, so no database's own catalogs need to be read.
+ */
+export function postgresManyDatabases(name: string, members: readonly string[], n: number): string {
+  let out = `  ${name}:\n    engine: postgres\n    members: [${members.join(', ')}]\n    roles:\n`;
+  for (let i = 0; i < n; i++) out += `      - { name: m${i}_app, login: false }\n`;
+  out += '    databases:\n';
+  for (let i = 0; i < n; i++) out += `      - { name: m${i}, strategy: file_copy }\n`;
+  out += '    privileges:\n';
+  for (let i = 0; i < n; i++)
+    out += `      - { database: m${i}, role: m${i}_app, on: database, privileges: [CONNECT, TEMPORARY] }\n`;
+  return out;
+}
+
 /** psql input creating postgres objects [from, to) (databases first when `withDatabases`). */
 export function postgresDdl(from: number, to: number, dbs: readonly string[], withDatabases: boolean): string {
   let out = '';

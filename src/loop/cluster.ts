@@ -17,7 +17,7 @@ import type {
   TopologyPlan,
 } from '../engine.js';
 import { SetpointError } from '../errors.js';
-import { Secrets, secretRefs } from '../secret.js';
+import { Secrets, secretRefsOnce } from '../secret.js';
 import { resourceName, type DriftRecord, type PlannedChange, type WaitCode } from '../status.js';
 import type { HostSpec } from '../spec/types.js';
 import { changeKey, describeDrift } from './decide.js';
@@ -82,7 +82,7 @@ export async function reconcileCluster(
     return outcome;
   }
   const hosts: Record<string, HostSpec> = Object.fromEntries(t.members.map((m) => [m.host, m.hostSpec]));
-  const secrets = await Secrets.read(secretRefs(t.clusterSpec).map((s) => s.ref));
+  const secrets = await Secrets.read(secretRefsOnce(t.clusterSpec));
   const ctx: ClusterContext = {
     clusterName: t.cluster,
     cluster: t.clusterSpec,

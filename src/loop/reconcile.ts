@@ -19,7 +19,7 @@ import type {
 import { SetpointError, messageOf } from '../errors.js';
 import type { History, PassRecord } from '../history/store.js';
 import type { Logger } from '../log.js';
-import { Secrets, secretRefs } from '../secret.js';
+import { Secrets, secretRefsOnce } from '../secret.js';
 import { kindOfResource, resourceName, type DriftRecord, type PlannedChange, type TargetState } from '../status.js';
 import type { SessionPool } from '../transport/sessions.js';
 import { shq, type SshPool, type SshSession } from '../transport/ssh.js';
@@ -228,7 +228,7 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
 
   const service = serviceCommands(t.hostSpec);
   // Secrets are read once per pass, before anything is decided: diff and plan do no I/O.
-  const secrets = await Secrets.read(secretRefs(t.clusterSpec).map((s) => s.ref));
+  const secrets = await Secrets.read(secretRefsOnce(t.clusterSpec));
   outcome.secretsDigest = secrets.digest();
   deps.secretsRead?.(t, outcome.secretsDigest);
   const context = (observations: Round['observations']): KindContext => ({
