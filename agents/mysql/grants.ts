@@ -1,12 +1,31 @@
 /**
- * mysql.grant: privileges of a declared user on *.*, db.* and db.table, with GRANT OPTION.
+ * mysql.grant: privileges of a declared user on *.*, db.*, db.table (and its columns) and one
+ * function or procedure, with GRANT OPTION.
  * A user whose `grants` list is declared has exactly those grants; without the list its grants
  * are not managed. Privilege sets are compared normalized (ALL vs its expansion, case, order).
  */
 import { PHASE } from './phases.js';
 import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
-import { ALL, canonical, expandDeclared, GRANT_OPTION, isAll, sorted } from './privilege-names.js';
-import { accountId, escapeGrantDb, grantTargetId, quoteAccount, quoteGrantTarget, type GrantTarget } from './quote.js';
+import {
+  ALL,
+  canonical,
+  columnAtom,
+  expandDeclared,
+  GRANT_OPTION,
+  isAll,
+  parseColumnPrivilege,
+  privilegeSql,
+  sorted,
+} from './privilege-names.js';
+import {
+  accountId,
+  escapeGrantDb,
+  grantTargetId,
+  quoteAccount,
+  quoteGrantTarget,
+  quoteIdent,
+  type GrantTarget,
+} from './quote.js';
 import type { Flavor, MysqlContext, MysqlFacts, MysqlSession } from './session.js';
 import { declaredUsers } from './spec.js';
 import { isProtected } from './users.js';
@@ -34,7 +53,7 @@ const KIND = 'mysql.grant';
 
 /** What the grants observation learns beside the grants. */
 export interface GrantsExtra {
-  /** Declared table grants whose table does not exist (not a grant: a reason to wait). */
+  /** Declared table and routine grants whose table or routine does not exist (not a grant: a reason to wait). */
   missingTables: Set<string>;
   /** The global privileges of the account setpoint logs in as: on MySQL 8, what ALL means on that server. */
   ownPrivileges: Set<string> | undefined;
@@ -55,20 +74,43 @@ export interface AccountRow {
   h: string;
 }
 
-/** A row of the privileges query: level (G, D, T), grantee as information_schema prints it, object, privilege, grantable. */
+/**
+ * A row of the privileges query: level (G global, D database, T table, C column, F function, P
+ * procedure), grantee as information_schema prints it, object (schema, table or routine, column),
+ * privilege (a routine's row holds its whole privilege set, `Execute,Alter Routine,Grant`), grantable.
+ */
 export interface PrivilegeRow {
   l: string;
   g: string;
   d: string | null;
   t: string | null;
+  c?: string | null;
   p: string;
   y: string;
 }
 
-/** A table that exists, in a schema a declared table grant names. */
+/** A table (k T or absent) or routine (k F, P) that exists, in a schema a declared grant names. */
 export interface TableRow {
+  k?: string;
   d: string;
   t: string;
+}
+
+/** How a routine's stored privilege names read as privileges. */
+const PROC_PRIV: Record<string, string> = { execute: 'EXECUTE', 'alter routine': 'ALTER ROUTINE', grant: GRANT_OPTION };
+
+/** The privileges query: every level in one round trip (routines from mysql.procs_priv, which information_schema lacks). */
+export const PRIVILEGES_QUERY =
+  "SELECT 'G' AS l, GRANTEE AS g, NULL AS d, NULL AS t, NULL AS c, PRIVILEGE_TYPE AS p, IS_GRANTABLE AS y FROM information_schema.USER_PRIVILEGES " +
+  "UNION ALL SELECT 'D', GRANTEE, TABLE_SCHEMA, NULL, NULL, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.SCHEMA_PRIVILEGES " +
+  "UNION ALL SELECT 'T', GRANTEE, TABLE_SCHEMA, TABLE_NAME, NULL, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.TABLE_PRIVILEGES " +
+  "UNION ALL SELECT 'C', GRANTEE, TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.COLUMN_PRIVILEGES " +
+  "UNION ALL SELECT IF(Routine_type = 'FUNCTION', 'F', 'P'), CONCAT('''', User, '''@''', Host, ''''), Db, Routine_name, NULL, Proc_priv, " +
+  "IF(FIND_IN_SET('Grant', Proc_priv) > 0, 'YES', 'NO') FROM mysql.procs_priv WHERE Routine_type IN ('FUNCTION', 'PROCEDURE')";
+
+/** The key of a routine, as names match: the routine name in any case. */
+function routineKey(type: string, database: string, name: string): string {
+  return `${type}\0${database}\0${name.toLowerCase()}`;
 }
 
 /**
@@ -90,6 +132,11 @@ export function grantsFrom(
     byGrantee.set(key, byGrantee.has(key) ? null : { user: a.u, host: a.h });
   }
   const out = new Map<string, GrantState>();
+  // A routine's name matches in any case: observed grants take the declared spelling.
+  const declaredRoutines = new Map<string, string>();
+  for (const g of desired.values())
+    if (g.target.level === 'routine')
+      declaredRoutines.set(routineKey(g.target.routine, g.target.database, g.target.name), g.target.name);
   // The catalog has a row per privilege: the id of an (account, object) is worked out once, not per row.
   const seen = new Map<string, GrantState>();
   const add = (g: string, target: GrantTarget, priv: string, grantable: string) => {
@@ -98,7 +145,9 @@ export function grantsFrom(
         ? `G\0${g}`
         : target.level === 'database'
           ? `D\0${g}\0${target.database}`
-          : `T\0${g}\0${target.database}\0${target.table}`;
+          : target.level === 'table'
+            ? `T\0${g}\0${target.database}\0${target.table}`
+            : `R\0${g}\0${routineKey(target.routine, target.database, target.name)}`;
     let s = seen.get(key);
     if (s === undefined) {
       const acct = byGrantee.get(g);
@@ -111,7 +160,7 @@ export function grantsFrom(
       }
       seen.set(key, s);
     }
-    if (priv !== 'USAGE') s.privileges.push(priv);
+    if (priv !== 'USAGE' && priv !== GRANT_OPTION) s.privileges.push(priv);
     if (grantable === 'YES') s.grantOption = true;
   };
   const selfGrantee = grantee(facts.currentUser.user, facts.currentUser.host);
@@ -121,13 +170,34 @@ export function grantsFrom(
       add(r.g, { level: 'global' }, r.p, r.y);
       if (r.g === selfGrantee) mine.push(r.p);
     } else if (r.l === 'D') add(r.g, { level: 'database', database: r.d ?? '' }, r.p, r.y);
-    else add(r.g, { level: 'table', database: r.d ?? '', table: r.t ?? '' }, r.p, r.y);
+    else if (r.l === 'T') add(r.g, { level: 'table', database: r.d ?? '', table: r.t ?? '' }, r.p, r.y);
+    // A column privilege belongs to its table's grant; GRANT OPTION is the table's.
+    else if (r.l === 'C')
+      add(r.g, { level: 'table', database: r.d ?? '', table: r.t ?? '' }, columnAtom(r.p, r.c ?? ''), 'NO');
+    else if (r.l === 'F' || r.l === 'P') {
+      const routine = r.l === 'F' ? 'FUNCTION' : 'PROCEDURE';
+      const db = r.d ?? '';
+      const stored = r.t ?? '';
+      const name = declaredRoutines.get(routineKey(routine, db, stored)) ?? stored;
+      const target: GrantTarget = { level: 'routine', routine, database: db, name };
+      for (const p of r.p.split(',')) {
+        const priv = PROC_PRIV[p.trim().toLowerCase()];
+        if (priv !== undefined) add(r.g, target, priv, r.y);
+      }
+    }
   }
-  const present = new Set(tables.map((r) => `${r.d}\0${r.t}`));
+  const present = new Set(
+    tables.map((r) =>
+      r.k === 'F' || r.k === 'P' ? routineKey(r.k === 'F' ? 'FUNCTION' : 'PROCEDURE', r.d, r.t) : `T\0${r.d}\0${r.t}`,
+    ),
+  );
   const missingTables = new Set<string>();
-  for (const g of desired.values())
-    if (g.target.level === 'table' && !present.has(`${g.target.database}\0${g.target.table}`))
-      missingTables.add(grantTargetId(g.target));
+  for (const g of desired.values()) {
+    const t = g.target;
+    if (t.level === 'table' && !present.has(`T\0${t.database}\0${t.table}`)) missingTables.add(grantTargetId(t));
+    if (t.level === 'routine' && !present.has(routineKey(t.routine, t.database, t.name)))
+      missingTables.add(grantTargetId(t));
+  }
   // USAGE alone (no privilege, no GRANT OPTION) is no grant at all.
   for (const [id, s] of out) {
     if (s.privileges.length === 0 && !s.grantOption) out.delete(id);
@@ -146,7 +216,15 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
     const out = new Map<string, GrantWant>();
     for (const u of declaredUsers(c)) {
       for (const g of u.grants ?? []) {
-        const privileges = g.privileges.filter((p) => p !== GRANT_OPTION);
+        // SELECT (a, b) is one privilege per column: SELECT (a), SELECT (b).
+        const privileges = g.privileges
+          .filter((p) => p !== GRANT_OPTION)
+          .flatMap((p) => {
+            const col = parseColumnPrivilege(p);
+            return col === undefined || typeof col === 'string'
+              ? [p]
+              : col.columns.map((c) => columnAtom(col.privilege, c));
+          });
         // Declared names are exact: a database-level grant escapes the pattern characters.
         const target: GrantTarget =
           g.on.level === 'database' ? { level: 'database', database: escapeGrantDb(g.on.database) } : g.on;
@@ -165,23 +243,23 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
   async observe(session, ctx) {
     const accounts = await session.query<AccountRow>('SELECT User AS u, Host AS h FROM mysql.user');
     // The three levels in one round trip: global, database and table privileges.
-    const rows = await session.query<PrivilegeRow>(
-      "SELECT 'G' AS l, GRANTEE AS g, NULL AS d, NULL AS t, PRIVILEGE_TYPE AS p, IS_GRANTABLE AS y FROM information_schema.USER_PRIVILEGES " +
-        "UNION ALL SELECT 'D', GRANTEE, TABLE_SCHEMA, NULL, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.SCHEMA_PRIVILEGES " +
-        "UNION ALL SELECT 'T', GRANTEE, TABLE_SCHEMA, TABLE_NAME, PRIVILEGE_TYPE, IS_GRANTABLE FROM information_schema.TABLE_PRIVILEGES",
-    );
-    // MariaDB and MySQL refuse a table grant on a table that does not exist: such a grant waits for it.
+    const rows = await session.query<PrivilegeRow>(PRIVILEGES_QUERY);
+    // MariaDB and MySQL refuse a grant on a table or routine that does not exist: such a grant waits for it.
     const schemas = [
       ...new Set(
-        [...this.desired(ctx).values()].flatMap((g) => (g.target.level === 'table' ? [g.target.database] : [])),
+        [...this.desired(ctx).values()].flatMap((g) =>
+          g.target.level === 'table' || g.target.level === 'routine' ? [g.target.database] : [],
+        ),
       ),
     ];
+    const marks = schemas.map(() => '?').join(', ');
     const tables =
       schemas.length === 0
         ? []
         : await session.query<TableRow>(
-            `SELECT TABLE_SCHEMA AS d, TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (${schemas.map(() => '?').join(', ')})`,
-            schemas,
+            `SELECT 'T' AS k, TABLE_SCHEMA AS d, TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (${marks}) ` +
+              `UNION ALL SELECT IF(ROUTINE_TYPE = 'FUNCTION', 'F', 'P'), ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA IN (${marks})`,
+            [...schemas, ...schemas],
           );
     return grantsFrom(accounts, rows, tables, this.desired(ctx), ctx.facts);
   },
@@ -255,9 +333,18 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
           haveSet.size === 0 &&
           isAll(wantSet, f, ref.target.level, learned) &&
           want?.privileges.includes(ALL) === true;
-        const list = missing.length === 0 ? 'USAGE' : all ? ALL : missing.map((p) => canonical(p, f)).join(', ');
+        const sql = (p: string) => privilegeSql(canonical(p, f), quoteIdent);
+        // Columns are not part of ALL: they are named beside it.
+        const list =
+          missing.length === 0
+            ? 'USAGE'
+            : all
+              ? [ALL, ...missing.filter((p) => p.endsWith(')')).map(sql)].join(', ')
+              : missing.map(sql).join(', ');
         const opt = wantOpt && !haveOpt ? ' WITH GRANT OPTION' : '';
-        const noTable = missingTables.has(grantTargetId(ref.target));
+        const noTable = missingTables.has(grantTargetId(ref.target))
+          ? `${ref.target.level === 'routine' ? ref.target.routine.toLowerCase() : 'table'} ${grantTargetId(ref.target).replace(/^(FUNCTION|PROCEDURE) /, '')} does not exist yet`
+          : undefined;
         changes.push({
           kind: KIND,
           id: d.id,
@@ -266,7 +353,7 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
           phase: PHASE.grants,
           summary: `grant ${list}${opt === '' ? '' : ' with grant option'} on ${grantTargetId(ref.target)} to ${accountId(ref.user, ref.host)}`,
           statements: [{ sql: `GRANT ${list} ON ${on} TO ${acct}${opt}` }],
-          ...(noTable ? { blocked: `table ${grantTargetId(ref.target)} does not exist yet` } : {}),
+          ...(noTable === undefined ? {} : { blocked: noTable }),
         });
       }
       const revoke = ctx.prune('grants') ? [...extra] : [];
@@ -279,8 +366,10 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
               { sql: `REVOKE ${ALL} ON ${on} FROM ${acct}` },
               ...(haveOpt && !wantOpt ? [{ sql: `REVOKE ${GRANT_OPTION} ON ${on} FROM ${acct}` }] : []),
             ]
-          : [{ sql: `REVOKE ${revoke.join(', ')} ON ${on} FROM ${acct}` }];
-        const list = all ? `${ALL}${haveOpt && !wantOpt ? `, ${GRANT_OPTION}` : ''}` : revoke.join(', ');
+          : [{ sql: `REVOKE ${revoke.map((p) => privilegeSql(p, quoteIdent)).join(', ')} ON ${on} FROM ${acct}` }];
+        const list = all
+          ? `${ALL}${haveOpt && !wantOpt ? `, ${GRANT_OPTION}` : ''}`
+          : revoke.map((p) => privilegeSql(p, quoteIdent)).join(', ');
         changes.push({
           kind: KIND,
           id: d.id,

@@ -2,8 +2,15 @@
 import { z } from 'zod';
 import { secretRef } from '../../src/spec/schema.js';
 import type { ClusterBase } from '../../src/spec/types.js';
-import { normalizePrivilege, privilegeNameProblem } from './privilege-names.js';
-import { parseGrantTarget } from './quote.js';
+import {
+  ALL,
+  GRANT_OPTION,
+  normalizePrivilege,
+  parseColumnPrivilege,
+  privilegeNameProblem,
+  ROUTINE_PRIVILEGES,
+} from './privilege-names.js';
+import { parseGrantTarget, quoteIdent } from './quote.js';
 
 /** Schemas setpoint never creates, alters or drops. */
 export const SYSTEM_SCHEMAS = new Set(['mysql', 'sys', 'performance_schema', 'information_schema']);
@@ -46,6 +53,13 @@ const privilege = z
   .string()
   .min(1)
   .transform((p, ctx) => {
+    // SELECT (a, b): privileges on columns, kept as `SELECT (`a`, `b`)` (the columns quoted, to be read back exactly).
+    const col = parseColumnPrivilege(p);
+    if (typeof col === 'string') {
+      ctx.addIssue({ code: 'custom', message: col });
+      return z.NEVER;
+    }
+    if (col !== undefined) return `${col.privilege} (${col.columns.map(quoteIdent).join(', ')})`;
     const n = normalizePrivilege(p);
     const problem = n === undefined ? `"${p}" is not a privilege name` : privilegeNameProblem(p, n);
     if (n === undefined || problem !== undefined) {
@@ -55,22 +69,47 @@ const privilege = z
     return n;
   });
 
-export const grantSchema = z.strictObject({
-  privileges: z.array(privilege).min(1, 'list at least one privilege (USAGE for none)'),
-  on: z.string().transform((s, ctx) => {
-    const t = parseGrantTarget(s);
-    if (typeof t === 'string') {
-      ctx.addIssue({ code: 'custom', message: t });
-      return z.NEVER;
-    }
-    if (t.level !== 'global' && (t.database.includes('\0') || (t.level === 'table' && t.table.includes('\0')))) {
-      ctx.addIssue({ code: 'custom', message: 'a name must not contain a NUL byte' });
-      return z.NEVER;
-    }
-    return t;
-  }),
-  grantOption: z.boolean().optional(),
-});
+export const grantSchema = z
+  .strictObject({
+    privileges: z.array(privilege).min(1, 'list at least one privilege (USAGE for none)'),
+    on: z.string().transform((s, ctx) => {
+      const t = parseGrantTarget(s);
+      if (typeof t === 'string') {
+        ctx.addIssue({ code: 'custom', message: t });
+        return z.NEVER;
+      }
+      if (
+        t.level !== 'global' &&
+        (t.database.includes('\0') ||
+          (t.level === 'table' && t.table.includes('\0')) ||
+          (t.level === 'routine' && t.name.includes('\0')))
+      ) {
+        ctx.addIssue({ code: 'custom', message: 'a name must not contain a NUL byte' });
+        return z.NEVER;
+      }
+      return t;
+    }),
+    grantOption: z.boolean().optional(),
+  })
+  .superRefine((g, ctx) => {
+    // Privileges that cannot apply to the object are refused here, located, not by the server every pass.
+    g.privileges.forEach((p, i) => {
+      const column = p.endsWith(')');
+      if (g.on.level === 'routine') {
+        if (column || ![...ROUTINE_PRIVILEGES, GRANT_OPTION, ALL, 'USAGE'].includes(p))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['privileges', i],
+            message: `${p} does not apply to a ${g.on.routine.toLowerCase()}: a routine grant holds ${ROUTINE_PRIVILEGES.join(', ')} (and grantOption)`,
+          });
+      } else if (column && g.on.level !== 'table')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['privileges', i],
+          message: `${p}: a column privilege is on one table (on: "db.table")`,
+        });
+    });
+  });
 
 export const PLUGINS = ['mysql_native_password', 'caching_sha2_password', 'unix_socket', 'auth_socket'] as const;
 

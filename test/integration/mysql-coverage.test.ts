@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { engines } from '../../agents/index.js';
+import { SpecError } from '../../src/errors.js';
 import { silent } from '../../src/log.js';
 import { reconcile, type PassOutcome } from '../../src/loop/reconcile.js';
 import { targetsOf } from '../../src/loop/targets.js';
@@ -75,6 +76,32 @@ async function converge(body: string, what: string): Promise<PassOutcome> {
   return first;
 }
 
+/** The problems `validate` reports for a cluster body, as `FILE:LINE:COL path: message` lines. */
+function problems(body: string): string[] {
+  try {
+    parseSpec(spec(body), 'coverage.yaml', engines);
+  } catch (err) {
+    if (err instanceof SpecError)
+      return err.problems.map((p) => `${p.file}:${p.line}:${p.col} ${p.path}: ${p.message}`);
+    throw err;
+  }
+  return [];
+}
+
+/** SHOW GRANTS of an account, the USAGE line left out, sorted (column lists too: the server keeps them in the order granted). */
+async function showGrants(account: string): Promise<string[]> {
+  const [rows] = await root.query<mysql.RowDataPacket[]>(`SHOW GRANTS FOR ${account}`);
+  return rows
+    .map((r) =>
+      String(Object.values(r)[0]).replace(
+        /\(([^()]*)\)/g,
+        (_, cols: string) => `(${cols.split(', ').sort().join(', ')})`,
+      ),
+    )
+    .filter((g) => !g.startsWith('GRANT USAGE ON *.*'))
+    .sort();
+}
+
 async function scalar(sql: string): Promise<string> {
   const [rows] = await root.query<mysql.RowDataPacket[]>(sql);
   const r = rows[0];
@@ -130,4 +157,105 @@ test('set-valued variables are compared as the server means them: any order, com
   assert.match(bad.needsHuman?.message ?? '', /NO_SUCH_MODE is not among/);
   assert.equal(bad.made, 0);
   await root.query('SET GLOBAL sql_mode = ?', [before]);
+});
+
+test('routine privileges: EXECUTE and ALTER ROUTINE on one function or procedure, observed from mysql.procs_priv', async () => {
+  await root.query('CREATE DATABASE rdb');
+  await root.query('CREATE FUNCTION rdb.MyF() RETURNS INT DETERMINISTIC RETURN 1');
+  await root.query('CREATE PROCEDURE rdb.p() SELECT 1');
+  const body = (extra = '') => `    prune: { grants: true }
+    users:
+      - name: ru
+        host: "%"
+        password: { file: ${tmp.dir}/app.pw }
+        grants:
+          - { privileges: [execute], on: "FUNCTION rdb.myf", grantOption: true }
+          - { privileges: [EXECUTE, "alter routine"], on: "procedure rdb.p" }${extra}`;
+  const expected = [
+    'GRANT EXECUTE ON FUNCTION `rdb`.`myf` TO `ru`@`%` WITH GRANT OPTION',
+    'GRANT EXECUTE, ALTER ROUTINE ON PROCEDURE `rdb`.`p` TO `ru`@`%`',
+  ];
+
+  // A routine that does not exist yet: its grant waits, saying so; the rest is made.
+  const later = `
+          - { privileges: [ALL], on: "FUNCTION rdb.later" }`;
+  const waiting = await pass(body(later));
+  assert.equal(waiting.state, 'waiting', JSON.stringify(waiting.changes));
+  const blocked = waiting.changes.filter((c) => c.status === 'waiting');
+  assert.equal(blocked.length, 1, JSON.stringify(waiting.changes));
+  assert.match(blocked[0]?.reason ?? '', /function rdb\.later does not exist yet/);
+  assert.deepEqual(await showGrants("'ru'@'%'"), expected);
+  await root.query('CREATE FUNCTION rdb.later() RETURNS INT DETERMINISTIC RETURN 2');
+  await converge(body(later), 'routine grants');
+  assert.deepEqual(
+    await showGrants("'ru'@'%'"),
+    [...expected, 'GRANT EXECUTE, ALTER ROUTINE ON FUNCTION `rdb`.`later` TO `ru`@`%`'].sort(),
+  );
+
+  // By hand: EXECUTE and GRANT OPTION taken away, ALTER ROUTINE added (not declared: prune revokes it).
+  await root.query("REVOKE EXECUTE, GRANT OPTION ON FUNCTION rdb.myf FROM 'ru'@'%'");
+  await root.query("GRANT ALTER ROUTINE ON PROCEDURE rdb.p TO 'ru'@'%' WITH GRANT OPTION");
+  await root.query("GRANT ALTER ROUTINE ON FUNCTION rdb.MYF TO 'ru'@'%'");
+  const repaired = await pass(body());
+  assert.equal(repaired.state, 'converged', JSON.stringify(repaired.changes) + JSON.stringify(repaired.actions));
+  assert.deepEqual(await showGrants("'ru'@'%'"), expected);
+  await converge(body(), 'routine grants after repair');
+
+  // validate refuses what a routine grant cannot hold, and a malformed routine name, located.
+  const bad = problems(`    users:
+      - name: ru
+        password: { file: ${tmp.dir}/app.pw }
+        grants:
+          - { privileges: [EXECUTE, SELECT], on: "FUNCTION rdb.myf" }
+          - { privileges: [EXECUTE], on: "PROCEDURE rdb.*" }`);
+  assert.equal(bad.length, 2, bad.join('\n'));
+  assert.match(
+    bad[0] ?? '',
+    /^coverage\.yaml:\d+:\d+ clusters\.cov\.users\[0\]\.grants\[0\]\.privileges\[1\]: SELECT does not apply to a function/,
+  );
+  assert.match(
+    bad[1] ?? '',
+    /^coverage\.yaml:\d+:\d+ clusters\.cov\.users\[0\]\.grants\[1\]\.on: expected "PROCEDURE db\.name"/,
+  );
+});
+
+test('column privileges: SELECT (a, b) on a table, observed from the column catalog, granted and revoked per column', async () => {
+  await root.query('CREATE DATABASE cdb');
+  await root.query('CREATE TABLE cdb.t (a INT, B INT, `odd col` INT, d INT)');
+  const body = `    prune: { grants: true }
+    users:
+      - name: cu
+        host: "%"
+        password: { file: ${tmp.dir}/app.pw }
+        grants:
+          - { privileges: ["select (a, B)", "UPDATE (\`odd col\`)", INSERT], on: "cdb.t" }`;
+  const expected = ['GRANT SELECT (`a`, `b`), INSERT, UPDATE (`odd col`) ON `cdb`.`t` TO `cu`@`%`'];
+  await converge(body, 'column privileges');
+  assert.deepEqual(await showGrants("'cu'@'%'"), expected);
+
+  // By hand: a column taken away, another privilege on another column added (revoked: prune), the table grant dropped.
+  await root.query("REVOKE SELECT (b) ON cdb.t FROM 'cu'@'%'");
+  await root.query("GRANT REFERENCES (d) ON cdb.t TO 'cu'@'%'");
+  await root.query("REVOKE INSERT ON cdb.t FROM 'cu'@'%'");
+  const repaired = await pass(body);
+  assert.equal(repaired.state, 'converged', JSON.stringify(repaired.changes) + JSON.stringify(repaired.actions));
+  assert.deepEqual(await showGrants("'cu'@'%'"), expected);
+  await converge(body, 'column privileges after repair');
+
+  const bad = problems(`    users:
+      - name: cu
+        password: { file: ${tmp.dir}/app.pw }
+        grants:
+          - { privileges: ["SELECT (a)"], on: "cdb.*" }
+          - { privileges: ["DELETE (a)", "SELECT ()"], on: "cdb.t" }`);
+  assert.equal(bad.length, 3, bad.join('\n'));
+  assert.match(
+    bad[0] ?? '',
+    /^coverage\.yaml:\d+:\d+ clusters\.cov\.users\[0\]\.grants\[0\]\.privileges\[0\]: SELECT \(`a`\): a column privilege is on one table/,
+  );
+  assert.match(
+    bad[1] ?? '',
+    /grants\[1\]\.privileges\[0\]: "DELETE \(a\)": a column list goes with SELECT, INSERT, UPDATE, REFERENCES only/,
+  );
+  assert.match(bad[2] ?? '', /grants\[1\]\.privileges\[1\]: "SELECT \(\)": expected column names/);
 });

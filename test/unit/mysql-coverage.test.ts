@@ -5,12 +5,43 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseFlavor } from '../../agents/mysql/session.js';
+import { grants, grantsFrom, type GrantWant } from '../../agents/mysql/grants.js';
+import { columnAtom, parseColumnPrivilege, privilegeSql } from '../../agents/mysql/privilege-names.js';
+import {
+  grantTargetId,
+  parseGrantTarget,
+  quoteGrantTarget,
+  quoteIdent,
+  type GrantTarget,
+} from '../../agents/mysql/quote.js';
+import { parseFlavor, type Flavor, type MysqlContext } from '../../agents/mysql/session.js';
+import { userSchema } from '../../agents/mysql/spec.js';
+import { resolveSecret } from '../../src/secret.js';
 import { listKind, sameValue, serverValue, setMembers } from '../../agents/mysql/variables.js';
 
 const MARIADB = parseFlavor('10.11.19-MariaDB-0+deb12u1-log', '');
 const MYSQL8 = parseFlavor('8.0.36', 'MySQL Community Server - GPL');
 const MYSQL57 = parseFlavor('5.7.44-log', 'MySQL Community Server (GPL)');
+process.env.SETPOINT_COVERAGE_PW = 'coverage-unit-pw';
+
+/** A MysqlContext built by hand, users through the real schema; prune allows every class (exact mode). */
+function ctxOf(flavor: Flavor, usersIn: unknown[] = []): MysqlContext {
+  return {
+    prune: () => true,
+    cluster: {
+      engine: 'mysql',
+      members: ['db1'],
+      databases: [],
+      users: usersIn.map((u) => userSchema.parse(u)),
+      settings: {},
+    },
+    host: { address: 'x' },
+    hostName: 'db1',
+    facts: { flavor, currentUser: { user: 'root', host: 'localhost' }, dataDir: '', packages: [] },
+    secret: resolveSecret,
+    observation: () => undefined,
+  };
+}
 
 describe('set-valued variables', () => {
   const setOf = (name: string, flavor = MARIADB) => ({ kind: 'set' as const, name, flavor });
@@ -123,5 +154,101 @@ describe('set-valued variables', () => {
     assert.equal(serverValue(' a , b ,', 'set'), 'a,b');
     assert.equal(serverValue('mrr=on, index_merge=off', 'flagset'), 'mrr=on,index_merge=off');
     assert.equal(serverValue('256M'), 268435456);
+  });
+});
+
+describe('routine and column grants', () => {
+  test('on: "FUNCTION db.f" / "PROCEDURE db.p" is one routine, quoted and named as written', () => {
+    const t = parseGrantTarget('function `my.db`.MyF');
+    assert.deepEqual(t, { level: 'routine', routine: 'FUNCTION', database: 'my.db', name: 'MyF' });
+    assert.equal(quoteGrantTarget(t as GrantTarget), 'FUNCTION `my.db`.`MyF`');
+    assert.equal(grantTargetId(t as GrantTarget), 'FUNCTION `my.db`.MyF');
+    assert.deepEqual(parseGrantTarget('PROCEDURE db.p'), {
+      level: 'routine',
+      routine: 'PROCEDURE',
+      database: 'db',
+      name: 'p',
+    });
+    assert.match(JSON.stringify(parseGrantTarget('PROCEDURE db.*')), /one routine, no wildcard/);
+    assert.match(JSON.stringify(parseGrantTarget('FUNCTION db')), /expected ..FUNCTION db\.name/);
+    // A table named "FUNCTION x" is still reachable backquoted.
+    assert.deepEqual(parseGrantTarget('`FUNCTION db`.t'), { level: 'table', database: 'FUNCTION db', table: 't' });
+  });
+
+  test('column privileges parse, and go back to SQL with their columns quoted', () => {
+    assert.deepEqual(parseColumnPrivilege(' select ( a , `b,c` ) '), { privilege: 'SELECT', columns: ['a', 'b,c'] });
+    assert.equal(parseColumnPrivilege('SELECT'), undefined);
+    assert.match(JSON.stringify(parseColumnPrivilege('DELETE (a)')), /SELECT, INSERT, UPDATE, REFERENCES only/);
+    assert.match(JSON.stringify(parseColumnPrivilege('SELECT (a,)')), /expected column names/);
+    assert.equal(columnAtom('SELECT', 'MixedCase'), 'SELECT (mixedcase)');
+    assert.equal(privilegeSql('SELECT (a`b)', quoteIdent), 'SELECT (`a``b`)');
+    assert.equal(privilegeSql('ALTER ROUTINE', quoteIdent), 'ALTER ROUTINE');
+  });
+
+  test('grantsFrom reads procs_priv rows (any case) and column rows into the declared targets', () => {
+    const want = new Map<string, GrantWant>([
+      [
+        'f',
+        {
+          user: 'u',
+          host: '%',
+          target: { level: 'routine', routine: 'FUNCTION', database: 'd', name: 'MyF' },
+          privileges: ['EXECUTE'],
+          grantOption: true,
+        },
+      ],
+    ]);
+    const o = grantsFrom(
+      [{ u: 'u', h: '%' }],
+      [
+        { l: 'F', g: "'u'@'%'", d: 'd', t: 'myf', p: 'Execute,Grant', y: 'YES' },
+        { l: 'P', g: "'u'@'%'", d: 'd', t: 'p', p: 'Alter Routine', y: 'NO' },
+        { l: 'C', g: "'u'@'%'", d: 'd', t: 't', c: 'A', p: 'SELECT', y: 'NO' },
+        { l: 'T', g: "'u'@'%'", d: 'd', t: 't', p: 'INSERT', y: 'NO' },
+      ],
+      [{ k: 'F', d: 'd', t: 'MYF' }],
+      want,
+      { currentUser: { user: 'root', host: 'localhost' } },
+    );
+    const f = o.items.get("'u'@'%' on FUNCTION d.MyF");
+    assert.deepEqual([f?.privileges, f?.grantOption], [['EXECUTE'], true]);
+    assert.deepEqual(o.items.get("'u'@'%' on PROCEDURE d.p")?.privileges, ['ALTER ROUTINE']);
+    assert.deepEqual(o.items.get("'u'@'%' on d.t")?.privileges, ['INSERT', 'SELECT (a)']);
+    assert.equal(o.extra.missingTables.size, 0, 'the routine exists (names match in any case)');
+  });
+
+  test('the MySQL 8 dialect: the same routine and column statements', () => {
+    const ctx = ctxOf(MYSQL8, [
+      {
+        name: 'u',
+        password: { env: 'SETPOINT_COVERAGE_PW' },
+        grants: [
+          { privileges: ['EXECUTE'], on: 'FUNCTION d.f', grantOption: true },
+          { privileges: ['SELECT (a, b)', 'INSERT'], on: 'd.t' },
+        ],
+      },
+    ]);
+    const desired = grants.desired(ctx);
+    const observed = grantsFrom(
+      [{ u: 'u', h: '%' }],
+      [],
+      [
+        { k: 'F', d: 'd', t: 'f' },
+        { d: 'd', t: 't' },
+      ],
+      desired,
+      ctx.facts,
+    );
+    const changes = grants.plan(grants.diff(desired, observed, ctx), desired, observed, ctx);
+    assert.deepEqual(
+      changes
+        .map((c) => c.statements.map((s) => s.sql))
+        .flat()
+        .sort(),
+      [
+        'GRANT EXECUTE ON FUNCTION `d`.`f` TO `u`@`%` WITH GRANT OPTION',
+        'GRANT INSERT, SELECT (`a`), SELECT (`b`) ON `d`.`t` TO `u`@`%`',
+      ],
+    );
   });
 });
