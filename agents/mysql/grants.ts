@@ -21,13 +21,14 @@ import {
   accountId,
   escapeGrantDb,
   grantTargetId,
-  quoteAccount,
+  quoteGrantee,
   quoteGrantTarget,
+  roleHost,
   quoteIdent,
   type GrantTarget,
 } from './quote.js';
 import type { Flavor, MysqlContext, MysqlFacts, MysqlSession } from './session.js';
-import { declaredUsers } from './spec.js';
+import { declaredUsers, type GrantSpec } from './spec.js';
 import { isProtected } from './users.js';
 
 /** Desired grants of one account on one object. */
@@ -212,9 +213,8 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
   replicated: true,
 
   desired(ctx) {
-    const c = ctx.cluster;
     const out = new Map<string, GrantWant>();
-    for (const u of declaredUsers(c)) {
+    for (const u of grantees(ctx)) {
       for (const g of u.grants ?? []) {
         // SELECT (a, b) is one privilege per column: SELECT (a), SELECT (b).
         const privileges = g.privileges
@@ -269,6 +269,7 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
     const managed = managedAccounts(ctx);
     // Without prune, declared grants are a floor (additive): extra privileges are not drift.
     const exact = ctx.prune('grants');
+    const exactFor = (host: string) => exact && !inheritsShown(host, ctx);
     const drift: Drift[] = [];
     for (const [id, want] of desired) {
       // The account setpoint logs in as is never changed (the users kind says so once).
@@ -278,7 +279,7 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
       const wantSet = expandDeclared(want.privileges, f, want.target.level, haveSet, learned);
       const missing = [...wantSet].some((p) => !haveSet.has(p));
       const extra = [...haveSet].some((p) => !wantSet.has(p));
-      if (missing || (exact && extra))
+      if (missing || (exactFor(want.host) && extra))
         drift.push({
           kind: KIND,
           id,
@@ -287,12 +288,12 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
           observed: display(haveSet, f, want.target, learned),
         });
       const haveOpt = have?.grantOption ?? false;
-      if ((want.grantOption && !haveOpt) || (exact && !want.grantOption && haveOpt))
+      if ((want.grantOption && !haveOpt) || (exactFor(want.host) && !want.grantOption && haveOpt))
         drift.push({ kind: KIND, id, field: 'grantOption', desired: want.grantOption, observed: haveOpt });
     }
     if (exact) {
       for (const [id, have] of observed) {
-        if (desired.has(id) || !managed.has(accountId(have.user, have.host))) continue;
+        if (desired.has(id) || !managed.has(accountId(have.user, have.host)) || inheritsShown(have.host, ctx)) continue;
         drift.push({
           kind: KIND,
           id,
@@ -316,7 +317,7 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
       const have = observed.get(d.id);
       const ref = want ?? have;
       if (ref === undefined) continue;
-      const acct = quoteAccount(ref.user, ref.host);
+      const acct = quoteGrantee(ref.user, ref.host, f.kind === 'mariadb');
       const on = quoteGrantTarget(ref.target);
       const haveSet = new Set(have?.privileges ?? []);
       const wantSet =
@@ -356,8 +357,9 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
           ...(noTable === undefined ? {} : { blocked: noTable }),
         });
       }
-      const revoke = ctx.prune('grants') ? [...extra] : [];
-      if (ctx.prune('grants') && haveOpt && !wantOpt) revoke.push(GRANT_OPTION);
+      const exact = ctx.prune('grants') && !inheritsShown(ref.host, ctx);
+      const revoke = exact ? [...extra] : [];
+      if (exact && haveOpt && !wantOpt) revoke.push(GRANT_OPTION);
       if (revoke.length > 0) {
         // MariaDB rejects "ALL PRIVILEGES, GRANT OPTION ON x": revoke ALL, then GRANT OPTION apart.
         const all = extra.length > 0 && extra.length === haveSet.size && isAll(haveSet, f, ref.target.level, learned);
@@ -386,11 +388,25 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
   },
 };
 
-/** Accounts whose grants the file manages: declared users that list `grants`. */
+/**
+ * MariaDB's information_schema shows a role's privileges together with those of the roles granted to
+ * it: what a role holds beyond its declared grants cannot be told from what it inherits, so it is
+ * never revoked (its declared grants are a floor, whatever `prune` says).
+ */
+function inheritsShown(host: string, ctx: MysqlContext): boolean {
+  return host === '' && ctx.facts.flavor.kind === 'mariadb';
+}
+
+/** Who the file declares grants for: its users, and its roles (with the host roles have on this flavor). */
+function grantees(ctx: MysqlContext): { name: string; host: string; grants?: GrantSpec[] | undefined }[] {
+  const host = roleHost(ctx.facts.flavor.kind === 'mariadb');
+  return [...declaredUsers(ctx.cluster), ...ctx.cluster.roles.map((r) => ({ name: r.name, host, grants: r.grants }))];
+}
+
+/** Accounts whose grants the file manages: declared users and roles that list `grants`. */
 function managedAccounts(ctx: MysqlContext): Set<string> {
-  const c = ctx.cluster;
   return new Set(
-    declaredUsers(c)
+    grantees(ctx)
       .filter((u) => u.grants !== undefined)
       .map((u) => accountId(u.name, u.host)),
   );

@@ -16,6 +16,19 @@ export function quoteAccount(user: string, host: string): string {
   return `${quoteIdent(user)}@${quoteIdent(host)}`;
 }
 
+/**
+ * Quotes a grantee: an account, or a role. MariaDB's roles have no host (`r`, stored with Host ''),
+ * MySQL 8's are accounts (`r`@`%`).
+ */
+export function quoteGrantee(user: string, host: string, mariadb: boolean): string {
+  return mariadb && host === '' ? quoteIdent(user) : quoteAccount(user, host);
+}
+
+/** The host part a role has on this flavor: '' on MariaDB, '%' on MySQL 8. */
+export function roleHost(mariadb: boolean): string {
+  return mariadb ? '' : '%';
+}
+
 /** Human and stable id of an account: 'user'@'host' with ' and \ escaped. */
 export function accountId(user: string, host: string): string {
   const q = (s: string) => "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'";

@@ -111,6 +111,21 @@ export const grantSchema = z
     });
   });
 
+/** A role's name as a grant or a user names it. */
+const roleName = name('role name', 80).refine(
+  (s) => !SYSTEM_USERS.has(s) && s.toUpperCase() !== 'NONE',
+  'a system account (or NONE) is never a managed role',
+);
+
+/** `roles[]`: a role (CREATE ROLE), its grants, and the roles granted to it. */
+export const roleSchema = z.strictObject({
+  name: roleName,
+  /** Its privileges, as a user's; omitted: not managed. */
+  grants: z.array(grantSchema).optional(),
+  /** Roles granted to this role; omitted: not managed. */
+  roles: z.array(roleName).optional(),
+});
+
 export const PLUGINS = ['mysql_native_password', 'caching_sha2_password', 'unix_socket', 'auth_socket'] as const;
 
 export const userSchema = z
@@ -126,6 +141,10 @@ export const userSchema = z
     maxConnectionsPerHour: z.number().int().min(0).optional(),
     tls: z.enum(['none', 'ssl', 'x509']).optional(),
     grants: z.array(grantSchema).optional(),
+    /** Roles granted to the user (GRANT role TO user); omitted: not managed. */
+    roles: z.array(roleName).optional(),
+    /** The roles active at login (SET DEFAULT ROLE); [] for none; omitted: not managed. MariaDB takes one. */
+    defaultRoles: z.array(roleName).optional(),
   })
   .refine(
     (u) => u.password !== undefined || u.plugin === 'unix_socket' || u.plugin === 'auth_socket',
@@ -195,6 +214,8 @@ export const clusterShape = {
   replication: replicationSchema.optional(),
   databases: z.array(databaseSchema).default([]),
   users: z.array(userSchema).default([]),
+  /** Roles (MariaDB 10.0.5+, MySQL 8): created, granted privileges and other roles. */
+  roles: z.array(roleSchema).default([]),
   /** Server variables, e.g. { max_connections: 500, innodb_buffer_pool_size: 256M }. */
   settings: z
     .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected a server variable name'), settingValue)
@@ -206,6 +227,7 @@ export const clusterShape = {
 export type DatabaseSpec = z.infer<typeof databaseSchema>;
 export type UserSpec = z.infer<typeof userSchema>;
 export type GrantSpec = z.infer<typeof grantSchema>;
+export type RoleSpec = z.infer<typeof roleSchema>;
 export type ConfigFileSpec = z.infer<typeof configFileSchema>;
 export type ReplicationSpec = z.infer<typeof replicationSchema>;
 /** A mysql cluster as validated: the common keys and this engine's, defaults applied (inferred from the zod shape). */
@@ -254,8 +276,24 @@ export function checkCluster(
       report(['databases', i, 'name'], `database "${d.name}" is already declared at databases[${prev}]`);
     else dbs.set(d.name, i);
   });
+  const roles = new Map<string, number>();
+  c.roles.forEach((r, i) => {
+    const prev = roles.get(r.name);
+    if (prev !== undefined) report(['roles', i, 'name'], `role "${r.name}" is already declared at roles[${prev}]`);
+    else roles.set(r.name, i);
+    if (r.roles?.includes(r.name) === true)
+      report(['roles', i, 'roles', r.roles.indexOf(r.name)], `role "${r.name}" cannot be granted to itself`);
+  });
   const users = new Map<string, number>();
   c.users.forEach((u, i) => {
+    // A default role must be granted to the user: the server refuses it otherwise.
+    (u.defaultRoles ?? []).forEach((r, j) => {
+      if (u.roles !== undefined && !u.roles.includes(r))
+        report(
+          ['users', i, 'defaultRoles', j],
+          `"${r}" is not among this user's roles (${u.roles.join(', ') || 'none'}): grant it first`,
+        );
+    });
     const key = `${u.name}\0${u.host.toLowerCase()}`;
     const prev = users.get(key);
     if (prev !== undefined) report(['users', i], `user '${u.name}'@'${u.host}' is already declared at users[${prev}]`);

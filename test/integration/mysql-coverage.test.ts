@@ -259,3 +259,81 @@ test('column privileges: SELECT (a, b) on a table, observed from the column cata
   );
   assert.match(bad[2] ?? '', /grants\[1\]\.privileges\[1\]: "SELECT \(\)": expected column names/);
 });
+
+test('MariaDB roles: CREATE ROLE, grants to roles, roles granted to users and to roles, default role', async () => {
+  const body = `    prune: { grants: true }
+    databases: [{ name: rodb }]
+    roles:
+      - { name: reader, grants: [{ privileges: [SELECT], on: "rodb.*" }] }
+      - { name: writer, grants: [{ privileges: [INSERT, UPDATE], on: "rodb.*" }], roles: [reader] }
+    users:
+      - name: ro
+        host: "%"
+        password: { file: ${tmp.dir}/app.pw }
+        roles: [writer]
+        defaultRoles: [writer]`;
+  const mapping = async () => {
+    const [rows] = await root.query<mysql.RowDataPacket[]>(
+      "SELECT CONCAT(User, '@', Host, ' -> ', Role) AS m FROM mysql.roles_mapping WHERE User IN ('ro', 'writer', 'reader') ORDER BY 1",
+    );
+    return rows.map((r) => String(r.m));
+  };
+  const state = async () => ({
+    mapping: await mapping(),
+    defaultRole: await scalar("SELECT default_role FROM mysql.user WHERE User = 'ro'"),
+    reader: await showGrants('reader'),
+    writer: await showGrants('writer'),
+  });
+  const expected = {
+    mapping: ['ro@% -> writer', 'writer@ -> reader'],
+    defaultRole: 'writer',
+    reader: ['GRANT SELECT ON `rodb`.* TO `reader`'],
+    // SHOW GRANTS FOR a role lists the grants of the roles granted to it too.
+    writer: [
+      'GRANT INSERT, UPDATE ON `rodb`.* TO `writer`',
+      'GRANT SELECT ON `rodb`.* TO `reader`',
+      'GRANT `reader` TO `writer`',
+    ],
+  };
+  await converge(body, 'roles');
+  assert.deepEqual(await state(), expected);
+  // The user logs in with its default role active, and has what its roles have.
+  await root.query('CREATE TABLE rodb.t (a INT)');
+  const mysql2 = (await import('mysql2/promise')).default;
+  const ro = await mysql2.createConnection({ host: ADDRESS, user: 'ro', password: PASSWORD });
+  const [cur] = await ro.query<mysql.RowDataPacket[]>('SELECT CURRENT_ROLE() AS r');
+  assert.equal(cur[0]?.r, 'writer');
+  await ro.query('INSERT INTO rodb.t VALUES (1)');
+  await ro.query('SELECT * FROM rodb.t');
+  await ro.end();
+
+  // By hand: the user's role and default role taken away, another role given, a role's privilege revoked, a role dropped.
+  await root.query("REVOKE writer FROM 'ro'@'%'");
+  await root.query("SET DEFAULT ROLE NONE FOR 'ro'@'%'");
+  await root.query("GRANT reader TO 'ro'@'%'");
+  await root.query('REVOKE UPDATE ON rodb.* FROM writer');
+  await root.query('DROP ROLE reader');
+  const repaired = await pass(body);
+  assert.equal(repaired.state, 'converged', JSON.stringify(repaired.changes) + JSON.stringify(repaired.actions));
+  assert.deepEqual(await state(), expected);
+  await converge(body, 'roles after repair');
+
+  const bad = problems(`    roles:
+      - { name: reader }
+      - { name: reader, roles: [reader] }
+    users:
+      - { name: ro, password: { file: ${tmp.dir}/app.pw }, roles: [writer], defaultRoles: [reader] }`);
+  assert.equal(bad.length, 3, bad.join('\n'));
+  assert.match(
+    bad.join('\n'),
+    /coverage\.yaml:\d+:\d+ clusters\.cov\.roles\[1\]\.name: role "reader" is already declared at roles\[0\]/,
+  );
+  assert.match(
+    bad.join('\n'),
+    /coverage\.yaml:\d+:\d+ clusters\.cov\.roles\[1\]\.roles\[0\]: role "reader" cannot be granted to itself/,
+  );
+  assert.match(
+    bad.join('\n'),
+    /coverage\.yaml:\d+:\d+ clusters\.cov\.users\[0\]\.defaultRoles\[0\]: "reader" is not among this user's roles \(writer\)/,
+  );
+});

@@ -15,7 +15,9 @@ import {
   type GrantTarget,
 } from '../../agents/mysql/quote.js';
 import { parseFlavor, type Flavor, type MysqlContext } from '../../agents/mysql/session.js';
-import { userSchema } from '../../agents/mysql/spec.js';
+import { roleGrants, roleGrantSql, roleGrantsQuery } from '../../agents/mysql/role-grants.js';
+import { hasRoles, roleStatement, rolesQuery } from '../../agents/mysql/roles.js';
+import { roleSchema, userSchema } from '../../agents/mysql/spec.js';
 import { resolveSecret } from '../../src/secret.js';
 import { listKind, sameValue, serverValue, setMembers } from '../../agents/mysql/variables.js';
 
@@ -25,7 +27,7 @@ const MYSQL57 = parseFlavor('5.7.44-log', 'MySQL Community Server (GPL)');
 process.env.SETPOINT_COVERAGE_PW = 'coverage-unit-pw';
 
 /** A MysqlContext built by hand, users through the real schema; prune allows every class (exact mode). */
-function ctxOf(flavor: Flavor, usersIn: unknown[] = []): MysqlContext {
+function ctxOf(flavor: Flavor, usersIn: unknown[] = [], rolesIn: unknown[] = []): MysqlContext {
   return {
     prune: () => true,
     cluster: {
@@ -33,6 +35,7 @@ function ctxOf(flavor: Flavor, usersIn: unknown[] = []): MysqlContext {
       members: ['db1'],
       databases: [],
       users: usersIn.map((u) => userSchema.parse(u)),
+      roles: rolesIn.map((r) => roleSchema.parse(r)),
       settings: {},
     },
     host: { address: 'x' },
@@ -250,5 +253,53 @@ describe('routine and column grants', () => {
         'GRANT INSERT, SELECT (`a`), SELECT (`b`) ON `d`.`t` TO `u`@`%`',
       ],
     );
+  });
+});
+
+describe('roles: the dialect of each flavor', () => {
+  test('CREATE/DROP ROLE, GRANT role, SET DEFAULT ROLE: MariaDB roles have no host, MySQL 8 roles are `r`@`%`', () => {
+    assert.equal(roleStatement('CREATE', 'r`1', MARIADB), 'CREATE ROLE `r``1`');
+    assert.equal(roleStatement('CREATE', 'r1', MYSQL8), 'CREATE ROLE `r1`@`%`');
+    assert.equal(roleStatement('DROP', 'r1', MYSQL8), 'DROP ROLE `r1`@`%`');
+    const u = { user: 'app', host: '10.%' };
+    assert.deepEqual(roleGrantSql(MARIADB, 'grant', u, ['a', 'b']), [
+      'GRANT `a` TO `app`@`10.%`',
+      'GRANT `b` TO `app`@`10.%`',
+    ]);
+    assert.deepEqual(roleGrantSql(MYSQL8, 'grant', u, ['a']), ['GRANT `a`@`%` TO `app`@`10.%`']);
+    assert.deepEqual(roleGrantSql(MARIADB, 'grant', { user: 'w', host: '' }, ['a']), ['GRANT `a` TO `w`']);
+    assert.deepEqual(roleGrantSql(MYSQL8, 'revoke', { user: 'w', host: '%' }, ['a']), ['REVOKE `a`@`%` FROM `w`@`%`']);
+    assert.deepEqual(roleGrantSql(MARIADB, 'default', u, ['a']), ['SET DEFAULT ROLE `a` FOR `app`@`10.%`']);
+    assert.deepEqual(roleGrantSql(MARIADB, 'default', u, []), ['SET DEFAULT ROLE NONE FOR `app`@`10.%`']);
+    assert.deepEqual(roleGrantSql(MYSQL8, 'default', u, ['a', 'b']), [
+      'SET DEFAULT ROLE `a`@`%`, `b`@`%` TO `app`@`10.%`',
+    ]);
+    assert.match(rolesQuery(MARIADB), /is_role = 'Y'/);
+    assert.match(rolesQuery(MYSQL8), /account_locked = 'Y' AND password_expired = 'Y'/);
+    assert.match(roleGrantsQuery(MARIADB), /mysql\.roles_mapping/);
+    assert.match(roleGrantsQuery(MYSQL8), /mysql\.role_edges.*mysql\.default_roles/);
+    assert.equal(hasRoles(MYSQL57), false);
+  });
+
+  test('a role granted to a user: planned after the role exists; MariaDB takes one default role', () => {
+    const ctx = ctxOf(
+      MARIADB,
+      [{ name: 'u', password: { env: 'SETPOINT_COVERAGE_PW' }, roles: ['a', 'b'], defaultRoles: ['a', 'b'] }],
+      [{ name: 'a' }],
+    );
+    const desired = roleGrants.desired(ctx);
+    const observed = { items: new Map(), extra: undefined };
+    const changes = roleGrants.plan(roleGrants.diff(desired, observed, ctx), desired, observed, ctx);
+    const grant = changes.find((c) => c.action === 'grant');
+    assert.match(grant?.blocked ?? '', /role b does not exist/);
+    const dflt = changes.find((c) => c.action === 'alter');
+    assert.match(dflt?.blocked ?? '', /one default role/);
+    const ctx8 = ctxOf(
+      MYSQL8,
+      [{ name: 'u', password: { env: 'SETPOINT_COVERAGE_PW' }, defaultRoles: [] }],
+      [{ name: 'a', roles: [] }],
+    );
+    const d8 = roleGrants.desired(ctx8);
+    assert.deepEqual([...d8.keys()].sort(), ["'a'@'%'", "'u'@'%'"]);
   });
 });
