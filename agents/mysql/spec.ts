@@ -126,6 +126,33 @@ export const roleSchema = z.strictObject({
   roles: z.array(roleName).optional(),
 });
 
+/** A password as the server stores it: mysql_native_password `*` + 40 hex digits, or caching_sha2_password `$A$005$` + salt and hash (MySQL 8). */
+export const passwordHashSchema = z
+  .string()
+  .refine(
+    (h) => /^\*[0-9A-Fa-f]{40}$/.test(h) || /^\$A\$[0-9A-Fa-f]{3}\$[^\0]{63}$/s.test(h),
+    'expected a stored password hash: "*" and 40 hex digits (mysql_native_password) or "$A$005$..." of 70 characters (caching_sha2_password)',
+  );
+
+/** The plugin a stored hash belongs to. */
+export function hashPlugin(hash: string): 'mysql_native_password' | 'caching_sha2_password' {
+  return hash.startsWith('*') ? 'mysql_native_password' : 'caching_sha2_password';
+}
+
+/** `tls`: none, ssl, x509, or the certificate's subject / issuer and the cipher required (REQUIRE SUBJECT ... AND ISSUER ... AND CIPHER ...). */
+export const tlsSchema = z.union([
+  z.enum(['none', 'ssl', 'x509']),
+  z
+    .strictObject({
+      subject: z.string().min(1).optional(),
+      issuer: z.string().min(1).optional(),
+      cipher: z.string().min(1).optional(),
+    })
+    .refine((t) => t.subject !== undefined || t.issuer !== undefined || t.cipher !== undefined, {
+      message: 'name at least one of subject, issuer, cipher',
+    }),
+]);
+
 export const PLUGINS = ['mysql_native_password', 'caching_sha2_password', 'unix_socket', 'auth_socket'] as const;
 
 export const userSchema = z
@@ -133,13 +160,19 @@ export const userSchema = z
     name: name('user name', 80).refine((s) => !SYSTEM_USERS.has(s), 'a system account is never managed'),
     host: name('host', 255).default('%'),
     password: secretRef.optional(),
+    /** The password as the server stores it, instead of `password`: the file never holds the plaintext. */
+    passwordHash: passwordHashSchema.optional(),
     plugin: z.enum(PLUGINS).optional(),
     locked: z.boolean().optional(),
     maxConnections: z.number().int().min(0).optional(),
     maxQueriesPerHour: z.number().int().min(0).optional(),
     maxUpdatesPerHour: z.number().int().min(0).optional(),
     maxConnectionsPerHour: z.number().int().min(0).optional(),
-    tls: z.enum(['none', 'ssl', 'x509']).optional(),
+    tls: tlsSchema.optional(),
+    /** Days a password lasts (PASSWORD EXPIRE INTERVAL n DAY), `never`, or `default` (the server's default_password_lifetime). */
+    passwordLifetime: z.union([z.number().int().min(1).max(65535), z.enum(['never', 'default'])]).optional(),
+    /** MariaDB: seconds a statement of this user may run (WITH MAX_STATEMENT_TIME); 0 for no limit. */
+    maxStatementTime: z.number().min(0).max(31536000).optional(),
     grants: z.array(grantSchema).optional(),
     /** Roles granted to the user (GRANT role TO user); omitted: not managed. */
     roles: z.array(roleName).optional(),
@@ -147,13 +180,32 @@ export const userSchema = z
     defaultRoles: z.array(roleName).optional(),
   })
   .refine(
-    (u) => u.password !== undefined || u.plugin === 'unix_socket' || u.plugin === 'auth_socket',
-    'a user needs a password (or plugin: unix_socket / auth_socket)',
+    (u) =>
+      u.password !== undefined ||
+      u.passwordHash !== undefined ||
+      u.plugin === 'unix_socket' ||
+      u.plugin === 'auth_socket',
+    'a user needs a password or passwordHash (or plugin: unix_socket / auth_socket)',
   )
-  .refine((u) => !(u.password !== undefined && (u.plugin === 'unix_socket' || u.plugin === 'auth_socket')), {
-    message: 'a user that logs in by socket has no password: drop password, or choose a password plugin',
-    path: ['password'],
-  });
+  .refine((u) => !(u.password !== undefined && u.passwordHash !== undefined), {
+    message: 'declare password or passwordHash, not both',
+    path: ['passwordHash'],
+  })
+  .refine((u) => u.passwordHash === undefined || u.plugin === undefined || u.plugin === hashPlugin(u.passwordHash), {
+    message: 'this hash belongs to another plugin: "*..." is mysql_native_password, "$A$..." caching_sha2_password',
+    path: ['passwordHash'],
+  })
+  .refine(
+    (u) =>
+      !(
+        (u.password !== undefined || u.passwordHash !== undefined) &&
+        (u.plugin === 'unix_socket' || u.plugin === 'auth_socket')
+      ),
+    {
+      message: 'a user that logs in by socket has no password: drop password, or choose a password plugin',
+      path: ['password'],
+    },
+  );
 
 /** A server setting's value as written in the file: 500, "256M", true, "ON", "ROW". */
 export const settingValue = z.union([

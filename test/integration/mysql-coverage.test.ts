@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type mysql from 'mysql2/promise';
 import { engines } from '../../agents/index.js';
+import { nativeHash } from '../../agents/mysql/password.js';
 import { SpecError } from '../../src/errors.js';
 import { silent } from '../../src/log.js';
 import { reconcile, type PassOutcome } from '../../src/loop/reconcile.js';
@@ -336,4 +337,78 @@ test('MariaDB roles: CREATE ROLE, grants to roles, roles granted to users and to
     bad.join('\n'),
     /coverage\.yaml:\d+:\d+ clusters\.cov\.users\[0\]\.defaultRoles\[0\]: "reader" is not among this user's roles \(writer\)/,
   );
+});
+
+test('password as its stored hash, password lifetime, REQUIRE SUBJECT/ISSUER/CIPHER, MAX_STATEMENT_TIME', async () => {
+  const hash = nativeHash(PASSWORD);
+  const body = (lifetime: string, tls: string) => `    users:
+      - name: hu
+        host: "%"
+        passwordHash: "${hash.toLowerCase()}"
+        passwordLifetime: ${lifetime}
+        maxStatementTime: 2.5
+      - name: tu
+        host: "%"
+        passwordHash: "${hash}"
+        tls: ${tls}`;
+  // mysql2 hands MariaDB's JSON column back parsed.
+  const priv = async (user: string) => {
+    const [rows] = await root.query<mysql.RowDataPacket[]>('SELECT Priv AS p FROM mysql.global_priv WHERE User = ?', [
+      user,
+    ]);
+    const p: unknown = rows[0]?.p;
+    return (typeof p === 'string' ? JSON.parse(p) : p) as Record<string, unknown>;
+  };
+  const tlsAll = '{ subject: "/CN=app", issuer: "/CN=ca", cipher: "AES256-SHA" }';
+  await converge(body('30', tlsAll), 'hash, lifetime, statement time, tls');
+  const hu = await priv('hu');
+  assert.equal(hu.authentication_string, hash);
+  assert.equal(hu.password_lifetime, 30);
+  assert.equal(Number(hu.max_statement_time), 2.5);
+  const tu = await priv('tu');
+  assert.deepEqual(
+    [tu.ssl_type, tu.x509_subject, tu.x509_issuer, tu.ssl_cipher],
+    [3, '/CN=app', '/CN=ca', 'AES256-SHA'],
+  );
+  // The hash is the password's: it logs in with the plaintext the file never held.
+  const mysql2 = (await import('mysql2/promise')).default;
+  const c = await mysql2.createConnection({ host: ADDRESS, user: 'hu', password: PASSWORD });
+  await c.end();
+
+  // By hand: another password, no expiry, no statement limit, a weaker requirement.
+  await root.query(
+    "ALTER USER 'hu'@'%' IDENTIFIED BY 'changed-by-hand' WITH MAX_STATEMENT_TIME 0 PASSWORD EXPIRE NEVER",
+  );
+  await root.query("ALTER USER 'tu'@'%' REQUIRE CIPHER 'AES128-SHA'");
+  const repaired = await pass(body('30', tlsAll));
+  assert.equal(repaired.state, 'converged', JSON.stringify(repaired.changes) + JSON.stringify(repaired.actions));
+  assert.deepEqual(await priv('hu'), { ...hu, password_last_changed: (await priv('hu')).password_last_changed });
+  assert.deepEqual(await priv('tu'), { ...tu, password_last_changed: (await priv('tu')).password_last_changed });
+
+  // Lifetime never / default, and the requirement narrowed to a cipher (REQUIRE replaces the rest).
+  await converge(body('never', '{ cipher: "AES128-SHA" }'), 'lifetime never, cipher only');
+  assert.equal((await priv('hu')).password_lifetime, 0);
+  assert.deepEqual([(await priv('tu')).x509_subject, (await priv('tu')).ssl_cipher], ['', 'AES128-SHA']);
+  await converge(body('default', 'ssl'), 'lifetime default, ssl');
+  assert.equal((await priv('hu')).password_lifetime, -1);
+  assert.equal((await priv('tu')).ssl_type, 1);
+
+  const bad = problems(`    users:
+      - { name: a, passwordHash: "*1234" }
+      - { name: b, password: { file: ${tmp.dir}/app.pw }, passwordHash: "${hash}" }
+      - { name: c, passwordHash: "${hash}", plugin: caching_sha2_password }
+      - { name: d, passwordHash: "${hash}", tls: {}, passwordLifetime: 0 }`);
+  assert.equal(bad.length, 5, bad.join('\n'));
+  const all = bad.join('\n');
+  assert.match(all, /coverage\.yaml:\d+:\d+ clusters\.cov\.users\[0\]\.passwordHash: expected a stored password hash/);
+  assert.match(
+    all,
+    /coverage\.yaml:\d+:\d+ clusters\.cov\.users\[1\]\.passwordHash: declare password or passwordHash, not both/,
+  );
+  assert.match(
+    all,
+    /coverage\.yaml:\d+:\d+ clusters\.cov\.users\[2\]\.passwordHash: this hash belongs to another plugin/,
+  );
+  assert.match(all, /coverage\.yaml:\d+:\d+ clusters\.cov\.users\[3\]\.tls/);
+  assert.match(all, /coverage\.yaml:\d+:\d+ clusters\.cov\.users\[3\]\.passwordLifetime/);
 });

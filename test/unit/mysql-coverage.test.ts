@@ -18,6 +18,7 @@ import { parseFlavor, type Flavor, type MysqlContext } from '../../agents/mysql/
 import { roleGrants, roleGrantSql, roleGrantsQuery } from '../../agents/mysql/role-grants.js';
 import { hasRoles, roleStatement, rolesQuery } from '../../agents/mysql/roles.js';
 import { roleSchema, userSchema } from '../../agents/mysql/spec.js';
+import { identified, pluginProblem, sameHash, users, usersQuery } from '../../agents/mysql/users.js';
 import { resolveSecret } from '../../src/secret.js';
 import { listKind, sameValue, serverValue, setMembers } from '../../agents/mysql/variables.js';
 
@@ -301,5 +302,49 @@ describe('roles: the dialect of each flavor', () => {
     );
     const d8 = roleGrants.desired(ctx8);
     assert.deepEqual([...d8.keys()].sort(), ["'a'@'%'", "'u'@'%'"]);
+  });
+});
+
+describe('stored hashes and account options', () => {
+  const SHA2 = '$A$005$' + 'x'.repeat(20) + 'Y'.repeat(43);
+  test('a stored hash is sent as the stored form, with its plugin, on each flavor', () => {
+    const native = userSchema.parse({ name: 'u', passwordHash: '*2470c0c06dee42fd1618bb99005adca2ec9d1e19' });
+    const m = identified(native, MARIADB, undefined, undefined);
+    assert.equal(m.sql, ' IDENTIFIED BY PASSWORD ?');
+    assert.equal((m.params[0] as { reveal(): string }).reveal(), '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19');
+    assert.equal(String(m.params[0]), '[secret]', 'never printed');
+    assert.equal(identified(native, MYSQL8, undefined, undefined).sql, ' IDENTIFIED WITH mysql_native_password AS ?');
+    const sha2 = userSchema.parse({ name: 'u', passwordHash: SHA2 });
+    const s8 = identified(sha2, MYSQL8, undefined, undefined);
+    assert.deepEqual([s8.sql, s8.plugin], [' IDENTIFIED WITH caching_sha2_password AS ?', 'caching_sha2_password']);
+    assert.match(pluginProblem(sha2, MARIADB) ?? '', /caching_sha2_password needs MySQL 8/);
+    assert.equal(pluginProblem(sha2, MYSQL8), undefined);
+    assert.ok(
+      sameHash('*2470c0c06dee42fd1618bb99005adca2ec9d1e19', Buffer.from('*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19')),
+    );
+    assert.ok(sameHash(SHA2, Buffer.from(SHA2, 'latin1')));
+    assert.ok(!sameHash(SHA2, Buffer.from(SHA2.toLowerCase(), 'latin1')));
+  });
+
+  test('maxStatementTime is MariaDB only; lifetimes and REQUIRE SUBJECT/ISSUER/CIPHER in the statements', () => {
+    const u = userSchema.parse({
+      name: 'u',
+      passwordHash: '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19',
+      maxStatementTime: 1.5,
+      passwordLifetime: 90,
+      tls: { subject: "/CN=o'k", cipher: 'AES256-SHA' },
+    });
+    assert.match(pluginProblem(u, MYSQL8) ?? '', /maxStatementTime is MariaDB's/);
+    const ctx = ctxOf(MARIADB, [u]);
+    const desired = users.desired(ctx);
+    const observed = { items: new Map(), extra: undefined };
+    const [create] = users.plan(users.diff(desired, observed, ctx), desired, observed, ctx);
+    assert.equal(
+      create?.statements[0]?.sql,
+      'CREATE USER `u`@`%` IDENTIFIED BY PASSWORD ? REQUIRE SUBJECT ? AND CIPHER ? WITH MAX_STATEMENT_TIME ? PASSWORD EXPIRE INTERVAL ? DAY',
+    );
+    assert.deepEqual(create?.statements[0]?.params?.slice(1), ["/CN=o'k", 'AES256-SHA', 1.5, 90]);
+    assert.match(usersQuery(MYSQL8), /password_lifetime AS pl, 0 AS mst/);
+    assert.match(usersQuery(parseFlavor('10.3.39-MariaDB', '')), /NULL AS pl, max_statement_time AS mst/);
   });
 });
