@@ -13,6 +13,7 @@ import {
   expandDeclared,
   GRANT_OPTION,
   isAll,
+  isColumnAtom,
   parseColumnPrivilege,
   privilegeSql,
   sorted,
@@ -56,6 +57,8 @@ const KIND = 'mysql.grant';
 export interface GrantsExtra {
   /** Declared table and routine grants whose table or routine does not exist (not a grant: a reason to wait). */
   missingTables: Set<string>;
+  /** Declared column privileges on a table that exists whose column does not (by grant id): they wait. */
+  missingColumns?: Map<string, string[]>;
   /** The global privileges of the account setpoint logs in as: on MySQL 8, what ALL means on that server. */
   ownPrivileges: Set<string> | undefined;
 }
@@ -90,11 +93,12 @@ export interface PrivilegeRow {
   y: string;
 }
 
-/** A table (k T or absent) or routine (k F, P) that exists, in a schema a declared grant names. */
+/** A table (k T or absent), routine (k F, P) or column (k C, column `c`) that exists, in a schema a declared grant names. */
 export interface TableRow {
   k?: string;
   d: string;
   t: string;
+  c?: string | null;
 }
 
 /** How a routine's stored privilege names read as privileges. */
@@ -172,9 +176,10 @@ export function grantsFrom(
       if (r.g === selfGrantee) mine.push(r.p);
     } else if (r.l === 'D') add(r.g, { level: 'database', database: r.d ?? '' }, r.p, r.y);
     else if (r.l === 'T') add(r.g, { level: 'table', database: r.d ?? '', table: r.t ?? '' }, r.p, r.y);
-    // A column privilege belongs to its table's grant; GRANT OPTION is the table's.
+    // A column privilege belongs to its table's grant; its IS_GRANTABLE is the table's GRANT OPTION
+    // (which TABLE_PRIVILEGES does not show when the table has column privileges only).
     else if (r.l === 'C')
-      add(r.g, { level: 'table', database: r.d ?? '', table: r.t ?? '' }, columnAtom(r.p, r.c ?? ''), 'NO');
+      add(r.g, { level: 'table', database: r.d ?? '', table: r.t ?? '' }, columnAtom(r.p, r.c ?? ''), r.y);
     else if (r.l === 'F' || r.l === 'P') {
       const routine = r.l === 'F' ? 'FUNCTION' : 'PROCEDURE';
       const db = r.d ?? '';
@@ -189,13 +194,26 @@ export function grantsFrom(
   }
   const present = new Set(
     tables.map((r) =>
-      r.k === 'F' || r.k === 'P' ? routineKey(r.k === 'F' ? 'FUNCTION' : 'PROCEDURE', r.d, r.t) : `T\0${r.d}\0${r.t}`,
+      r.k === 'F' || r.k === 'P'
+        ? routineKey(r.k === 'F' ? 'FUNCTION' : 'PROCEDURE', r.d, r.t)
+        : r.k === 'C'
+          ? `C\0${r.d}\0${r.t}\0${(r.c ?? '').toLowerCase()}`
+          : `T\0${r.d}\0${r.t}`,
     ),
   );
+  const columnsRead = tables.some((r) => r.k === 'C');
+  const missingColumns = new Map<string, string[]>();
   const missingTables = new Set<string>();
   for (const g of desired.values()) {
     const t = g.target;
     if (t.level === 'table' && !present.has(`T\0${t.database}\0${t.table}`)) missingTables.add(grantTargetId(t));
+    else if (t.level === 'table' && columnsRead) {
+      const cols = g.privileges
+        .filter(isColumnAtom)
+        .map((p) => p.slice(p.indexOf('(') + 1, -1))
+        .filter((c) => !present.has(`C\0${t.database}\0${t.table}\0${c}`));
+      if (cols.length > 0) missingColumns.set(grantId(g.user, g.host, t), [...new Set(cols)]);
+    }
     if (t.level === 'routine' && !present.has(routineKey(t.routine, t.database, t.name)))
       missingTables.add(grantTargetId(t));
   }
@@ -204,7 +222,10 @@ export function grantsFrom(
     if (s.privileges.length === 0 && !s.grantOption) out.delete(id);
     else s.privileges.sort();
   }
-  return { items: out, extra: { missingTables, ownPrivileges: mine.length > 1 ? new Set(mine) : undefined } };
+  return {
+    items: out,
+    extra: { missingTables, missingColumns, ownPrivileges: mine.length > 1 ? new Set(mine) : undefined },
+  };
 }
 
 export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlContext, GrantsExtra> = {
@@ -252,14 +273,27 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
         ),
       ),
     ];
+    // A column grant on a column that does not exist would fail every pass: the columns of the schemas
+    // that declare column grants are read too, so such a grant waits instead.
+    const columnSchemas = [
+      ...new Set(
+        [...this.desired(ctx).values()].flatMap((g) =>
+          g.target.level === 'table' && g.privileges.some(isColumnAtom) ? [g.target.database] : [],
+        ),
+      ),
+    ];
     const marks = schemas.map(() => '?').join(', ');
+    const columns =
+      columnSchemas.length === 0
+        ? ''
+        : `UNION ALL SELECT 'C', TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN (${columnSchemas.map(() => '?').join(', ')})`;
     const tables =
       schemas.length === 0
         ? []
         : await session.query<TableRow>(
-            `SELECT 'T' AS k, TABLE_SCHEMA AS d, TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (${marks}) ` +
-              `UNION ALL SELECT IF(ROUTINE_TYPE = 'FUNCTION', 'F', 'P'), ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA IN (${marks})`,
-            [...schemas, ...schemas],
+            `SELECT 'T' AS k, TABLE_SCHEMA AS d, TABLE_NAME AS t, NULL AS c FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (${marks}) ` +
+              `UNION ALL SELECT IF(ROUTINE_TYPE = 'FUNCTION', 'F', 'P'), ROUTINE_SCHEMA, ROUTINE_NAME, NULL FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA IN (${marks}) ${columns}`,
+            [...schemas, ...schemas, ...columnSchemas],
           );
     return grantsFrom(accounts, rows, tables, this.desired(ctx), ctx.facts);
   },
@@ -306,7 +340,7 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
     return drift;
   },
 
-  plan(drift, desired, { items: observed, extra: { ownPrivileges: learned, missingTables } }, ctx) {
+  plan(drift, desired, { items: observed, extra: { ownPrivileges: learned, missingTables, missingColumns } }, ctx) {
     const f = ctx.facts.flavor;
     const changes: Change[] = [];
     const done = new Set<string>();
@@ -346,6 +380,12 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
         const noTable = missingTables.has(grantTargetId(ref.target))
           ? `${ref.target.level === 'routine' ? ref.target.routine.toLowerCase() : 'table'} ${grantTargetId(ref.target).replace(/^(FUNCTION|PROCEDURE) /, '')} does not exist yet`
           : undefined;
+        const noColumns = missingColumns?.get(d.id)?.filter((c) => missing.some((p) => p.endsWith(`(${c})`)));
+        const waitFor =
+          noTable ??
+          (noColumns === undefined || noColumns.length === 0
+            ? undefined
+            : `column ${noColumns.join(', ')} of ${grantTargetId(ref.target)} does not exist yet`);
         changes.push({
           kind: KIND,
           id: d.id,
@@ -354,7 +394,7 @@ export const grants: ResourceKind<GrantWant, GrantState, MysqlSession, MysqlCont
           phase: PHASE.grants,
           summary: `grant ${list}${opt === '' ? '' : ' with grant option'} on ${grantTargetId(ref.target)} to ${accountId(ref.user, ref.host)}`,
           statements: [{ sql: `GRANT ${list} ON ${on} TO ${acct}${opt}` }],
-          ...(noTable === undefined ? {} : { blocked: noTable }),
+          ...(waitFor === undefined ? {} : { blocked: waitFor }),
         });
       }
       const exact = ctx.prune('grants') && !inheritsShown(ref.host, ctx);

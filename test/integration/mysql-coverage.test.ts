@@ -223,14 +223,26 @@ test('routine privileges: EXECUTE and ALTER ROUTINE on one function or procedure
 test('column privileges: SELECT (a, b) on a table, observed from the column catalog, granted and revoked per column', async () => {
   await root.query('CREATE DATABASE cdb');
   await root.query('CREATE TABLE cdb.t (a INT, B INT, `odd col` INT, d INT)');
+  await root.query('CREATE TABLE cdb.t2 (a INT)');
   const body = `    prune: { grants: true }
     users:
       - name: cu
         host: "%"
         password: { file: ${tmp.dir}/app.pw }
         grants:
-          - { privileges: ["select (a, B)", "UPDATE (\`odd col\`)", INSERT], on: "cdb.t" }`;
-  const expected = ['GRANT SELECT (`a`, `b`), INSERT, UPDATE (`odd col`) ON `cdb`.`t` TO `cu`@`%`'];
+          - { privileges: ["select (a, B)", "UPDATE (\`odd col\`)", INSERT], on: "cdb.t" }
+          - { privileges: ["SELECT (a)", "INSERT (later)"], on: "cdb.t2", grantOption: true }`;
+  const expected = [
+    'GRANT SELECT (`a`), INSERT (`later`) ON `cdb`.`t2` TO `cu`@`%` WITH GRANT OPTION',
+    'GRANT SELECT (`a`, `b`), INSERT, UPDATE (`odd col`) ON `cdb`.`t` TO `cu`@`%`',
+  ];
+  // A column that does not exist yet: that grant waits, saying so (the server would refuse it every pass).
+  const waiting = await pass(body);
+  assert.equal(waiting.state, 'waiting', JSON.stringify(waiting.changes));
+  const blocked = waiting.changes.filter((c) => c.status === 'waiting');
+  assert.equal(blocked.length, 1, JSON.stringify(waiting.changes));
+  assert.match(blocked[0]?.reason ?? '', /column later of cdb\.t2 does not exist yet/);
+  await root.query('ALTER TABLE cdb.t2 ADD COLUMN later INT');
   await converge(body, 'column privileges');
   assert.deepEqual(await showGrants("'cu'@'%'"), expected);
 
