@@ -7,6 +7,8 @@ import { grants } from './grants.js';
 import { checkCluster, clusterShape, connectionSchema } from './spec.js';
 import { classifyMysqlError, connectMysql, type MysqlFacts, type MysqlSession } from './session.js';
 import { replication } from './replication.js';
+import { roleGrants } from './role-grants.js';
+import { roles } from './roles.js';
 import { users } from './users.js';
 import { configFile, variables } from './variables.js';
 import { facts, service } from '../host/index.js';
@@ -78,7 +80,7 @@ export const mysqlEngine: Engine<Conn, MysqlSession, MysqlFacts> = {
   },
   packages: PACKAGES,
   // SSH kinds are probed together first (a stopped server is started before anything else); `needs` orders the rest.
-  kinds: [service, facts, databases, users, grants, configFile, variables],
+  kinds: [service, facts, databases, roles, users, grants, roleGrants, configFile, variables],
   topology: replication,
   classify: classifyMysqlError,
 };

@@ -7,8 +7,11 @@ import { HOST_PHASE } from '../host/index.js';
 
 export const PHASE = {
   databases: 10,
+  roles: 15,
   users: 20,
   grants: 30,
+  roleGrants: 35,
+  defaultRoles: 36,
   files: HOST_PHASE.files,
   settings: 50,
   restart: HOST_PHASE.restart,

@@ -96,6 +96,78 @@ const MYSQL8_DYNAMIC = [
   'XA_RECOVER_ADMIN',
 ];
 
+/** What a grant on one function or procedure can hold (besides GRANT OPTION). */
+export const ROUTINE_PRIVILEGES = ['EXECUTE', 'ALTER ROUTINE'];
+/** What a grant on columns of a table can hold. */
+export const COLUMN_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'REFERENCES'];
+
+/**
+ * A column privilege as written in the file, `SELECT (a, b)` (any case and spacing, columns
+ * backquoted where they need it), as its privilege and columns; undefined when it has no column
+ * list; an error message when it has a bad one.
+ */
+export function parseColumnPrivilege(text: string): { privilege: string; columns: string[] } | string | undefined {
+  const m = /^\s*([A-Za-z][A-Za-z ]*?)\s*\((.*)\)\s*$/s.exec(text);
+  if (m === null) return undefined;
+  const privilege = (m[1] as string).replace(/\s+/g, ' ').toUpperCase();
+  if (!COLUMN_PRIVILEGES.includes(privilege))
+    return `"${text}": a column list goes with ${COLUMN_PRIVILEGES.join(', ')} only`;
+  const columns: string[] = [];
+  const body = m[2] as string;
+  let i = 0;
+  for (;;) {
+    while (body[i] === ' ') i++;
+    let col = '';
+    if (body[i] === '`') {
+      let j = i + 1;
+      for (;;) {
+        if (j >= body.length) return `unterminated backquote in "${text}"`;
+        if (body[j] === '`') {
+          if (body[j + 1] === '`') {
+            col += '`';
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        col += body[j];
+        j++;
+      }
+      i = j + 1;
+      while (body[i] === ' ') i++;
+    } else {
+      const j = body.indexOf(',', i);
+      col = (j === -1 ? body.slice(i) : body.slice(i, j)).trim();
+      i = j === -1 ? body.length : j;
+    }
+    if (col === '' || col.includes('\0')) return `"${text}": expected column names between the parentheses`;
+    columns.push(col);
+    if (i >= body.length) break;
+    if (body[i] !== ',') return `"${text}": expected "," between column names`;
+    i++;
+  }
+  return { privilege, columns };
+}
+
+/**
+ * One privilege on one column, as grants are compared: `SELECT (a)`. Column names match in any case
+ * on MySQL and MariaDB, so the name is lower-cased.
+ */
+export function columnAtom(privilege: string, column: string): string {
+  return `${privilege} (${column.toLowerCase()})`;
+}
+
+/** A privilege as a statement says it: a column atom with its column quoted, `SELECT (`a`)`, or the name itself. */
+export function privilegeSql(p: string, quote: (name: string) => string): string {
+  const m = /^([A-Z ]+) \((.*)\)$/s.exec(p);
+  return m === null ? p : `${m[1] as string} (${quote(m[2] as string)})`;
+}
+
+/** True for a column atom. */
+export function isColumnAtom(p: string): boolean {
+  return p.endsWith(')');
+}
+
 /**
  * Why a declared privilege name (normalized) is not one, with a did-you-mean; undefined when it is.
  * A name in MySQL 8's dynamic style (words joined by `_`) is taken as given: plugins register more.
@@ -122,6 +194,7 @@ export function privilegesOfLevel(
   const mariadb = flavor.kind === 'mariadb';
   const table = [...TABLE_COMMON];
   if (mariadb && atLeast(flavor, 10, 3)) table.push('DELETE HISTORY');
+  if (level === 'routine') return new Set(ROUTINE_PRIVILEGES);
   if (level === 'table') return new Set(table);
   const db = [...table, ...DB_EXTRA];
   if (mariadb && atLeast(flavor, 11, 3)) db.push('SHOW CREATE ROUTINE');
@@ -193,7 +266,7 @@ export function expandDeclared(
   for (const p of declared) {
     if (p === ALL) {
       for (const x of privilegesOfLevel(flavor, level, learned)) out.add(x);
-      for (const x of observed) if (!KNOWN.has(x)) out.add(x);
+      for (const x of observed) if (!KNOWN.has(x) && !isColumnAtom(x)) out.add(x);
     } else if (p !== 'USAGE' && p !== GRANT_OPTION) out.add(canonical(p, flavor));
   }
   return out;

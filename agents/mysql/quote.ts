@@ -16,6 +16,19 @@ export function quoteAccount(user: string, host: string): string {
   return `${quoteIdent(user)}@${quoteIdent(host)}`;
 }
 
+/**
+ * Quotes a grantee: an account, or a role. MariaDB's roles have no host (`r`, stored with Host ''),
+ * MySQL 8's are accounts (`r`@`%`).
+ */
+export function quoteGrantee(user: string, host: string, mariadb: boolean): string {
+  return mariadb && host === '' ? quoteIdent(user) : quoteAccount(user, host);
+}
+
+/** The host part a role has on this flavor: '' on MariaDB, '%' on MySQL 8. */
+export function roleHost(mariadb: boolean): string {
+  return mariadb ? '' : '%';
+}
+
 /** Human and stable id of an account: 'user'@'host' with ' and \ escaped. */
 export function accountId(user: string, host: string): string {
   const q = (s: string) => "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'";
@@ -27,7 +40,12 @@ export type GrantTarget =
   | { level: 'global' }
   /** `database` is the grant's pattern form (see escapeGrantDb), as the server stores it. */
   | { level: 'database'; database: string }
-  | { level: 'table'; database: string; table: string };
+  | { level: 'table'; database: string; table: string }
+  /** One stored function or procedure: `on: "FUNCTION db.f"` (names exact; routine names match in any case). */
+  | { level: 'routine'; routine: RoutineType; database: string; name: string };
+
+/** The routine types a grant can name. */
+export type RoutineType = 'FUNCTION' | 'PROCEDURE';
 
 /** Renders a grant target for SQL: *.*, `db`.*, `db`.`tbl`. */
 export function quoteGrantTarget(t: GrantTarget): string {
@@ -38,6 +56,8 @@ export function quoteGrantTarget(t: GrantTarget): string {
       return `${quoteIdent(t.database)}.*`;
     case 'table':
       return `${quoteIdent(t.database)}.${quoteIdent(t.table)}`;
+    case 'routine':
+      return `${t.routine} ${quoteIdent(t.database)}.${quoteIdent(t.name)}`;
   }
 }
 
@@ -77,18 +97,30 @@ export function grantTargetId(t: GrantTarget): string {
     }
     case 'table':
       return `${part(t.database)}.${part(t.table)}`;
+    case 'routine':
+      return `${t.routine} ${part(t.database)}.${part(t.name)}`;
   }
 }
 
 /**
- * Parses `on:` as written in the file: `*.*`, `db.*`, `db.table`, with backquotes around a part
+ * Parses `on:` as written in the file: `*.*`, `db.*`, `db.table`, `FUNCTION db.f`, `PROCEDURE db.p`, with backquotes around a part
  * that contains dots or other characters: `` `my.db`.* ``. Returns an error message on failure.
  */
 export function parseGrantTarget(text: string): GrantTarget | string {
+  const routine = /^\s*(FUNCTION|PROCEDURE)\s+(\S.*)$/i.exec(text);
+  if (routine !== null) {
+    const type = (routine[1] as string).toUpperCase() as RoutineType;
+    const parts = splitDotted(routine[2] as string, '`');
+    if (typeof parts === 'string') return parts;
+    if (parts.length !== 2 || parts.some((p) => p.part === '' || (p.part === '*' && !p.quoted)))
+      return `expected "${type} db.name" (one routine, no wildcard), got "${text}"`;
+    const [db, name] = parts as [{ part: string; quoted: boolean }, { part: string; quoted: boolean }];
+    return { level: 'routine', routine: type, database: db.part, name: name.part };
+  }
   const split = splitDotted(text, '`');
   if (typeof split === 'string') return split;
   if (split.length !== 2 || split.some((p) => p.part === ''))
-    return `expected "*.*", "db.*" or "db.table", got "${text}"`;
+    return `expected "*.*", "db.*", "db.table", "FUNCTION db.f" or "PROCEDURE db.p", got "${text}"`;
   const [db, tbl] = split as [{ part: string; quoted: boolean }, { part: string; quoted: boolean }];
   const dbAll = db.part === '*' && !db.quoted;
   const tblAll = tbl.part === '*' && !tbl.quoted;

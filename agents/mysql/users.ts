@@ -6,7 +6,7 @@ import { memoCheck } from '../../src/names.js';
 import { Secret, Verifier } from '../../src/secret.js';
 import { nativeHash, verifyPassword } from './password.js';
 import { accountId, quoteAccount } from './quote.js';
-import { declaredUsers, SYSTEM_USERS, type UserSpec } from './spec.js';
+import { declaredUsers, hashPlugin, SYSTEM_USERS, type UserSpec } from './spec.js';
 import { atLeast, type Flavor, type MysqlContext, type MysqlFacts, type MysqlSession } from './session.js';
 
 export type Tls = 'none' | 'ssl' | 'x509' | 'specified';
@@ -24,6 +24,14 @@ export interface UserState {
   maxUpdatesPerHour: number;
   maxConnectionsPerHour: number;
   tls: Tls;
+  /** REQUIRE SUBJECT / ISSUER / CIPHER ('' when not required). */
+  x509Subject: string;
+  x509Issuer: string;
+  sslCipher: string;
+  /** Days a password lasts: null the server's default, 0 never. */
+  passwordLifetime: number | null;
+  /** MariaDB: seconds a statement may run, 0 for no limit. */
+  maxStatementTime: number;
 }
 
 const KIND = 'mysql.user';
@@ -39,6 +47,8 @@ export function usersQuery(f: Flavor): string {
   const locked = f.kind === 'mysql' && atLeast(f, 5, 7) ? 'account_locked' : "'N'";
   const changed = f.kind === 'mysql' && atLeast(f, 5, 7) ? 'UNIX_TIMESTAMP(password_last_changed)' : 'NULL';
   const isRole = f.kind === 'mariadb' ? " WHERE is_role = 'N'" : notRole;
+  const lifetime = f.kind === 'mysql' && atLeast(f, 5, 7) ? 'password_lifetime' : 'NULL';
+  const statementTime = f.kind === 'mariadb' && atLeast(f, 10, 1) ? 'max_statement_time' : '0';
   // MySQL before 5.7 and MariaDB before 10.4 keep native hashes in the Password column.
   const legacy = (f.kind === 'mysql' && !atLeast(f, 5, 7)) || f.kind === 'mariadb';
   const auth = legacy
@@ -47,7 +57,8 @@ export function usersQuery(f: Flavor): string {
   const plugin = legacy ? "IF(plugin = '', 'mysql_native_password', plugin)" : 'plugin';
   return (
     `SELECT User AS u, Host AS h, ${plugin} AS plugin, ${auth} AS auth, ${locked} AS locked, ${changed} AS changed, ` +
-    `max_user_connections AS muc, max_questions AS mq, max_updates AS mu, max_connections AS mc, ssl_type AS ssl FROM mysql.user${isRole}`
+    `max_user_connections AS muc, max_questions AS mq, max_updates AS mu, max_connections AS mc, ssl_type AS ssl, ` +
+    `CAST(x509_subject AS CHAR) AS xs, CAST(x509_issuer AS CHAR) AS xi, CAST(ssl_cipher AS CHAR) AS sc, ${lifetime} AS pl, ${statementTime} AS mst FROM mysql.user${isRole}`
   );
 }
 
@@ -85,6 +96,13 @@ export function parseUserRow(r: Record<string, unknown>): UserState | undefined 
       maxUpdatesPerHour: Number(p.max_updates ?? 0),
       maxConnectionsPerHour: Number(p.max_connections ?? 0),
       tls: SSL_TYPES[text(p.ssl_type, '0')] ?? 'specified',
+      x509Subject: text(p.x509_subject, ''),
+      x509Issuer: text(p.x509_issuer, ''),
+      sslCipher: text(p.ssl_cipher, ''),
+      // -1 (or absent): the server's default.
+      passwordLifetime:
+        typeof p.password_lifetime === 'number' && p.password_lifetime >= 0 ? p.password_lifetime : null,
+      maxStatementTime: Number(p.max_statement_time ?? 0),
     };
   }
   return {
@@ -99,6 +117,11 @@ export function parseUserRow(r: Record<string, unknown>): UserState | undefined 
     maxUpdatesPerHour: Number(r.mu ?? 0),
     maxConnectionsPerHour: Number(r.mc ?? 0),
     tls: SSL_TYPES[text(r.ssl, '')] ?? 'specified',
+    x509Subject: text(r.xs, ''),
+    x509Issuer: text(r.xi, ''),
+    sslCipher: text(r.sc, ''),
+    passwordLifetime: r.pl === null || r.pl === undefined ? null : Number(r.pl),
+    maxStatementTime: Number(r.mst ?? 0),
   };
 }
 
@@ -169,9 +192,13 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession, MysqlContext
         drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
         continue;
       }
-      if (d.plugin !== undefined && d.plugin !== o.plugin)
-        drift.push({ kind: KIND, id, field: 'plugin', desired: d.plugin, observed: o.plugin });
-      else if (d.password !== undefined) {
+      const wantPlugin = d.plugin ?? (d.passwordHash === undefined ? undefined : hashPlugin(d.passwordHash));
+      if (wantPlugin !== undefined && wantPlugin !== o.plugin)
+        drift.push({ kind: KIND, id, field: 'plugin', desired: wantPlugin, observed: o.plugin });
+      else if (d.passwordHash !== undefined) {
+        if (!sameHash(d.passwordHash, o.verifier.value))
+          drift.push({ kind: KIND, id, field: 'password', desired: '[hash]', observed: 'a different password' });
+      } else if (d.password !== undefined) {
         const ok = cachedVerify(o.plugin, o.verifier.value, ctx.secret(d.password).reveal());
         if (ok !== true) {
           drift.push({
@@ -189,8 +216,26 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession, MysqlContext
         if (d[field] !== undefined && d[field] !== o[field])
           drift.push({ kind: KIND, id, field, desired: d[field], observed: o[field] });
       }
-      if (d.tls !== undefined && d.tls !== o.tls)
-        drift.push({ kind: KIND, id, field: 'tls', desired: d.tls, observed: o.tls });
+      if (d.tls !== undefined && !sameTls(d.tls, o))
+        drift.push({ kind: KIND, id, field: 'tls', desired: d.tls, observed: observedTls(o) });
+      const lifetime =
+        d.passwordLifetime === 'never' ? 0 : d.passwordLifetime === 'default' ? null : d.passwordLifetime;
+      if (d.passwordLifetime !== undefined && lifetime !== o.passwordLifetime)
+        drift.push({
+          kind: KIND,
+          id,
+          field: 'passwordLifetime',
+          desired: d.passwordLifetime,
+          observed: o.passwordLifetime ?? 'default',
+        });
+      if (d.maxStatementTime !== undefined && Math.abs(d.maxStatementTime - o.maxStatementTime) > 1e-6)
+        drift.push({
+          kind: KIND,
+          id,
+          field: 'maxStatementTime',
+          desired: d.maxStatementTime,
+          observed: o.maxStatementTime,
+        });
     }
     drift.push(...undeclared(KIND, 'users', desired, observed, ctx));
     return drift;
@@ -276,8 +321,18 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession, MysqlContext
         });
       }
       const fields = new Set(items.map((d) => d.field));
-      if ([...fields].some((x) => x === 'locked' || x === 'tls' || LIMITS.some(([k]) => k === x))) {
+      if (
+        [...fields].some(
+          (x) =>
+            x === 'locked' ||
+            x === 'tls' ||
+            x === 'passwordLifetime' ||
+            x === 'maxStatementTime' ||
+            LIMITS.some(([k]) => k === x),
+        )
+      ) {
         const opts = options(spec, false, fields);
+        const noTime = fields.has('maxStatementTime') && f.kind !== 'mariadb';
         changes.push({
           kind: KIND,
           id,
@@ -286,6 +341,7 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession, MysqlContext
           phase: PHASE.users,
           summary: `set ${opts.words.join(', ')} for ${id}`,
           statements: [{ sql: `ALTER USER ${acct}${opts.sql}`, params: opts.params }],
+          ...(noTime ? { blocked: "maxStatementTime is MariaDB's: MySQL has no per-user statement time" } : {}),
         });
       }
     }
@@ -293,10 +349,34 @@ export const users: ResourceKind<UserSpec, UserState, MysqlSession, MysqlContext
   },
 };
 
+/** Whether a stored hash is the declared one (a native hash's hex digits in any case). */
+export function sameHash(declared: string, stored: Buffer): boolean {
+  const s = stored.toString('latin1');
+  return declared.startsWith('*') ? s.toUpperCase() === declared.toUpperCase() : s === declared;
+}
+
+/** Whether the observed requirement is the declared `tls`. */
+export function sameTls(want: NonNullable<UserSpec['tls']>, o: UserState): boolean {
+  if (typeof want === 'string') return want === o.tls;
+  return (
+    o.tls === 'specified' &&
+    (want.subject ?? '') === o.x509Subject &&
+    (want.issuer ?? '') === o.x509Issuer &&
+    (want.cipher ?? '') === o.sslCipher
+  );
+}
+
+function observedTls(o: UserState): unknown {
+  return o.tls === 'specified' ? { subject: o.x509Subject, issuer: o.x509Issuer, cipher: o.sslCipher } : o.tls;
+}
+
 /** Why the declared plugin cannot work on this server, if it cannot (the statement would fail, every pass). */
 export function pluginProblem(spec: UserSpec, f: Flavor): string | undefined {
   const mysql8 = f.kind === 'mysql' && atLeast(f, 8, 0);
-  if (spec.plugin === 'caching_sha2_password' && !mysql8)
+  const plugin = spec.plugin ?? (spec.passwordHash === undefined ? undefined : hashPlugin(spec.passwordHash));
+  if (spec.maxStatementTime !== undefined && f.kind !== 'mariadb')
+    return "maxStatementTime is MariaDB's: MySQL has no per-user statement time";
+  if (plugin === 'caching_sha2_password' && !mysql8)
     return `caching_sha2_password needs MySQL 8.0 or later; this server is ${f.kind === 'mariadb' ? 'MariaDB' : 'MySQL'} ${f.version}`;
   if (spec.plugin === 'unix_socket' && f.kind !== 'mariadb')
     return "unix_socket is MariaDB's plugin: MySQL calls it auth_socket";
@@ -314,11 +394,22 @@ export function identified(
 ): { sql: string; params: unknown[]; plugin?: string } {
   const plugin =
     spec.plugin ??
-    (observedPlugin === 'mysql_native_password' || observedPlugin === 'caching_sha2_password'
-      ? observedPlugin
-      : defaultPlugin(f));
+    (spec.passwordHash !== undefined
+      ? hashPlugin(spec.passwordHash)
+      : observedPlugin === 'mysql_native_password' || observedPlugin === 'caching_sha2_password'
+        ? observedPlugin
+        : defaultPlugin(f));
   if (plugin === 'unix_socket') return { sql: ' IDENTIFIED VIA unix_socket', params: [], plugin };
   if (plugin === 'auth_socket') return { sql: ' IDENTIFIED WITH auth_socket', params: [], plugin };
+  if (spec.passwordHash !== undefined) {
+    // The stored form as given: kept out of logs and history like a password.
+    // A native hash goes upper-cased, as the server writes its own (MariaDB stores what it is given).
+    const given = spec.passwordHash;
+    const hash = new Secret(given.startsWith('*') ? given.toUpperCase() : given, 'passwordHash');
+    return f.kind === 'mariadb' && plugin === 'mysql_native_password'
+      ? { sql: ' IDENTIFIED BY PASSWORD ?', params: [hash], plugin }
+      : { sql: ` IDENTIFIED WITH ${plugin} AS ?`, params: [hash], plugin };
+  }
   if (secret === undefined) return { sql: '', params: [] };
   if (plugin === 'mysql_native_password') {
     // The hash, not the password, crosses the wire and reaches the binlog.
@@ -340,17 +431,45 @@ function options(
   let sql = '';
   const params: unknown[] = [];
   const words: string[] = [];
-  if (spec.tls !== undefined && want('tls')) {
-    sql += ` REQUIRE ${spec.tls === 'none' ? 'NONE' : spec.tls === 'ssl' ? 'SSL' : 'X509'}`;
-    words.push(`tls ${spec.tls}`);
+  const tls = spec.tls;
+  if (tls !== undefined && want('tls')) {
+    if (typeof tls === 'string') sql += ` REQUIRE ${tls === 'none' ? 'NONE' : tls === 'ssl' ? 'SSL' : 'X509'}`;
+    else {
+      // REQUIRE replaces every requirement at once: all the declared ones go together.
+      const parts = (
+        [
+          ['SUBJECT', tls.subject],
+          ['ISSUER', tls.issuer],
+          ['CIPHER', tls.cipher],
+        ] as const
+      ).filter(([, v]) => v !== undefined);
+      sql += ` REQUIRE ${parts.map(([w]) => `${w} ?`).join(' AND ')}`;
+      params.push(...parts.map(([, v]) => v));
+    }
+    words.push(`tls ${typeof tls === 'string' ? tls : 'specified'}`);
   }
   const limits = LIMITS.filter(([k]) => spec[k] !== undefined && want(k));
-  if (limits.length > 0) {
-    sql += ' WITH' + limits.map(([, w]) => ` ${w} ?`).join('');
+  const time = spec.maxStatementTime !== undefined && want('maxStatementTime');
+  if (limits.length > 0 || time) {
+    sql += ' WITH' + limits.map(([, w]) => ` ${w} ?`).join('') + (time ? ' MAX_STATEMENT_TIME ?' : '');
     for (const [k] of limits) {
       params.push(spec[k]);
       words.push(`${k} ${spec[k] as number}`);
     }
+    if (time) {
+      params.push(spec.maxStatementTime);
+      words.push(`maxStatementTime ${String(spec.maxStatementTime)}`);
+    }
+  }
+  const life = spec.passwordLifetime;
+  if (life !== undefined && want('passwordLifetime')) {
+    if (life === 'never') sql += ' PASSWORD EXPIRE NEVER';
+    else if (life === 'default') sql += ' PASSWORD EXPIRE DEFAULT';
+    else {
+      sql += ' PASSWORD EXPIRE INTERVAL ? DAY';
+      params.push(life);
+    }
+    words.push(`passwordLifetime ${String(life)}`);
   }
   if (spec.locked !== undefined && want('locked') && (spec.locked || !creating)) {
     sql += spec.locked ? ' ACCOUNT LOCK' : ' ACCOUNT UNLOCK';

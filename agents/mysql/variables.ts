@@ -36,6 +36,8 @@ export interface VariableMeta {
   block: string | null;
   /** ENUM, SET, FLAGSET and BOOLEAN: the names allowed. */
   values: string[] | null;
+  /** The server's default value, where it lists it (a flag list's `flag=default` means this). */
+  defaults?: string | null;
 }
 
 const KIND = 'mysql.variable';
@@ -96,19 +98,185 @@ const UNITS: Record<string, number> = { K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2
 const TRUE = new Set(['on', 'true', 'yes', '1']);
 const FALSE = new Set(['off', 'false', 'no', '0']);
 
-/** A declared value as the server takes it: sizes in bytes, booleans as ON/OFF, numbers as numbers. */
-export function serverValue(v: SettingValue): string | number {
+/**
+ * How the server reads a variable whose value is a list: `set` (sql_mode, log_output: names in any
+ * order, the server sorts them and drops repeats), `flagset` (optimizer_switch: `name=on|off`, where
+ * only the named flags change).
+ */
+export type ListKind = 'set' | 'flagset';
+
+/** Set-valued variables, for servers whose catalogs do not give a variable's type (MySQL). */
+const SET_VARIABLES = new Set([
+  'sql_mode',
+  'log_output',
+  'slave_type_conversions',
+  'replica_type_conversions',
+  'old_mode',
+  'log_slow_filter',
+  'log_slow_verbosity',
+  'log_slow_disabled_statements',
+  'log_disabled_statements',
+  'myisam_recover_options',
+  'aria_recover_options',
+  'default_regex_flags',
+  'note_verbosity',
+]);
+/** Flag-list variables, for servers whose catalogs do not give a variable's type (MySQL). */
+const FLAGSET_VARIABLES = new Set(['optimizer_switch', 'optimizer_trace', 'optimizer_trace_features']);
+
+/** Whether a variable's value is a set or a flag list; the server's own catalog decides where it has one. */
+export function listKind(name: string, meta?: VariableMeta): ListKind | undefined {
+  const t = meta?.type.toUpperCase();
+  if (t === 'SET') return 'set';
+  if (t === 'FLAGSET') return 'flagset';
+  if (t !== undefined) return undefined;
+  const n = name.toLowerCase();
+  if (FLAGSET_VARIABLES.has(n)) return 'flagset';
+  if (SET_VARIABLES.has(n)) return 'set';
+  return undefined;
+}
+
+/**
+ * sql_mode's combination modes and what the server adds for each (observed on MariaDB 10.11 with
+ * `SET sql_mode = 'X'; SELECT @@sql_mode`: the combination's own name stays in the list, it is a mode
+ * of its own). MySQL 8 kept ANSI and TRADITIONAL only, and dropped NO_AUTO_CREATE_USER.
+ */
+const SQL_MODE_COMBINATIONS: Record<'mariadb' | 'mysql57' | 'mysql8', Record<string, string[]>> = (() => {
+  const ansiLike = [
+    'PIPES_AS_CONCAT',
+    'ANSI_QUOTES',
+    'IGNORE_SPACE',
+    'NO_KEY_OPTIONS',
+    'NO_TABLE_OPTIONS',
+    'NO_FIELD_OPTIONS',
+  ];
+  const strict = [
+    'STRICT_TRANS_TABLES',
+    'STRICT_ALL_TABLES',
+    'NO_ZERO_IN_DATE',
+    'NO_ZERO_DATE',
+    'ERROR_FOR_DIVISION_BY_ZERO',
+  ];
+  const old = {
+    DB2: ansiLike,
+    MAXDB: [...ansiLike, 'NO_AUTO_CREATE_USER'],
+    MSSQL: ansiLike,
+    MYSQL323: ['HIGH_NOT_PRECEDENCE'],
+    MYSQL40: ['HIGH_NOT_PRECEDENCE'],
+    POSTGRESQL: ansiLike,
+  };
+  return {
+    mariadb: {
+      ...old,
+      ANSI: ['REAL_AS_FLOAT', 'PIPES_AS_CONCAT', 'ANSI_QUOTES', 'IGNORE_SPACE'],
+      ORACLE: [...ansiLike, 'NO_AUTO_CREATE_USER', 'SIMULTANEOUS_ASSIGNMENT'],
+      TRADITIONAL: [...strict, 'NO_AUTO_CREATE_USER', 'NO_ENGINE_SUBSTITUTION'],
+    },
+    mysql57: {
+      ...old,
+      ANSI: ['REAL_AS_FLOAT', 'PIPES_AS_CONCAT', 'ANSI_QUOTES', 'IGNORE_SPACE', 'ONLY_FULL_GROUP_BY'],
+      ORACLE: [...ansiLike, 'NO_AUTO_CREATE_USER'],
+      TRADITIONAL: [...strict, 'NO_AUTO_CREATE_USER', 'NO_ENGINE_SUBSTITUTION'],
+    },
+    mysql8: {
+      ANSI: ['REAL_AS_FLOAT', 'PIPES_AS_CONCAT', 'ANSI_QUOTES', 'IGNORE_SPACE', 'ONLY_FULL_GROUP_BY'],
+      TRADITIONAL: [...strict, 'NO_ENGINE_SUBSTITUTION'],
+    },
+  };
+})();
+
+/**
+ * The members of a set-valued value as the server means them: names in any case and order, repeats
+ * dropped, and for sql_mode each combination mode (ANSI, TRADITIONAL...) with the modes it turns on.
+ */
+export function setMembers(text: string, name: string, flavor: Flavor): Set<string> {
+  const out = new Set<string>();
+  const combos =
+    name.toLowerCase() !== 'sql_mode'
+      ? {}
+      : SQL_MODE_COMBINATIONS[flavor.kind === 'mariadb' ? 'mariadb' : atLeast(flavor, 8, 0) ? 'mysql8' : 'mysql57'];
+  for (const raw of text.split(',')) {
+    const m = raw.trim().toUpperCase();
+    if (m === '') continue;
+    out.add(m);
+    for (const x of combos[m] ?? []) out.add(x);
+  }
+  return out;
+}
+
+/** A flag list (`a=on,b=off`) as a map of lower-case flag names; `default` alone is the key `default`. */
+export function flagMap(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const raw of text.split(',')) {
+    const x = raw.trim().toLowerCase();
+    if (x === '') continue;
+    const eq = x.indexOf('=');
+    if (eq < 0) out.set(x, '');
+    else out.set(x.slice(0, eq).trim(), x.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+/** What a list-valued variable is compared as: its kind, its name, the flavor and (flag lists) its default. */
+export interface ListValue {
+  kind: ListKind;
+  name: string;
+  flavor: Flavor;
+  /** The variable's default value, where the server lists it (MariaDB): what `flag=default` means. */
+  defaults?: string | null;
+}
+
+/** Whether a declared list value and the server's agree as sets (or, for flag lists, on every named flag). */
+function sameList(declared: string, observed: string, how: ListValue): boolean {
+  if (how.kind === 'set') {
+    const d = setMembers(declared, how.name, how.flavor);
+    const o = setMembers(observed, how.name, how.flavor);
+    return d.size === o.size && [...d].every((x) => o.has(x));
+  }
+  const d = flagMap(declared);
+  const o = flagMap(observed);
+  const dflt = how.defaults === undefined || how.defaults === null ? undefined : flagMap(how.defaults);
+  // `default` alone resets every flag: the server's default value (unknown where it is not listed: not compared).
+  const resetAll = d.has('default') && d.get('default') === '';
+  const expect = new Map<string, string>();
+  if (resetAll && dflt !== undefined) for (const [k, v] of dflt) expect.set(k, v);
+  for (const [k, v] of d) {
+    if (k === 'default' && v === '') continue;
+    if (v === 'default') {
+      const dv = dflt?.get(k);
+      if (dv !== undefined) expect.set(k, dv);
+      continue;
+    }
+    expect.set(k, v);
+  }
+  for (const [k, v] of expect) if (o.get(k) !== v) return false;
+  return true;
+}
+
+/** A declared value as the server takes it: sizes in bytes, booleans as ON/OFF, numbers as numbers; lists trimmed. */
+export function serverValue(v: SettingValue, list?: ListKind): string | number {
   if (typeof v === 'boolean') return v ? 'ON' : 'OFF';
-  if (typeof v === 'number') return v;
+  if (typeof v === 'number') return list === undefined ? v : String(v);
+  if (list !== undefined)
+    return v
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '')
+      .join(',');
   const m = SIZE.exec(v.trim());
   if (m !== null) return Math.round(Number(m[1]) * (UNITS[(m[2] as string).toUpperCase()] ?? 1));
   if (/^-?\d+(\.\d+)?$/.test(v.trim())) return Number(v.trim());
   return v;
 }
 
-/** Compares a declared value with what the server reports, in the server's terms. */
-export function sameValue(declared: SettingValue, observed: string): boolean {
+/**
+ * Compares a declared value with what the server reports, in the server's terms. A list-valued
+ * variable (`list`) is compared as the server means it: sql_mode as a set with its combination modes
+ * expanded, optimizer_switch flag by flag.
+ */
+export function sameValue(declared: SettingValue, observed: string, list?: ListValue): boolean {
   const o = observed.trim();
+  if (list !== undefined && typeof declared === 'string') return sameList(declared, o, list);
   if (
     typeof declared === 'boolean' ||
     TRUE.has(String(declared).toLowerCase()) ||
@@ -124,6 +292,13 @@ export function sameValue(declared: SettingValue, observed: string): boolean {
     return Math.abs(n - sv) <= Math.abs(sv) * 1e-9;
   }
   return String(sv).toLowerCase() === o.toLowerCase();
+}
+
+/** How a variable's value is compared: as a list when the server (or, lacking a catalog, setpoint) says it is one. */
+export function listOf(have: VariableState, flavor: Flavor): ListValue | undefined {
+  const kind = listKind(have.name, have.accepts);
+  if (kind === undefined) return undefined;
+  return { kind, name: have.name, flavor, defaults: have.accepts?.defaults ?? null };
 }
 
 function flavorOf(ctx: MysqlContext): Flavor {
@@ -159,9 +334,10 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession, 
         hi: string | null;
         b: string | null;
         e: string | null;
+        dv: string | null;
       }>(
         'SELECT LOWER(VARIABLE_NAME) AS n, GLOBAL_VALUE AS v, READ_ONLY AS ro, VARIABLE_TYPE AS t, NUMERIC_MIN_VALUE AS lo, NUMERIC_MAX_VALUE AS hi, ' +
-          `NUMERIC_BLOCK_SIZE AS b, ENUM_VALUE_LIST AS e FROM information_schema.SYSTEM_VARIABLES WHERE VARIABLE_NAME IN (${marks})`,
+          `NUMERIC_BLOCK_SIZE AS b, ENUM_VALUE_LIST AS e, DEFAULT_VALUE AS dv FROM information_schema.SYSTEM_VARIABLES WHERE VARIABLE_NAME IN (${marks})`,
         names.map((n) => n.toUpperCase()),
       );
       for (const r of rows) {
@@ -171,6 +347,7 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession, 
           max: r.hi === null ? null : String(r.hi),
           block: r.b === null ? null : String(r.b),
           values: r.e === null ? null : r.e.split(','),
+          ...(r.t === 'FLAGSET' ? { defaults: r.dv } : {}),
         };
         out.set(r.n, { name: r.n, value: r.v ?? '', readOnly: r.ro === 'YES', persisted: null, accepts });
       }
@@ -210,9 +387,9 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession, 
       const refused = have.accepts === undefined ? undefined : refusal(want.value, have.accepts);
       if (refused !== undefined)
         drift.push({ kind: KIND, id, field: 'invalid', desired: want.value, observed: refused });
-      else if (!sameValue(want.value, have.value))
+      else if (!sameValue(want.value, have.value, listOf(have, f)))
         drift.push({ kind: KIND, id, field: 'value', desired: want.value, observed: have.value });
-      else if (persists(f) && (have.persisted === null || !sameValue(want.value, have.persisted))) {
+      else if (persists(f) && (have.persisted === null || !sameValue(want.value, have.persisted, listOf(have, f)))) {
         drift.push({ kind: KIND, id, field: 'persisted', desired: want.value, observed: have.persisted });
       }
     }
@@ -256,9 +433,14 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession, 
             risk: 'safe',
             phase: PHASE.settings,
             summary: `set ${shown} (SET PERSIST)`,
-            statements: [{ sql: `SET PERSIST ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }],
+            statements: [
+              {
+                sql: `SET PERSIST ${quoteIdent(want.name)} = ?`,
+                params: [serverValue(want.value, listOf(have, f)?.kind)],
+              },
+            ],
           });
-        } else if (have.persisted === null || !sameValue(want.value, have.persisted)) {
+        } else if (have.persisted === null || !sameValue(want.value, have.persisted, listOf(have, f))) {
           changes.push({
             kind: KIND,
             id: d.id,
@@ -266,7 +448,12 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession, 
             risk: 'safe',
             phase: PHASE.settings,
             summary: `persist ${shown} for the next restart (SET PERSIST_ONLY)`,
-            statements: [{ sql: `SET PERSIST_ONLY ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }],
+            statements: [
+              {
+                sql: `SET PERSIST_ONLY ${quoteIdent(want.name)} = ?`,
+                params: [serverValue(want.value, listOf(have, f)?.kind)],
+              },
+            ],
           });
         } else needRestart.push(shown);
         continue;
@@ -280,7 +467,12 @@ export const variables: ResourceKind<VariableWant, VariableState, MysqlSession, 
           risk: 'safe',
           phase: PHASE.settings,
           summary: `set ${shown} (SET GLOBAL${keep})`,
-          statements: [{ sql: `SET GLOBAL ${quoteIdent(want.name)} = ?`, params: [serverValue(want.value)] }],
+          statements: [
+            {
+              sql: `SET GLOBAL ${quoteIdent(want.name)} = ?`,
+              params: [serverValue(want.value, listOf(have, f)?.kind)],
+            },
+          ],
         });
       } else if (c.configFile === undefined) {
         changes.push({

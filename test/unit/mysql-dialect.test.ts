@@ -68,6 +68,7 @@ function ctxOf(
       members: ['db1'],
       databases: databasesIn.map((d) => databaseSchema.parse(d)),
       users: usersIn.map((u) => userSchema.parse(u)),
+      roles: [],
       settings: {},
     },
     host: { address: 'x' },
