@@ -22,6 +22,8 @@ const MODULES: Record<string, string> = {
   resume: './pause.js',
   switchover: './switchover.js',
   schema: './schema.js',
+  show: './show.js',
+  diff: './diff.js',
 };
 
 /** Runs the command line `argv` (as process.argv); `loadEngines` gives the engines, loaded only when a command needs them. */
