@@ -101,7 +101,7 @@ function resolve(history: History, text: string): SpecVersion {
       throw new SetpointError('cli.usage', `--spec ${t}: no version of the file was loaded by ${iso(at)}`);
     return resolve(history, inForce.version);
   }
-  if (!/^[0-9a-f]{1,64}$/i.test(t))
+  if (!/^[0-9a-z]{1,64}$/i.test(t))
     throw new SetpointError(
       'cli.usage',
       `--spec ${JSON.stringify(text)}: expected a version hash (or a prefix), @TIME or latest`,
