@@ -53,7 +53,7 @@ export interface FleetTarget {
 
 export interface FleetView {
   generatedAt: number;
-  /** Start of the timelines' window. */
+  /** Where the timelines start: the oldest entry of the window (at most `hours` back, at least a minute). */
   since: number;
   specVersion: string | null;
   clusters: {
@@ -89,6 +89,10 @@ export function fleetView(src: FleetSource, opts: { now?: number; hours?: number
   const spec = src.spec();
   const rows = src.history.status();
   const recent = src.history.entries({ since, kinds: ['drift', 'action', 'error'], limit: opts.limit ?? 20_000 });
+  // The timelines span the window's entries (at least a minute, at most the window), so a fleet that
+  // started ten minutes ago does not show everything in the last pixel of a day.
+  const first = recent.reduce((m, e) => Math.min(m, e.time), now);
+  const shown = recent.length === 0 ? since : Math.max(since, Math.min(now - 60_000, first - (now - first) * 0.05));
   const byTarget = new Map<string, FleetTarget['timeline']>();
   for (const e of recent) {
     if (e.cluster === null || e.host === null) continue;
@@ -150,7 +154,7 @@ export function fleetView(src: FleetSource, opts: { now?: number; hours?: number
     };
   });
   const versions = rows.map((r) => r.specVersion).filter((v): v is string => v !== null);
-  return { generatedAt: now, since, specVersion: versions[0] ?? null, clusters };
+  return { generatedAt: now, since: shown, specVersion: versions[0] ?? null, clusters };
 }
 
 function topologyOf(src: FleetSource, pass: TargetStatus): ObservedTopology | null {
@@ -302,6 +306,11 @@ function topologySvg(c: FleetView['clusters'][number]): string {
 ${parts.join('\n')}</svg></figure>`;
 }
 
+function span(ms: number): string {
+  if (ms < 3_600_000) return `${Math.max(1, Math.round(ms / 60_000))} min`;
+  return `${(ms / 3_600_000).toFixed(ms < 36_000_000 ? 1 : 0)} h`;
+}
+
 /** The whole page, one HTML document. */
 export function renderPage(v: FleetView): string {
   const width = Math.max(1, ...v.clusters.map((c) => c.targets.length + (c.clusterPass === null ? 0 : 1)));
@@ -348,7 +357,7 @@ figcaption { font-size: 13px; margin-bottom: 4px; }
 <h2>Clusters × members</h2>
 <div>${legend}</div>
 ${v.clusters.length === 0 ? '<p class="none">No clusters yet.</p>' : `<table class="grid">${grid}</table>`}
-<h2>Timeline: the last ${Math.round((v.generatedAt - v.since) / 3_600_000)} h</h2>
+<h2>Timeline: since ${esc(time(v.since))} UTC (${esc(span(v.generatedAt - v.since))})</h2>
 <div class="legend"><span class="key"><i style="background:${COLOURS.drift}"></i>drift (open to resolved)</span> <span class="key"><i style="background:${COLOURS.actionOk};border-radius:6px"></i>action ok</span> <span class="key"><i style="background:${COLOURS.actionFailed};border-radius:6px"></i>action failed</span> <span class="key"><i style="background:${COLOURS.error}"></i>error</span></div>
 <table class="timelines">${timelines}</table>
 <h2>Topology</h2>
