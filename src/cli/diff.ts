@@ -11,11 +11,11 @@ export function register(program: Command): void {
     .command('diff')
     .summary('what changed between two recorded versions of the desired-state file')
     .description(
-      'Compare two versions of the desired-state file as the history file recorded them (every version the\n' +
-        'daemon or apply loaded is kept, by content hash; the versions are what `status`, `history` and\n' +
-        '`show` name). Prints a unified diff, old version first. A version is given by its hash or a prefix\n' +
-        'of it, by `@TIME` (the version in force then: @2026-11-26T03:00Z, @2d), or as `latest`.\n' +
-        'With one --spec, that version is compared with the latest; with none, the recorded versions are\n' +
+      'Compare two versions of the desired-state file as the history file recorded them (every version the ' +
+        'daemon or apply loaded is kept, by content hash; the versions are what `status`, `history` and ' +
+        '`show` name). Prints a unified diff, old version first. A version is given by its hash or a prefix ' +
+        'of it, by `@TIME` (the version in force then: @2026-11-26T03:00Z, @2d), or as `latest`. ' +
+        'With one --spec, that version is compared with the latest; with none, the recorded versions are ' +
         'listed. The texts hold secret references ({ env }, { file }), never secret values.',
     )
     .option('--spec <version>', 'a version: hash (prefix), @TIME, or latest; give it twice: old, then new', collect, [])

@@ -12,16 +12,16 @@ export function register(program: Command): void {
     .argument('[resource]', "a resource of that target, or text unique to one: mysql.user 'app'@'%', \"'app'\", ledger")
     .description(
       'Answer questions from the history file, without contacting any server.\n\n' +
-        'With a target only: what setpoint last observed of each of its resources at --at (default now), the\n' +
+        'With a target only: what setpoint last observed of each of its resources at --at (default now), the ' +
         'version of the file in force then, the drift open then, the conditions and the last error.\n\n' +
-        'With a resource as well: its observed state at --at, then its story: every drift it had (newest\n' +
-        'last): when it appeared and under which version of the file, the actions setpoint took on it with their\n' +
+        'With a resource as well: its observed state at --at, then its story: every drift it had (newest ' +
+        'last): when it appeared and under which version of the file, the actions setpoint took on it with their ' +
         'outcome, when it was resolved and what resolved it:\n' +
-        '  action   a change setpoint made (the last successful one before the drift was resolved)\n' +
+        '  action   a change setpoint made (its last successful one before)\n' +
         '  file     a new version of the file no longer declared the difference\n' +
         '  outside  the server changed back without setpoint (by hand, or another actor)\n' +
         '  open     not resolved yet\n' +
-        'and the times its observed state changed. Observed states hold placeholders for secrets and password\n' +
+        'and the times its observed state changed. Observed states hold placeholders for secrets and password ' +
         'verifiers, never values.',
     )
     .option('--at <time>', 'a time (2026-11-26T14:31:00Z, 2026-11-26 14:31) or a duration back from now (90m, 2d)')
@@ -194,7 +194,7 @@ function entryJson(e: Entry): Record<string, unknown> {
 
 const FIXED: Record<Episode['fixedBy'], string> = {
   action: 'fixed by setpoint',
-  spec: 'resolved by a new file version',
+  file: 'resolved by a new file version',
   outside: 'changed back without setpoint',
   open: 'still open',
 };

@@ -50,10 +50,10 @@ export interface Episode {
   actions: Entry[];
   /**
    * What resolved it: `action` (the last successful action on the resource before the resolution),
-   * `spec` (a new version of the file stopped declaring the difference), `outside` (the server
+   * `file` (a new version of the file stopped declaring the difference), `outside` (the server
    * changed back with no action of setpoint: by hand, or another actor), `open`.
    */
-  fixedBy: 'action' | 'spec' | 'outside' | 'open';
+  fixedBy: 'action' | 'file' | 'outside' | 'open';
 }
 
 /** The story of one resource of one target. */
@@ -193,7 +193,7 @@ export function episodes(list: readonly Entry[], versionAt: (time: number) => st
     let fixedBy: Episode['fixedBy'] = 'open';
     if (d.ended !== null) {
       if (actions.some((a) => a.outcome === 'ok')) fixedBy = 'action';
-      else if (resolvedSpecVersion !== null && resolvedSpecVersion !== d.specVersion) fixedBy = 'spec';
+      else if (resolvedSpecVersion !== null && resolvedSpecVersion !== d.specVersion) fixedBy = 'file';
       else fixedBy = 'outside';
     }
     out.push({

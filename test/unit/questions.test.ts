@@ -204,7 +204,7 @@ test('resourceStory: when each drift appeared, what fixed it, under which file v
     const grant = resourceStory(f, T, GRANT);
     assert.deepEqual(
       grant.episodes.map((e) => [e.fixedBy, e.specVersion, e.resolvedSpecVersion]),
-      [['spec', 'bbbb33334444', 'cccc55556666']],
+      [['file', 'bbbb33334444', 'cccc55556666']],
     );
     const db = resourceStory(f, T, DB);
     assert.deepEqual(
@@ -245,7 +245,7 @@ test('episodes (pure): a failed action does not count as the fix', () => {
   });
   const list = [e({}), e({ id: 2, kind: 'action', time: 10, outcome: 'failed', ended: 11 })];
   assert.equal(episodes(list, () => 'v1')[0]?.fixedBy, 'outside');
-  assert.equal(episodes(list, () => 'v2')[0]?.fixedBy, 'spec');
+  assert.equal(episodes(list, () => 'v2')[0]?.fixedBy, 'file');
   assert.equal(
     episodes([...list, e({ id: 3, kind: 'action', time: 50, outcome: 'ok' })], () => 'v1')[0]?.fixedBy,
     'action',
@@ -376,7 +376,7 @@ test("setpoint show: a target at a time, and a resource's story; --json", () => 
   assert.equal(j.resource, GRANT);
   assert.deepEqual(
     j.episodes.map((e) => [e.fixedBy, e.resolvedSpecVersion]),
-    [['spec', 'cccc55556666']],
+    [['file', 'cccc55556666']],
   );
   const several = cli('show', 'orders/db1', "'app'");
   assert.equal(several.status, 1);
