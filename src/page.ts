@@ -80,10 +80,14 @@ export function healthOf(conditions: readonly Condition[], state: string): Healt
 }
 
 /**
- * Gathers the page's data: one status read, one read of the window's entries (index on time), and
+ * Gathers the page's data (the last `hours`, 24 by default, at most `limit` entries, the newest
+ * `perTarget` (300) marks per target): one status read, one read of the window's entries (index on time), and
  * each cluster pass's recorded topology (index on target and resource).
  */
-export function fleetView(src: FleetSource, opts: { now?: number; hours?: number; limit?: number } = {}): FleetView {
+export function fleetView(
+  src: FleetSource,
+  opts: { now?: number; hours?: number; limit?: number; perTarget?: number } = {},
+): FleetView {
   const now = opts.now ?? Date.now();
   const since = now - (opts.hours ?? 24) * 3_600_000;
   const spec = src.spec();
@@ -113,7 +117,8 @@ export function fleetView(src: FleetSource, opts: { now?: number; hours?: number
     specVersion: r.specVersion,
     lastError: r.lastError,
     conditions: r.conditions,
-    timeline: byTarget.get(`${r.cluster}\0${r.host}`) ?? [],
+    // The newest marks only: a busy target's day would otherwise make the page megabytes long.
+    timeline: (byTarget.get(`${r.cluster}\0${r.host}`) ?? []).slice(-(opts.perTarget ?? 300)),
   });
   const names = new Set<string>([...Object.keys(spec?.clusters ?? {}), ...rows.map((r) => r.cluster)]);
   const clusters = [...names].sort().map((name) => {

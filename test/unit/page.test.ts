@@ -163,6 +163,12 @@ test('fleetView and renderPage: grid by condition, timelines, topology; every na
       ['drift:resolved', 'action:ok'],
     );
     assert.equal(v.clusters[1]?.targets[1]?.timeline[0]?.kind, 'error');
+    const capped = fleetView({ history: h, spec: () => spec }, { now: NOW, perTarget: 1 });
+    assert.deepEqual(
+      capped.clusters[1]?.targets[0]?.timeline.map((e) => e.kind),
+      ['action'],
+      'the newest marks are kept',
+    );
     assert.equal(v.clusters[0]?.topology?.primary, 'pg1');
     const html = renderPage(v);
     assert.ok(!html.includes(HOSTILE), 'a hostile name never reaches the page unescaped');
