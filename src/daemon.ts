@@ -91,6 +91,8 @@ export class Daemon {
     const pool = new SessionPool(id);
     const ssh = new SshPool();
     let metrics: Metrics | undefined;
+    // The status page reads the file in force through the daemon, once it exists.
+    const made: { daemon?: Daemon } = {};
     const controller: Controller = new Controller({
       engines: opts.engines,
       history,
@@ -104,7 +106,11 @@ export class Daemon {
     });
     let server: Server | undefined;
     if (opts.listen !== undefined) {
-      metrics = new Metrics({ targets: () => controller.targetKeys(), depth: () => controller.depth });
+      metrics = new Metrics({
+        targets: () => controller.targetKeys(),
+        depth: () => controller.depth,
+        fleet: { history, spec: () => made.daemon?.current.spec },
+      });
       try {
         server = await metrics.listen(opts.listen);
       } catch (err) {
@@ -114,9 +120,10 @@ export class Daemon {
           ? err
           : new SetpointError('cli.listen', `--listen ${opts.listen}: ${messageOf(err)}`, { cause: err });
       }
-      log.info('serving /healthz, /readyz and /metrics', { listen: opts.listen });
+      log.info('serving /, /healthz, /readyz and /metrics', { listen: opts.listen });
     }
     const d = new Daemon({ ...opts, file }, id, history, loaded, controller, pool, ssh, server);
+    made.daemon = d;
     const applied = controller.apply(loaded);
     log.info('started', { daemon: id, file, db: opts.db, version: loaded.version, targets: applied.added.length });
     d.scheduleRetention(loaded);

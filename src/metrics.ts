@@ -1,17 +1,21 @@
 /**
  * Health and Prometheus metrics over HTTP on a loopback address (off unless configured):
  * /healthz (the process answers), /readyz (a spec is in force and every target has been observed),
- * /metrics (pass durations, drift per cluster, changes by outcome, queue depth, observation age).
+ * /metrics (pass durations, drift per cluster, changes by outcome, queue depth, observation age), and
+ * with a fleet source a read-only status page at / (src/page.ts) and its data at /fleet.json.
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { SetpointError } from './errors.js';
 import type { PassOutcome } from './loop/reconcile.js';
+import { fleetView, renderPage, type FleetSource } from './page.js';
 
 export interface MetricsSource {
   /** Keys of the targets in force, or undefined before a spec is loaded. */
   targets(): string[] | undefined;
   depth(): { ready: number; running: number; scheduled: number };
+  /** What the status page at / is made from; without it, / is not served. */
+  fleet?: FleetSource;
 }
 
 export class Metrics {
@@ -155,8 +159,32 @@ export class Metrics {
           .metrics()
           .then((text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text))
           .catch((err: unknown) => res.writeHead(500).end(String(err)));
+      } else if ((path === '/' || path === '/fleet.json') && this.source.fleet !== undefined) {
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('read-only\n');
+          return;
+        }
+        try {
+          const view = fleetView(this.source.fleet);
+          if (path === '/fleet.json')
+            res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(view) + '\n');
+          else
+            res
+              .writeHead(200, {
+                'content-type': 'text/html; charset=utf-8',
+                // Self-contained and script-free: nothing is loaded from elsewhere, nothing runs.
+                'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+                'x-content-type-options': 'nosniff',
+                'referrer-policy': 'no-referrer',
+              })
+              .end(renderPage(view));
+        } catch (err) {
+          res.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot read the history: ${String(err)}\n`);
+        }
       } else {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('try /healthz, /readyz or /metrics\n');
+        res
+          .writeHead(404, { 'content-type': 'text/plain' })
+          .end(`try ${this.source.fleet === undefined ? '' : '/, /fleet.json, '}/healthz, /readyz or /metrics\n`);
       }
     });
     await new Promise<void>((resolve, reject) => {

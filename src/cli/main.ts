@@ -21,6 +21,9 @@ const MODULES: Record<string, string> = {
   pause: './pause.js',
   resume: './pause.js',
   switchover: './switchover.js',
+  schema: './schema.js',
+  show: './show.js',
+  diff: './diff.js',
 };
 
 /** Runs the command line `argv` (as process.argv); `loadEngines` gives the engines, loaded only when a command needs them. */

@@ -36,7 +36,7 @@ export function register(program: Command): void {
     .option('--log-format <format>', 'json or text (default: text on a terminal, json otherwise)')
     .option(
       '--listen <address:port>',
-      'serve /healthz, /readyz and Prometheus /metrics on this loopback address (default: $SETPOINT_LISTEN, else off)',
+      'serve /healthz, /readyz, Prometheus /metrics and a read-only status page at / on this loopback address\n(default: $SETPOINT_LISTEN, else off)',
     )
     .addHelpText(
       'after',

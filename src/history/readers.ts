@@ -114,7 +114,12 @@ export function entries(h: HistoryFile, f: HistoryFilter = {}): Entry[] {
   const limit = f.limit ?? 1000;
   const sql = `SELECT * FROM (SELECT * FROM entries${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY time DESC, id DESC LIMIT ?) ORDER BY time, id`;
   const rows = h.stmt(sql).all(...args, limit) as Record<string, unknown>[];
-  return rows.map((r) => ({
+  return rows.map(rowToEntry);
+}
+
+/** An `entries` row as an Entry (detail parsed). */
+export function rowToEntry(r: Record<string, unknown>): Entry {
+  return {
     id: r.id as number,
     time: r.time as number,
     kind: r.kind as EntryKind,
@@ -127,7 +132,7 @@ export function entries(h: HistoryFile, f: HistoryFilter = {}): Entry[] {
     ended: r.ended as number | null,
     specVersion: r.spec_version as string | null,
     detail: r.detail === null ? null : JSON.parse(r.detail as string),
-  }));
+  };
 }
 
 /** The latest observation of each resource of a kind, across targets (e.g. `host.facts` for `setpoint hosts`). */

@@ -24,12 +24,23 @@ import {
   type HistoryFilter,
   type TargetStatus,
 } from './readers.js';
+import {
+  resourceStory,
+  resourcesMatching,
+  specInForce,
+  specVersions,
+  targetAt,
+  type ResourceStory,
+  type SpecVersion,
+  type TargetAt,
+} from './questions.js';
 import { thin } from './retention.js';
 
 export type { EntryKind } from './file.js';
 export type { PassRecord } from './journal.js';
 export type { Pause } from './pauses.js';
 export type { Entry, HistoryFilter, TargetStatus } from './readers.js';
+export type { Episode, ResourceStory, SpecVersion, TargetAt } from './questions.js';
 export type { DriftRecord, TargetKey, TargetState } from '../status.js';
 
 export class History {
@@ -154,5 +165,22 @@ export class History {
   }
   observedAt(t: TargetKey, time: number): Map<string, unknown> {
     return observedAt(this.file, t, time);
+  }
+
+  // Questions about the past (setpoint show, setpoint diff).
+  targetAt(t: TargetKey, time: number, resource?: string): TargetAt {
+    return targetAt(this.file, t, time, resource);
+  }
+  resourcesMatching(t: TargetKey, text: string): string[] {
+    return resourcesMatching(this.file, t, text);
+  }
+  resourceStory(t: TargetKey, resource: string): ResourceStory {
+    return resourceStory(this.file, t, resource);
+  }
+  specInForce(time: number): { version: string; loadedAt: number } | undefined {
+    return specInForce(this.file, time);
+  }
+  specVersions(prefix?: string): SpecVersion[] {
+    return specVersions(this.file, prefix);
   }
 }

@@ -182,8 +182,10 @@ export async function reconcileCluster(
       const plan: TopologyPlan = topology.decide(desired, observed, ctx);
       const decision = gate(t, plan, deps, destructiveLeft);
       outcome.observed = new Map(plan.members.map((m) => [resourceName(TOPOLOGY_KIND, m.member), JSON.stringify(m)]));
-      outcome.observedKinds = new Set([TOPOLOGY_KIND]);
       outcome.complete = members.every((m) => m.session !== undefined);
+      // The topology's drift (its own kind, e.g. mysql.replication) is resolved only by a round that saw
+      // every member: drift about a member that could not be observed stays open.
+      outcome.observedKinds = new Set(outcome.complete ? [TOPOLOGY_KIND, topology.kind] : [TOPOLOGY_KIND]);
       outcome.drift = plan.drift.map((d): DriftRecord => ({
         resource: resourceName(d.kind, d.id),
         field: d.field,

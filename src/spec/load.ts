@@ -13,7 +13,8 @@ import { SetpointError, SpecError, type SpecProblem } from '../errors.js';
 import { describeRef, resolveSecret, secretRefs } from '../secret.js';
 import { suggest } from '../names.js';
 import { fastLoad } from './fast-yaml.js';
-import { clusterBaseShape, hostBaseShape, objectName, policySchema } from './schema.js';
+import { clusterSchema, hostSchema as hostSchemaOf } from './file-schema.js';
+import { objectName, policySchema } from './schema.js';
 import type { LoadedSpec, Spec } from './types.js';
 
 /** The `yaml` package (positions, precise errors), loaded only when a file needs the slow path or a place is located. */
@@ -185,10 +186,7 @@ function validate(data: unknown, engines: readonly AnyEngine[], report: Report):
     v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
   const rawHosts = asRecord(raw.hosts);
   const rawClusters = asRecord(raw.clusters);
-  const hostSchema = z.strictObject({
-    ...hostBaseShape,
-    ...Object.fromEntries(engines.map((e) => [e.hostKey, e.connectionSchema.optional()])),
-  });
+  const hostSchema = hostSchemaOf(engines);
   const hosts: Spec['hosts'] = {};
   for (const [name, rawHost] of Object.entries(rawHosts)) {
     const r = hostSchema.safeParse(rawHost);
@@ -215,7 +213,7 @@ function validate(data: unknown, engines: readonly AnyEngine[], report: Report):
         );
       continue;
     }
-    const schema = z.strictObject({ engine: z.literal(engine.name), ...clusterBaseShape, ...engine.clusterShape });
+    const schema = clusterSchema(engine);
     const r = schema.safeParse(rawCluster);
     if (!r.success) {
       ok = false;
