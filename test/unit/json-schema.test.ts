@@ -134,7 +134,7 @@ policy:
 test('the schema marks the mistakes an editor should: unknown keys, wrong types, values out of range, bad secret references', () => {
   const bad: [string, RegExp][] = [
     [`${HOSTS}clusters:\n  o: { engine: mysql, members: [db1], databses: [] }\n`, /additional properties/],
-    [`${HOSTS}clusters:\n  o: { engine: mysql, members: [db1], roles: [] }\n`, /additional properties/],
+    [`${HOSTS}clusters:\n  o: { engine: mysql, members: [db1], schemas: [] }\n`, /additional properties/],
     [`${HOSTS}clusters:\n  o: { engine: oracle, members: [db1] }\n`, /oneOf|constant/],
     [`${HOSTS}clusters:\n  o: { engine: mysql, members: [db1], mode: enforcing }\n`, /allowed values/],
     [`${HOSTS}clusters:\n  o: { engine: mysql, members: [] }\n`, /fewer than 1/],
