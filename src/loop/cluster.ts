@@ -217,7 +217,10 @@ export async function reconcileCluster(
           if (!lease.held) holder = `${m.name}: ${lease.holder}`;
           else {
             leased.add(m.session);
-            if (lease.taken) outcome.leaseTaken = true;
+            if (lease.taken) {
+              outcome.leaseTaken = true;
+              deps.log.info('lease taken', { cluster: t.cluster, host: m.name, daemon: deps.owner });
+            }
           }
         }
         if (holder !== undefined) {

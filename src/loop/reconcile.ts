@@ -18,7 +18,8 @@ import type {
 import { SetpointError, messageOf } from '../errors.js';
 import type { History, PassRecord } from '../history/store.js';
 import type { Logger } from '../log.js';
-import { Secrets, secretRefs } from '../secret.js';
+import { declarationPath } from '../spec/declared.js';
+import { describeRef, Secrets, secretRefs } from '../secret.js';
 import { kindOfResource, resourceName, type DriftRecord, type PlannedChange, type TargetState } from '../status.js';
 import type { SessionPool } from '../transport/sessions.js';
 import { shq, type SshPool, type SshSession } from '../transport/ssh.js';
@@ -158,6 +159,31 @@ export function classify(t: { engine: Target['engine'] }, err: unknown): ErrorCl
   return t.engine.classify(err);
 }
 
+/**
+ * A refused login says what to fix: the host and address, the account, and the secret reference that
+ * holds the password, with its place in the file when known (`FILE:LINE:COL hosts.db1.mysql.password`).
+ */
+export function connectError(
+  t: Pick<Target, 'host' | 'hostSpec' | 'engine'>,
+  e: ErrorClass,
+  locate?: (path: (string | number)[]) => string,
+): ErrorClass {
+  if (e.code !== 'sql.auth') return e;
+  const conn = (t.hostSpec as unknown as Record<string, unknown>)[t.engine.hostKey] as
+    { port?: number; user?: string; password?: unknown } | undefined;
+  const where = `${t.hostSpec.address}${conn?.port === undefined ? '' : `:${conn.port}`}`;
+  const user = conn?.user === undefined ? '' : ` as ${conn.user}`;
+  const path = ['hosts', t.host, t.engine.hostKey, 'password'];
+  const ref = secretRefs(conn?.password)[0]?.ref;
+  const declared = ref === undefined ? path.slice(0, 3) : path;
+  const at = locate === undefined ? declared.join('.') : locate(declared).replace(/:$/, '');
+  const fix =
+    ref === undefined
+      ? `no password is declared (${at}): declare one, e.g. password: { file: /etc/setpoint/${t.host}.pw }`
+      : `check the password in ${describeRef(ref)} (${at})`;
+  return { ...e, message: `host ${t.host} (${where}) refused the login${user}: ${e.message}; ${fix}` };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -214,7 +240,7 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
       useSql(await deps.pool.get(t));
     } catch (err) {
       sql = undefined;
-      sqlError = classify(t, err);
+      sqlError = connectError(t, classify(t, err), deps.locate);
     }
   };
   await connectSql();
@@ -355,7 +381,11 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
           break;
         }
         leasedOn = sql;
-        if (lease.taken) outcome.leaseTaken = true;
+        if (lease.taken) {
+          outcome.leaseTaken = true;
+          // Logged here, before the first change it allows (history records it after the pass).
+          deps.log.info('lease taken', { cluster: t.cluster, host: t.host, daemon: deps.owner });
+        }
       }
       const runKey = decision.run.map(changeKey).join('\n');
       if (runKey === lastRun) {
@@ -443,11 +473,30 @@ async function act(t: Target, io: ActIO, c: Change, deps: PassDeps): Promise<unk
     if (id !== undefined) deps.history?.actionEnded(id, 'ok');
     return true;
   } catch (err) {
-    const cls = classify(t, err);
+    const cls = refused(t, c, classify(t, err), deps.locate);
     if (id !== undefined) deps.history?.actionEnded(id, 'failed', cls.message);
     deps.log.warn('change failed', { cluster: t.cluster, host: t.host, resource, error: cls.message });
-    return err;
+    return new SetpointError(cls.code, cls.message, { terminal: cls.terminal, cause: err });
   }
+}
+
+/**
+ * A change the server refused says which resource, and where the file declares it
+ * (`mysql.database orders: ... (declared at setpoint.yaml:12:9 clusters.shop.databases[0])`).
+ */
+export function refused(
+  t: Pick<Target, 'cluster' | 'clusterSpec'>,
+  c: Pick<Change, 'kind' | 'id' | 'at'>,
+  e: ErrorClass,
+  locate?: (path: (string | number)[]) => string,
+): ErrorClass {
+  if (!e.code.startsWith('sql.') || e.code === 'sql.unreachable') return e;
+  const at = c.at ?? declarationPath(t.clusterSpec, c.id);
+  const where =
+    at === undefined
+      ? ''
+      : ` (declared at ${locate === undefined ? ['clusters', t.cluster, ...at].join('.') : locate(['clusters', t.cluster, ...at]).replace(/:$/, '')})`;
+  return { ...e, message: `${resourceName(c.kind, c.id)}: ${e.message}${where}` };
 }
 
 function stateOf(o: PassOutcome, t: Target): TargetState {
