@@ -1,6 +1,6 @@
 /**
  * Colour on a terminal only: off for pipes and files, off with NO_COLOR (https://no-color.org), on with
- * FORCE_COLOR (any value but `0` or `false`) even when piped. Used by `plan`, `apply` and the daemon's
+ * FORCE_COLOR (any value but empty, `0` or `false`) even when piped. Used by `plan`, `apply` and the daemon's
  * readable log lines; JSON output never carries colour.
  */
 export interface Paint {
@@ -18,7 +18,7 @@ export function colorWanted(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv 
   const no = env.NO_COLOR;
   if (no !== undefined && no !== '') return false;
   const force = env.FORCE_COLOR;
-  if (force !== undefined && force !== '0' && force.toLowerCase() !== 'false') return true;
+  if (force !== undefined && force !== '' && force !== '0' && force.toLowerCase() !== 'false') return true;
   if (env.TERM === 'dumb') return false;
   return stream.isTTY === true;
 }

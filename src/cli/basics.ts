@@ -127,8 +127,8 @@ export function clip(s: string | null | undefined, max: number): string {
 }
 
 /**
- * Text wrapped to `width` columns at spaces: a longer line goes on, indented two more than its own
- * indent. Lines already short enough, and words longer than the width, are left as they are. For help.
+ * Text wrapped to `width` columns at spaces: a longer line goes on flush when it is a paragraph,
+ * two further in when it is indented. Lines already short enough, and words longer than the width, are left as they are. For help.
  */
 export function wrapLines(text: string, width: number): string {
   return text
@@ -136,7 +136,8 @@ export function wrapLines(text: string, width: number): string {
     .map((line) => {
       if (line.length <= width) return line;
       const indent = /^ */.exec(line)?.[0] ?? '';
-      const more = `${indent}  `;
+      // A paragraph goes on flush; an indented line (an option, an example) two further in.
+      const more = indent === '' ? '' : `${indent}  `;
       const words = line.slice(indent.length).split(' ');
       const out: string[] = [];
       let cur = indent;

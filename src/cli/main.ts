@@ -38,8 +38,8 @@ export async function main(argv: readonly string[], loadEngines: () => Promise<r
     // line (examples, notes) is wrapped too. Subcommands inherit both.
     .configureHelp({ helpWidth: helpWidth(), commandDescription: (cmd: Command) => unwrap(cmd.description()) })
     .configureOutput({
-      writeOut: (s) => process.stdout.write(wrapLines(s, helpWidth())),
-      writeErr: (s) => process.stderr.write(wrapLines(s, helpWidth(process.stderr))),
+      writeOut: (s) => process.stdout.write(wrapLines(unwrap(s), helpWidth())),
+      writeErr: (s) => process.stderr.write(wrapLines(unwrap(s), helpWidth(process.stderr))),
     })
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(

@@ -114,7 +114,11 @@ export function renderStatus(rows: readonly TargetStatus[], view: StatusView): s
   const flexible = Math.max(20, width - used);
   const anyMessage = table.some((t) => t.message !== '');
   const actionNatural = Math.max('LAST ACTION'.length, ...table.map((t) => t.action.length));
-  const actionWidth = anyMessage ? Math.min(actionNatural, Math.max(22, Math.floor((flexible - 2) * 0.45))) : flexible;
+  // The message (why a member is not converged) first; the last action gets the rest, at least its outcome and age.
+  const messageNatural = Math.max(...table.map((t) => t.message.length));
+  const actionWidth = anyMessage
+    ? Math.min(actionNatural, Math.max(22, flexible - 2 - messageNatural))
+    : Math.min(actionNatural, flexible);
   const messageWidth = Math.max(7, flexible - actionWidth - 2);
   const all = [...widths, actionWidth];
   const lines = [pad(anyMessage ? headers : headers.slice(0, 5), all)];

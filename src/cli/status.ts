@@ -26,8 +26,9 @@ export function register(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nThe table fits the terminal (or $COLUMNS, else 120 columns when piped); -o wide cuts nothing.\n' +
-        "An error older than a member's last pass is not shown (see `setpoint history --kind error`).\n\n" +
+      '\nThe table fits the terminal ($COLUMNS, or 120 columns when piped); -o wide\n' +
+        "cuts nothing. An error older than a member's last pass is not shown: see\n" +
+        '`setpoint history --kind error`.\n\n' +
         'Exit status: 0 all shown members converged, 2 some are not, 1 error.\n\nExample:\n  setpoint status --json | jq -r "select(.converged | not) | .host"',
     )
     .action(

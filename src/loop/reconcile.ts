@@ -159,6 +159,11 @@ export function classify(t: { engine: Target['engine'] }, err: unknown): ErrorCl
   return t.engine.classify(err);
 }
 
+/** `clusters.shop.databases[1]`: a place in the file, when its line is not known. */
+function pathText(path: readonly (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
 /**
  * A refused login says what to fix: the host and address, the account, and the secret reference that
  * holds the password, with its place in the file when known (`FILE:LINE:COL hosts.db1.mysql.password`).
@@ -176,7 +181,7 @@ export function connectError(
   const path = ['hosts', t.host, t.engine.hostKey, 'password'];
   const ref = secretRefs(conn?.password)[0]?.ref;
   const declared = ref === undefined ? path.slice(0, 3) : path;
-  const at = locate === undefined ? declared.join('.') : locate(declared).replace(/:$/, '');
+  const at = locate === undefined ? pathText(declared) : locate(declared).replace(/:$/, '');
   const fix =
     ref === undefined
       ? `no password is declared (${at}): declare one, e.g. password: { file: /etc/setpoint/${t.host}.pw }`
@@ -495,7 +500,7 @@ export function refused(
   const where =
     at === undefined
       ? ''
-      : ` (declared at ${locate === undefined ? ['clusters', t.cluster, ...at].join('.') : locate(['clusters', t.cluster, ...at]).replace(/:$/, '')})`;
+      : ` (declared at ${locate === undefined ? pathText(['clusters', t.cluster, ...at]) : locate(['clusters', t.cluster, ...at]).replace(/:$/, '')})`;
   return { ...e, message: `${resourceName(c.kind, c.id)}: ${e.message}${where}` };
 }
 

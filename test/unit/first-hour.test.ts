@@ -29,6 +29,7 @@ test('colour: on a terminal only; NO_COLOR wins over a terminal; FORCE_COLOR for
   assert.equal(colorWanted({ isTTY: true }, { NO_COLOR: '1', FORCE_COLOR: '1' }), false);
   assert.equal(colorWanted({ isTTY: false }, { FORCE_COLOR: '1' }), true);
   assert.equal(colorWanted({ isTTY: true }, { FORCE_COLOR: '0' }), true);
+  assert.equal(colorWanted({ isTTY: false }, { FORCE_COLOR: '' }), false, 'an empty FORCE_COLOR is unset');
   assert.equal(colorWanted({ isTTY: false }, { FORCE_COLOR: '0' }), false);
   assert.equal(colorWanted({ isTTY: true }, { TERM: 'dumb' }), false);
   assert.equal(paint(false).red('x'), 'x');
