@@ -3,7 +3,7 @@
  * desired-state file, and the daemon converging them with readable logs. After the first convergence
  * the demo drops a database by hand and setpoint puts it back. Ctrl-C (SIGINT), SIGTERM, SIGHUP, SIGPIPE
  * or the reader of its output going away stop the daemon and remove everything the demo started. Needs root (the servers run as the mysql user) and Debian's
- * mariadb-server. `--no-perturb`: do not drop the database.
+ * mariadb-server. `--no-perturb`: do not drop the database; `--addresses A1,A2`: other 127.x addresses.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -52,7 +52,7 @@ policy:
 `;
 }
 
-async function demo(perturb: boolean): Promise<number> {
+async function demo(perturb: boolean, [a1, a2]: [string, string]): Promise<number> {
   if (process.getuid?.() !== 0) {
     process.stderr.write(
       'setpoint demo: run it as root (e.g. sudo npm run demo): the lab servers run as the mysql user.\n',
@@ -94,8 +94,8 @@ async function demo(perturb: boolean): Promise<number> {
   try {
     log.info('starting two MariaDB servers (about 5 s the first time)…');
     const started = await Promise.allSettled([
-      startHost({ name: 'db1', address: '127.0.77.1', baseDir: dir, mariadb: true }),
-      startHost({ name: 'db2', address: '127.0.77.2', baseDir: dir, mariadb: true }),
+      startHost({ name: 'db1', address: a1, baseDir: dir, mariadb: true }),
+      startHost({ name: 'db2', address: a2, baseDir: dir, mariadb: true }),
     ]);
     hosts = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = started.find((r) => r.status === 'rejected');
@@ -104,7 +104,7 @@ async function demo(perturb: boolean): Promise<number> {
     const pwFile = join(dir, 'app.password');
     await writeFile(pwFile, randomBytes(12).toString('base64url') + '\n', { mode: 0o600 });
     const file = join(dir, 'setpoint.yaml');
-    await writeFile(file, demoSpec('127.0.77.1', '127.0.77.2', pwFile));
+    await writeFile(file, demoSpec(a1, a2, pwFile));
     const db = join(dir, 'history.db');
     const bin = `node ${relative(process.cwd(), resolve(import.meta.dirname, '..', 'dist', 'bin', 'setpoint.js'))}`;
     say(
@@ -143,4 +143,7 @@ async function demo(perturb: boolean): Promise<number> {
   }
 }
 
-process.exitCode = await demo(!process.argv.includes('--no-perturb'));
+// `--addresses A1,A2`: other loopback addresses than 127.0.77.1 and .2 (the first-hour test uses its own range).
+const at = process.argv.indexOf('--addresses');
+const addresses = (at === -1 ? '127.0.77.1,127.0.77.2' : (process.argv[at + 1] ?? '')).split(',');
+process.exitCode = await demo(!process.argv.includes('--no-perturb'), [addresses[0] ?? '', addresses[1] ?? '']);

@@ -3,11 +3,12 @@
  * listings piped into a reader that quits, help at 80 columns, the plan a DBA reads, apply's
  * confirmation on a real terminal (a pty from script(1)), errors that say what to fix (a refused
  * login, a refused statement, an unreadable secret as another user), and the daemon's readiness,
- * condition gauges, promtool-clean /metrics and log lines.
+ * condition gauges, promtool-clean /metrics and log lines; the demo cleaning up however it is stopped.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { after, before, test } from 'node:test';
 import { destroyAll, startHost } from '../../lab/index.js';
 import { CLI, Daemon, ROOT, cli, jsonLines, mysqlRoot, tempDir, waitFor } from '../helpers.js';
@@ -330,4 +331,52 @@ test('status: a paused member says paused; JSON stays complete', async () => {
   assert.equal(json?.state, 'converged');
   const hist = await cli(['history', '--db', db]);
   assert.match(hist.stdout, /^TIME \(UTC\) /);
+});
+
+/** The demo's temporary folders (/tmp/setpoint-demo-*) that exist now. */
+function demoDirs(): Set<string> {
+  return new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('setpoint-demo-')));
+}
+
+/** Starts the demo on this file's addresses, with its output on a pipe. */
+function startDemo(): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'lab/demo.ts', '--no-perturb', '--addresses', '127.0.35.11,127.0.35.12'],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
+  );
+  let out = '';
+  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+  return { child, out: () => out, exited: new Promise((r) => child.on('close', (code) => r(code))) };
+}
+
+test('the demo removes its servers and temp folder on SIGINT with its reader gone (| tee, Ctrl-C), and on SIGPIPE', async () => {
+  const before = demoDirs();
+  // Ctrl-C on `npm run demo | tee log`: tee is gone, then SIGINT arrives, here while the servers start.
+  const a = startDemo();
+  await waitFor('the demo starting its servers', () => a.out().includes('starting two MariaDB servers'), 60_000);
+  a.child.stdout?.destroy();
+  a.child.kill('SIGINT');
+  assert.equal(await a.exited, 0, a.out());
+  assert.doesNotMatch(a.out(), /EPIPE|Error:/, a.out());
+  assert.deepEqual(
+    [...demoDirs()].filter((d) => !before.has(d)),
+    [],
+    'no demo folder left behind',
+  );
+
+  // Up and converged, then SIGPIPE.
+  const b = startDemo();
+  await waitFor('the demo converged', () => /converged/.test(b.out()), 120_000, 200);
+  const dir = /Desired state: (\S+)\/setpoint\.yaml/.exec(b.out())?.[1];
+  assert.ok(dir !== undefined && existsSync(dir), b.out());
+  b.child.kill('SIGPIPE');
+  assert.equal(await b.exited, 0, b.out());
+  assert.equal(existsSync(dir), false, 'the demo folder is removed');
+  assert.match(b.out(), /removing the demo servers and files/);
+  assert.deepEqual(
+    [...demoDirs()].filter((d) => !before.has(d)),
+    [],
+  );
 });
