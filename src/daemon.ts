@@ -13,7 +13,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { AnyEngine } from './engine.js';
 import { SetpointError, SpecError, formatProblem, messageOf } from './errors.js';
 import { History } from './history/store.js';
-import type { Logger } from './log.js';
+import { count, type Logger } from './log.js';
 import { Controller } from './loop/controller.js';
 import type { PassOutcome } from './loop/reconcile.js';
 import { Metrics } from './metrics.js';
@@ -47,6 +47,8 @@ export class Daemon {
   private readonly secretWatch = new Set<string>();
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The version of the file last rejected, while the file still holds it: it is logged once, not at every look. */
+  private rejected: string | undefined;
   private readonly onSecret = () => {
     this.opts.log.info('a secret file changed: looking again now');
     this.controller.poke();
@@ -76,7 +78,8 @@ export class Daemon {
     const id = `${hostname()}:${process.pid}`;
     const history = History.open(opts.db, { daemonId: id });
     const interrupted = history.markInterrupted();
-    if (interrupted > 0) log.warn('actions interrupted by an earlier stop were marked', { count: interrupted });
+    if (interrupted > 0)
+      log.warn('actions interrupted by an earlier stop were marked', { count: count(interrupted, 'action') });
     let loaded: LoadedSpec;
     try {
       loaded = await loadSpec(file, opts.engines);
@@ -99,15 +102,15 @@ export class Daemon {
       log,
       pool,
       ssh,
-      onPass: (o) => {
-        metrics?.observe(o);
+      onPass: (o, conditions) => {
+        metrics?.observe(o, conditions);
         opts.onPass?.(o);
       },
     });
     let server: Server | undefined;
     if (opts.listen !== undefined) {
       metrics = new Metrics({
-        targets: () => controller.targetKeys(),
+        targets: () => controller.targetsInForce(),
         depth: () => controller.depth,
         fleet: { history, spec: () => made.daemon?.current.spec },
       });
@@ -125,7 +128,13 @@ export class Daemon {
     const d = new Daemon({ ...opts, file }, id, history, loaded, controller, pool, ssh, server);
     made.daemon = d;
     const applied = controller.apply(loaded);
-    log.info('started', { daemon: id, file, db: opts.db, version: loaded.version, targets: applied.added.length });
+    log.info('started', {
+      daemon: id,
+      file,
+      db: opts.db,
+      version: loaded.version,
+      targets: count(applied.added.length, 'target'),
+    });
     d.scheduleRetention(loaded);
     d.watchSecrets(loaded);
     d.watchFile();
@@ -145,7 +154,18 @@ export class Daemon {
       });
       return;
     }
-    if (specVersion(text) === this.current.version) {
+    const version = specVersion(text);
+    if (version === this.rejected) return;
+    if (version === this.current.version) {
+      if (this.rejected !== undefined) {
+        // The bad edit was undone: the version in force is the file again.
+        this.rejected = undefined;
+        this.history.event('the desired-state file is valid again: back to the version in force', {
+          version: this.current.version,
+        });
+        log.info('file valid again: back to the version in force', { version: this.current.version });
+        return;
+      }
       // Nothing new to record; a SIGHUP (systemctl reload) still means "look again now".
       if (why === 'SIGHUP') {
         log.info('SIGHUP: the file is unchanged; observing every target now', { version: this.current.version });
@@ -156,6 +176,12 @@ export class Daemon {
     }
     try {
       const next = parseSpec(text, this.opts.file, this.opts.engines);
+      if (this.rejected !== undefined)
+        log.info('file valid again: the corrected version is accepted', {
+          version: next.version,
+          rejected: this.rejected,
+        });
+      this.rejected = undefined;
       this.current = next;
       this.history.recordSpec(next);
       const r = this.controller.apply(next);
@@ -164,12 +190,13 @@ export class Daemon {
       log.info('spec loaded', {
         version: next.version,
         why,
-        added: r.added.length,
-        changed: r.changed.length,
-        removed: r.removed.length,
+        added: count(r.added.length, 'target'),
+        changed: count(r.changed.length, 'target'),
+        removed: count(r.removed.length, 'target'),
       });
     } catch (err) {
       const problems = err instanceof SpecError ? err.problems.map(formatProblem) : [messageOf(err)];
+      this.rejected = version;
       this.history.recordRejectedSpec(this.opts.file, problems);
       log.error('spec rejected; still converging to the last good version', {
         version: this.current.version,
@@ -220,7 +247,7 @@ export class Daemon {
       async () => {
         try {
           const removed = await this.history.thin(Date.now() - r.keepDays * 86_400_000);
-          log.info('history thinned', { removed, keepDays: r.keepDays });
+          log.info('history thinned', { removed: count(removed, 'observation'), keepDays: r.keepDays });
         } catch (err) {
           log.error('history thinning failed', { error: messageOf(err) });
         }

@@ -2,6 +2,8 @@
  * Logs: one JSON object per line (journald-friendly) unless the stream is a TTY, then a human line.
  * Callers pass summaries and ids, never secret values; Secret prints a placeholder if one slips in.
  */
+import { colorWanted, paint, type Paint } from './color.js';
+
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -63,22 +65,74 @@ export function flushLogs(): void {
   flushAll();
 }
 
+/** A number with what it counts: JSON has the number, a readable line says `2 targets`. */
+export class Count {
+  constructor(
+    readonly n: number,
+    readonly unit: string,
+  ) {}
+  toJSON(): number {
+    return this.n;
+  }
+  toString(): string {
+    return `${this.n} ${this.n === 1 ? this.unit : `${this.unit}s`}`;
+  }
+}
+
+export function count(n: number, unit: string): Count {
+  return new Count(n, unit);
+}
+
+/** `4m13s`, `1h2m`, `850ms`, `12s`: a duration as a person reads it. */
+export function humanDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms);
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  let s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const d = Math.floor(s / 86400);
+  s -= d * 86400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  if (d > 0) return `${d}d${h > 0 ? `${h}h` : ''}`;
+  if (h > 0) return `${h}h${m > 0 ? `${m}m` : ''}`;
+  return `${m}m${s > 0 ? `${s}s` : ''}`;
+}
+
+/**
+ * A readable log line: `14:31:02 warn  pass failed  cluster=orders host=db1 ... retry in 4m13s`.
+ * Fields named `...Ms` holding a number are durations (`retryInMs` reads `retry in 4m13s`); a Count
+ * says what it counts. Colour only when `paint` is on.
+ */
+export function textLine(time: string, level: Level, msg: string, fields: Fields, p: Paint = paint(false)): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
+    if (k.endsWith('Ms') && typeof v === 'number') {
+      parts.push(`${k.slice(0, -2).replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`)} ${humanDuration(v)}`);
+      continue;
+    }
+    const text =
+      v instanceof Count ? v.toString() : typeof v === 'string' && !/[\s\p{Cc}]/u.test(v) ? v : JSON.stringify(v);
+    parts.push(`${p.dim(`${k}=`)}${text}`);
+  }
+  const lv = level.padEnd(5);
+  const coloured =
+    level === 'error' ? p.red(lv) : level === 'warn' ? p.yellow(lv) : level === 'info' ? p.green(lv) : p.dim(lv);
+  return `${p.dim(time.slice(11, 19))} ${coloured} ${level === 'error' ? p.bold(msg) : msg}${parts.length === 0 ? '' : `  ${parts.join(' ')}`}`;
+}
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const stream = opts.stream ?? process.stdout;
   const json = opts.json ?? stream.isTTY !== true;
   const min = ORDER[opts.level ?? 'info'];
+  const p = paint(!json && colorWanted(stream));
   const write = (level: Level, msg: string, fields: Fields = {}) => {
     if (ORDER[level] < min) return;
     const time = new Date().toISOString();
-    if (json) {
-      emit(stream, JSON.stringify({ time, level, msg, ...fields }) + '\n');
-    } else {
-      const extra = Object.entries(fields)
-        .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => `${k}=${typeof v === 'string' && !/[\s\p{Cc}]/u.test(v) ? v : JSON.stringify(v)}`)
-        .join(' ');
-      emit(stream, `${time.slice(11, 19)} ${level.padEnd(5)} ${msg}${extra === '' ? '' : `  ${extra}`}\n`);
-    }
+    if (json) emit(stream, JSON.stringify({ time, level, msg, ...fields }) + '\n');
+    else emit(stream, textLine(time, level, msg, fields, p) + '\n');
   };
   return {
     debug: (m, f) => write('debug', m, f),

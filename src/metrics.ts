@@ -1,18 +1,20 @@
 /**
  * Health and Prometheus metrics over HTTP on a loopback address (off unless configured):
- * /healthz (the process answers), /readyz (a spec is in force and every target has been observed),
- * /metrics (pass durations, drift per cluster, changes by outcome, queue depth, observation age), and
- * with a fleet source a read-only status page at / (src/page.ts) and its data at /fleet.json.
+ * /healthz (the process answers), /readyz (a spec is in force and every target has been observed
+ * successfully under it), /metrics (pass durations, drift per cluster, changes by outcome, queue depth,
+ * observation age, a gauge per target and condition). /metrics passes `promtool check metrics`.
+ * With a fleet source, a read-only status page at / (src/page.ts) and its data at /fleet.json.
  */
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { SetpointError } from './errors.js';
 import type { PassOutcome } from './loop/reconcile.js';
 import { fleetView, renderPage, type FleetSource } from './page.js';
+import type { Condition } from './status.js';
 
 export interface MetricsSource {
-  /** Keys of the targets in force, or undefined before a spec is loaded. */
-  targets(): string[] | undefined;
+  /** The targets in force with the fingerprint of their part of the file, or undefined before a spec is loaded. */
+  targets(): { key: string; fingerprint: string }[] | undefined;
   depth(): { ready: number; running: number; scheduled: number };
   /** What the status page at / is made from; without it, / is not served. */
   fleet?: FleetSource;
@@ -25,7 +27,9 @@ export class Metrics {
   private readonly changes: Counter<'cluster' | 'outcome' | 'risk'>;
   private readonly passes: Counter<'cluster' | 'state'>;
   private readonly lastObserved = new Map<string, { cluster: string; host: string; at: number }>();
-  private readonly seen = new Set<string>();
+  /** Each target's last complete observation: under which fingerprint of its part of the file. */
+  private readonly observedUnder = new Map<string, string>();
+  private readonly condition: Gauge<'cluster' | 'host' | 'condition'>;
   private readonly lag: Gauge<'cluster' | 'member'>;
   private readonly replicaRunning: Gauge<'cluster' | 'member'>;
   private readonly primary: Gauge<'cluster' | 'member'>;
@@ -34,6 +38,17 @@ export class Metrics {
   constructor(private readonly source: MetricsSource) {
     // The event-loop monitor samples every 10 ms by default: 100 wake-ups a second, more CPU than the passes of a small fleet.
     collectDefaultMetrics({ register: this.registry, prefix: 'setpoint_', eventLoopMonitoringPrecision: 100 });
+    // prom-client's Node metrics include gauges named *_total (active handles, requests, resources),
+    // which Prometheus' naming rules (promtool check metrics) reserve for counters: dropped; the same
+    // numbers without `_total` stay.
+    for (const m of this.registry.getMetricsAsArray())
+      if (m.name.endsWith('_total') && String(m.type) !== 'counter') this.registry.removeSingleMetric(m.name);
+    this.condition = new Gauge({
+      name: 'setpoint_condition',
+      help: 'Conditions of each cluster member: 1 when True, 0 when False or Unknown (Ready, Progressing, Degraded, Stalled).',
+      labelNames: ['cluster', 'host', 'condition'],
+      registers: [this.registry],
+    });
     this.passDuration = new Histogram({
       name: 'setpoint_pass_duration_seconds',
       help: 'Duration of one pass over one target (observe, plan, act).',
@@ -110,9 +125,14 @@ export class Metrics {
     });
   }
 
-  observe(o: PassOutcome): void {
+  observe(o: PassOutcome, conditions?: readonly Condition[]): void {
     const { cluster, host, key } = o.target;
-    this.seen.add(key);
+    // Ready to serve only once every target in force has been observed whole, under its part of the file now.
+    if (o.complete && o.error?.terminal !== true && !(o.error !== undefined && o.drift === undefined))
+      this.observedUnder.set(key, o.target.fingerprint);
+    else this.observedUnder.delete(key);
+    for (const c of conditions ?? [])
+      this.condition.set({ cluster, host, condition: c.type }, c.status === 'True' ? 1 : 0);
     this.passDuration.observe({ cluster }, (o.endedAt - o.time) / 1000);
     this.passes.inc({ cluster, state: o.state });
     if (o.drift !== undefined) this.drift.set({ cluster, host }, o.drift.length);
@@ -128,6 +148,19 @@ export class Metrics {
       if (m.lagBytes === null || m.lagBytes === undefined) this.lagBytes.remove(labels);
       else this.lagBytes.set(labels, m.lagBytes);
     }
+  }
+
+  /**
+   * Why the daemon is not ready, or undefined when it is: ready means a spec is in force and every
+   * target in it has been observed successfully (every kind, no error that stops it) since its part of
+   * the file was loaded.
+   */
+  notReady(): string | undefined {
+    const targets = this.source.targets();
+    if (targets === undefined) return 'no spec loaded';
+    const missing = targets.filter((t) => this.observedUnder.get(t.key) !== t.fingerprint).map((t) => t.key);
+    if (missing.length === 0) return undefined;
+    return `not observed successfully since the file was loaded: ${missing.slice(0, 20).join(', ')}${missing.length > 20 ? `, and ${missing.length - 20} more` : ''}`;
   }
 
   /** Starts the listener; `listen` is `ADDRESS:PORT` on a loopback address. */
@@ -147,13 +180,9 @@ export class Metrics {
       if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       } else if (path === '/readyz') {
-        const targets = this.source.targets();
-        const missing = targets === undefined ? ['(no spec loaded)'] : targets.filter((t) => !this.seen.has(t));
-        if (missing.length === 0) res.writeHead(200, { 'content-type': 'text/plain' }).end('ready\n');
-        else
-          res
-            .writeHead(503, { 'content-type': 'text/plain' })
-            .end(`not ready: not yet observed: ${missing.join(', ')}\n`);
+        const why = this.notReady();
+        if (why === undefined) res.writeHead(200, { 'content-type': 'text/plain' }).end('ready\n');
+        else res.writeHead(503, { 'content-type': 'text/plain' }).end(`not ready: ${why}\n`);
       } else if (path === '/metrics') {
         this.registry
           .metrics()

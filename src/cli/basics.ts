@@ -125,3 +125,36 @@ export function clip(s: string | null | undefined, max: number): string {
   if (s === null || s === undefined) return '-';
   return s.length <= max ? s : s.slice(0, max - 1) + '…';
 }
+
+/**
+ * Text wrapped to `width` columns at spaces: a longer line goes on flush when it is a paragraph,
+ * two further in when it is indented. Lines already short enough, and words longer than the width, are left as they are. For help.
+ */
+export function wrapLines(text: string, width: number): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      if (line.length <= width) return line;
+      const indent = /^ */.exec(line)?.[0] ?? '';
+      // A paragraph goes on flush; an indented line (an option, an example) two further in.
+      const more = indent === '' ? '' : `${indent}  `;
+      const words = line.slice(indent.length).split(' ');
+      const out: string[] = [];
+      let cur = indent;
+      for (const w of words) {
+        const lead = out.length === 0 ? indent : more;
+        if (cur.length > lead.length && cur.length + 1 + w.length > width) {
+          out.push(cur.trimEnd());
+          cur = more + w;
+        } else cur = cur.length === lead.length ? cur + w : `${cur} ${w}`;
+      }
+      out.push(cur.trimEnd());
+      return out.join('\n');
+    })
+    .join('\n');
+}
+
+/** A description written with line breaks for the source, as one paragraph per blank line, for the help to wrap. */
+export function unwrap(text: string): string {
+  return text.replace(/([^\n])\n(?=[^\n\s])/g, '$1 ');
+}

@@ -19,12 +19,19 @@ export function register(program: Command): void {
     .option('--since <when>', 'a duration back from now (30m, 2h, 7d) or a time (2026-11-26T10:00:00Z)')
     .option('--kind <kinds>', `comma-separated: ${KINDS.join(', ')}`)
     .option('--limit <n>', 'at most this many (the newest)', '500')
+    .option(
+      '-o, --output <format>',
+      'wide: resource names and errors in full (long ones are cut in the middle otherwise); json',
+    )
     .option('--db <path>', 'history file (default: $SETPOINT_DB, $STATE_DIRECTORY/history.db, ./setpoint.db)')
     .option(
       '--json',
       'JSON lines: time, kind, cluster, host, resource, field, summary, outcome, ended, specVersion, detail',
     )
-    .addHelpText('after', '\nExample:\n  setpoint history --cluster orders --since 1h --kind drift,action')
+    .addHelpText(
+      'after',
+      '\nTimes are UTC (--json: ISO 8601 with Z).\n\nExample:\n  setpoint history --cluster orders --since 1h --kind drift,action',
+    )
     .action(
       action(
         async (opts: {
@@ -36,7 +43,12 @@ export function register(program: Command): void {
           limit: string;
           db?: string;
           json?: boolean;
+          output?: string;
         }) => {
+          if (opts.output !== undefined && opts.output !== 'wide' && opts.output !== 'json')
+            throw new SetpointError('cli.usage', `-o ${opts.output}: expected wide or json`);
+          if (opts.output === 'json') opts.json = true;
+          const wide = opts.output === 'wide';
           const kinds = opts.kind === undefined ? undefined : opts.kind.split(',').map((k) => k.trim());
           for (const k of kinds ?? [])
             if (!KINDS.includes(k as EntryKind))
@@ -74,13 +86,13 @@ export function register(program: Command): void {
             else {
               process.stdout.write(
                 table(
-                  ['TIME', 'KIND', 'TARGET', 'RESOURCE', 'OUTCOME', 'SUMMARY'],
+                  ['TIME (UTC)', 'KIND', 'TARGET', 'RESOURCE', 'OUTCOME', 'SUMMARY'],
                   rows.map((r) => [
                     new Date(r.time).toISOString().replace('T', ' ').slice(0, 23),
                     r.kind,
                     r.cluster === null ? '-' : `${r.cluster}/${r.host ?? ''}`,
-                    clip(r.resource, 40),
-                    outcomeText(r.outcome, r.time, r.ended, r.detail),
+                    r.resource === null ? '-' : wide ? r.resource : middleCut(r.resource, 48),
+                    outcomeText(r.outcome, r.time, r.ended, r.detail, wide),
                     r.summary,
                   ]),
                 ),
@@ -95,11 +107,27 @@ export function register(program: Command): void {
     );
 }
 
-function outcomeText(outcome: string | null, time: number, ended: number | null, detail: unknown): string {
+function outcomeText(
+  outcome: string | null,
+  time: number,
+  ended: number | null,
+  detail: unknown,
+  wide: boolean,
+): string {
   if (outcome === null) return '-';
   const took = ended === null ? '' : ` after ${formatMs(ended - time)}`;
   const err = (detail as { error?: string } | null)?.error;
-  return `${outcome}${took}${err === undefined ? '' : `: ${clip(err, 60)}`}`;
+  return `${outcome}${took}${err === undefined ? '' : `: ${wide ? err : clip(err, 60)}`}`;
+}
+
+/**
+ * A long name cut in the middle: the kind at its start and the object at its end stay
+ * (`mysql.grant 'reporting_…'@'%' on analytics.*`); -o wide shows it whole.
+ */
+export function middleCut(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const tail = Math.ceil((max - 1) / 2);
+  return `${s.slice(0, max - 1 - tail)}…${s.slice(s.length - tail)}`;
 }
 
 function formatMs(ms: number): string {

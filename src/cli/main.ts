@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import type { AnyEngine } from '../engine.js';
 import { packageVersion } from '../version.js';
+import { unwrap, wrapLines } from './basics.js';
 import { useEngines } from './engines.js';
 
 /**
@@ -36,6 +37,13 @@ export async function main(argv: readonly string[], loadEngines: () => Promise<r
         'YAML file, and setpoint observes each server, makes the next safe change, and remembers everything.',
     )
     .version(packageVersion())
+    // Help fits the terminal, and 80 columns when piped: descriptions are re-wrapped, and any longer
+    // line (examples, notes) is wrapped too. Subcommands inherit both.
+    .configureHelp({ helpWidth: helpWidth(), commandDescription: (cmd: Command) => unwrap(cmd.description()) })
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(wrapLines(unwrap(s), helpWidth())),
+      writeErr: (s) => process.stderr.write(wrapLines(unwrap(s), helpWidth(process.stderr))),
+    })
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
@@ -60,4 +68,9 @@ export async function main(argv: readonly string[], loadEngines: () => Promise<r
   for (const m of wanted) ((await import(m)) as { register: (p: Command) => void }).register(program);
 
   await program.parseAsync(argv);
+}
+
+/** The terminal's width, or 80 when not a terminal. */
+function helpWidth(stream: NodeJS.WriteStream = process.stdout): number {
+  return stream.isTTY === true && (stream.columns ?? 0) >= 40 ? stream.columns : 80;
 }

@@ -2,12 +2,15 @@ import type { Command } from 'commander';
 import { silent } from '../log.js';
 import { reconcile, type PassOutcome, type PlannedChange } from '../loop/reconcile.js';
 import { reconcileCluster } from '../loop/cluster.js';
-import { clusterTargetsOf, targetsOf } from '../loop/targets.js';
+import { clusterTargetsOf, targetsOf, type Target } from '../loop/targets.js';
+import type { LoadedSpec } from '../spec/types.js';
 import { SessionPool } from '../transport/sessions.js';
 import { SshPool } from '../transport/ssh.js';
 import { locator } from '../spec/load.js';
 import { DisruptionGate } from '../loop/windows.js';
-import { action, engines, EXIT, jsonLines, load, printable } from './common.js';
+import { paintFor } from '../color.js';
+import { action, engines, EXIT, jsonLines, load } from './common.js';
+import { renderPlan } from './render-plan.js';
 import { forEachLimit } from './run-targets.js';
 
 export function register(program: Command): void {
@@ -40,70 +43,82 @@ export function register(program: Command): void {
           );
           return EXIT.error;
         }
-        const pool = new SessionPool();
-        const ssh = new SshPool();
-        const gate = new DisruptionGate();
-        const members = (c: string) => loaded.spec.clusters[c]?.members.map((h) => `${c}/${h}`) ?? [];
-        const locate = locator(loaded);
-        try {
-          // The topologies first (what the member passes may do depends on which member is primary).
-          const all = targetsOf(loaded.spec, await engines());
-          const clusters = clusterTargetsOf(
-            loaded.spec,
-            await engines(),
-            all,
-            opts.cluster === undefined ? {} : { cluster: opts.cluster },
-          );
-          const topologies =
-            opts.host === undefined
-              ? await forEachLimit(clusters, loaded.spec.policy.concurrency, (t) =>
-                  reconcileCluster(
-                    t,
-                    { pool, log: silent, specVersion: loaded.version, disruptive: (x) => gate.check(x, []), locate },
-                    { act: false },
-                  ),
-                )
-              : [];
-          const primaries = new Map(topologies.map((o) => [o.target.cluster, o.topology?.primary]));
-          const memberOutcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, (t) =>
-            reconcile(
-              t,
-              {
-                pool,
-                ssh,
-                log: silent,
-                specVersion: loaded.version,
-                disruptive: (x) => gate.check(x, members(x.cluster)),
-                locate,
-                role: (x) =>
-                  !primaries.has(x.cluster)
-                    ? undefined
-                    : primaries.get(x.cluster) === undefined
-                      ? 'unknown'
-                      : primaries.get(x.cluster) === x.host
-                        ? 'primary'
-                        : 'replica',
-              },
-              { act: false },
-            ),
-          );
-          const outcomes = [...topologies, ...memberOutcomes];
-          const changes = outcomes.flatMap((o) => o.changes);
-          if (opts.json === true) jsonLines(changes.map(jsonChange));
-          else process.stdout.write(render(outcomes));
-          if (outcomes.some((o) => o.error !== undefined)) {
-            if (opts.json === true)
-              for (const o of outcomes)
-                if (o.error !== undefined) process.stderr.write(`setpoint: ${o.target.key}: ${o.error.message}\n`);
-            return EXIT.error;
-          }
-          return changes.length > 0 ? EXIT.drift : EXIT.ok;
-        } finally {
-          await pool.closeAll();
-          ssh.closeAll();
+        const outcomes = await planPasses(loaded, targets, opts);
+        const changes = outcomes.flatMap((o) => o.changes);
+        if (opts.json === true) jsonLines(changes.map(jsonChange));
+        else process.stdout.write(renderPlan(outcomes, paintFor(process.stdout)));
+        if (outcomes.some((o) => o.error !== undefined)) {
+          if (opts.json === true)
+            for (const o of outcomes)
+              if (o.error !== undefined) process.stderr.write(`setpoint: ${o.target.key}: ${o.error.message}\n`);
+          return EXIT.error;
         }
+        return changes.length > 0 ? EXIT.drift : EXIT.ok;
       }),
     );
+}
+
+/**
+ * One pass over `targets` that observes and decides but never acts (plan, and apply's confirmation):
+ * the cluster topologies first (what a member may do depends on which member is primary), then the members.
+ */
+export async function planPasses(
+  loaded: LoadedSpec,
+  targets: readonly Target[],
+  opts: { cluster?: string; host?: string },
+): Promise<PassOutcome[]> {
+  const pool = new SessionPool();
+  const ssh = new SshPool();
+  const gate = new DisruptionGate();
+  const members = (c: string) => loaded.spec.clusters[c]?.members.map((h) => `${c}/${h}`) ?? [];
+  const locate = locator(loaded);
+  try {
+    // The topologies first (what the member passes may do depends on which member is primary).
+    const all = targetsOf(loaded.spec, await engines());
+    const clusters = clusterTargetsOf(
+      loaded.spec,
+      await engines(),
+      all,
+      opts.cluster === undefined ? {} : { cluster: opts.cluster },
+    );
+    const topologies =
+      opts.host === undefined
+        ? await forEachLimit(clusters, loaded.spec.policy.concurrency, (t) =>
+            reconcileCluster(
+              t,
+              { pool, log: silent, specVersion: loaded.version, disruptive: (x) => gate.check(x, []), locate },
+              { act: false },
+            ),
+          )
+        : [];
+    const primaries = new Map(topologies.map((o) => [o.target.cluster, o.topology?.primary]));
+    const memberOutcomes = await forEachLimit(targets, loaded.spec.policy.concurrency, (t) =>
+      reconcile(
+        t,
+        {
+          pool,
+          ssh,
+          log: silent,
+          specVersion: loaded.version,
+          disruptive: (x) => gate.check(x, members(x.cluster)),
+          locate,
+          role: (x) =>
+            !primaries.has(x.cluster)
+              ? undefined
+              : primaries.get(x.cluster) === undefined
+                ? 'unknown'
+                : primaries.get(x.cluster) === x.host
+                  ? 'primary'
+                  : 'replica',
+        },
+        { act: false },
+      ),
+    );
+    return [...topologies, ...memberOutcomes];
+  } finally {
+    await pool.closeAll();
+    ssh.closeAll();
+  }
 }
 
 function jsonChange(c: PlannedChange): Record<string, unknown> {
@@ -117,37 +132,4 @@ function jsonChange(c: PlannedChange): Record<string, unknown> {
     status: c.status,
     ...(c.reason === undefined ? {} : { reason: c.reason }),
   };
-}
-
-const MARK: Record<string, string> = { create: '+', grant: '+', drop: '-', revoke: '-' };
-
-export function render(outcomes: PassOutcome[]): string {
-  let out = '';
-  let total = 0;
-  let waiting = 0;
-  for (const o of outcomes) {
-    const head = `${o.target.key}${o.server === undefined ? '' : ` (${o.server})`}`;
-    if (o.error !== undefined) {
-      out += `${head}: ERROR ${printable(o.error.message)}\n`;
-      continue;
-    }
-    if (o.changes.length === 0) {
-      out += `${head}: no changes\n`;
-      continue;
-    }
-    out += `${head}: ${o.changes.length} change${o.changes.length === 1 ? '' : 's'}\n`;
-    for (const c of o.changes) {
-      total++;
-      const risk = c.risk.padEnd(11);
-      if (c.status === 'waiting') {
-        waiting++;
-        out += `  ${MARK[c.action] ?? '~'} ${risk} ${printable(c.summary)}\n      waiting: ${printable(c.reason ?? '')}\n`;
-      } else out += `  ${MARK[c.action] ?? '~'} ${risk} ${printable(c.summary)}\n`;
-    }
-  }
-  const errors = outcomes.filter((o) => o.error !== undefined).length;
-  out += `\nPlan: ${total} change${total === 1 ? '' : 's'} on ${outcomes.length} target${outcomes.length === 1 ? '' : 's'}`;
-  if (waiting > 0) out += `, ${waiting} waiting on policy`;
-  if (errors > 0) out += `, ${errors} target${errors === 1 ? '' : 's'} not observed`;
-  return out + '.\n';
 }

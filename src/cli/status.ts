@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { History } from '../history/store.js';
-import { clusterConditions, type Condition } from '../loop/conditions.js';
-import { action, ago, clip, EXIT, historyPath, iso, jsonLines, table } from './basics.js';
+import { clusterConditions } from '../loop/conditions.js';
+import { SetpointError } from '../errors.js';
+import { action, ago, EXIT, historyPath, iso, jsonLines, table } from './basics.js';
+import { renderStatus } from './render-status.js';
 
 export function register(program: Command): void {
   program
@@ -15,7 +17,8 @@ export function register(program: Command): void {
     .option('--cluster <name>', 'only this cluster')
     .option('--host <name>', 'only this host')
     .option('--db <path>', 'history file (default: $SETPOINT_DB, $STATE_DIRECTORY/history.db, ./setpoint.db)')
-    .option('--json', 'one JSON object per cluster member, with its conditions')
+    .option('--json', 'one JSON object per cluster member, with everything: conditions, last error, topology')
+    .option('-o, --output <format>', 'wide: more columns (last error, spec version, next pass), nothing cut; json')
     .option('--conditions', 'show every condition of every member: status, reason, since, spec version, message')
     .option(
       '--clusters',
@@ -23,7 +26,10 @@ export function register(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nExit status: 0 all shown members converged, 2 some are not, 1 error.\n\nExample:\n  setpoint status --json | jq -r "select(.converged | not) | .host"',
+      '\nThe table fits the terminal ($COLUMNS, or 120 columns when piped); -o wide\n' +
+        "cuts nothing. An error older than a member's last pass is not shown: see\n" +
+        '`setpoint history --kind error`.\n\n' +
+        'Exit status: 0 all shown members converged, 2 some are not, 1 error.\n\nExample:\n  setpoint status --json | jq -r "select(.converged | not) | .host"',
     )
     .action(
       action(
@@ -34,7 +40,11 @@ export function register(program: Command): void {
           json?: boolean;
           conditions?: boolean;
           clusters?: boolean;
+          output?: string;
         }) => {
+          if (opts.output !== undefined && opts.output !== 'wide' && opts.output !== 'json')
+            throw new SetpointError('cli.usage', `-o ${opts.output}: expected wide or json`);
+          if (opts.output === 'json') opts.json = true;
           const history = History.open(historyPath(opts.db), { readonly: true });
           try {
             const rows = history.status({
@@ -60,6 +70,13 @@ export function register(program: Command): void {
               if (r.host !== '*') continue;
               const list = history.latestOfTarget(r, 'topology').map((o) => o.state);
               topology.set(r.cluster, list as NonNullable<ReturnType<typeof topology.get>>);
+            }
+            // A paused member (its cluster, its host or itself paused) says so.
+            const paused = new Map<string, string>();
+            const pauses = history.pauseState().active;
+            for (const r of rows) {
+              const p = pauses.find((x) => [r.cluster, r.host, `${r.cluster}/${r.host}`].includes(x.target));
+              if (p !== undefined) paused.set(`${r.cluster}/${r.host}`, p.reason);
             }
             if (opts.clusters === true) {
               const clusters = [...new Set(rows.map((r) => r.cluster))].map((c) => {
@@ -106,6 +123,7 @@ export function register(program: Command): void {
                   lastErrorAt: iso(r.lastErrorAt),
                   nextPass: iso(r.nextAt),
                   conditions: r.conditions,
+                  paused: paused.get(`${r.cluster}/${r.host}`) ?? null,
                   ...(r.host === '*' ? { topology: topology.get(r.cluster) ?? [] } : {}),
                 })),
               );
@@ -113,30 +131,11 @@ export function register(program: Command): void {
               process.stdout.write('No cluster member has been observed yet.\n');
             } else {
               process.stdout.write(
-                table(
-                  [
-                    'CLUSTER',
-                    'HOST',
-                    'STATE',
-                    'CONDITIONS',
-                    'DRIFT',
-                    'OBSERVED',
-                    'LAST ACTION',
-                    'LAST ERROR',
-                    'DETAIL',
-                  ],
-                  rows.map((r) => [
-                    r.cluster,
-                    r.host,
-                    r.state,
-                    compact(r.conditions),
-                    String(r.drift),
-                    ago(r.observedAt),
-                    r.lastAction === null ? '-' : `${clip(r.lastAction, 48)} ${ago(r.lastActionAt)}`,
-                    r.lastError === null ? '-' : `${clip(r.lastError, 40)} ${ago(r.lastErrorAt)}`,
-                    clip(r.message, 80),
-                  ]),
-                ),
+                renderStatus(rows, {
+                  width: process.stdout.isTTY === true ? (process.stdout.columns ?? 120) : columnsOf(process.env),
+                  wide: opts.output === 'wide',
+                  paused,
+                }),
               );
               const clusters = [...new Set(rows.map((r) => r.cluster))];
               process.stdout.write('\n');
@@ -190,11 +189,8 @@ export function register(program: Command): void {
     );
 }
 
-/** Ready or NotReady, then the abnormal conditions that are True. */
-function compact(conditions: Condition[]): string {
-  if (conditions.length === 0) return '-';
-  const ready = conditions.find((c) => c.type === 'Ready');
-  const parts = [ready?.status === 'True' ? 'Ready' : ready?.status === 'Unknown' ? 'Ready?' : 'NotReady'];
-  for (const c of conditions) if (c.type !== 'Ready' && c.status === 'True') parts.push(c.type);
-  return parts.join(',');
+/** $COLUMNS when it is a number, else 120: the width a piped listing is laid out for. */
+function columnsOf(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.COLUMNS);
+  return Number.isInteger(n) && n > 0 ? n : 120;
 }

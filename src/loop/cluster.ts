@@ -22,7 +22,14 @@ import { resourceName, type DriftRecord, type PlannedChange, type WaitCode } fro
 import type { HostSpec } from '../spec/types.js';
 import { changeKey, describeDrift } from './decide.js';
 import { pruneAllows, selectStep } from './policy.js';
-import { classify, serviceCommands, type PassDeps, type PassOptions, type PassOutcome } from './reconcile.js';
+import {
+  classify,
+  connectError,
+  serviceCommands,
+  type PassDeps,
+  type PassOptions,
+  type PassOutcome,
+} from './reconcile.js';
 import type { SshSession } from '../transport/ssh.js';
 import type { ClusterTarget } from './targets.js';
 
@@ -116,7 +123,9 @@ export async function reconcileCluster(
           return { name: m.host, host: m.hostSpec, session: s, ...withShell };
         } catch (err) {
           sessions.delete(m.host);
-          return { name: m.host, host: m.hostSpec, session: undefined, error: classify(m, err), ...withShell };
+          // A refused login names the member, its address and the secret reference, as in a member pass.
+          const error = connectError(m, classify(m, err), deps.locate);
+          return { name: m.host, host: m.hostSpec, session: undefined, error, ...withShell };
         }
       }),
     );
@@ -219,7 +228,10 @@ export async function reconcileCluster(
           if (!lease.held) holder = `${m.name}: ${lease.holder}`;
           else {
             leased.add(m.session);
-            if (lease.taken) outcome.leaseTaken = true;
+            if (lease.taken) {
+              outcome.leaseTaken = true;
+              deps.log.info('lease taken', { cluster: t.cluster, host: m.name, daemon: deps.owner });
+            }
           }
         }
         if (holder !== undefined) {

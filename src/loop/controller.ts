@@ -7,7 +7,7 @@
 import type { AnyEngine } from '../engine.js';
 import { messageOf } from '../errors.js';
 import type { History } from '../history/store.js';
-import type { Logger } from '../log.js';
+import { count, type Logger } from '../log.js';
 import { locator } from '../spec/load.js';
 import type { LoadedSpec } from '../spec/types.js';
 import type { SessionPool } from '../transport/sessions.js';
@@ -16,6 +16,7 @@ import { backoffDelay, resyncDelay } from './backoff.js';
 import type { ProbeCache } from './observe.js';
 import { WorkQueue } from './queue.js';
 import { reconcile, type PassOutcome } from './reconcile.js';
+import type { Condition } from './conditions.js';
 import { recordPass } from './record.js';
 import { reconcileCluster } from './cluster.js';
 import { clusterTargetsOf, targetsOf, type ClusterTarget, type Target } from './targets.js';
@@ -28,7 +29,8 @@ export interface ControllerDeps {
   pool: SessionPool;
   ssh: SshPool;
   /** Called after every pass (tests, metrics). */
-  onPass?: (o: PassOutcome) => void;
+  /** After each pass is recorded, with the target's conditions (undefined when the target left the file meanwhile). */
+  onPass?: (o: PassOutcome, conditions?: Condition[]) => void;
   /** False for `apply --once`: targets are run by `once()`, never scheduled. Defaults to true. */
   schedule?: boolean;
 }
@@ -176,6 +178,13 @@ export class Controller {
     return this.spec === undefined ? undefined : [...this.records.keys()];
   }
 
+  /** The targets in force, each with the fingerprint of its part of the file; undefined before a spec is applied. */
+  targetsInForce(): { key: string; fingerprint: string }[] | undefined {
+    return this.spec === undefined
+      ? undefined
+      : [...this.records.values()].map((r) => ({ key: r.target.key, fingerprint: r.target.fingerprint }));
+  }
+
   get depth(): { ready: number; running: number; scheduled: number } {
     return this.queue.depth;
   }
@@ -293,17 +302,18 @@ export class Controller {
       r.failures = 0;
       delay = o.more === true ? 0 : resyncDelay(t.policy.resyncSeconds);
     }
-    this.deps.onPass?.(o);
     this.logDecision(r, o, delay);
     this.countRepairs(r, o);
     this.noteLease(r, o);
+    let conditions: Condition[] | undefined;
     if (this.records.get(t.key) === r) {
-      recordPass(history, o, spec.version, {
+      conditions = recordPass(history, o, spec.version, {
         nextAt: Date.now() + delay,
         contested: [...r.contested.keys()],
         ...(paused === undefined ? {} : { paused }),
       });
     }
+    this.deps.onPass?.(o, conditions);
     return { outcome: o, delay };
   }
 
@@ -402,7 +412,6 @@ export class Controller {
         cluster: t.cluster,
         host: t.host,
       });
-      this.deps.log.info('lease taken', { cluster: t.cluster, host: t.host, daemon: this.deps.history.daemonId });
     } else if (o.leaseHolder !== undefined && o.leaseHolder !== r.leaseHolder) {
       r.leaseHolder = o.leaseHolder;
       this.deps.history.event(`lease on ${t.key} held by ${o.leaseHolder}; observing only`, {
@@ -444,7 +453,8 @@ export class Controller {
       return;
     }
     if (!changedView && o.made === 0) return;
-    if (o.state === 'converged') this.deps.log.info('converged', { ...fields, server: o.server, changes: o.made });
+    if (o.state === 'converged')
+      this.deps.log.info('converged', { ...fields, server: o.server, changes: count(o.made, 'change') });
     else {
       // Drift acted on was logged by the pass; here is what remains.
       if (o.made === 0)

@@ -19,7 +19,8 @@ import type {
 import { SetpointError, messageOf } from '../errors.js';
 import type { History, PassRecord } from '../history/store.js';
 import type { Logger } from '../log.js';
-import { Secrets, secretRefsOnce } from '../secret.js';
+import { declarationPath } from '../spec/declared.js';
+import { describeRef, Secrets, secretRefs, secretRefsOnce } from '../secret.js';
 import { kindOfResource, resourceName, type DriftRecord, type PlannedChange, type TargetState } from '../status.js';
 import type { SessionPool } from '../transport/sessions.js';
 import { shq, type SshPool, type SshSession } from '../transport/ssh.js';
@@ -159,6 +160,36 @@ export function classify(t: { engine: Target['engine'] }, err: unknown): ErrorCl
   return t.engine.classify(err);
 }
 
+/** `clusters.shop.databases[1]`: a place in the file, when its line is not known. */
+function pathText(path: readonly (string | number)[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+/**
+ * A refused login says what to fix: the host and address, the account, and the secret reference that
+ * holds the password, with its place in the file when known (`FILE:LINE:COL hosts.db1.mysql.password`).
+ */
+export function connectError(
+  t: Pick<Target, 'host' | 'hostSpec' | 'engine'>,
+  e: ErrorClass,
+  locate?: (path: (string | number)[]) => string,
+): ErrorClass {
+  if (e.code !== 'sql.auth') return e;
+  const conn = (t.hostSpec as unknown as Record<string, unknown>)[t.engine.hostKey] as
+    { port?: number; user?: string; password?: unknown } | undefined;
+  const where = `${t.hostSpec.address}${conn?.port === undefined ? '' : `:${conn.port}`}`;
+  const user = conn?.user === undefined ? '' : ` as ${conn.user}`;
+  const path = ['hosts', t.host, t.engine.hostKey, 'password'];
+  const ref = secretRefs(conn?.password)[0]?.ref;
+  const declared = ref === undefined ? path.slice(0, 3) : path;
+  const at = locate === undefined ? pathText(declared) : locate(declared).replace(/:$/, '');
+  const fix =
+    ref === undefined
+      ? `no password is declared (${at}): declare one, e.g. password: { file: /etc/setpoint/${t.host}.pw }`
+      : `check the password in ${describeRef(ref)} (${at})`;
+  return { ...e, message: `host ${t.host} (${where}) refused the login${user}: ${e.message}; ${fix}` };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -215,7 +246,7 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
       useSql(await deps.pool.get(t));
     } catch (err) {
       sql = undefined;
-      sqlError = classify(t, err);
+      sqlError = connectError(t, classify(t, err), deps.locate);
     }
   };
   await connectSql();
@@ -356,7 +387,11 @@ export async function reconcile(t: Target, deps: PassDeps, opts: PassOptions): P
           break;
         }
         leasedOn = sql;
-        if (lease.taken) outcome.leaseTaken = true;
+        if (lease.taken) {
+          outcome.leaseTaken = true;
+          // Logged here, before the first change it allows (history records it after the pass).
+          deps.log.info('lease taken', { cluster: t.cluster, host: t.host, daemon: deps.owner });
+        }
       }
       const runKey = decision.run.map(changeKey).join('\n');
       if (runKey === lastRun) {
@@ -455,10 +490,10 @@ async function act(t: Target, io: ActIO, c: Change, deps: PassDeps): Promise<unk
     if (id !== undefined) deps.history?.actionEnded(id, 'ok');
     return true;
   } catch (err) {
-    const cls = classify(t, err);
+    const cls = refused(t, c, classify(t, err), deps.locate);
     if (id !== undefined) deps.history?.actionEnded(id, 'failed', cls.message);
     deps.log.warn('change failed', { cluster: t.cluster, host: t.host, resource, error: cls.message });
-    return err;
+    return new SetpointError(cls.code, cls.message, { terminal: cls.terminal, cause: err });
   }
 }
 
@@ -525,8 +560,9 @@ async function actBatch(t: Target, io: ActIO, batch: Change[], deps: PassDeps): 
   }
   const results: unknown[] = batch.slice(0, r.done).map(() => true);
   const failed = r.error === undefined ? undefined : batch[r.done];
-  const cls = failed === undefined ? undefined : classify(t, r.error);
-  if (failed !== undefined) results.push(r.error);
+  const cls = failed === undefined ? undefined : refused(t, failed, classify(t, r.error), deps.locate);
+  if (failed !== undefined && cls !== undefined)
+    results.push(new SetpointError(cls.code, cls.message, { terminal: cls.terminal, cause: r.error }));
   h?.together(() => {
     for (const [k, id] of ids.entries()) {
       if (k < r.done) h.actionEnded(id, 'ok');
@@ -542,6 +578,25 @@ async function actBatch(t: Target, io: ActIO, batch: Change[], deps: PassDeps): 
       error: cls.message,
     });
   return results;
+}
+
+/**
+ * A change the server refused says which resource, and where the file declares it
+ * (`mysql.database orders: ... (declared at setpoint.yaml:12:9 clusters.shop.databases[0])`).
+ */
+export function refused(
+  t: Pick<Target, 'cluster' | 'clusterSpec'>,
+  c: Pick<Change, 'kind' | 'id' | 'at'>,
+  e: ErrorClass,
+  locate?: (path: (string | number)[]) => string,
+): ErrorClass {
+  if (!e.code.startsWith('sql.') || e.code === 'sql.unreachable') return e;
+  const at = c.at ?? declarationPath(t.clusterSpec, c.id);
+  const where =
+    at === undefined
+      ? ''
+      : ` (declared at ${locate === undefined ? pathText(['clusters', t.cluster, ...at]) : locate(['clusters', t.cluster, ...at]).replace(/:$/, '')})`;
+  return { ...e, message: `${resourceName(c.kind, c.id)}: ${e.message}${where}` };
 }
 
 function stateOf(o: PassOutcome, t: Target): TargetState {

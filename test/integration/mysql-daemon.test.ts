@@ -273,7 +273,15 @@ test('health, readiness and Prometheus metrics on the loopback listener; a non-l
     return { status: r.status, text: await r.text() };
   };
   assert.deepEqual(await get('/healthz'), { status: 200, text: 'ok\n' });
-  assert.deepEqual(await get('/readyz'), { status: 200, text: 'ready\n' });
+  // The dead cluster's member has never been observed: not ready (issue 14), and it says which.
+  assert.deepEqual(await get('/readyz'), {
+    status: 503,
+    text: 'not ready: not observed successfully since the file was loaded: dead/gone\n',
+  });
+  assert.match(
+    (await get('/metrics')).text,
+    /^setpoint_condition\{cluster="orders",host="db1",condition="Ready"\} 1$/m,
+  );
   const m = await get('/metrics');
   assert.equal(m.status, 200);
   assert.match(m.text, /^setpoint_drift\{cluster="orders",host="db1"\} 0$/m);

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { engines } from '../../agents/index.js';
 import { SpecError, formatProblem } from '../../src/errors.js';
 import { parseSpec } from '../../src/spec/load.js';
@@ -14,7 +14,9 @@ import { printable, table } from '../../src/cli/basics.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'setpoint-spec-'));
 const pw = join(dir, 'pw');
-writeFileSync(pw, 'hunter2-value\n');
+// A secret as a secret file should be: 0600, and removed with its folder when the tests end.
+writeFileSync(pw, 'hunter2-value\n', { mode: 0o600 });
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 function problems(text: string): string[] {
   try {

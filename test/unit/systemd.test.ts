@@ -21,6 +21,8 @@ test('the unit runs the daemon as an unprivileged user with a state directory, r
     'NoNewPrivileges=yes',
     'ExecReload=/bin/kill -HUP $MAINPID',
     'UMask=0077',
+    // Optional: { env: NAME } secrets for the service, from a root-only file (README says how).
+    'EnvironmentFile=-/etc/setpoint/env',
   ]) {
     assert.ok(unit.split('\n').includes(line), line);
   }
