@@ -204,11 +204,14 @@ const settingName = z
     'expected a setting name like work_mem or pg_stat_statements.max',
   );
 const settingValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]);
+/** `{ reset: true }`: back to the default: no entry in postgresql.auto.conf (ALTER SYSTEM RESET), and reloaded. */
+const settingReset = z.strictObject({ reset: z.literal(true) });
+const settingDecl = z.union([settingValue, settingReset]);
 
 /** Settings ALTER SYSTEM refuses, or that would move the server itself. */
 const UNSETTABLE = new Set(['data_directory', 'config_file', 'hba_file', 'ident_file', 'external_pid_file']);
 
-export const settingsSchema = z.record(settingName, settingValue).superRefine((s, ctx) => {
+export const settingsSchema = z.record(settingName, settingDecl).superRefine((s, ctx) => {
   for (const k of Object.keys(s))
     if (UNSETTABLE.has(k.toLowerCase()))
       ctx.addIssue({ code: 'custom', path: [k], message: `${k} cannot be set with ALTER SYSTEM` });
@@ -275,6 +278,12 @@ export type PrivilegeSpec = z.infer<typeof privilegeSchema>;
 export type PrivilegeTarget = z.infer<typeof privilegeTarget>;
 export type DefaultPrivilegeSpec = z.infer<typeof defaultPrivilegeSchema>;
 export type SettingValue = z.infer<typeof settingValue>;
+/** A declared server setting: a value, or `{ reset: true }`. */
+export type SettingDecl = z.infer<typeof settingDecl>;
+/** True for `{ reset: true }`. */
+export function isReset(v: SettingDecl): v is { reset: true } {
+  return typeof v === 'object' && !Array.isArray(v);
+}
 /** A postgres cluster as validated: the common keys and this engine's, defaults applied (inferred from the zod shape). */
 export type PostgresCluster = ClusterBase & z.infer<z.ZodObject<typeof clusterShape>>;
 

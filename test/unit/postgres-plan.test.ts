@@ -411,3 +411,80 @@ test('databases: encoding differences are reported and wait, never fixed by drop
   );
   assert.match(r.changes[0]?.blocked ?? '', /never drops a database/);
 });
+
+test('settings: compared with the configured value (reset_val), not the shown one; archive_command without archive_mode is reported', () => {
+  const row = (w: string, v: string, r: string, extra: Partial<SettingRow> = {}): SettingRow => ({
+    w,
+    n: w,
+    v,
+    r,
+    u: null,
+    t: 'string',
+    c: 'sighup',
+    s: 'configuration file',
+    p: false,
+    file: r,
+    ferr: null,
+    auto: r,
+    sa: true,
+    ...extra,
+  });
+  const body = '    settings: { archive_command: "cp %p /a/%f", timezone: europe/berlin }';
+  const r = pass(body, {
+    settings: [row('archive_command', '(disabled)', 'cp %p /a/%f'), row('timezone', 'Europe/Berlin', 'europe/berlin')],
+  });
+  assert.deepEqual(
+    r.drift.map((d) => [d.id, d.field]),
+    [['archive_command', 'not_in_effect']],
+  );
+  assert.deepEqual(
+    r.changes.map((c) => [c.statements.length, c.needsHuman]),
+    [[0, 'SettingNotInEffect']],
+  );
+  assert.match(r.changes[0]?.blocked ?? '', /archive_mode is off, so archive_command does nothing/);
+  const withMode = pass(`    settings: { archive_command: "cp %p /a/%f", archive_mode: on }`, {
+    settings: [
+      row('archive_command', '(disabled)', 'cp %p /a/%f'),
+      row('archive_mode', 'off', 'off', { t: 'enum', c: 'postmaster', file: 'on', auto: 'on', p: true }),
+    ],
+  });
+  assert.deepEqual(
+    withMode.changes.map((c) => [c.action, c.needsHuman ?? null]),
+    [
+      ['set', null],
+      ['restart', null],
+    ],
+  );
+});
+
+test('settings `{ reset: true }`: ALTER SYSTEM RESET while postgresql.auto.conf sets it, then a reload or a restart, then nothing', () => {
+  const row = (auto: string | null, sa: boolean, p = false): SettingRow => ({
+    w: 'work_mem',
+    n: 'work_mem',
+    v: '8192',
+    r: '8192',
+    u: 'kB',
+    t: 'integer',
+    c: 'user',
+    s: sa ? 'configuration file' : 'default',
+    p,
+    file: auto,
+    ferr: null,
+    auto,
+    sa,
+  });
+  const body = '    settings: { work_mem: { reset: true } }';
+  assert.deepEqual(
+    pass(body, { settings: [row('8MB', true)] }).changes.map((c) => c.statements.map((s) => s.sql)),
+    [['ALTER SYSTEM RESET "work_mem"', 'SELECT pg_reload_conf()']],
+  );
+  assert.deepEqual(
+    pass(body, { settings: [row(null, true)] }).changes.map((c) => c.action),
+    ['reload'],
+  );
+  assert.deepEqual(
+    pass(body, { settings: [row(null, true, true)] }).changes.map((c) => c.action),
+    ['restart'],
+  );
+  assert.deepEqual(pass(body, { settings: [row(null, false)] }).drift, []);
+});

@@ -1,0 +1,210 @@
+/**
+ * Issue 13's PostgreSQL coverage against one real PostgreSQL 15 server started by the lab on
+ * 127.0.34.1: for each kind of declaration, (a) the declared state is reached, (b) a second pass makes
+ * no change and sends no write, (c) a change made by hand with plain SQL is repaired; and `validate`
+ * refuses what is not supported, with FILE:LINE:COL.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { engines } from '../../agents/index.js';
+import { silent } from '../../src/log.js';
+import { reconcile, type PassOutcome } from '../../src/loop/reconcile.js';
+import { targetsOf } from '../../src/loop/targets.js';
+import { locator, parseSpec } from '../../src/spec/load.js';
+import { SessionPool } from '../../src/transport/sessions.js';
+import { destroyAll, startHost, type LabHost } from '../../lab/index.js';
+import { cli, tempDir } from '../helpers.js';
+
+const ADDRESS = '127.0.34.1';
+const tmp = tempDir('pg-coverage');
+let host: LabHost;
+const pool = new SessionPool();
+
+before(async () => {
+  host = await startHost({ name: 'c1', address: ADDRESS, postgres: true });
+});
+after(async () => {
+  await pool.closeAll();
+  await destroyAll();
+  tmp.cleanup();
+});
+
+function server(): NonNullable<LabHost['postgres']> {
+  const p = host.postgres;
+  assert.ok(p, 'the lab host has PostgreSQL');
+  return p;
+}
+
+/** Runs SQL by hand, as a DBA would (psql over the socket, as postgres). */
+function sql(statement: string, database?: string): Promise<string> {
+  return server().sql(statement, database);
+}
+
+function spec(body: string, policy = ''): string {
+  return `version: 1
+hosts:
+  h:
+    address: ${ADDRESS}
+    postgres: { port: 5432, user: postgres, database: postgres }
+clusters:
+  cov:
+    engine: postgres
+    members: [h]
+${body}
+${policy}`;
+}
+
+let passes = 0;
+/** One pass of the loop in this process (`act`: make changes, as `apply --once` does). */
+async function pass(body: string, opts: { act?: boolean; policy?: string } = {}): Promise<PassOutcome> {
+  const file = `cov-${++passes}.yaml`;
+  const text = spec(body, opts.policy);
+  const loaded = parseSpec(text, file, engines);
+  const [t] = targetsOf(loaded.spec, engines);
+  assert.ok(t);
+  return reconcile(
+    t,
+    { pool, log: silent, specVersion: loaded.version, locate: locator({ file, text }) },
+    { act: opts.act ?? true, maxSteps: 10 },
+  );
+}
+
+/** What a pass did and what is left, in one line for assertion messages. */
+function show(o: PassOutcome): string {
+  return JSON.stringify({
+    state: o.state,
+    made: o.made,
+    error: o.error,
+    needsHuman: o.needsHuman,
+    changes: o.changes.map(
+      (c) => `${c.resource}: ${c.summary} [${c.status}${c.reason === undefined ? '' : `: ${c.reason}`}]`,
+    ),
+    actions: o.actions,
+  });
+}
+
+/** (a) the pass converges; returns it. */
+async function converges(body: string, policy?: string): Promise<PassOutcome> {
+  const o = await pass(body, policy === undefined ? {} : { policy });
+  assert.equal(o.state, 'converged', show(o));
+  return o;
+}
+
+/** (b) a second pass: nothing planned, nothing made (no statement but the catalog reads). */
+async function noChange(body: string, policy?: string): Promise<void> {
+  const o = await pass(body, policy === undefined ? {} : { policy });
+  assert.equal(o.state, 'converged', show(o));
+  assert.equal(o.made, 0, show(o));
+  assert.deepEqual(o.changes, []);
+  assert.deepEqual(o.actions, []);
+}
+
+/** (c) after a change by hand, the pass repairs it (at least one change made) and converges. */
+async function repairs(body: string, what: RegExp, policy?: string): Promise<PassOutcome> {
+  const o = await converges(body, policy);
+  assert.ok(o.made >= 1, show(o));
+  assert.ok(
+    o.actions.some((a) => what.test(`${a.resource}: ${a.summary}`)),
+    `expected an action matching ${what}: ${show(o)}`,
+  );
+  return o;
+}
+
+/** `validate` refuses the body: exit 1 and each expected message, located as FILE:LINE:COL. */
+async function refused(body: string, ...expected: RegExp[]): Promise<string> {
+  const file = tmp.file(`bad-${++passes}.yaml`, spec(body));
+  const r = await cli(['validate', '-f', file]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  for (const e of expected) {
+    const line = (r.stdout + r.stderr).split('\n').find((l) => e.test(l));
+    assert.ok(line !== undefined, `expected ${e} in: ${r.stdout}${r.stderr}`);
+    assert.ok(line.startsWith(`${file}:`) && /^[^:]+:\d+:\d+ /.test(line), `located: ${line}`);
+  }
+  return r.stdout + r.stderr;
+}
+
+test('a setting the server shows as something else is compared with what is configured, and reported when it is not in effect', async () => {
+  const cmd = 'test ! -f /tmp/setpoint-archive/%f';
+  const body = `    settings: { archive_command: "${cmd}", timezone: europe/berlin }`;
+  // (a) set once; archive_mode is off, so the server shows "(disabled)": reported, needs a human.
+  const first = await pass(body);
+  assert.ok(first.made >= 1, show(first));
+  assert.equal(first.state, 'stalled', show(first));
+  assert.equal(first.needsHuman?.reason, 'SettingNotInEffect');
+  assert.match(
+    first.needsHuman?.message ?? '',
+    /^archive_command is configured as .* but not in effect: cov-\d+\.yaml:\d+:\d+ clusters\.cov\.settings\.archive_command: archive_mode is off, so archive_command does nothing/,
+  );
+  assert.equal(await sql("SELECT setting FROM pg_settings WHERE name = 'archive_command'"), '(disabled)');
+  assert.equal(await sql("SELECT setting FROM pg_file_settings WHERE name = 'archive_command'"), cmd);
+  // timezone is shown in the zone database's spelling (Europe/Berlin): configured as declared, no drift.
+  assert.equal(
+    await sql("SELECT setting || ' ' || reset_val FROM pg_settings WHERE name = 'TimeZone'"),
+    'Europe/Berlin europe/berlin',
+  );
+  // (b) a second pass: nothing set again (it used to reload at every pass), still reported.
+  const second = await pass(body);
+  assert.equal(second.made, 0, show(second));
+  assert.deepEqual(
+    second.changes.map((c) => [c.resource, c.status]),
+    [['postgres.setting archive_command', 'waiting']],
+  );
+  assert.equal(second.needsHuman?.reason, 'SettingNotInEffect');
+  // (c) changed by hand: put back.
+  await sql("ALTER SYSTEM SET archive_command = 'false'; ALTER SYSTEM SET timezone = 'UTC'; SELECT pg_reload_conf();");
+  const repaired = await pass(body);
+  assert.ok(
+    repaired.actions.some((a) => a.resource === 'postgres.setting archive_command' && a.ok),
+    show(repaired),
+  );
+  assert.ok(
+    repaired.actions.some((a) => a.resource === 'postgres.setting timezone' && a.ok),
+    show(repaired),
+  );
+  assert.equal(await sql("SELECT setting FROM pg_file_settings WHERE name = 'archive_command'"), cmd);
+  // Declaring archive_mode: on as well: the restart it needs waits for a window; archive_command waits
+  // for it without needing a human.
+  const withMode = `    settings: { archive_command: "${cmd}", timezone: europe/berlin, archive_mode: on }`;
+  const pending = await pass(withMode);
+  assert.equal(pending.needsHuman, undefined, show(pending));
+  assert.deepEqual(pending.changes.map((c) => [c.resource, c.status]).sort(), [
+    ['postgres.setting archive_command', 'waiting'],
+    ['postgres.setting restart h', 'waiting'],
+  ]);
+  assert.match(
+    pending.changes.find((c) => c.resource === 'postgres.setting archive_command')?.reason ?? '',
+    /takes effect once archive_mode = on does/,
+  );
+  await server().restart();
+  await converges(withMode);
+  assert.equal(await sql("SELECT setting FROM pg_settings WHERE name = 'archive_command'"), cmd);
+  await noChange(withMode);
+});
+
+test('settings `{ reset: true }`: back to the default with ALTER SYSTEM RESET, kept there', async () => {
+  await sql("ALTER SYSTEM SET work_mem = '32MB'; SELECT pg_reload_conf();");
+  const body =
+    '    settings: { work_mem: { reset: true }, archive_command: { reset: true }, timezone: { reset: true }, archive_mode: { reset: true } }';
+  // (a) reset and reloaded; archive_mode is read at start only: its restart waits for a window.
+  const first = await pass(body);
+  assert.ok(first.made >= 1, show(first));
+  assert.equal(await sql("SELECT count(*) FROM pg_file_settings WHERE sourcefile LIKE '%/postgresql.auto.conf'"), '0');
+  assert.equal(await sql("SELECT setting || ' ' || source FROM pg_settings WHERE name = 'work_mem'"), '4096 default');
+  assert.deepEqual(
+    first.changes.map((c) => [c.resource, c.action, c.status]),
+    [['postgres.setting restart h', 'restart', 'waiting']],
+  );
+  assert.match(first.changes[0]?.summary ?? '', /pending a restart for archive_mode = \(default\)/);
+  await server().restart();
+  await converges(body);
+  // (b)
+  await noChange(body);
+  // (c) set again by hand, not even reloaded: reset again.
+  await sql("ALTER SYSTEM SET work_mem = '8MB'");
+  await repairs(body, /^postgres\.setting work_mem: reset work_mem to its default with ALTER SYSTEM RESET/);
+  assert.equal(await sql("SELECT count(*) FROM pg_file_settings WHERE name = 'work_mem'"), '0');
+  await noChange(body);
+  // validate: reset must be true, and nothing else goes beside it.
+  await refused('    settings: { work_mem: { reset: false } }', /settings\.work_mem/);
+  await refused('    settings: { work_mem: { reset: true, value: 4MB } }', /settings\.work_mem/);
+});
