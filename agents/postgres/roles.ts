@@ -209,7 +209,12 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
           });
       }
       if (d.password !== undefined) {
-        if (o.verifier === undefined) {
+        const want = d.password;
+        if (want === null) {
+          // No password: readable without superuser too (pg_roles shows NULL or ********).
+          if (o.passwordMethod !== 'none')
+            drift.push({ kind: KIND, id, field: 'password', desired: 'no password', observed: 'a password' });
+        } else if (o.verifier === undefined) {
           drift.push({
             kind: KIND,
             id,
@@ -217,8 +222,17 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
             desired: '[secret]',
             observed: `unverifiable: setpoint logs in as ${nameId(facts.currentUser)}, which is not a superuser and cannot read pg_authid`,
           });
+        } else if ('verifier' in want) {
+          if (o.verifier.value !== want.verifier)
+            drift.push({
+              kind: KIND,
+              id,
+              field: 'password',
+              desired: '[verifier]',
+              observed: o.passwordMethod === 'none' ? 'no password' : 'a different verifier',
+            });
         } else {
-          const ok = cachedVerify(o.verifier.value, ctx.secret(d.password).reveal(), d.name);
+          const ok = cachedVerify(o.verifier.value, ctx.secret(want).reveal(), d.name);
           if (ok !== true) {
             const observedText =
               ok === false
@@ -289,11 +303,17 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
         const opts = attributes(spec, fields, true);
         const params: unknown[] = [...opts.params];
         let sql = `CREATE ROLE ${role}${opts.sql}`;
-        if (spec.password !== undefined) {
-          params.push(passwordParam(spec, ctx));
+        const pw = spec.password;
+        if (pw !== undefined && pw !== null) {
+          params.push(passwordParam(pw, ctx));
           sql += ` PASSWORD $${params.length}`;
         }
-        const words = [...opts.words, ...(spec.password === undefined ? [] : ['password'])];
+        const words = [
+          ...opts.words,
+          ...(pw === undefined
+            ? []
+            : [pw === null ? 'no password' : 'verifier' in pw ? 'password verifier' : 'password']),
+        ];
         changes.push({
           kind: KIND,
           id,
@@ -316,16 +336,30 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
             statements: [{ sql: `ALTER ROLE ${role}${opts.sql}`, params: opts.params }],
           });
         }
-        if (fields.has('password') && spec.password !== undefined) {
-          const unverifiable = obs?.verifier === undefined;
+        const pw = spec.password;
+        if (fields.has('password') && pw === null) {
           changes.push({
             kind: KIND,
             id,
             action: 'alter',
             risk: 'safe',
             phase: PHASE.roles,
-            summary: `set the password of role ${id} (it does not match the declared one)`,
-            statements: [{ sql: `ALTER ROLE ${role} PASSWORD $1`, params: [passwordParam(spec, ctx)] }],
+            summary: `remove the password of role ${id} (declared: no password)`,
+            statements: [{ sql: `ALTER ROLE ${role} PASSWORD NULL` }],
+          });
+        } else if (fields.has('password') && pw !== undefined && pw !== null) {
+          const unverifiable = obs?.verifier === undefined;
+          const fromVerifier = 'verifier' in pw;
+          changes.push({
+            kind: KIND,
+            id,
+            action: 'alter',
+            risk: 'safe',
+            phase: PHASE.roles,
+            summary: fromVerifier
+              ? `set the password of role ${id} to the declared verifier (it does not match)`
+              : `set the password of role ${id} (it does not match the declared one)`,
+            statements: [{ sql: `ALTER ROLE ${role} PASSWORD $1`, params: [passwordParam(pw, ctx)] }],
             ...(unverifiable
               ? {
                   blocked: `the password of ${id} cannot be verified without superuser (pg_authid is not readable): it is left as it is`,
@@ -391,9 +425,13 @@ function roleExists(o: Observation<RoleState, RolesExtra>, name: string, facts: 
   return o.items.has(nameId(name)) || o.extra.all.has(name) || isProtectedRole(name, facts);
 }
 
-/** The password as it goes to the server: a SCRAM-SHA-256 verifier built here, never the plaintext. */
-function passwordParam(spec: RoleSpec, ctx: PgContext): Secret {
-  const secret = ctx.secret(spec.password as NonNullable<RoleSpec['password']>);
+/**
+ * The password as it goes to the server: a SCRAM-SHA-256 verifier built here, never the plaintext;
+ * a declared verifier as it is. Both as secrets: history keeps `$1` where they were.
+ */
+function passwordParam(pw: NonNullable<RoleSpec['password']>, ctx: PgContext): Secret {
+  if ('verifier' in pw) return new Secret(pw.verifier, 'the declared verifier');
+  const secret = ctx.secret(pw);
   return new Secret(scramVerifier(secret.reveal()), secret.source);
 }
 

@@ -11,6 +11,7 @@ import {
   type DefaultOn,
   type ObjectType,
 } from './acl.js';
+import { parseScram } from './password.js';
 import { parseQualifiedName } from './quote.js';
 
 /** Databases whose existence setpoint never changes (template0 and template1 are never managed at all). */
@@ -69,6 +70,30 @@ const timestamp = z
     'expected a time like 2027-01-01T00:00:00Z, or infinity',
   );
 
+/**
+ * A role's password as its stored verifier (a file then never holds the plaintext): SCRAM-SHA-256
+ * (`SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>`, what pg_authid holds) or md5 (`md5` and 32 hex
+ * digits, md5 of the password followed by the role name). Stored as it is, compared as it is.
+ */
+const verifier = z
+  .string()
+  .refine(
+    (s) => parseScram(s) !== undefined || /^md5[0-9a-f]{32}$/.test(s),
+    'expected a SCRAM-SHA-256 verifier (SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>, as pg_authid holds it) or an md5 one (md5 and 32 hex digits)',
+  );
+
+/**
+ * A role's password: a secret reference (`{ env }`, `{ file }`: never empty), its stored verifier
+ * (`{ verifier }`), or null: no password at all (an empty password is never one: PostgreSQL refuses
+ * to store it and clears the password instead). Omitted: not managed.
+ */
+const rolePassword = z.union([secretRef, z.strictObject({ verifier }), z.null()], {
+  error: (issue) =>
+    typeof issue.input === 'string'
+      ? 'a password is never written in the file: use { env: NAME }, { file: /path }, { verifier: "SCRAM-SHA-256$..." }, or null for no password'
+      : undefined,
+});
+
 export const roleSchema = z.strictObject({
   name: roleName,
   login: z.boolean().optional(),
@@ -80,7 +105,7 @@ export const roleSchema = z.strictObject({
   inherit: z.boolean().optional(),
   connectionLimit: z.number().int().min(-1).optional(),
   validUntil: timestamp.optional(),
-  password: secretRef.optional(),
+  password: rolePassword.optional(),
   /** Roles this role is a member of. Exact when prune allows grants, else a floor. Not managed when omitted. */
   memberOf: z.array(membership).optional(),
 });

@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import pg from 'pg';
 import { engines } from '../../agents/index.js';
+import { md5Verifier, scramVerifier } from '../../agents/postgres/password.js';
 import { silent } from '../../src/log.js';
 import { reconcile, type PassOutcome } from '../../src/loop/reconcile.js';
 import { targetsOf } from '../../src/loop/targets.js';
@@ -207,4 +209,72 @@ test('settings `{ reset: true }`: back to the default with ALTER SYSTEM RESET, k
   // validate: reset must be true, and nothing else goes beside it.
   await refused('    settings: { work_mem: { reset: false } }', /settings\.work_mem/);
   await refused('    settings: { work_mem: { reset: true, value: 4MB } }', /settings\.work_mem/);
+});
+
+async function login(user: string, password: string): Promise<boolean> {
+  const c = new pg.Client({
+    host: ADDRESS,
+    port: 5432,
+    user,
+    password,
+    database: 'postgres',
+    connectionTimeoutMillis: 5000,
+  });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    await c.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('passwords: null is no password, a declared verifier is stored as it is (no plaintext anywhere), an empty one is refused', async () => {
+  const HASHED_PW = 'Vf7-verifier-secret-Qp2';
+  const scram = scramVerifier(HASHED_PW);
+  const md5 = md5Verifier('Md5-legacy-secret', 'legacy');
+  const body = `    roles:
+      - { name: nopw, login: true, password: null }
+      - { name: hashed, login: true, password: { verifier: "${scram}" }, validUntil: "2030-01-01T00:00:00Z" }
+      - { name: legacy, login: true, password: { verifier: "${md5}" } }`;
+  await sql("CREATE ROLE nopw LOGIN PASSWORD 'set-before'");
+  // (a)
+  const first = await converges(body);
+  assert.equal(await sql("SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = 'nopw'"), 't');
+  assert.equal(await sql("SELECT rolpassword FROM pg_authid WHERE rolname = 'hashed'"), scram);
+  assert.equal(await sql("SELECT rolpassword FROM pg_authid WHERE rolname = 'legacy'"), md5);
+  assert.equal(
+    await sql("SELECT to_char(rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM pg_authid WHERE rolname = 'hashed'"),
+    '2030-01-01',
+  );
+  assert.equal(await login('hashed', HASHED_PW), true, 'the verifier is the password');
+  const reported = JSON.stringify([first.changes, first.actions, first.drift, [...(first.observed ?? [])]]);
+  assert.ok(!reported.includes('SCRAM-SHA-256$') && !reported.includes(md5), 'no verifier in what the pass reports');
+  // (b)
+  await noChange(body);
+  // (c)
+  await sql(
+    "ALTER ROLE nopw PASSWORD 'by-hand'; ALTER ROLE hashed PASSWORD 'by-hand' VALID UNTIL 'infinity'; ALTER ROLE legacy PASSWORD NULL;",
+  );
+  const fixed = await repairs(body, /^postgres\.role nopw: remove the password of role nopw/);
+  assert.deepEqual(fixed.actions.map((a) => a.summary).sort(), [
+    'remove the password of role nopw (declared: no password)',
+    'set the password of role hashed to the declared verifier (it does not match)',
+    'set the password of role legacy to the declared verifier (it does not match)',
+    'set valid until 2030-01-01T00:00:00Z for role hashed',
+  ]);
+  assert.equal(await sql("SELECT rolpassword FROM pg_authid WHERE rolname = 'hashed'"), scram);
+  await noChange(body);
+  // validate: an empty secret, a password in the file, a verifier that is none.
+  const empty = tmp.file('empty.pw', '\n');
+  await refused(`    roles:\n      - { name: r, password: { file: ${empty} } }`, /is empty \(only a newline\)/);
+  await refused(
+    '    roles:\n      - { name: r, password: "" }',
+    /roles\[0\]\.password: a password is never written in the file/,
+  );
+  await refused(
+    '    roles:\n      - { name: r, password: { verifier: "SCRAM-SHA-256$4096:abc" } }',
+    /roles\[0\]\.password\.verifier: expected a SCRAM-SHA-256 verifier/,
+  );
 });
