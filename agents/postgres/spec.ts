@@ -94,6 +94,13 @@ const rolePassword = z.union([secretRef, z.strictObject({ verifier }), z.null()]
       : undefined,
 });
 
+const roleSettingName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, 'expected a setting name like work_mem or app.tenant')
+  .transform((s) => s.toLowerCase());
+/** Settings a role gets at login (ALTER ROLE ... SET), by name; values as for the server's settings. */
+const roleSettings = z.record(roleSettingName, z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]));
+
 export const roleSchema = z.strictObject({
   name: roleName,
   login: z.boolean().optional(),
@@ -108,6 +115,10 @@ export const roleSchema = z.strictObject({
   password: rolePassword.optional(),
   /** Roles this role is a member of. Exact when prune allows grants, else a floor. Not managed when omitted. */
   memberOf: z.array(membership).optional(),
+  /** ALTER ROLE ... SET: what its sessions start with. Not managed when omitted; extra ones are removed only with prune. */
+  settings: roleSettings.optional(),
+  /** ALTER ROLE ... IN DATABASE ... SET, by database. */
+  settingsInDatabase: z.record(name('database name'), roleSettings).optional(),
 });
 
 const databaseName = name('database name').refine(

@@ -277,4 +277,57 @@ test('passwords: null is no password, a declared verifier is stored as it is (no
     '    roles:\n      - { name: r, password: { verifier: "SCRAM-SHA-256$4096:abc" } }',
     /roles\[0\]\.password\.verifier: expected a SCRAM-SHA-256 verifier/,
   );
+  await sql('DROP ROLE nopw, hashed, legacy');
+});
+
+test("role settings: ALTER ROLE ... [IN DATABASE ...] SET, compared in the server's units; extra ones removed only with prune", async () => {
+  const body = `    roles:
+      - name: app
+        login: false
+        settings: { work_mem: 64MB, search_path: ["My Schema", public], app.tenant: acme }
+        settingsInDatabase: { covdb: { statement_timeout: 5s } }
+    databases:
+      - { name: covdb, strategy: file_copy }`;
+  const stored = () =>
+    sql(
+      "SELECT string_agg(coalesce(d.datname, '*') || ':' || array_to_string(s.setconfig, '|'), ' ' ORDER BY d.datname NULLS FIRST) FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase WHERE s.setrole = 'app'::regrole",
+    );
+  // (a)
+  await converges(body);
+  assert.equal(
+    await stored(),
+    '*:work_mem=64MB|search_path="My Schema", public|app.tenant=acme covdb:statement_timeout=5s',
+  );
+  // (b) 64MB is stored as written; 65536kB would compare the same.
+  await noChange(body);
+  await sql("ALTER ROLE app SET work_mem = '65536kB'");
+  await noChange(body);
+  // (c) changed, removed and added by hand: put back; the added one is left alone without prune.
+  await sql(
+    "ALTER ROLE app SET work_mem = '1MB'; ALTER ROLE app IN DATABASE covdb RESET statement_timeout; ALTER ROLE app SET lock_timeout = '1s';",
+  );
+  const fixed = await repairs(
+    body,
+    /^postgres\.role_setting app: work_mem: set work_mem to 64MB for role app \(was 1MB\)$/,
+  );
+  assert.ok(
+    fixed.actions.some((a) => a.summary === 'set statement_timeout to 5s for role app in database covdb'),
+    show(fixed),
+  );
+  assert.match(await stored(), /lock_timeout=1s/);
+  // With prune (users), the undeclared one is removed: a destructive change.
+  const prune = '    prune: { users: true }';
+  const pruned = await repairs(`${body}\n${prune}`, /remove the undeclared setting lock_timeout = 1s of role app/);
+  assert.equal(pruned.actions.length, 1, show(pruned));
+  assert.doesNotMatch(await stored(), /lock_timeout/);
+  await noChange(`${body}\n${prune}`);
+  // A value the server refuses waits for a human, located in the file; a bad name is a validate error.
+  const bad = await pass('    roles:\n      - { name: app, settings: { work_mem: lots } }');
+  assert.equal(bad.needsHuman?.reason, 'SettingRejected', show(bad));
+  assert.match(
+    bad.needsHuman?.message ?? '',
+    /cov-\d+\.yaml:\d+:\d+ clusters\.cov\.roles\[0\]\.settings\.work_mem: lots is not a valid value/,
+  );
+  await refused('    roles:\n      - { name: app, settings: { work-mem: 1MB } }', /roles\[0\]\.settings/);
+  await refused('    roles:\n      - { name: app, settingsInDb: { covdb: {} } }', /unknown key "settingsInDb"/);
 });
