@@ -7,7 +7,7 @@ import { undeclared } from '../../src/diff.js';
 import { PHASE } from './phases.js';
 import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { nameId, quoteIdent } from './quote.js';
-import { roles } from './roles.js';
+import { commentChange, commentOf, roles } from './roles.js';
 import { databasesInScope, databasesInside, declaredRoles, TEMPLATE_DATABASES, type DatabaseSpec } from './spec.js';
 import type { DatabaseRef, PgContext, PgSession } from './session.js';
 
@@ -19,6 +19,8 @@ export interface DatabaseState {
   lcCtype: string;
   connectionLimit: number;
   allowConnections: boolean;
+  /** COMMENT ON DATABASE (shobj_description); null when none. */
+  comment: string | null;
 }
 
 const KIND = 'postgres.database';
@@ -77,6 +79,7 @@ export interface DatabaseRow {
   ct: string;
   cl: number;
   ac: boolean;
+  cm?: string | null;
 }
 
 /** The databases observation from the rows of pg_database (pure): template databases are never managed, but seen. */
@@ -93,6 +96,7 @@ export function databasesFrom(rows: DatabaseRow[]): Observation<DatabaseState, D
       lcCtype: r.ct,
       connectionLimit: Number(r.cl),
       allowConnections: r.ac,
+      comment: typeof r.cm === 'string' && r.cm !== '' ? r.cm : null,
     };
     all.set(r.n, { name: r.n, allowConnections: r.ac });
     if (r.n === 'template1') template1 = s;
@@ -116,7 +120,7 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
   async observe(session, ctx) {
     const o = databasesFrom(
       await session.query<DatabaseRow>(
-        'SELECT datname AS n, pg_get_userbyid(datdba) AS o, pg_encoding_to_char(encoding) AS e, datcollate AS co, datctype AS ct, datconnlimit AS cl, datallowconn AS ac FROM pg_database',
+        "SELECT datname AS n, pg_get_userbyid(datdba) AS o, pg_encoding_to_char(encoding) AS e, datcollate AS co, datctype AS ct, datconnlimit AS cl, datallowconn AS ac, shobj_description(oid, 'pg_database') AS cm FROM pg_database",
       ),
     );
     // Connections to databases no longer in scope (dropped, or no longer named in the file) are closed
@@ -151,6 +155,8 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
           desired: d.connectionLimit,
           observed: o.connectionLimit,
         });
+      if (d.comment !== undefined && commentOf(d.comment) !== o.comment)
+        drift.push({ kind: KIND, id, field: 'comment', desired: d.comment, observed: o.comment });
       if (d.allowConnections !== undefined && d.allowConnections !== o.allowConnections)
         drift.push({
           kind: KIND,
@@ -215,7 +221,12 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
           risk: 'safe',
           phase: PHASE.databases,
           summary: `create database ${id}${created.words.length === 0 ? '' : ` (${created.words.join(', ')})`}`,
-          statements: [created.statement],
+          statements: [
+            created.statement,
+            ...(commentOf(spec.comment) === null
+              ? []
+              : [{ sql: `COMMENT ON DATABASE ${q} IS $1`, params: [commentOf(spec.comment)] }]),
+          ],
           ...(blocked === undefined ? {} : { blocked }),
         });
         continue;
@@ -233,6 +244,8 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
           ...(blocked === undefined ? {} : { blocked }),
         });
       }
+      if (fields.has('comment'))
+        changes.push(commentChange(KIND, id, PHASE.databases, `database ${id}`, `DATABASE ${q}`, spec.comment));
       if (fields.has('connectionLimit') && spec.connectionLimit !== undefined) {
         changes.push({
           kind: KIND,

@@ -35,6 +35,8 @@ export interface RoleState {
   /** Which verifier the role has (none, scram-sha-256, md5), or unknown when it cannot be read. */
   passwordMethod: string;
   memberOf: Membership[];
+  /** COMMENT ON ROLE (shobj_description); null when none. */
+  comment: string | null;
 }
 
 const KIND = 'postgres.role';
@@ -95,6 +97,7 @@ export function parseRoleRow(r: Record<string, unknown>, canReadPasswords: boole
     ...(canReadPasswords ? { verifier: new Verifier(pw ?? '') } : {}),
     passwordMethod: canReadPasswords ? verifierMethod(pw) : pw === null ? 'none' : 'unknown',
     memberOf: [],
+    comment: typeof r.comment === 'string' && r.comment !== '' ? r.comment : null,
   };
 }
 
@@ -161,7 +164,7 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
     const table = facts.superuser ? 'pg_authid' : 'pg_roles';
     const rows = await session.query(
       'SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, ' +
-        `extract(epoch FROM rolvaliduntil)::float8 AS validuntil, rolpassword FROM ${table}`,
+        `extract(epoch FROM rolvaliduntil)::float8 AS validuntil, rolpassword, shobj_description(oid, 'pg_authid') AS comment FROM ${table}`,
     );
     const members = await session.query<MemberRow>(
       'SELECT pg_get_userbyid(roleid) AS parent, pg_get_userbyid(member) AS member, admin_option AS admin FROM pg_auth_members',
@@ -244,6 +247,8 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
           }
         }
       }
+      if (d.comment !== undefined && (d.comment === '' ? null : d.comment) !== o.comment)
+        drift.push({ kind: KIND, id, field: 'comment', desired: d.comment ?? null, observed: o.comment });
       if (d.memberOf !== undefined) {
         const want = d.memberOf;
         const have = o.memberOf;
@@ -314,14 +319,18 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
             ? []
             : [pw === null ? 'no password' : 'verifier' in pw ? 'password verifier' : 'password']),
         ];
+        const note = commentOf(spec.comment);
         changes.push({
           kind: KIND,
           id,
           action: 'create',
           risk: 'safe',
           phase: PHASE.roles,
-          summary: `create role ${id}${words.length === 0 ? '' : ` (${words.join(', ')})`}`,
-          statements: [{ sql, params }],
+          summary: `create role ${id}${words.length === 0 ? '' : ` (${words.join(', ')})`}${note === null ? '' : ' with its comment'}`,
+          statements: [
+            { sql, params },
+            ...(note === null ? [] : [{ sql: `COMMENT ON ROLE ${role} IS $1`, params: [note] }]),
+          ],
         });
       } else {
         const opts = attributes(spec, fields, false);
@@ -336,6 +345,8 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
             statements: [{ sql: `ALTER ROLE ${role}${opts.sql}`, params: opts.params }],
           });
         }
+        if (fields.has('comment'))
+          changes.push(commentChange(KIND, id, PHASE.roles, `role ${id}`, `ROLE ${role}`, spec.comment));
         const pw = spec.password;
         if (fields.has('password') && pw === null) {
           changes.push({
@@ -462,4 +473,31 @@ function attributes(
     words.push(`valid until ${showTime(t)}`);
   }
   return { sql: sql === '' ? '' : ` WITH${sql}`, params, words };
+}
+
+/** A declared comment as the server keeps it: "" is none. Undefined (not managed) reads as none too. */
+export function commentOf(c: string | null | undefined): string | null {
+  return c === undefined || c === null || c === '' ? null : c;
+}
+
+/** COMMENT ON <what> IS ... (NULL removes it). */
+export function commentChange(
+  kind: string,
+  id: string,
+  phase: number,
+  what: string,
+  object: string,
+  comment: string | null | undefined,
+  scope?: string,
+): Change {
+  const c = commentOf(comment);
+  return {
+    kind,
+    id,
+    action: 'comment',
+    risk: 'safe',
+    phase,
+    summary: c === null ? `remove the comment on ${what}` : `set the comment on ${what}`,
+    statements: [{ sql: `COMMENT ON ${object} IS $1`, params: [c], ...(scope === undefined ? {} : { scope }) }],
+  };
 }

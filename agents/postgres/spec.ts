@@ -101,6 +101,12 @@ const roleSettingName = z
 /** Settings a role gets at login (ALTER ROLE ... SET), by name; values as for the server's settings. */
 const roleSettings = z.record(roleSettingName, z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]));
 
+/** COMMENT ON ...: a text, or null (or "") for none. Not managed when omitted. */
+const comment = z
+  .string()
+  .refine((s) => !s.includes('\0'), 'a comment must not contain a NUL byte')
+  .nullable();
+
 export const roleSchema = z.strictObject({
   name: roleName,
   login: z.boolean().optional(),
@@ -119,6 +125,7 @@ export const roleSchema = z.strictObject({
   settings: roleSettings.optional(),
   /** ALTER ROLE ... IN DATABASE ... SET, by database. */
   settingsInDatabase: z.record(name('database name'), roleSettings).optional(),
+  comment: comment.optional(),
 });
 
 const databaseName = name('database name').refine(
@@ -142,6 +149,7 @@ export const databaseSchema = z.strictObject({
   strategy: z.enum(['wal_log', 'file_copy']).optional(),
   connectionLimit: z.number().int().min(-1).optional(),
   allowConnections: z.boolean().optional(),
+  comment: comment.optional(),
 });
 
 export const schemaSchema = z.strictObject({
@@ -151,6 +159,7 @@ export const schemaSchema = z.strictObject({
     'system schemas (pg_catalog, information_schema, pg_*) are never managed',
   ),
   owner: granteeName.optional(),
+  comment: comment.optional(),
 });
 
 export const extensionSchema = z.strictObject({

@@ -331,3 +331,44 @@ test("role settings: ALTER ROLE ... [IN DATABASE ...] SET, compared in the serve
   await refused('    roles:\n      - { name: app, settings: { work-mem: 1MB } }', /roles\[0\]\.settings/);
   await refused('    roles:\n      - { name: app, settingsInDb: { covdb: {} } }', /unknown key "settingsInDb"/);
 });
+
+test('comments on roles, databases and schemas: COMMENT ON, read with shobj_description / obj_description', async () => {
+  const body = `    roles:
+      - { name: app, comment: "the application's role" }
+      - { name: quiet, comment: null }
+    databases:
+      - { name: covdb, strategy: file_copy, comment: "Ledger — ünïcode" }
+    schemas:
+      - { database: covdb, name: books, comment: "books of account" }
+      - { database: covdb, name: scratch, comment: "" }`;
+  await sql("CREATE ROLE quiet; COMMENT ON ROLE quiet IS 'to be removed'");
+  const comments = async () =>
+    [
+      await sql("SELECT shobj_description('app'::regrole, 'pg_authid')"),
+      await sql("SELECT coalesce(shobj_description('quiet'::regrole, 'pg_authid'), '(none)')"),
+      await sql("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = 'covdb'"),
+      await sql("SELECT obj_description('books'::regnamespace, 'pg_namespace')", 'covdb'),
+      await sql("SELECT coalesce(obj_description('scratch'::regnamespace, 'pg_namespace'), '(none)')", 'covdb'),
+    ].join(' | ');
+  const want = "the application's role | (none) | Ledger — ünïcode | books of account | (none)";
+  // (a)
+  await converges(body);
+  assert.equal(await comments(), want);
+  // (b)
+  await noChange(body);
+  // (c)
+  await sql("COMMENT ON ROLE app IS 'by hand'; COMMENT ON ROLE quiet IS 'again'; COMMENT ON DATABASE covdb IS NULL;");
+  await sql("COMMENT ON SCHEMA books IS 'by hand'; COMMENT ON SCHEMA scratch IS 'by hand';", 'covdb');
+  const fixed = await repairs(body, /^postgres\.role app: set the comment on role app$/);
+  assert.deepEqual(fixed.actions.map((a) => a.summary).sort(), [
+    'remove the comment on role quiet',
+    'remove the comment on schema scratch in database covdb',
+    'set the comment on database covdb',
+    'set the comment on role app',
+    'set the comment on schema books in database covdb',
+  ]);
+  assert.equal(await comments(), want);
+  await noChange(body);
+  await refused('    roles:\n      - { name: app, comment: 5 }', /roles\[0\]\.comment/);
+  await sql('DROP ROLE quiet');
+});
