@@ -147,6 +147,12 @@ export const databaseSchema = z.strictObject({
   template: name('template').optional(),
   /** At creation only (PostgreSQL 15+): file_copy writes far less WAL for a small template. */
   strategy: z.enum(['wal_log', 'file_copy']).optional(),
+  /** At creation only (a later difference is reported): the tablespace the database lives in. */
+  tablespace: name('tablespace name').optional(),
+  /** At creation only (PostgreSQL 15+): the locale provider of the database's default collation. */
+  localeProvider: z.enum(['libc', 'icu']).optional(),
+  /** At creation only, with localeProvider: icu: the ICU locale (en-US, und-x-icu, de-DE-u-co-phonebk...). */
+  icuLocale: z.string().min(1).optional(),
   connectionLimit: z.number().int().min(-1).optional(),
   allowConnections: z.boolean().optional(),
   comment: comment.optional(),
@@ -167,6 +173,8 @@ export const extensionSchema = z.strictObject({
   name: name('extension name'),
   version: z.string().min(1).optional(),
   schema: name('schema name').optional(),
+  /** At creation: CREATE EXTENSION ... CASCADE creates the extensions it requires too. */
+  cascade: z.boolean().optional(),
 });
 
 const tableTarget = z.string().transform((s, ctx) => {
@@ -460,6 +468,10 @@ export function checkCluster(
   });
   c.databases.forEach((d, i) => {
     if (d.owner === PUBLIC) report(['databases', i, 'owner'], 'PUBLIC cannot own a database');
+    if (d.icuLocale !== undefined && d.localeProvider !== 'icu')
+      report(['databases', i, 'icuLocale'], 'an ICU locale needs localeProvider: icu');
+    if (d.localeProvider === 'icu' && d.icuLocale === undefined)
+      report(['databases', i, 'localeProvider'], 'localeProvider: icu needs icuLocale (e.g. en-US)');
   });
   c.schemas.forEach((s, i) => {
     if (s.owner === PUBLIC) report(['schemas', i, 'owner'], 'PUBLIC cannot own a schema');

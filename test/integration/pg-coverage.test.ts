@@ -5,6 +5,8 @@
  * refuses what is not supported, with FILE:LINE:COL.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { engines } from '../../agents/index.js';
@@ -371,4 +373,66 @@ test('comments on roles, databases and schemas: COMMENT ON, read with shobj_desc
   await noChange(body);
   await refused('    roles:\n      - { name: app, comment: 5 }', /roles\[0\]\.comment/);
   await sql('DROP ROLE quiet');
+});
+
+test('databases: tablespace and ICU locale at creation, reported (never dropped) when an existing one differs; extension CASCADE', async () => {
+  const dir = `${server().dir}/covts`;
+  mkdirSync(dir, { mode: 0o700 });
+  execFileSync('chown', ['postgres', dir]);
+  await sql(`CREATE TABLESPACE covts LOCATION '${dir}'`);
+  const body = `    databases:
+      - { name: icudb, localeProvider: icu, icuLocale: en-US, tablespace: covts }
+    extensions:
+      - { database: icudb, name: earthdistance, cascade: true }`;
+  const state = () =>
+    sql(
+      "SELECT datlocprovider::text || ' ' || daticulocale || ' ' || (SELECT spcname FROM pg_tablespace t WHERE t.oid = dattablespace) FROM pg_database WHERE datname = 'icudb'",
+    );
+  const extensions = () => sql("SELECT string_agg(extname, ' ' ORDER BY extname) FROM pg_extension", 'icudb');
+  // (a) created from template0 (the provider differs from template1's), with the extension it requires.
+  const first = await converges(body);
+  assert.ok(
+    first.actions.some((a) =>
+      /^create database icudb \(locale provider icu, ICU locale en-US, tablespace covts, template template0\)$/.test(
+        a.summary,
+      ),
+    ),
+    show(first),
+  );
+  assert.equal(await state(), 'i en-US covts');
+  assert.equal(await extensions(), 'cube earthdistance plpgsql');
+  // (b)
+  await noChange(body);
+  // (c) the extensions dropped by hand: CASCADE brings both back.
+  await sql('DROP EXTENSION earthdistance; DROP EXTENSION cube;', 'icudb');
+  await repairs(body, /^postgres\.extension icudb\.earthdistance: create extension earthdistance .*\(cascade\)$/);
+  assert.equal(await extensions(), 'cube earthdistance plpgsql');
+  await noChange(body);
+  // An existing database made otherwise: reported, waiting, never dropped or recreated.
+  await sql('CREATE DATABASE plain');
+  const other = `    databases:\n      - { name: plain, localeProvider: icu, icuLocale: de-DE, tablespace: covts }`;
+  for (let i = 0; i < 2; i++) {
+    const o = await pass(other);
+    assert.equal(o.made, 0, show(o));
+    assert.deepEqual(
+      o.changes.map((c) => [c.summary, c.status]),
+      [
+        ['database plain has tablespace pg_default, declared covts', 'waiting'],
+        ['database plain has localeProvider libc, declared icu', 'waiting'],
+        ['database plain has icuLocale (none), declared de-DE', 'waiting'],
+      ],
+    );
+    assert.match(o.changes[0]?.reason ?? '', /never moves a database/);
+    assert.match(o.changes[1]?.reason ?? '', /never drops a database/);
+  }
+  assert.equal(await sql("SELECT datlocprovider FROM pg_database WHERE datname = 'plain'"), 'c');
+  await refused(
+    '    databases:\n      - { name: x, icuLocale: en-US }\n      - { name: y, localeProvider: icu }',
+    /databases\[0\]\.icuLocale: an ICU locale needs localeProvider: icu/,
+    /databases\[1\]\.localeProvider: localeProvider: icu needs icuLocale/,
+  );
+  await refused(
+    '    extensions:\n      - { database: x, name: cube, cascade: yes please }',
+    /extensions\[0\]\.cascade/,
+  );
 });
