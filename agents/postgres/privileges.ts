@@ -102,7 +102,13 @@ export function declarationId(p: PrivilegeSpec): string {
             ? `all sequences in schema ${dotted(p.database, on.allSequencesInSchema)}`
             : 'allFunctionsInSchema' in on
               ? `all functions in schema ${dotted(p.database, on.allFunctionsInSchema)}`
-              : `table ${dotted(p.database, on.table.schema, on.table.name)}`;
+              : 'table' in on
+                ? `table ${dotted(p.database, on.table.schema, on.table.name)}`
+                : 'sequence' in on
+                  ? `sequence ${dotted(p.database, on.sequence.schema, on.sequence.name)}`
+                  : 'type' in on
+                    ? `type ${dotted(p.database, on.type.schema, on.type.name)}`
+                    : `function ${dotted(p.database, on.function.schema, on.function.name)}(${on.function.args.join(', ')})`;
   return `${target} to ${granteeId(p.role)}`;
 }
 
@@ -114,6 +120,13 @@ export interface PrivilegesExtra {
   missing: Map<string, string>;
   /** Databases that exist (their own ACL is read from the admin connection). */
   databases: Set<string>;
+  /** Declared function signatures (signatureKey) as the server resolved them: the function, or null when none matches. */
+  signatures: Map<string, ObjectRef | null>;
+}
+
+/** A declared function signature within its database, as the resolution query's rows are keyed. */
+export function signatureKey(database: string, f: { schema: string; name: string; args: string[] }): string {
+  return JSON.stringify([database, f.schema, f.name, f.args]);
 }
 
 /** What one declaration asks of one object; merged over declarations. */
@@ -184,6 +197,27 @@ export function wants(desired: Map<string, PrivilegeSpec>, info: PrivilegesExtra
           ? `table ${dotted(on.table.schema, on.table.name)} does not exist yet in database ${nameId(db)}`
           : undefined,
       );
+    } else if ('sequence' in on || 'type' in on) {
+      const [type, ref] = 'sequence' in on ? (['sequence', on.sequence] as const) : (['type', on.type] as const);
+      const o = objects.get(objectId({ database: db, type, schema: ref.schema, name: ref.name }));
+      add(
+        o ?? { database: db, type, schema: ref.schema, name: ref.name, owner: '' },
+        p,
+        o === undefined
+          ? `${type} ${dotted(ref.schema, ref.name)} does not exist yet in database ${nameId(db)}`
+          : undefined,
+      );
+    } else if ('function' in on) {
+      const f = on.function;
+      const found = info.signatures.get(signatureKey(db, f));
+      const o = found === null || found === undefined ? undefined : objects.get(objectId(found));
+      add(
+        o ?? { database: db, type: 'function', schema: f.schema, name: f.name, args: f.args.join(', '), owner: '' },
+        p,
+        o === undefined
+          ? `function ${dotted(f.schema, f.name)}(${f.args.join(', ')}) does not exist yet in database ${nameId(db)}`
+          : undefined,
+      );
     } else {
       const [type, schema] =
         'allTablesInSchema' in on
@@ -240,6 +274,7 @@ export function privilegesFrom(
   rows: { database: string; row: ObjectAclRow }[],
   missing: Map<string, string>,
   version: number,
+  resolved: { key: string; row: { s: string; n: string; a: string } | null }[] = [],
 ): Observation<GrantState, PrivilegesExtra> {
   const objects = new Map<string, ObjectRef>();
   const acls = new Map<string, AclRow[] | null>();
@@ -297,7 +332,17 @@ export function privilegesFrom(
       });
     }
   }
-  return { items: out, extra: { objects, missing, databases: existing } };
+  const signatures = new Map<string, ObjectRef | null>();
+  for (const { key: k, row } of resolved) {
+    const database = (JSON.parse(k) as string[])[0] as string;
+    if (row === null) {
+      if (!signatures.has(k)) signatures.set(k, null);
+      continue;
+    }
+    const ref = objects.get(objectId({ database, type: 'function', schema: row.s, name: row.n, args: row.a }));
+    signatures.set(k, ref ?? null);
+  }
+  return { items: out, extra: { objects, missing, databases: existing, signatures } };
 }
 
 export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgContext, PrivilegesExtra> = {
@@ -337,7 +382,13 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
                 ? on.allTablesInSchema
                 : 'allSequencesInSchema' in on
                   ? on.allSequencesInSchema
-                  : on.allFunctionsInSchema,
+                  : 'allFunctionsInSchema' in on
+                    ? on.allFunctionsInSchema
+                    : 'sequence' in on
+                      ? on.sequence.schema
+                      : 'type' in on
+                        ? on.type.schema
+                        : on.function.schema,
         );
       }
       return [...s];
@@ -351,12 +402,46 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
         "UNION ALL SELECT CASE WHEN c.relkind = 'S' THEN 'sequence' ELSE 'table' END, n.nspname, c.relname, NULL, c.relowner, c.relacl " +
         `FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND n.${USER_SCHEMAS} ` +
         "UNION ALL SELECT 'function', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.proowner, p.proacl " +
-        `FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind <> 'p' AND n.${USER_SCHEMAS}` +
+        `FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind <> 'p' AND n.${USER_SCHEMAS} ` +
+        // Types people create (base, composite, domain, enum, range, multirange): not arrays, not tables' row types.
+        "UNION ALL SELECT 'type', n.nspname, t.typname, NULL, t.typowner, t.typacl FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace " +
+        "LEFT JOIN pg_class r ON r.oid = t.typrelid WHERE t.typtype IN ('b', 'c', 'd', 'e', 'r', 'm') AND t.typcategory <> 'A' " +
+        `AND (t.typrelid = 0 OR r.relkind = 'c') AND n.${USER_SCHEMAS}` +
         ') o LEFT JOIN LATERAL aclexplode(o.acl) x ON true ' +
         "WHERE o.t = 'schema' OR o.s = ANY($1::text[]) OR (x.grantee <> 0 AND pg_get_userbyid(x.grantee) = ANY($2::text[]))",
       (db) => [schemasOf(db), managed],
     );
-    return privilegesFrom(dbRows, rows, missing, session.facts.version);
+    // Functions named by signature: the server resolves each argument type (int = int4 = integer) and
+    // finds the function whose argument types are exactly those, in one query per database that has any.
+    const sigs = new Map<string, { i: number; key: string; s: string; n: string; t: string[] }[]>();
+    let i = 0;
+    for (const p of c.privileges) {
+      if (p.on === 'database' || !('function' in p.on) || !ready.includes(p.database)) continue;
+      const f = p.on.function;
+      const list = sigs.get(p.database) ?? [];
+      list.push({ i: i++, key: signatureKey(p.database, f), s: f.schema, n: f.name, t: f.args });
+      sigs.set(p.database, list);
+    }
+    const resolved = (
+      await Promise.all(
+        [...sigs].map(async ([db, list]) => {
+          const found = await session.query<{ i: number; s: string; n: string; a: string }>(
+            'SELECT w.i, n.nspname AS s, p.proname AS n, pg_get_function_identity_arguments(p.oid) AS a ' +
+              'FROM jsonb_to_recordset($1::jsonb) AS w(i int, s text, n text, t text[]) ' +
+              "JOIN pg_namespace n ON n.nspname = w.s JOIN pg_proc p ON p.pronamespace = n.oid AND p.proname = w.n AND p.prokind <> 'p' " +
+              // oidvector casts to an array indexed from 0: compared as text; an unknown type is oid 0, which matches nothing.
+              "WHERE array_to_string(p.proargtypes::oid[], ',') = array_to_string(ARRAY(SELECT coalesce(to_regtype(x)::oid, 0) FROM unnest(w.t) WITH ORDINALITY AS u(x, k) ORDER BY k), ',')",
+            [JSON.stringify(list)],
+            { scope: db },
+          );
+          return list.map((w) => {
+            const row = found.find((r) => r.i === w.i);
+            return { key: w.key, row: row === undefined ? null : { s: row.s, n: row.n, a: row.a } };
+          });
+        }),
+      )
+    ).flat();
+    return privilegesFrom(dbRows, rows, missing, session.facts.version, resolved);
   },
 
   diff(desired, { items: observed, extra: info }, ctx) {

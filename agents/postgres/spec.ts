@@ -11,6 +11,7 @@ import {
   type DefaultOn,
   type ObjectType,
 } from './acl.js';
+import { suggest } from '../../src/names.js';
 import { parseScram } from './password.js';
 import { parseQualifiedName } from './quote.js';
 
@@ -190,25 +191,96 @@ const tableTarget = z.string().transform((s, ctx) => {
   return t;
 });
 
-export const privilegeTarget = z.union([
-  z.literal('database'),
-  z.strictObject({ schema: name('schema name') }),
-  z.strictObject({ allTablesInSchema: name('schema name') }),
-  z.strictObject({ allSequencesInSchema: name('schema name') }),
-  z.strictObject({ allFunctionsInSchema: name('schema name') }),
-  z.strictObject({ table: tableTarget }),
-]);
+/**
+ * One function by its signature as DROP FUNCTION takes it: `schema.name(type, type)` (argument types
+ * only; names as for tables, `public` when no schema). Types are resolved by the server (int = int4 =
+ * integer).
+ */
+const functionTarget = z.string().transform((s, ctx) => {
+  const t = parseFunctionSignature(s);
+  if (typeof t === 'string') {
+    ctx.addIssue({ code: 'custom', message: t });
+    return z.NEVER;
+  }
+  return t;
+});
+
+/** Splits `schema.f(int, numeric(10,2))` into its name and argument types; an error message when it is not one. */
+export function parseFunctionSignature(text: string): { schema: string; name: string; args: string[] } | string {
+  const expected = `expected a signature like "schema.function(integer, text)", got "${text}"`;
+  // The opening parenthesis: the first one outside double quotes.
+  let open = -1;
+  let inQuote = false;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '"') inQuote = !inQuote;
+    else if (text[i] === '(' && !inQuote) {
+      open = i;
+      break;
+    }
+  }
+  const trimmed = text.trimEnd();
+  if (open === -1 || !trimmed.endsWith(')') || text.includes('\0')) return expected;
+  const qualified = parseQualifiedName(text.slice(0, open));
+  if (typeof qualified === 'string') return qualified;
+  const inner = trimmed.slice(open + 1, -1);
+  const args: string[] = [];
+  let depth = 0;
+  let part = '';
+  for (const ch of inner) {
+    if (ch === '(') depth++;
+    else if (ch === ')' && --depth < 0) return expected;
+    if (ch === ',' && depth === 0) {
+      args.push(part.trim());
+      part = '';
+    } else part += ch;
+  }
+  if (depth !== 0) return expected;
+  if (part.trim() !== '' || args.length > 0) args.push(part.trim());
+  for (const a of args)
+    if (!/^[A-Za-z_"][A-Za-z0-9_ ."$]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\s*\[\s*\])*$/.test(a))
+      return `"${a}" is not an argument type (list the types only, as DROP FUNCTION takes them: integer, text, numeric(10,2)...)`;
+  return { ...qualified, args };
+}
+
+export const privilegeTarget = z.union(
+  [
+    z.literal('database'),
+    z.strictObject({ schema: name('schema name') }),
+    z.strictObject({ allTablesInSchema: name('schema name') }),
+    z.strictObject({ allSequencesInSchema: name('schema name') }),
+    z.strictObject({ allFunctionsInSchema: name('schema name') }),
+    z.strictObject({ table: tableTarget }),
+    z.strictObject({ sequence: tableTarget }),
+    z.strictObject({ function: functionTarget }),
+    z.strictObject({ type: tableTarget }),
+  ],
+  {
+    // The one target whose own check failed (a signature that is none, a bad table name) says why.
+    error: (issue) => {
+      const branches = (issue as { errors?: { code: string; message: string }[][] }).errors ?? [];
+      return branches.flat().find((e) => e.code === 'custom')?.message;
+    },
+  },
+);
 
 /** The object type a privilege target's privileges are about. */
 export function targetType(on: z.infer<typeof privilegeTarget>): ObjectType {
   if (on === 'database') return 'database';
   if ('schema' in on) return 'schema';
   if ('allSequencesInSchema' in on) return 'sequence';
-  if ('allFunctionsInSchema' in on) return 'function';
+  if ('allFunctionsInSchema' in on || 'function' in on) return 'function';
+  if ('sequence' in on) return 'sequence';
+  if ('type' in on) return 'type';
   return 'table';
 }
 
 const privilegeList = z.array(z.string().min(1)).min(1, 'list at least one privilege');
+
+/** ` (did you mean "SELECT"?)` for a misspelt privilege name of the type, else nothing. */
+function hint(p: string, type: ObjectType): string {
+  const m = suggest(p.trim().toUpperCase(), ['ALL', ...knownPrivileges(type)]);
+  return m === undefined ? '' : ` (did you mean "${m}"?)`;
+}
 
 /** Checks privilege names against the object type and rewrites them normalized (upper case, TEMP -> TEMPORARY). */
 function normalizeList(list: string[], type: ObjectType, ctx: z.RefinementCtx, path: (string | number)[]): string[] {
@@ -219,7 +291,7 @@ function normalizeList(list: string[], type: ObjectType, ctx: z.RefinementCtx, p
       ctx.addIssue({
         code: 'custom',
         path: [...path, i],
-        message: `"${p}" is not a privilege on a ${type} (expected ALL or ${knownPrivileges(type).join(', ')})`,
+        message: `"${p}" is not a privilege on a ${type}${hint(p, type)} (expected ALL or ${knownPrivileges(type).join(', ')})`,
       });
     else out.push(n);
   });

@@ -436,3 +436,71 @@ test('databases: tablespace and ICU locale at creation, reported (never dropped)
     /extensions\[0\]\.cascade/,
   );
 });
+
+test('privileges on one function by signature, one sequence and one type; names checked per object type at validate', async () => {
+  await sql(
+    `CREATE SCHEMA IF NOT EXISTS books;
+     CREATE FUNCTION books.total(a integer, b text) RETURNS int LANGUAGE sql AS 'SELECT 1';
+     CREATE FUNCTION books.total(a integer) RETURNS int LANGUAGE sql AS 'SELECT 2';
+     CREATE SEQUENCE books.ids;
+     CREATE TYPE books.mood AS ENUM ('ok', 'sad');
+     CREATE ROLE reader;
+     REVOKE EXECUTE ON FUNCTION books.total(integer, text), books.total(integer) FROM PUBLIC;
+     REVOKE USAGE ON TYPE books.mood FROM PUBLIC;`,
+    'covdb',
+  );
+  const body = `    roles:
+      - { name: reader }
+    privileges:
+      - { database: covdb, role: reader, on: { function: "books.total(int4, text)" }, privileges: [EXECUTE] }
+      - { database: covdb, role: reader, on: { sequence: books.ids }, privileges: [USAGE, SELECT] }
+      - { database: covdb, role: reader, on: { type: books.mood }, privileges: [USAGE] }
+      - { database: covdb, role: reader, on: { function: "books.later(integer)" }, privileges: [EXECUTE] }`;
+  const granted = () =>
+    sql(
+      "SELECT has_function_privilege('reader', 'books.total(integer, text)', 'EXECUTE') || ' ' || has_function_privilege('reader', 'books.total(integer)', 'EXECUTE') || ' ' || " +
+        "has_sequence_privilege('reader', 'books.ids', 'USAGE, SELECT') || ' ' || has_sequence_privilege('reader', 'books.ids', 'UPDATE') || ' ' || has_type_privilege('reader', 'books.mood', 'USAGE')",
+      'covdb',
+    );
+  // (a) the one overload named (int4 is integer), the sequence, the type; a function not created yet waits.
+  const first = await pass(body);
+  assert.equal(await granted(), 'true false true false true');
+  assert.deepEqual(
+    first.changes.map((c) => [c.resource, c.status, c.reason]),
+    [
+      [
+        'postgres.privilege function covdb.books.later(integer) to reader',
+        'waiting',
+        'function books.later(integer) does not exist yet in database covdb',
+      ],
+    ],
+  );
+  await sql("CREATE FUNCTION books.later(integer) RETURNS int LANGUAGE sql AS 'SELECT 3'", 'covdb');
+  await converges(body);
+  // (b)
+  await noChange(body);
+  // (c)
+  await sql(
+    'REVOKE ALL ON FUNCTION books.total(integer, text) FROM reader; REVOKE ALL ON SEQUENCE books.ids FROM reader; REVOKE ALL ON TYPE books.mood FROM reader;',
+    'covdb',
+  );
+  const fixed = await repairs(
+    body,
+    /^postgres\.privilege function covdb\.books\.total\(a integer, b text\) to reader: grant EXECUTE/,
+  );
+  assert.equal(fixed.actions.length, 3, show(fixed));
+  assert.equal(await granted(), 'true false true false true');
+  await noChange(body);
+  // validate: privileges per object type, with a did-you-mean; a signature that is none.
+  await refused(
+    `    privileges:
+      - { database: covdb, role: reader, on: { sequence: books.ids }, privileges: [EXECUTE] }
+      - { database: covdb, role: reader, on: { function: "books.total(integer)" }, privileges: [EXECUTE, EXECTE] }
+      - { database: covdb, role: reader, on: { type: books.mood }, privileges: [SELECT] }
+      - { database: covdb, role: reader, on: { function: books.total }, privileges: [EXECUTE] }`,
+    /privileges\[0\]\.privileges\[0\]: "EXECUTE" is not a privilege on a sequence/,
+    /privileges\[1\]\.privileges\[1\]: "EXECTE" is not a privilege on a function \(did you mean "EXECUTE"\?\)/,
+    /privileges\[2\]\.privileges\[0\]: "SELECT" is not a privilege on a type/,
+    /privileges\[3\]\.on: expected a signature like/,
+  );
+});
