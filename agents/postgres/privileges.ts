@@ -37,6 +37,8 @@ export interface ObjectRef {
   name: string;
   /** Functions: the identity argument list, as the server prints it. */
   args?: string;
+  /** Columns: the column's name (`name` is its table's). */
+  column?: string;
   owner: string;
 }
 
@@ -51,8 +53,10 @@ export interface GrantState {
 const KIND = 'postgres.privilege';
 
 /** Id of an object: `database ledger`, `schema ledger.books`, `table ledger.books.entries`, `function ledger.books.f(integer)`. */
-export function objectId(o: Pick<ObjectRef, 'database' | 'type' | 'schema' | 'name' | 'args'>): string {
+export function objectId(o: Pick<ObjectRef, 'database' | 'type' | 'schema' | 'name' | 'args' | 'column'>): string {
   switch (o.type) {
+    case 'column':
+      return `column ${dotted(o.database, o.schema ?? '', o.name, o.column ?? '')}`;
     case 'database':
       return `database ${nameId(o.database)}`;
     case 'schema':
@@ -102,13 +106,15 @@ export function declarationId(p: PrivilegeSpec): string {
             ? `all sequences in schema ${dotted(p.database, on.allSequencesInSchema)}`
             : 'allFunctionsInSchema' in on
               ? `all functions in schema ${dotted(p.database, on.allFunctionsInSchema)}`
-              : 'table' in on
-                ? `table ${dotted(p.database, on.table.schema, on.table.name)}`
-                : 'sequence' in on
-                  ? `sequence ${dotted(p.database, on.sequence.schema, on.sequence.name)}`
-                  : 'type' in on
-                    ? `type ${dotted(p.database, on.type.schema, on.type.name)}`
-                    : `function ${dotted(p.database, on.function.schema, on.function.name)}(${on.function.args.join(', ')})`;
+              : 'columns' in on
+                ? `columns ${on.columns.map(nameId).join(', ')} of table ${dotted(p.database, on.table.schema, on.table.name)}`
+                : 'table' in on
+                  ? `table ${dotted(p.database, on.table.schema, on.table.name)}`
+                  : 'sequence' in on
+                    ? `sequence ${dotted(p.database, on.sequence.schema, on.sequence.name)}`
+                    : 'type' in on
+                      ? `type ${dotted(p.database, on.type.schema, on.type.name)}`
+                      : `function ${dotted(p.database, on.function.schema, on.function.name)}(${on.function.args.join(', ')})`;
   return `${target} to ${granteeId(p.role)}`;
 }
 
@@ -186,6 +192,18 @@ export function wants(desired: Map<string, PrivilegeSpec>, info: PrivilegesExtra
         p,
         o === undefined ? `schema ${nameId(on.schema)} does not exist yet in database ${nameId(db)}` : undefined,
       );
+    } else if ('columns' in on) {
+      const t = objects.get(objectId({ database: db, type: 'table', schema: on.table.schema, name: on.table.name }));
+      for (const column of on.columns) {
+        const ref = { database: db, type: 'column' as const, schema: on.table.schema, name: on.table.name, column };
+        add(
+          objects.get(objectId(ref)) ?? { ...ref, owner: t?.owner ?? '' },
+          p,
+          t === undefined
+            ? `table ${dotted(on.table.schema, on.table.name)} does not exist yet in database ${nameId(db)}`
+            : undefined,
+        );
+      }
     } else if ('table' in on) {
       const t =
         objects.get(objectId({ database: db, type: 'table', schema: on.table.schema, name: on.table.name })) ??
@@ -307,7 +325,7 @@ export function privilegesFrom(
         type: row.t,
         ...(row.s === null ? {} : { schema: row.s }),
         name: row.n,
-        ...(row.a === null ? {} : { args: row.a }),
+        ...(row.a === null ? {} : row.t === 'column' ? { column: row.a } : { args: row.a }),
         owner: row.o,
       },
       row.z,
@@ -406,7 +424,10 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
         // Types people create (base, composite, domain, enum, range, multirange): not arrays, not tables' row types.
         "UNION ALL SELECT 'type', n.nspname, t.typname, NULL, t.typowner, t.typacl FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace " +
         "LEFT JOIN pg_class r ON r.oid = t.typrelid WHERE t.typtype IN ('b', 'c', 'd', 'e', 'r', 'm') AND t.typcategory <> 'A' " +
-        `AND (t.typrelid = 0 OR r.relkind = 'c') AND n.${USER_SCHEMAS}` +
+        `AND (t.typrelid = 0 OR r.relkind = 'c') AND n.${USER_SCHEMAS} ` +
+        // Columns with privileges of their own (a column without an ACL grants nothing beyond its table's).
+        "UNION ALL SELECT 'column', n.nspname, c.relname, a.attname, c.relowner, a.attacl FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid " +
+        `JOIN pg_namespace n ON n.oid = c.relnamespace WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped AND n.${USER_SCHEMAS}` +
         ') o LEFT JOIN LATERAL aclexplode(o.acl) x ON true ' +
         "WHERE o.t = 'schema' OR o.s = ANY($1::text[]) OR (x.grantee <> 0 AND pg_get_userbyid(x.grantee) = ANY($2::text[]))",
       (db) => [schemasOf(db), managed],
@@ -504,6 +525,7 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
         g.object.database,
         g.object.type,
         g.object.schema ?? '',
+        g.object.type === 'column' ? g.object.name : '',
         g.grantee,
         g.statement,
         g.privileges,
@@ -579,7 +601,13 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
     for (const g of groups.values()) {
       const type = g.object.type;
       const list = g.privileges.join(', ');
-      const on = `${grantKeyword(type)} ${g.objects.map(objectSql).join(', ')}`;
+      // Columns: SELECT ("a", "b") ON TABLE t, each privilege with the columns of this group (one table).
+      const columns = g.objects.map((o) => quoteIdent(o.column ?? '')).join(', ');
+      const privs = type === 'column' ? g.privileges.map((p) => `${p} (${columns})`).join(', ') : list;
+      const on =
+        type === 'column'
+          ? `TABLE ${quoteQualified(g.object.schema ?? '', g.object.name)}`
+          : `${grantKeyword(type)} ${g.objects.map(objectSql).join(', ')}`;
       const who = granteeSql(g.grantee);
       const names = g.objects.map((o) =>
         o.type === 'database'
@@ -588,7 +616,9 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
             ? nameId(o.name)
             : o.type === 'function'
               ? `${nameId(o.name)}(${o.args ?? ''})`
-              : nameId(o.name),
+              : o.type === 'column'
+                ? nameId(o.column ?? '')
+                : nameId(o.name),
       );
       const shown =
         names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`;
@@ -597,7 +627,9 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
           ? `database ${shown}`
           : type === 'schema'
             ? `schema ${shown} in database ${nameId(g.object.database)}`
-            : `${type}${g.objects.length === 1 ? '' : 's'} ${shown} in schema ${nameId(g.object.schema ?? '')} of database ${nameId(g.object.database)}`;
+            : type === 'column'
+              ? `column${g.objects.length === 1 ? '' : 's'} ${shown} of table ${dotted(g.object.schema ?? '', g.object.name)} in database ${nameId(g.object.database)}`
+              : `${type}${g.objects.length === 1 ? '' : 's'} ${shown} in schema ${nameId(g.object.schema ?? '')} of database ${nameId(g.object.database)}`;
       const id =
         g.ids.length === 1
           ? (g.ids[0] as string)
@@ -612,7 +644,7 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
           risk: 'safe',
           phase: PHASE.privileges,
           summary: `grant ${list}${opt ? ' with grant option' : ''} on ${where} to ${granteeId(g.grantee)}`,
-          statements: [{ sql: `GRANT ${list} ON ${on} TO ${who}${opt ? ' WITH GRANT OPTION' : ''}`, ...scope }],
+          statements: [{ sql: `GRANT ${privs} ON ${on} TO ${who}${opt ? ' WITH GRANT OPTION' : ''}`, ...scope }],
           ...(g.blocked === undefined ? {} : { blocked: g.blocked }),
         });
       } else {
@@ -625,7 +657,7 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
           phase: PHASE.revokePrivileges,
           prune: 'grants',
           summary: `revoke ${opt ? 'grant option for ' : ''}${list} on ${where} from ${granteeId(g.grantee)} (not declared)`,
-          statements: [{ sql: `REVOKE ${opt ? 'GRANT OPTION FOR ' : ''}${list} ON ${on} FROM ${who}`, ...scope }],
+          statements: [{ sql: `REVOKE ${opt ? 'GRANT OPTION FOR ' : ''}${privs} ON ${on} FROM ${who}`, ...scope }],
         });
       }
     }

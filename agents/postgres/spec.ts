@@ -250,6 +250,8 @@ export const privilegeTarget = z.union(
     z.strictObject({ allSequencesInSchema: name('schema name') }),
     z.strictObject({ allFunctionsInSchema: name('schema name') }),
     z.strictObject({ table: tableTarget }),
+    /** Column privileges: GRANT SELECT (a, b) ON TABLE t. */
+    z.strictObject({ table: tableTarget, columns: z.array(name('column name')).min(1, 'list at least one column') }),
     z.strictObject({ sequence: tableTarget }),
     z.strictObject({ function: functionTarget }),
     z.strictObject({ type: tableTarget }),
@@ -271,6 +273,7 @@ export function targetType(on: z.infer<typeof privilegeTarget>): ObjectType {
   if ('allFunctionsInSchema' in on || 'function' in on) return 'function';
   if ('sequence' in on) return 'sequence';
   if ('type' in on) return 'type';
+  if ('columns' in on) return 'column';
   return 'table';
 }
 

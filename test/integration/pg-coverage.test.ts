@@ -504,3 +504,40 @@ test('privileges on one function by signature, one sequence and one type; names 
     /privileges\[3\]\.on: expected a signature like/,
   );
 });
+
+test('column privileges: GRANT SELECT (a, b) ON TABLE t, read from pg_attribute.attacl', async () => {
+  await sql(
+    'CREATE SCHEMA IF NOT EXISTS books; CREATE TABLE books.accounts (id int, balance int, secret text);',
+    'covdb',
+  );
+  const body = `    roles:
+      - { name: reader }
+    privileges:
+      - { database: covdb, role: reader, on: { table: books.accounts, columns: [id, balance] }, privileges: [SELECT] }
+      - { database: covdb, role: reader, on: { table: books.accounts, columns: [balance] }, privileges: [update] }`;
+  const granted = () =>
+    sql(
+      "SELECT string_agg(c || ':' || p || '=' || has_column_privilege('reader', 'books.accounts', c, p), ' ' ORDER BY c, p) FROM unnest(ARRAY['id', 'balance', 'secret']) c, unnest(ARRAY['SELECT', 'UPDATE']) p",
+      'covdb',
+    );
+  const want =
+    'balance:SELECT=true balance:UPDATE=true id:SELECT=true id:UPDATE=false secret:SELECT=false secret:UPDATE=false';
+  // (a)
+  const first = await converges(body);
+  assert.deepEqual(first.actions.map((a) => a.summary).sort(), [
+    'grant SELECT on column id of table books.accounts in database covdb to reader',
+    'grant SELECT, UPDATE on column balance of table books.accounts in database covdb to reader',
+  ]);
+  assert.equal(await granted(), want);
+  // (b)
+  await noChange(body);
+  // (c)
+  await sql('REVOKE SELECT (balance), UPDATE (balance) ON books.accounts FROM reader', 'covdb');
+  await repairs(body, /^postgres\.privilege column covdb\.books\.accounts\.balance to reader: grant/);
+  assert.equal(await granted(), want);
+  await noChange(body);
+  await refused(
+    '    privileges:\n      - { database: covdb, role: reader, on: { table: books.accounts, columns: [id] }, privileges: [DELETE] }',
+    /privileges\[0\]\.privileges\[0\]: "DELETE" is not a privilege on a column/,
+  );
+});

@@ -488,3 +488,36 @@ test('settings `{ reset: true }`: ALTER SYSTEM RESET while postgresql.auto.conf 
   );
   assert.deepEqual(pass(body, { settings: [row(null, false)] }).drift, []);
 });
+
+test('column privileges: one GRANT per table and privilege set, columns listed, quoted', () => {
+  const body =
+    '    privileges:\n      - { database: ledger, role: reader, on: { table: books.accounts, columns: [id, "Bal ance"] }, privileges: [SELECT] }';
+  const objects = [
+    { t: 'schema' as const, s: null, n: 'books', a: null, o: 'app_owner', z: true, g: null, p: null, y: null },
+    { t: 'table' as const, s: 'books', n: 'accounts', a: null, o: 'app_owner', z: true, g: null, p: null, y: null },
+  ];
+  const r = pass(body, { roles: [role('reader'), role('app_owner')], databases: LEDGER, objects });
+  assert.deepEqual(
+    r.changes.map((c) => c.statements.map((s) => s.sql)),
+    [['GRANT SELECT ("id", "Bal ance") ON TABLE "books"."accounts" TO "reader"']],
+  );
+  const granted = pass(body, {
+    roles: [role('reader'), role('app_owner')],
+    databases: LEDGER,
+    objects: [
+      ...objects,
+      ...['id', 'Bal ance'].map((a) => ({
+        t: 'column' as const,
+        s: 'books',
+        n: 'accounts',
+        a,
+        o: 'app_owner',
+        z: false,
+        g: 'reader',
+        p: 'SELECT',
+        y: false,
+      })),
+    ],
+  });
+  assert.deepEqual(granted.drift, []);
+});
