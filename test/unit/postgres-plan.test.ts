@@ -19,7 +19,7 @@ import { roles, rolesFrom, type MemberRow } from '../../agents/postgres/roles.js
 import { schemas, schemasFrom, type SchemaRow } from '../../agents/postgres/schemas.js';
 import type { PgContext, PgFacts } from '../../agents/postgres/session.js';
 import { settings, settingsFrom, type SettingRow } from '../../agents/postgres/settings.js';
-import type { PostgresCluster } from '../../agents/postgres/spec.js';
+import { parseFunctionSignature, type PostgresCluster } from '../../agents/postgres/spec.js';
 import type { AnyKind, Change, Drift, Observation } from '../../src/engine.js';
 import { SpecError } from '../../src/errors.js';
 import { resolveSecret, Secret } from '../../src/secret.js';
@@ -520,4 +520,17 @@ test('column privileges: one GRANT per table and privilege set, columns listed, 
     ],
   });
   assert.deepEqual(granted.drift, []);
+});
+
+test('function signatures: name as for tables, argument types split at top-level commas, anything else refused', () => {
+  assert.deepEqual(parseFunctionSignature('books.total(integer, numeric(10,2), text[])'), {
+    schema: 'books',
+    name: 'total',
+    args: ['integer', 'numeric(10,2)', 'text[]'],
+  });
+  assert.deepEqual(parseFunctionSignature('"My.Schema"."F(x)"()'), { schema: 'My.Schema', name: 'F(x)', args: [] });
+  assert.deepEqual(parseFunctionSignature('now()'), { schema: 'public', name: 'now', args: [] });
+  assert.match(String(parseFunctionSignature('books.total')), /expected a signature/);
+  assert.match(String(parseFunctionSignature('books.total(integer')), /expected a signature/);
+  assert.match(String(parseFunctionSignature('f(integer; drop)')), /is not an argument type/);
 });
