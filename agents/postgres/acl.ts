@@ -6,7 +6,8 @@
  */
 
 /** The object types privileges and default privileges apply to. */
-export type ObjectType = 'database' | 'schema' | 'table' | 'sequence' | 'function' | 'type';
+/** `column`: one column of a table (GRANT SELECT (a) ON t). */
+export type ObjectType = 'database' | 'schema' | 'table' | 'sequence' | 'function' | 'type' | 'column';
 
 /** Privileges of each object type, in the order GRANT lists them. MAINTAIN exists from PostgreSQL 17. */
 export function privilegesOf(type: ObjectType, serverVersion: number): readonly string[] {
@@ -25,6 +26,8 @@ export function privilegesOf(type: ObjectType, serverVersion: number): readonly 
       return ['EXECUTE'];
     case 'type':
       return ['USAGE'];
+    case 'column':
+      return ['SELECT', 'INSERT', 'UPDATE', 'REFERENCES'];
   }
 }
 
@@ -79,6 +82,8 @@ export interface AclEntry {
 
 /** The ACL an object has while its ACL column is NULL (acldefault): owner all, PUBLIC per type. */
 export function defaultAcl(type: ObjectType, owner: string, serverVersion: number): AclEntry[] {
+  // A column without an ACL grants nothing of its own: the table's ACL holds the owner's privileges.
+  if (type === 'column') return [];
   const out: AclEntry[] = [
     { grantee: owner, privileges: new Set(privilegesOf(type, serverVersion)), grantable: new Set() },
   ];
@@ -137,6 +142,7 @@ export function grantKeyword(type: ObjectType): string {
     sequence: 'SEQUENCE',
     function: 'FUNCTION',
     type: 'TYPE',
+    column: 'TABLE',
   }[type];
 }
 

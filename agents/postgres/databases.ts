@@ -7,7 +7,7 @@ import { undeclared } from '../../src/diff.js';
 import { PHASE } from './phases.js';
 import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { nameId, quoteIdent } from './quote.js';
-import { roles } from './roles.js';
+import { commentChange, commentOf, roles } from './roles.js';
 import { databasesInScope, databasesInside, declaredRoles, TEMPLATE_DATABASES, type DatabaseSpec } from './spec.js';
 import type { DatabaseRef, PgContext, PgSession } from './session.js';
 
@@ -19,6 +19,13 @@ export interface DatabaseState {
   lcCtype: string;
   connectionLimit: number;
   allowConnections: boolean;
+  /** COMMENT ON DATABASE (shobj_description); null when none. */
+  comment: string | null;
+  tablespace: string;
+  /** libc, icu (or builtin, PostgreSQL 17). */
+  localeProvider: string;
+  /** The ICU locale (or builtin locale), null for libc. */
+  icuLocale: string | null;
 }
 
 const KIND = 'postgres.database';
@@ -68,6 +75,19 @@ export function databaseAccess(
   return { ready, missing };
 }
 
+/** ICU locales compare with case and - or _ aside (en-US = en_us). */
+export function sameIcuLocale(a: string, b: string | null): boolean {
+  const n = (s: string) => s.toLowerCase().replace(/_/g, '-');
+  return b !== null && n(a) === n(b);
+}
+
+/** The columns of the locale provider and ICU locale, as this server's pg_database has them. */
+function localeColumns(version: number): string {
+  if (version >= 170000) return 'datlocprovider::text AS lp, datlocale AS il';
+  if (version >= 150000) return 'datlocprovider::text AS lp, daticulocale AS il';
+  return "'c'::text AS lp, NULL::text AS il";
+}
+
 /** A row of the databases query. */
 export interface DatabaseRow {
   n: string;
@@ -77,6 +97,10 @@ export interface DatabaseRow {
   ct: string;
   cl: number;
   ac: boolean;
+  cm?: string | null;
+  ts?: string;
+  lp?: string;
+  il?: string | null;
 }
 
 /** The databases observation from the rows of pg_database (pure): template databases are never managed, but seen. */
@@ -93,6 +117,10 @@ export function databasesFrom(rows: DatabaseRow[]): Observation<DatabaseState, D
       lcCtype: r.ct,
       connectionLimit: Number(r.cl),
       allowConnections: r.ac,
+      comment: typeof r.cm === 'string' && r.cm !== '' ? r.cm : null,
+      tablespace: r.ts ?? 'pg_default',
+      localeProvider: ({ c: 'libc', i: 'icu', b: 'builtin' } as Record<string, string>)[r.lp ?? 'c'] ?? r.lp ?? 'libc',
+      icuLocale: r.il ?? null,
     };
     all.set(r.n, { name: r.n, allowConnections: r.ac });
     if (r.n === 'template1') template1 = s;
@@ -116,7 +144,8 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
   async observe(session, ctx) {
     const o = databasesFrom(
       await session.query<DatabaseRow>(
-        'SELECT datname AS n, pg_get_userbyid(datdba) AS o, pg_encoding_to_char(encoding) AS e, datcollate AS co, datctype AS ct, datconnlimit AS cl, datallowconn AS ac FROM pg_database',
+        "SELECT datname AS n, pg_get_userbyid(datdba) AS o, pg_encoding_to_char(encoding) AS e, datcollate AS co, datctype AS ct, datconnlimit AS cl, datallowconn AS ac, shobj_description(oid, 'pg_database') AS cm, " +
+          `(SELECT spcname FROM pg_tablespace t WHERE t.oid = dattablespace) AS ts, ${localeColumns(session.facts.version)} FROM pg_database`,
       ),
     );
     // Connections to databases no longer in scope (dropped, or no longer named in the file) are closed
@@ -143,6 +172,12 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
         drift.push({ kind: KIND, id, field: 'lcCollate', desired: d.lcCollate, observed: o.lcCollate });
       if (d.lcCtype !== undefined && !sameLocale(d.lcCtype, o.lcCtype))
         drift.push({ kind: KIND, id, field: 'lcCtype', desired: d.lcCtype, observed: o.lcCtype });
+      if (d.tablespace !== undefined && d.tablespace !== o.tablespace)
+        drift.push({ kind: KIND, id, field: 'tablespace', desired: d.tablespace, observed: o.tablespace });
+      if (d.localeProvider !== undefined && d.localeProvider !== o.localeProvider)
+        drift.push({ kind: KIND, id, field: 'localeProvider', desired: d.localeProvider, observed: o.localeProvider });
+      if (d.icuLocale !== undefined && !sameIcuLocale(d.icuLocale, o.icuLocale))
+        drift.push({ kind: KIND, id, field: 'icuLocale', desired: d.icuLocale, observed: o.icuLocale ?? '(none)' });
       if (d.connectionLimit !== undefined && d.connectionLimit !== o.connectionLimit)
         drift.push({
           kind: KIND,
@@ -151,6 +186,8 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
           desired: d.connectionLimit,
           observed: o.connectionLimit,
         });
+      if (d.comment !== undefined && commentOf(d.comment) !== o.comment)
+        drift.push({ kind: KIND, id, field: 'comment', desired: d.comment, observed: o.comment });
       if (d.allowConnections !== undefined && d.allowConnections !== o.allowConnections)
         drift.push({
           kind: KIND,
@@ -215,7 +252,12 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
           risk: 'safe',
           phase: PHASE.databases,
           summary: `create database ${id}${created.words.length === 0 ? '' : ` (${created.words.join(', ')})`}`,
-          statements: [created.statement],
+          statements: [
+            created.statement,
+            ...(commentOf(spec.comment) === null
+              ? []
+              : [{ sql: `COMMENT ON DATABASE ${q} IS $1`, params: [commentOf(spec.comment)] }]),
+          ],
           ...(blocked === undefined ? {} : { blocked }),
         });
         continue;
@@ -233,6 +275,8 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
           ...(blocked === undefined ? {} : { blocked }),
         });
       }
+      if (fields.has('comment'))
+        changes.push(commentChange(KIND, id, PHASE.databases, `database ${id}`, `DATABASE ${q}`, spec.comment));
       if (fields.has('connectionLimit') && spec.connectionLimit !== undefined) {
         changes.push({
           kind: KIND,
@@ -255,7 +299,7 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
           statements: [{ sql: `ALTER DATABASE ${q} WITH ALLOW_CONNECTIONS $1`, params: [spec.allowConnections] }],
         });
       }
-      for (const f of ['encoding', 'lcCollate', 'lcCtype'] as const) {
+      for (const f of ['encoding', 'lcCollate', 'lcCtype', 'tablespace', 'localeProvider', 'icuLocale'] as const) {
         const d = items.find((x) => x.field === f);
         if (d === undefined) continue;
         changes.push({
@@ -266,7 +310,10 @@ export const databases: ResourceKind<DatabaseSpec, DatabaseState, PgSession, PgC
           phase: PHASE.databases,
           summary: `database ${id} has ${f} ${String(d.observed)}, declared ${String(d.desired)}`,
           statements: [],
-          blocked: `${f} is fixed when a database is created: setpoint reports it and never drops a database to change it (dump, recreate and restore by hand)`,
+          blocked:
+            f === 'tablespace'
+              ? `the tablespace is chosen when a database is created: setpoint reports it and never moves a database (ALTER DATABASE ... SET TABLESPACE by hand, with nobody connected)`
+              : `${f} is fixed when a database is created: setpoint reports it and never drops a database to change it (dump, recreate and restore by hand)`,
         });
       }
     }
@@ -295,9 +342,21 @@ export function createStatement(
   if (spec.encoding !== undefined) opt('ENCODING', spec.encoding, `encoding ${spec.encoding}`);
   if (spec.lcCollate !== undefined) opt('LC_COLLATE', spec.lcCollate, `lc_collate ${spec.lcCollate}`);
   if (spec.lcCtype !== undefined) opt('LC_CTYPE', spec.lcCtype, `lc_ctype ${spec.lcCtype}`);
+  if (spec.localeProvider !== undefined && version >= 150000) {
+    sql += ` LOCALE_PROVIDER ${spec.localeProvider === 'icu' ? 'icu' : 'libc'}`;
+    words.push(`locale provider ${spec.localeProvider}`);
+  }
+  if (spec.icuLocale !== undefined && version >= 150000)
+    opt(version >= 170000 ? 'LOCALE' : 'ICU_LOCALE', spec.icuLocale, `ICU locale ${spec.icuLocale}`);
+  if (spec.tablespace !== undefined) {
+    sql += ` TABLESPACE ${quoteIdent(spec.tablespace)}`;
+    words.push(`tablespace ${nameId(spec.tablespace)}`);
+  }
   const differs =
     t1 !== undefined &&
-    ((spec.encoding !== undefined && !sameEncoding(spec.encoding, t1.encoding)) ||
+    ((spec.localeProvider !== undefined && spec.localeProvider !== t1.localeProvider) ||
+      (spec.icuLocale !== undefined && !sameIcuLocale(spec.icuLocale, t1.icuLocale)) ||
+      (spec.encoding !== undefined && !sameEncoding(spec.encoding, t1.encoding)) ||
       (spec.lcCollate !== undefined && !sameLocale(spec.lcCollate, t1.lcCollate)) ||
       (spec.lcCtype !== undefined && !sameLocale(spec.lcCtype, t1.lcCtype)));
   const template = spec.template ?? (differs ? 'template0' : undefined);

@@ -159,13 +159,15 @@ export const extensions: ResourceKind<ExtensionSpec, ExtensionState, PgSession, 
           params.push(spec.version);
           sql += ` VERSION $${params.length}`;
         }
+        // CASCADE: the extensions it requires are created too (earthdistance needs cube).
+        if (spec.cascade === true) sql += ' CASCADE';
         changes.push({
           kind: KIND,
           id: d.id,
           action: 'create',
           risk: 'safe',
           phase: PHASE.extensions,
-          summary: `create extension ${nameId(spec.name)}${spec.version === undefined || spec.version === LATEST ? '' : ` version ${spec.version}`} ${where}`,
+          summary: `create extension ${nameId(spec.name)}${spec.version === undefined || spec.version === LATEST ? '' : ` version ${spec.version}`} ${where}${spec.cascade === true ? ' with the extensions it requires (cascade)' : ''}`,
           statements: [{ sql, params, scope: spec.database }],
           ...(blocked === undefined ? {} : { blocked }),
         });

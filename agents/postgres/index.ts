@@ -8,6 +8,7 @@ import { extensions } from './extensions.js';
 import { privileges } from './privileges.js';
 import { replication } from './replication.js';
 import { roles } from './roles.js';
+import { roleSettings } from './role-settings.js';
 import { checkCluster, clusterShape, connectionSchema } from './spec.js';
 import { schemas } from './schemas.js';
 import { classifyPostgresError, connectPostgres, type PgFacts, type PgSession } from './session.js';
@@ -78,7 +79,7 @@ export const postgresEngine: Engine<Conn, PgSession, PgFacts & BaseFacts> = {
   packages: PACKAGES,
   // The order of observation follows `needs` (roles, then databases, then what lives inside them);
   // SSH kinds (service first: a stopped server is started before anything else) are probed together.
-  kinds: [service, facts, roles, databases, schemas, extensions, privileges, defaultPrivileges, settings],
+  kinds: [service, facts, roles, roleSettings, databases, schemas, extensions, privileges, defaultPrivileges, settings],
   topology: replication,
   classify: classifyPostgresError,
 };

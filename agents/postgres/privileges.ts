@@ -37,6 +37,8 @@ export interface ObjectRef {
   name: string;
   /** Functions: the identity argument list, as the server prints it. */
   args?: string;
+  /** Columns: the column's name (`name` is its table's). */
+  column?: string;
   owner: string;
 }
 
@@ -51,8 +53,10 @@ export interface GrantState {
 const KIND = 'postgres.privilege';
 
 /** Id of an object: `database ledger`, `schema ledger.books`, `table ledger.books.entries`, `function ledger.books.f(integer)`. */
-export function objectId(o: Pick<ObjectRef, 'database' | 'type' | 'schema' | 'name' | 'args'>): string {
+export function objectId(o: Pick<ObjectRef, 'database' | 'type' | 'schema' | 'name' | 'args' | 'column'>): string {
   switch (o.type) {
+    case 'column':
+      return `column ${dotted(o.database, o.schema ?? '', o.name, o.column ?? '')}`;
     case 'database':
       return `database ${nameId(o.database)}`;
     case 'schema':
@@ -102,7 +106,15 @@ export function declarationId(p: PrivilegeSpec): string {
             ? `all sequences in schema ${dotted(p.database, on.allSequencesInSchema)}`
             : 'allFunctionsInSchema' in on
               ? `all functions in schema ${dotted(p.database, on.allFunctionsInSchema)}`
-              : `table ${dotted(p.database, on.table.schema, on.table.name)}`;
+              : 'columns' in on
+                ? `columns ${on.columns.map(nameId).join(', ')} of table ${dotted(p.database, on.table.schema, on.table.name)}`
+                : 'table' in on
+                  ? `table ${dotted(p.database, on.table.schema, on.table.name)}`
+                  : 'sequence' in on
+                    ? `sequence ${dotted(p.database, on.sequence.schema, on.sequence.name)}`
+                    : 'type' in on
+                      ? `type ${dotted(p.database, on.type.schema, on.type.name)}`
+                      : `function ${dotted(p.database, on.function.schema, on.function.name)}(${on.function.args.join(', ')})`;
   return `${target} to ${granteeId(p.role)}`;
 }
 
@@ -114,6 +126,13 @@ export interface PrivilegesExtra {
   missing: Map<string, string>;
   /** Databases that exist (their own ACL is read from the admin connection). */
   databases: Set<string>;
+  /** Declared function signatures (signatureKey) as the server resolved them: the function, or null when none matches. */
+  signatures: Map<string, ObjectRef | null>;
+}
+
+/** A declared function signature within its database, as the resolution query's rows are keyed. */
+export function signatureKey(database: string, f: { schema: string; name: string; args: string[] }): string {
+  return JSON.stringify([database, f.schema, f.name, f.args]);
 }
 
 /** What one declaration asks of one object; merged over declarations. */
@@ -173,6 +192,18 @@ export function wants(desired: Map<string, PrivilegeSpec>, info: PrivilegesExtra
         p,
         o === undefined ? `schema ${nameId(on.schema)} does not exist yet in database ${nameId(db)}` : undefined,
       );
+    } else if ('columns' in on) {
+      const t = objects.get(objectId({ database: db, type: 'table', schema: on.table.schema, name: on.table.name }));
+      for (const column of on.columns) {
+        const ref = { database: db, type: 'column' as const, schema: on.table.schema, name: on.table.name, column };
+        add(
+          objects.get(objectId(ref)) ?? { ...ref, owner: t?.owner ?? '' },
+          p,
+          t === undefined
+            ? `table ${dotted(on.table.schema, on.table.name)} does not exist yet in database ${nameId(db)}`
+            : undefined,
+        );
+      }
     } else if ('table' in on) {
       const t =
         objects.get(objectId({ database: db, type: 'table', schema: on.table.schema, name: on.table.name })) ??
@@ -182,6 +213,27 @@ export function wants(desired: Map<string, PrivilegeSpec>, info: PrivilegesExtra
         p,
         t === undefined
           ? `table ${dotted(on.table.schema, on.table.name)} does not exist yet in database ${nameId(db)}`
+          : undefined,
+      );
+    } else if ('sequence' in on || 'type' in on) {
+      const [type, ref] = 'sequence' in on ? (['sequence', on.sequence] as const) : (['type', on.type] as const);
+      const o = objects.get(objectId({ database: db, type, schema: ref.schema, name: ref.name }));
+      add(
+        o ?? { database: db, type, schema: ref.schema, name: ref.name, owner: '' },
+        p,
+        o === undefined
+          ? `${type} ${dotted(ref.schema, ref.name)} does not exist yet in database ${nameId(db)}`
+          : undefined,
+      );
+    } else if ('function' in on) {
+      const f = on.function;
+      const found = info.signatures.get(signatureKey(db, f));
+      const o = found === null || found === undefined ? undefined : objects.get(objectId(found));
+      add(
+        o ?? { database: db, type: 'function', schema: f.schema, name: f.name, args: f.args.join(', '), owner: '' },
+        p,
+        o === undefined
+          ? `function ${dotted(f.schema, f.name)}(${f.args.join(', ')}) does not exist yet in database ${nameId(db)}`
           : undefined,
       );
     } else {
@@ -240,6 +292,7 @@ export function privilegesFrom(
   rows: { database: string; row: ObjectAclRow }[],
   missing: Map<string, string>,
   version: number,
+  resolved: { key: string; row: { s: string; n: string; a: string } | null }[] = [],
 ): Observation<GrantState, PrivilegesExtra> {
   const objects = new Map<string, ObjectRef>();
   const acls = new Map<string, AclRow[] | null>();
@@ -272,7 +325,7 @@ export function privilegesFrom(
         type: row.t,
         ...(row.s === null ? {} : { schema: row.s }),
         name: row.n,
-        ...(row.a === null ? {} : { args: row.a }),
+        ...(row.a === null ? {} : row.t === 'column' ? { column: row.a } : { args: row.a }),
         owner: row.o,
       },
       row.z,
@@ -297,7 +350,17 @@ export function privilegesFrom(
       });
     }
   }
-  return { items: out, extra: { objects, missing, databases: existing } };
+  const signatures = new Map<string, ObjectRef | null>();
+  for (const { key: k, row } of resolved) {
+    const database = (JSON.parse(k) as string[])[0] as string;
+    if (row === null) {
+      if (!signatures.has(k)) signatures.set(k, null);
+      continue;
+    }
+    const ref = objects.get(objectId({ database, type: 'function', schema: row.s, name: row.n, args: row.a }));
+    signatures.set(k, ref ?? null);
+  }
+  return { items: out, extra: { objects, missing, databases: existing, signatures } };
 }
 
 export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgContext, PrivilegesExtra> = {
@@ -337,7 +400,13 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
                 ? on.allTablesInSchema
                 : 'allSequencesInSchema' in on
                   ? on.allSequencesInSchema
-                  : on.allFunctionsInSchema,
+                  : 'allFunctionsInSchema' in on
+                    ? on.allFunctionsInSchema
+                    : 'sequence' in on
+                      ? on.sequence.schema
+                      : 'type' in on
+                        ? on.type.schema
+                        : on.function.schema,
         );
       }
       return [...s];
@@ -351,12 +420,49 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
         "UNION ALL SELECT CASE WHEN c.relkind = 'S' THEN 'sequence' ELSE 'table' END, n.nspname, c.relname, NULL, c.relowner, c.relacl " +
         `FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND n.${USER_SCHEMAS} ` +
         "UNION ALL SELECT 'function', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.proowner, p.proacl " +
-        `FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind <> 'p' AND n.${USER_SCHEMAS}` +
+        `FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind <> 'p' AND n.${USER_SCHEMAS} ` +
+        // Types people create (base, composite, domain, enum, range, multirange): not arrays, not tables' row types.
+        "UNION ALL SELECT 'type', n.nspname, t.typname, NULL, t.typowner, t.typacl FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace " +
+        "LEFT JOIN pg_class r ON r.oid = t.typrelid WHERE t.typtype IN ('b', 'c', 'd', 'e', 'r', 'm') AND t.typcategory <> 'A' " +
+        `AND (t.typrelid = 0 OR r.relkind = 'c') AND n.${USER_SCHEMAS} ` +
+        // Columns with privileges of their own (a column without an ACL grants nothing beyond its table's).
+        "UNION ALL SELECT 'column', n.nspname, c.relname, a.attname, c.relowner, a.attacl FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid " +
+        `JOIN pg_namespace n ON n.oid = c.relnamespace WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped AND n.${USER_SCHEMAS}` +
         ') o LEFT JOIN LATERAL aclexplode(o.acl) x ON true ' +
         "WHERE o.t = 'schema' OR o.s = ANY($1::text[]) OR (x.grantee <> 0 AND pg_get_userbyid(x.grantee) = ANY($2::text[]))",
       (db) => [schemasOf(db), managed],
     );
-    return privilegesFrom(dbRows, rows, missing, session.facts.version);
+    // Functions named by signature: the server resolves each argument type (int = int4 = integer) and
+    // finds the function whose argument types are exactly those, in one query per database that has any.
+    const sigs = new Map<string, { i: number; key: string; s: string; n: string; t: string[] }[]>();
+    let i = 0;
+    for (const p of c.privileges) {
+      if (p.on === 'database' || !('function' in p.on) || !ready.includes(p.database)) continue;
+      const f = p.on.function;
+      const list = sigs.get(p.database) ?? [];
+      list.push({ i: i++, key: signatureKey(p.database, f), s: f.schema, n: f.name, t: f.args });
+      sigs.set(p.database, list);
+    }
+    const resolved = (
+      await Promise.all(
+        [...sigs].map(async ([db, list]) => {
+          const found = await session.query<{ i: number; s: string; n: string; a: string }>(
+            'SELECT w.i, n.nspname AS s, p.proname AS n, pg_get_function_identity_arguments(p.oid) AS a ' +
+              'FROM jsonb_to_recordset($1::jsonb) AS w(i int, s text, n text, t text[]) ' +
+              "JOIN pg_namespace n ON n.nspname = w.s JOIN pg_proc p ON p.pronamespace = n.oid AND p.proname = w.n AND p.prokind <> 'p' " +
+              // oidvector casts to an array indexed from 0: compared as text; an unknown type is oid 0, which matches nothing.
+              "WHERE array_to_string(p.proargtypes::oid[], ',') = array_to_string(ARRAY(SELECT coalesce(to_regtype(x)::oid, 0) FROM unnest(w.t) WITH ORDINALITY AS u(x, k) ORDER BY k), ',')",
+            [JSON.stringify(list)],
+            { scope: db },
+          );
+          return list.map((w) => {
+            const row = found.find((r) => r.i === w.i);
+            return { key: w.key, row: row === undefined ? null : { s: row.s, n: row.n, a: row.a } };
+          });
+        }),
+      )
+    ).flat();
+    return privilegesFrom(dbRows, rows, missing, session.facts.version, resolved);
   },
 
   diff(desired, { items: observed, extra: info }, ctx) {
@@ -419,6 +525,7 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
         g.object.database,
         g.object.type,
         g.object.schema ?? '',
+        g.object.type === 'column' ? g.object.name : '',
         g.grantee,
         g.statement,
         g.privileges,
@@ -494,7 +601,13 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
     for (const g of groups.values()) {
       const type = g.object.type;
       const list = g.privileges.join(', ');
-      const on = `${grantKeyword(type)} ${g.objects.map(objectSql).join(', ')}`;
+      // Columns: SELECT ("a", "b") ON TABLE t, each privilege with the columns of this group (one table).
+      const columns = g.objects.map((o) => quoteIdent(o.column ?? '')).join(', ');
+      const privs = type === 'column' ? g.privileges.map((p) => `${p} (${columns})`).join(', ') : list;
+      const on =
+        type === 'column'
+          ? `TABLE ${quoteQualified(g.object.schema ?? '', g.object.name)}`
+          : `${grantKeyword(type)} ${g.objects.map(objectSql).join(', ')}`;
       const who = granteeSql(g.grantee);
       const names = g.objects.map((o) =>
         o.type === 'database'
@@ -503,7 +616,9 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
             ? nameId(o.name)
             : o.type === 'function'
               ? `${nameId(o.name)}(${o.args ?? ''})`
-              : nameId(o.name),
+              : o.type === 'column'
+                ? nameId(o.column ?? '')
+                : nameId(o.name),
       );
       const shown =
         names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`;
@@ -512,7 +627,9 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
           ? `database ${shown}`
           : type === 'schema'
             ? `schema ${shown} in database ${nameId(g.object.database)}`
-            : `${type}${g.objects.length === 1 ? '' : 's'} ${shown} in schema ${nameId(g.object.schema ?? '')} of database ${nameId(g.object.database)}`;
+            : type === 'column'
+              ? `column${g.objects.length === 1 ? '' : 's'} ${shown} of table ${dotted(g.object.schema ?? '', g.object.name)} in database ${nameId(g.object.database)}`
+              : `${type}${g.objects.length === 1 ? '' : 's'} ${shown} in schema ${nameId(g.object.schema ?? '')} of database ${nameId(g.object.database)}`;
       const id =
         g.ids.length === 1
           ? (g.ids[0] as string)
@@ -527,7 +644,7 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
           risk: 'safe',
           phase: PHASE.privileges,
           summary: `grant ${list}${opt ? ' with grant option' : ''} on ${where} to ${granteeId(g.grantee)}`,
-          statements: [{ sql: `GRANT ${list} ON ${on} TO ${who}${opt ? ' WITH GRANT OPTION' : ''}`, ...scope }],
+          statements: [{ sql: `GRANT ${privs} ON ${on} TO ${who}${opt ? ' WITH GRANT OPTION' : ''}`, ...scope }],
           ...(g.blocked === undefined ? {} : { blocked: g.blocked }),
         });
       } else {
@@ -540,7 +657,7 @@ export const privileges: ResourceKind<PrivilegeSpec, GrantState, PgSession, PgCo
           phase: PHASE.revokePrivileges,
           prune: 'grants',
           summary: `revoke ${opt ? 'grant option for ' : ''}${list} on ${where} from ${granteeId(g.grantee)} (not declared)`,
-          statements: [{ sql: `REVOKE ${opt ? 'GRANT OPTION FOR ' : ''}${list} ON ${on} FROM ${who}`, ...scope }],
+          statements: [{ sql: `REVOKE ${opt ? 'GRANT OPTION FOR ' : ''}${privs} ON ${on} FROM ${who}`, ...scope }],
         });
       }
     }

@@ -35,6 +35,8 @@ export interface RoleState {
   /** Which verifier the role has (none, scram-sha-256, md5), or unknown when it cannot be read. */
   passwordMethod: string;
   memberOf: Membership[];
+  /** COMMENT ON ROLE (shobj_description); null when none. */
+  comment: string | null;
 }
 
 const KIND = 'postgres.role';
@@ -95,6 +97,7 @@ export function parseRoleRow(r: Record<string, unknown>, canReadPasswords: boole
     ...(canReadPasswords ? { verifier: new Verifier(pw ?? '') } : {}),
     passwordMethod: canReadPasswords ? verifierMethod(pw) : pw === null ? 'none' : 'unknown',
     memberOf: [],
+    comment: typeof r.comment === 'string' && r.comment !== '' ? r.comment : null,
   };
 }
 
@@ -161,7 +164,7 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
     const table = facts.superuser ? 'pg_authid' : 'pg_roles';
     const rows = await session.query(
       'SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, ' +
-        `extract(epoch FROM rolvaliduntil)::float8 AS validuntil, rolpassword FROM ${table}`,
+        `extract(epoch FROM rolvaliduntil)::float8 AS validuntil, rolpassword, shobj_description(oid, 'pg_authid') AS comment FROM ${table}`,
     );
     const members = await session.query<MemberRow>(
       'SELECT pg_get_userbyid(roleid) AS parent, pg_get_userbyid(member) AS member, admin_option AS admin FROM pg_auth_members',
@@ -209,7 +212,12 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
           });
       }
       if (d.password !== undefined) {
-        if (o.verifier === undefined) {
+        const want = d.password;
+        if (want === null) {
+          // No password: readable without superuser too (pg_roles shows NULL or ********).
+          if (o.passwordMethod !== 'none')
+            drift.push({ kind: KIND, id, field: 'password', desired: 'no password', observed: 'a password' });
+        } else if (o.verifier === undefined) {
           drift.push({
             kind: KIND,
             id,
@@ -217,8 +225,17 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
             desired: '[secret]',
             observed: `unverifiable: setpoint logs in as ${nameId(facts.currentUser)}, which is not a superuser and cannot read pg_authid`,
           });
+        } else if ('verifier' in want) {
+          if (o.verifier.value !== want.verifier)
+            drift.push({
+              kind: KIND,
+              id,
+              field: 'password',
+              desired: '[verifier]',
+              observed: o.passwordMethod === 'none' ? 'no password' : 'a different verifier',
+            });
         } else {
-          const ok = cachedVerify(o.verifier.value, ctx.secret(d.password).reveal(), d.name);
+          const ok = cachedVerify(o.verifier.value, ctx.secret(want).reveal(), d.name);
           if (ok !== true) {
             const observedText =
               ok === false
@@ -230,6 +247,8 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
           }
         }
       }
+      if (d.comment !== undefined && (d.comment === '' ? null : d.comment) !== o.comment)
+        drift.push({ kind: KIND, id, field: 'comment', desired: d.comment ?? null, observed: o.comment });
       if (d.memberOf !== undefined) {
         const want = d.memberOf;
         const have = o.memberOf;
@@ -289,19 +308,29 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
         const opts = attributes(spec, fields, true);
         const params: unknown[] = [...opts.params];
         let sql = `CREATE ROLE ${role}${opts.sql}`;
-        if (spec.password !== undefined) {
-          params.push(passwordParam(spec, ctx));
+        const pw = spec.password;
+        if (pw !== undefined && pw !== null) {
+          params.push(passwordParam(pw, ctx));
           sql += ` PASSWORD $${params.length}`;
         }
-        const words = [...opts.words, ...(spec.password === undefined ? [] : ['password'])];
+        const words = [
+          ...opts.words,
+          ...(pw === undefined
+            ? []
+            : [pw === null ? 'no password' : 'verifier' in pw ? 'password verifier' : 'password']),
+        ];
+        const note = commentOf(spec.comment);
         changes.push({
           kind: KIND,
           id,
           action: 'create',
           risk: 'safe',
           phase: PHASE.roles,
-          summary: `create role ${id}${words.length === 0 ? '' : ` (${words.join(', ')})`}`,
-          statements: [{ sql, params }],
+          summary: `create role ${id}${words.length === 0 ? '' : ` (${words.join(', ')})`}${note === null ? '' : ' with its comment'}`,
+          statements: [
+            { sql, params },
+            ...(note === null ? [] : [{ sql: `COMMENT ON ROLE ${role} IS $1`, params: [note] }]),
+          ],
         });
       } else {
         const opts = attributes(spec, fields, false);
@@ -316,16 +345,32 @@ export const roles: ResourceKind<RoleSpec, RoleState, PgSession, PgContext, Role
             statements: [{ sql: `ALTER ROLE ${role}${opts.sql}`, params: opts.params }],
           });
         }
-        if (fields.has('password') && spec.password !== undefined) {
-          const unverifiable = obs?.verifier === undefined;
+        if (fields.has('comment'))
+          changes.push(commentChange(KIND, id, PHASE.roles, `role ${id}`, `ROLE ${role}`, spec.comment));
+        const pw = spec.password;
+        if (fields.has('password') && pw === null) {
           changes.push({
             kind: KIND,
             id,
             action: 'alter',
             risk: 'safe',
             phase: PHASE.roles,
-            summary: `set the password of role ${id} (it does not match the declared one)`,
-            statements: [{ sql: `ALTER ROLE ${role} PASSWORD $1`, params: [passwordParam(spec, ctx)] }],
+            summary: `remove the password of role ${id} (declared: no password)`,
+            statements: [{ sql: `ALTER ROLE ${role} PASSWORD NULL` }],
+          });
+        } else if (fields.has('password') && pw !== undefined && pw !== null) {
+          const unverifiable = obs?.verifier === undefined;
+          const fromVerifier = 'verifier' in pw;
+          changes.push({
+            kind: KIND,
+            id,
+            action: 'alter',
+            risk: 'safe',
+            phase: PHASE.roles,
+            summary: fromVerifier
+              ? `set the password of role ${id} to the declared verifier (it does not match)`
+              : `set the password of role ${id} (it does not match the declared one)`,
+            statements: [{ sql: `ALTER ROLE ${role} PASSWORD $1`, params: [passwordParam(pw, ctx)] }],
             ...(unverifiable
               ? {
                   blocked: `the password of ${id} cannot be verified without superuser (pg_authid is not readable): it is left as it is`,
@@ -391,9 +436,13 @@ function roleExists(o: Observation<RoleState, RolesExtra>, name: string, facts: 
   return o.items.has(nameId(name)) || o.extra.all.has(name) || isProtectedRole(name, facts);
 }
 
-/** The password as it goes to the server: a SCRAM-SHA-256 verifier built here, never the plaintext. */
-function passwordParam(spec: RoleSpec, ctx: PgContext): Secret {
-  const secret = ctx.secret(spec.password as NonNullable<RoleSpec['password']>);
+/**
+ * The password as it goes to the server: a SCRAM-SHA-256 verifier built here, never the plaintext;
+ * a declared verifier as it is. Both as secrets: history keeps `$1` where they were.
+ */
+function passwordParam(pw: NonNullable<RoleSpec['password']>, ctx: PgContext): Secret {
+  if ('verifier' in pw) return new Secret(pw.verifier, 'the declared verifier');
+  const secret = ctx.secret(pw);
   return new Secret(scramVerifier(secret.reveal()), secret.source);
 }
 
@@ -424,4 +473,31 @@ function attributes(
     words.push(`valid until ${showTime(t)}`);
   }
   return { sql: sql === '' ? '' : ` WITH${sql}`, params, words };
+}
+
+/** A declared comment as the server keeps it: "" is none. Undefined (not managed) reads as none too. */
+export function commentOf(c: string | null | undefined): string | null {
+  return c === undefined || c === null || c === '' ? null : c;
+}
+
+/** COMMENT ON <what> IS ... (NULL removes it). */
+export function commentChange(
+  kind: string,
+  id: string,
+  phase: number,
+  what: string,
+  object: string,
+  comment: string | null | undefined,
+  scope?: string,
+): Change {
+  const c = commentOf(comment);
+  return {
+    kind,
+    id,
+    action: 'comment',
+    risk: 'safe',
+    phase,
+    summary: c === null ? `remove the comment on ${what}` : `set the comment on ${what}`,
+    statements: [{ sql: `COMMENT ON ${object} IS $1`, params: [c], ...(scope === undefined ? {} : { scope }) }],
+  };
 }

@@ -6,7 +6,7 @@ import { undeclared } from '../../src/diff.js';
 import { PHASE } from './phases.js';
 import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { databaseAccess, databases } from './databases.js';
-import { roles } from './roles.js';
+import { commentChange, commentOf, roles } from './roles.js';
 import { dotted, nameId, quoteIdent } from './quote.js';
 import { declaredRoles, type SchemaSpec } from './spec.js';
 import type { PgContext, PgSession } from './session.js';
@@ -15,6 +15,8 @@ export interface SchemaState {
   database: string;
   name: string;
   owner: string;
+  /** COMMENT ON SCHEMA (obj_description); null when none. */
+  comment: string | null;
 }
 
 const KIND = 'postgres.schema';
@@ -55,6 +57,7 @@ export function missingRole(role: string | undefined, ctx: PgContext): string | 
 export interface SchemaRow {
   n: string;
   o: string;
+  cm?: string | null;
 }
 
 /** The schemas observation from each database's rows (pure). */
@@ -63,7 +66,13 @@ export function schemasFrom(
   missing: Map<string, string>,
 ): Observation<SchemaState, Unseen> {
   const out = new Map<string, SchemaState>();
-  for (const { database, row } of rows) out.set(dotted(database, row.n), { database, name: row.n, owner: row.o });
+  for (const { database, row } of rows)
+    out.set(dotted(database, row.n), {
+      database,
+      name: row.n,
+      owner: row.o,
+      comment: typeof row.cm === 'string' && row.cm !== '' ? row.cm : null,
+    });
   return { items: out, extra: { missing } };
 }
 
@@ -84,7 +93,7 @@ export const schemas: ResourceKind<SchemaSpec, SchemaState, PgSession, PgContext
       await inEachDatabase<SchemaRow>(
         session,
         ready,
-        `SELECT nspname AS n, pg_get_userbyid(nspowner) AS o FROM pg_namespace WHERE ${USER_SCHEMAS}`,
+        `SELECT nspname AS n, pg_get_userbyid(nspowner) AS o, obj_description(oid, 'pg_namespace') AS cm FROM pg_namespace WHERE ${USER_SCHEMAS}`,
       ),
       missing,
     );
@@ -95,9 +104,14 @@ export const schemas: ResourceKind<SchemaSpec, SchemaState, PgSession, PgContext
     const drift: Drift[] = [];
     for (const [id, d] of desired) {
       const o = observed.get(id);
-      if (o === undefined) drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
-      else if (d.owner !== undefined && d.owner !== o.owner)
+      if (o === undefined) {
+        drift.push({ kind: KIND, id, field: 'present', desired: true, observed: false });
+        continue;
+      }
+      if (d.owner !== undefined && d.owner !== o.owner)
         drift.push({ kind: KIND, id, field: 'owner', desired: d.owner, observed: o.owner });
+      if (d.comment !== undefined && commentOf(d.comment) !== o.comment)
+        drift.push({ kind: KIND, id, field: 'comment', desired: d.comment, observed: o.comment });
     }
     // Schemas are pruned only in databases the file declares, never `public`.
     const declaredDbs = new Set(c.databases.map((d) => d.name));
@@ -148,7 +162,29 @@ export const schemas: ResourceKind<SchemaSpec, SchemaState, PgSession, PgContext
               sql: `CREATE SCHEMA ${quoteIdent(spec.name)}${spec.owner === undefined ? '' : ` AUTHORIZATION ${quoteIdent(spec.owner)}`}`,
               scope: spec.database,
             },
+            ...(commentOf(spec.comment) === null
+              ? []
+              : [
+                  {
+                    sql: `COMMENT ON SCHEMA ${quoteIdent(spec.name)} IS $1`,
+                    params: [commentOf(spec.comment)],
+                    scope: spec.database,
+                  },
+                ]),
           ],
+          ...where,
+        });
+      } else if (d.field === 'comment') {
+        changes.push({
+          ...commentChange(
+            KIND,
+            d.id,
+            PHASE.schemas,
+            `schema ${nameId(spec.name)} in database ${nameId(spec.database)}`,
+            `SCHEMA ${quoteIdent(spec.name)}`,
+            spec.comment,
+            spec.database,
+          ),
           ...where,
         });
       } else if (d.field === 'owner' && spec.owner !== undefined) {

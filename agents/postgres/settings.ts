@@ -11,7 +11,7 @@ import { restartChange } from '../host/index.js';
 import { PHASE } from './phases.js';
 import type { Change, Drift, Observation, ResourceKind } from '../../src/engine.js';
 import { quoteIdent } from './quote.js';
-import type { SettingValue } from './spec.js';
+import { isReset, type SettingDecl, type SettingValue } from './spec.js';
 import type { PgContext, PgSession } from './session.js';
 
 /** What normalization needs to know of a setting: pg_settings.vartype and unit. */
@@ -132,8 +132,13 @@ function parseNumber(text: string, integer: boolean): { n: number; unit: string 
 
 export interface SettingState {
   name: string;
-  /** The running value, with its unit as people write it (16MB, 2s). */
+  /** The configured value in force (pg_settings.reset_val), with its unit as people write it (16MB, 2s). */
   running: string;
+  /**
+   * What the server shows (pg_settings.setting), when it is not the configured value: a setting that
+   * is configured but not in effect (archive_command shows `(disabled)` while archive_mode is off).
+   */
+  shown?: string;
   vartype: string;
   unit: string | null;
   context: string;
@@ -141,6 +146,10 @@ export interface SettingState {
   /** The persisted value that wins (postgresql.auto.conf or postgresql.conf); null when no file sets it, undefined when it cannot be read. */
   file?: string | null;
   fileError?: string | null;
+  /** What postgresql.auto.conf (ALTER SYSTEM) says: null when it does not set it; undefined when it cannot be read. */
+  auto?: string | null;
+  /** The value in force came from postgresql.auto.conf. */
+  fromAuto?: boolean;
   pendingRestart: boolean;
 }
 
@@ -256,23 +265,43 @@ export function humanize(setting: string, unit: string | null): string {
 }
 
 /** The declared value as written in the file, for summaries. */
-function shown(v: SettingValue): string {
+function shown(v: SettingDecl): string {
+  if (isReset(v)) return '(default)';
   return Array.isArray(v) ? v.join(', ') : typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v);
 }
 
 /** Sources whose running value is the session's own, not the server's: the running value says nothing then. */
 const SESSION_SOURCES = new Set(['client', 'session', 'database', 'user', 'database user']);
 
+/**
+ * Settings the server shows as something else than their configured value while another setting
+ * keeps them from acting: the value it shows then, the setting that decides, and what that one must be.
+ */
+export const NOT_IN_EFFECT: ReadonlyMap<
+  string,
+  { shows: string; because: string; needs: string; off: string; value: string }
+> = new Map([
+  [
+    'archive_command',
+    { shows: '(disabled)', because: 'archive_mode is off', needs: 'archive_mode', off: 'off', value: 'on' },
+  ],
+]);
+
 /** What the settings observation learns beside the states: each running value in base units (the state shows it humanized). */
 export interface SettingsExtra {
   raw: Map<string, string>;
+  /** Settings read only because a declared one depends on them (archive_mode for archive_command). */
+  others: Map<string, SettingState>;
 }
 
 /** A row of the settings query: one per declared name (w), with what pg_settings and pg_file_settings say. */
 export interface SettingRow {
   w: string;
   n: string | null;
+  /** pg_settings.setting: what the server shows. */
   v: string | null;
+  /** pg_settings.reset_val: the configured value in force (the shown one when missing). */
+  r?: string | null;
   u: string | null;
   t: string | null;
   c: string | null;
@@ -280,30 +309,55 @@ export interface SettingRow {
   p: boolean | null;
   file: string | null;
   ferr: string | null;
+  /** The value postgresql.auto.conf sets (null: none). */
+  auto?: string | null;
+  /** The value in force came from postgresql.auto.conf. */
+  sa?: boolean | null;
 }
 
-/** The settings observation from the rows (pure); `superuser`: pg_file_settings could be read. */
-export function settingsFrom(rows: SettingRow[], superuser: boolean): Observation<SettingState, SettingsExtra> {
+/**
+ * The settings observation from the rows (pure); `superuser`: pg_file_settings could be read. Rows of
+ * names outside `declared` (read because a declared setting depends on them) go to `extra.others`.
+ */
+export function settingsFrom(
+  rows: SettingRow[],
+  superuser: boolean,
+  declared?: ReadonlySet<string>,
+): Observation<SettingState, SettingsExtra> {
   const out = new Map<string, SettingState>();
+  const others = new Map<string, SettingState>();
   const raw = new Map<string, string>();
   for (const r of rows) {
-    if (r.n === null && r.file === null) continue;
-    out.set(r.w, {
+    if (r.n === null && r.file === null && (r.auto ?? null) === null) continue;
+    const configured = r.r === undefined || r.r === null ? r.v : r.r;
+    const state: SettingState = {
       name: r.w,
-      running: r.v === null ? '' : humanize(r.v, r.u),
+      running: configured === null ? '' : humanize(configured, r.u),
+      ...(r.v !== null && configured !== null && r.v !== configured ? { shown: r.v } : {}),
       vartype: r.t ?? 'string',
       unit: r.u,
       context: r.c ?? 'user',
       source: r.s ?? 'default',
-      ...(superuser ? { file: r.file, fileError: r.ferr } : {}),
+      ...(superuser
+        ? {
+            file: r.file,
+            fileError: r.ferr,
+            ...(r.auto === undefined ? {} : { auto: r.auto, fromAuto: r.sa === true }),
+          }
+        : {}),
       pendingRestart: r.p === true,
-    });
-    raw.set(r.w, r.v ?? '');
+    };
+    if (declared !== undefined && !declared.has(r.w)) {
+      others.set(r.w, state);
+      continue;
+    }
+    out.set(r.w, state);
+    raw.set(r.w, configured ?? '');
   }
-  return { items: out, extra: { raw } };
+  return { items: out, extra: { raw, others } };
 }
 
-export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgContext, SettingsExtra> = {
+export const settings: ResourceKind<SettingDecl, SettingState, PgSession, PgContext, SettingsExtra> = {
   kind: KIND,
 
   desired(ctx) {
@@ -312,18 +366,29 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgCon
   },
 
   async observe(session, ctx) {
-    const names = [...this.desired(ctx).keys()];
-    if (names.length === 0) return settingsFrom([], session.facts.superuser);
-    // pg_file_settings is readable by superusers only; others see the running values alone.
+    const declared = new Set(this.desired(ctx).keys());
+    if (declared.size === 0) return settingsFrom([], session.facts.superuser, declared);
+    // Settings a declared one depends on are read too (archive_mode decides whether archive_command acts).
+    const names = [...declared];
+    for (const n of declared) {
+      const dep = NOT_IN_EFFECT.get(n)?.needs;
+      if (dep !== undefined && !declared.has(dep)) names.push(dep);
+    }
+    // pg_file_settings is readable by superusers only; others see the values in force alone.
+    const from =
+      'FROM unnest($1::text[]) AS w(name) LEFT JOIN pg_settings s ON lower(s.name) = w.name ' +
+      "CROSS JOIN (SELECT current_setting('data_directory') || '/postgresql.auto.conf' AS path) a ";
     const file = session.facts.superuser
-      ? 'f.setting AS file, f.error AS ferr FROM unnest($1::text[]) AS w(name) LEFT JOIN pg_settings s ON lower(s.name) = w.name ' +
+      ? 'f.setting AS file, f.error AS ferr, ' +
+        '(SELECT x.setting FROM pg_file_settings x WHERE lower(x.name) = w.name AND x.sourcefile = a.path ORDER BY x.seqno DESC LIMIT 1) AS auto, ' +
+        `coalesce(s.sourcefile = a.path, false) AS sa ${from}` +
         'LEFT JOIN LATERAL (SELECT x.setting, x.error FROM pg_file_settings x WHERE lower(x.name) = w.name ORDER BY x.seqno DESC LIMIT 1) f ON true'
-      : 'NULL::text AS file, NULL::text AS ferr FROM unnest($1::text[]) AS w(name) LEFT JOIN pg_settings s ON lower(s.name) = w.name';
+      : `NULL::text AS file, NULL::text AS ferr ${from}`;
     const rows = await session.query<SettingRow>(
-      `SELECT w.name AS w, s.name AS n, s.setting AS v, s.unit AS u, s.vartype AS t, s.context AS c, s.source AS s, s.pending_restart AS p, ${file}`,
+      `SELECT w.name AS w, s.name AS n, s.setting AS v, s.reset_val AS r, s.unit AS u, s.vartype AS t, s.context AS c, s.source AS s, s.pending_restart AS p, ${file}`,
       [names],
     );
-    return settingsFrom(rows, session.facts.superuser);
+    return settingsFrom(rows, session.facts.superuser, declared);
   },
 
   diff(desired, { items: observed, extra: { raw } }, ctx) {
@@ -331,6 +396,10 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgCon
     const drift: Drift[] = [];
     for (const [name, value] of desired) {
       const o = observed.get(name);
+      if (isReset(value)) {
+        drift.push(...resetDrift(name, o));
+        continue;
+      }
       if (o === undefined) {
         drift.push({
           kind: KIND,
@@ -358,11 +427,25 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgCon
         drift.push({ kind: KIND, id: name, field: 'readonly', desired: shown(value), observed: o.running });
         continue;
       }
+      // The configured value in force (reset_val), not what the server shows: archive_command shows
+      // "(disabled)" while archive_mode is off, and comparing that would set it again at every pass.
       const running = normalizeSetting(raw.get(name) ?? o.running, meta);
       const runningKnown = !SESSION_SOURCES.has(o.source);
+      const notInEffect = (): void => {
+        const n = NOT_IN_EFFECT.get(name);
+        if (n !== undefined && o.shown === n.shows)
+          drift.push({
+            kind: KIND,
+            id: name,
+            field: 'not_in_effect',
+            desired: shown(value),
+            observed: `configured, but not in effect: ${n.because} (the server shows ${n.shows})`,
+          });
+      };
       if (o.file === undefined) {
         if (runningKnown && running !== want)
           drift.push({ kind: KIND, id: name, field: 'value', desired: shown(value), observed: o.running });
+        else notInEffect();
         continue;
       }
       const persisted = o.file === null ? undefined : normalizeSetting(o.file, meta);
@@ -401,12 +484,12 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgCon
             desired: shown(value),
             observed: `${o.running} (not reloaded yet)`,
           });
-      }
+      } else notInEffect();
     }
     return drift;
   },
 
-  plan(drift, desired, { items: observed }, ctx) {
+  plan(drift, desired, { items: observed, extra: { others } }, ctx) {
     const changes: Change[] = [];
     const pending: string[] = [];
     for (const d of drift) {
@@ -417,6 +500,16 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgCon
       const base = { kind: KIND, id: d.id, phase: PHASE.settings } as const;
       switch (d.field) {
         case 'value': {
+          if (isReset(value)) {
+            changes.push({
+              ...base,
+              action: 'reset',
+              risk: 'safe',
+              summary: `reset ${d.id} to its default with ALTER SYSTEM RESET and reload (postgresql.auto.conf sets ${String(d.observed)})`,
+              statements: [{ sql: `ALTER SYSTEM RESET ${name}` }, { sql: 'SELECT pg_reload_conf()' }],
+            });
+            break;
+          }
           // A list setting goes as its elements, each one literal (the server quotes them as it needs).
           const kind = LIST_SETTINGS.get(d.id);
           const list =
@@ -447,6 +540,34 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgCon
         case 'pending_restart':
           pending.push(`${d.id} = ${shown(value)} (runs as ${o?.running ?? '?'})`);
           break;
+        case 'not_in_effect': {
+          const n = NOT_IN_EFFECT.get(d.id);
+          const dep = n === undefined ? undefined : desired.get(n.needs);
+          const depOn =
+            n !== undefined &&
+            dep !== undefined &&
+            !isReset(dep) &&
+            normalizeSetting(dep, {
+              vartype: others.get(n.needs)?.vartype ?? observed.get(n.needs)?.vartype ?? 'enum',
+              unit: null,
+            }) !== n.off;
+          changes.push({
+            ...base,
+            action: 'set',
+            risk: 'safe',
+            summary: `${d.id} is configured as ${shown(value)} but not in effect`,
+            statements: [],
+            at: ['settings', d.id],
+            ...(depOn ? {} : { needsHuman: 'SettingNotInEffect' }),
+            blocked:
+              n === undefined
+                ? String(d.observed)
+                : depOn
+                  ? `${n.because}: it takes effect once ${n.needs} = ${n.value} does (at the next restart)`
+                  : `${n.because}, so ${d.id} does nothing (the server shows ${n.shows}): declare ${n.needs}: ${n.value} (it takes a restart) or leave ${d.id} out`,
+          });
+          break;
+        }
         default:
           changes.push({
             ...base,
@@ -455,7 +576,7 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgCon
             summary: `set ${d.id} to ${shown(value)}`,
             statements: [],
             at: ['settings', d.id],
-            ...(d.field === 'unknown' || d.field === 'invalid' || d.field === 'readonly'
+            ...(d.field === 'unknown' || d.field === 'invalid' || d.field === 'readonly' || d.field === 'unverifiable'
               ? { needsHuman: 'SettingRejected' }
               : {}),
             blocked:
@@ -465,9 +586,11 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgCon
                   ? `${shown(value)} is not a valid value for ${d.id} (${String(d.observed)})`
                   : d.field === 'readonly'
                     ? `${d.id} is read-only (fixed when the server was built or initialised)`
-                    : d.field === 'overridden'
-                      ? `${d.id} is set on the server's ${o?.source ?? 'command line'}, which wins over ALTER SYSTEM`
-                      : `the server rejects the persisted value of ${d.id}: ${String(d.observed)}`,
+                    : d.field === 'unverifiable'
+                      ? String(d.observed)
+                      : d.field === 'overridden'
+                        ? `${d.id} is set on the server's ${o?.source ?? 'command line'}, which wins over ALTER SYSTEM`
+                        : `the server rejects the persisted value of ${d.id}: ${String(d.observed)}`,
           });
       }
     }
@@ -483,3 +606,25 @@ export const settings: ResourceKind<SettingValue, SettingState, PgSession, PgCon
     return changes;
   },
 };
+
+/**
+ * `{ reset: true }`: converged when postgresql.auto.conf does not set the name and the value in force
+ * no longer comes from it (reloaded; for a setting read at start only, after a restart).
+ */
+function resetDrift(name: string, o: SettingState | undefined): Drift[] {
+  const base = { kind: KIND, id: name, desired: '(default)' } as const;
+  if (o === undefined) return [];
+  if (o.auto === undefined)
+    return [
+      {
+        ...base,
+        field: 'unverifiable',
+        observed: `whether postgresql.auto.conf sets ${name} cannot be read without superuser (pg_file_settings)`,
+      },
+    ];
+  if (o.auto !== null) return [{ ...base, field: 'value', observed: o.auto }];
+  if (o.fromAuto !== true) return [];
+  if (o.pendingRestart)
+    return [{ ...base, field: 'pending_restart', observed: `${o.running} until the server restarts` }];
+  return [{ ...base, field: 'running', observed: `${o.running} (not reloaded yet)` }];
+}

@@ -11,6 +11,8 @@ import {
   type DefaultOn,
   type ObjectType,
 } from './acl.js';
+import { suggest } from '../../src/names.js';
+import { parseScram } from './password.js';
 import { parseQualifiedName } from './quote.js';
 
 /** Databases whose existence setpoint never changes (template0 and template1 are never managed at all). */
@@ -69,6 +71,43 @@ const timestamp = z
     'expected a time like 2027-01-01T00:00:00Z, or infinity',
   );
 
+/**
+ * A role's password as its stored verifier (a file then never holds the plaintext): SCRAM-SHA-256
+ * (`SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>`, what pg_authid holds) or md5 (`md5` and 32 hex
+ * digits, md5 of the password followed by the role name). Stored as it is, compared as it is.
+ */
+const verifier = z
+  .string()
+  .refine(
+    (s) => parseScram(s) !== undefined || /^md5[0-9a-f]{32}$/.test(s),
+    'expected a SCRAM-SHA-256 verifier (SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>, as pg_authid holds it) or an md5 one (md5 and 32 hex digits)',
+  );
+
+/**
+ * A role's password: a secret reference (`{ env }`, `{ file }`: never empty), its stored verifier
+ * (`{ verifier }`), or null: no password at all (an empty password is never one: PostgreSQL refuses
+ * to store it and clears the password instead). Omitted: not managed.
+ */
+const rolePassword = z.union([secretRef, z.strictObject({ verifier }), z.null()], {
+  error: (issue) =>
+    typeof issue.input === 'string'
+      ? 'a password is never written in the file: use { env: NAME }, { file: /path }, { verifier: "SCRAM-SHA-256$..." }, or null for no password'
+      : undefined,
+});
+
+const roleSettingName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/, 'expected a setting name like work_mem or app.tenant')
+  .transform((s) => s.toLowerCase());
+/** Settings a role gets at login (ALTER ROLE ... SET), by name; values as for the server's settings. */
+const roleSettings = z.record(roleSettingName, z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]));
+
+/** COMMENT ON ...: a text, or null (or "") for none. Not managed when omitted. */
+const comment = z
+  .string()
+  .refine((s) => !s.includes('\0'), 'a comment must not contain a NUL byte')
+  .nullable();
+
 export const roleSchema = z.strictObject({
   name: roleName,
   login: z.boolean().optional(),
@@ -80,9 +119,14 @@ export const roleSchema = z.strictObject({
   inherit: z.boolean().optional(),
   connectionLimit: z.number().int().min(-1).optional(),
   validUntil: timestamp.optional(),
-  password: secretRef.optional(),
+  password: rolePassword.optional(),
   /** Roles this role is a member of. Exact when prune allows grants, else a floor. Not managed when omitted. */
   memberOf: z.array(membership).optional(),
+  /** ALTER ROLE ... SET: what its sessions start with. Not managed when omitted; extra ones are removed only with prune. */
+  settings: roleSettings.optional(),
+  /** ALTER ROLE ... IN DATABASE ... SET, by database. */
+  settingsInDatabase: z.record(name('database name'), roleSettings).optional(),
+  comment: comment.optional(),
 });
 
 const databaseName = name('database name').refine(
@@ -104,8 +148,15 @@ export const databaseSchema = z.strictObject({
   template: name('template').optional(),
   /** At creation only (PostgreSQL 15+): file_copy writes far less WAL for a small template. */
   strategy: z.enum(['wal_log', 'file_copy']).optional(),
+  /** At creation only (a later difference is reported): the tablespace the database lives in. */
+  tablespace: name('tablespace name').optional(),
+  /** At creation only (PostgreSQL 15+): the locale provider of the database's default collation. */
+  localeProvider: z.enum(['libc', 'icu']).optional(),
+  /** At creation only, with localeProvider: icu: the ICU locale (en-US, und-x-icu, de-DE-u-co-phonebk...). */
+  icuLocale: z.string().min(1).optional(),
   connectionLimit: z.number().int().min(-1).optional(),
   allowConnections: z.boolean().optional(),
+  comment: comment.optional(),
 });
 
 export const schemaSchema = z.strictObject({
@@ -115,6 +166,7 @@ export const schemaSchema = z.strictObject({
     'system schemas (pg_catalog, information_schema, pg_*) are never managed',
   ),
   owner: granteeName.optional(),
+  comment: comment.optional(),
 });
 
 export const extensionSchema = z.strictObject({
@@ -122,6 +174,8 @@ export const extensionSchema = z.strictObject({
   name: name('extension name'),
   version: z.string().min(1).optional(),
   schema: name('schema name').optional(),
+  /** At creation: CREATE EXTENSION ... CASCADE creates the extensions it requires too. */
+  cascade: z.boolean().optional(),
 });
 
 const tableTarget = z.string().transform((s, ctx) => {
@@ -137,25 +191,99 @@ const tableTarget = z.string().transform((s, ctx) => {
   return t;
 });
 
-export const privilegeTarget = z.union([
-  z.literal('database'),
-  z.strictObject({ schema: name('schema name') }),
-  z.strictObject({ allTablesInSchema: name('schema name') }),
-  z.strictObject({ allSequencesInSchema: name('schema name') }),
-  z.strictObject({ allFunctionsInSchema: name('schema name') }),
-  z.strictObject({ table: tableTarget }),
-]);
+/**
+ * One function by its signature as DROP FUNCTION takes it: `schema.name(type, type)` (argument types
+ * only; names as for tables, `public` when no schema). Types are resolved by the server (int = int4 =
+ * integer).
+ */
+const functionTarget = z.string().transform((s, ctx) => {
+  const t = parseFunctionSignature(s);
+  if (typeof t === 'string') {
+    ctx.addIssue({ code: 'custom', message: t });
+    return z.NEVER;
+  }
+  return t;
+});
+
+/** Splits `schema.f(int, numeric(10,2))` into its name and argument types; an error message when it is not one. */
+export function parseFunctionSignature(text: string): { schema: string; name: string; args: string[] } | string {
+  const expected = `expected a signature like "schema.function(integer, text)", got "${text}"`;
+  // The opening parenthesis: the first one outside double quotes.
+  let open = -1;
+  let inQuote = false;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '"') inQuote = !inQuote;
+    else if (text[i] === '(' && !inQuote) {
+      open = i;
+      break;
+    }
+  }
+  const trimmed = text.trimEnd();
+  if (open === -1 || !trimmed.endsWith(')') || text.includes('\0')) return expected;
+  const qualified = parseQualifiedName(text.slice(0, open));
+  if (typeof qualified === 'string') return qualified;
+  const inner = trimmed.slice(open + 1, -1);
+  const args: string[] = [];
+  let depth = 0;
+  let part = '';
+  for (const ch of inner) {
+    if (ch === '(') depth++;
+    else if (ch === ')' && --depth < 0) return expected;
+    if (ch === ',' && depth === 0) {
+      args.push(part.trim());
+      part = '';
+    } else part += ch;
+  }
+  if (depth !== 0) return expected;
+  if (part.trim() !== '' || args.length > 0) args.push(part.trim());
+  for (const a of args)
+    if (!/^[A-Za-z_"][A-Za-z0-9_ ."$]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?(\s*\[\s*\])*$/.test(a))
+      return `"${a}" is not an argument type (list the types only, as DROP FUNCTION takes them: integer, text, numeric(10,2)...)`;
+  return { ...qualified, args };
+}
+
+export const privilegeTarget = z.union(
+  [
+    z.literal('database'),
+    z.strictObject({ schema: name('schema name') }),
+    z.strictObject({ allTablesInSchema: name('schema name') }),
+    z.strictObject({ allSequencesInSchema: name('schema name') }),
+    z.strictObject({ allFunctionsInSchema: name('schema name') }),
+    z.strictObject({ table: tableTarget }),
+    /** Column privileges: GRANT SELECT (a, b) ON TABLE t. */
+    z.strictObject({ table: tableTarget, columns: z.array(name('column name')).min(1, 'list at least one column') }),
+    z.strictObject({ sequence: tableTarget }),
+    z.strictObject({ function: functionTarget }),
+    z.strictObject({ type: tableTarget }),
+  ],
+  {
+    // The one target whose own check failed (a signature that is none, a bad table name) says why.
+    error: (issue) => {
+      const branches = (issue as { errors?: { code: string; message: string }[][] }).errors ?? [];
+      return branches.flat().find((e) => e.code === 'custom')?.message;
+    },
+  },
+);
 
 /** The object type a privilege target's privileges are about. */
 export function targetType(on: z.infer<typeof privilegeTarget>): ObjectType {
   if (on === 'database') return 'database';
   if ('schema' in on) return 'schema';
   if ('allSequencesInSchema' in on) return 'sequence';
-  if ('allFunctionsInSchema' in on) return 'function';
+  if ('allFunctionsInSchema' in on || 'function' in on) return 'function';
+  if ('sequence' in on) return 'sequence';
+  if ('type' in on) return 'type';
+  if ('columns' in on) return 'column';
   return 'table';
 }
 
 const privilegeList = z.array(z.string().min(1)).min(1, 'list at least one privilege');
+
+/** ` (did you mean "SELECT"?)` for a misspelt privilege name of the type, else nothing. */
+function hint(p: string, type: ObjectType): string {
+  const m = suggest(p.trim().toUpperCase(), ['ALL', ...knownPrivileges(type)]);
+  return m === undefined ? '' : ` (did you mean "${m}"?)`;
+}
 
 /** Checks privilege names against the object type and rewrites them normalized (upper case, TEMP -> TEMPORARY). */
 function normalizeList(list: string[], type: ObjectType, ctx: z.RefinementCtx, path: (string | number)[]): string[] {
@@ -166,7 +294,7 @@ function normalizeList(list: string[], type: ObjectType, ctx: z.RefinementCtx, p
       ctx.addIssue({
         code: 'custom',
         path: [...path, i],
-        message: `"${p}" is not a privilege on a ${type} (expected ALL or ${knownPrivileges(type).join(', ')})`,
+        message: `"${p}" is not a privilege on a ${type}${hint(p, type)} (expected ALL or ${knownPrivileges(type).join(', ')})`,
       });
     else out.push(n);
   });
@@ -204,11 +332,14 @@ const settingName = z
     'expected a setting name like work_mem or pg_stat_statements.max',
   );
 const settingValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]);
+/** `{ reset: true }`: back to the default: no entry in postgresql.auto.conf (ALTER SYSTEM RESET), and reloaded. */
+const settingReset = z.strictObject({ reset: z.literal(true) });
+const settingDecl = z.union([settingValue, settingReset]);
 
 /** Settings ALTER SYSTEM refuses, or that would move the server itself. */
 const UNSETTABLE = new Set(['data_directory', 'config_file', 'hba_file', 'ident_file', 'external_pid_file']);
 
-export const settingsSchema = z.record(settingName, settingValue).superRefine((s, ctx) => {
+export const settingsSchema = z.record(settingName, settingDecl).superRefine((s, ctx) => {
   for (const k of Object.keys(s))
     if (UNSETTABLE.has(k.toLowerCase()))
       ctx.addIssue({ code: 'custom', path: [k], message: `${k} cannot be set with ALTER SYSTEM` });
@@ -275,6 +406,12 @@ export type PrivilegeSpec = z.infer<typeof privilegeSchema>;
 export type PrivilegeTarget = z.infer<typeof privilegeTarget>;
 export type DefaultPrivilegeSpec = z.infer<typeof defaultPrivilegeSchema>;
 export type SettingValue = z.infer<typeof settingValue>;
+/** A declared server setting: a value, or `{ reset: true }`. */
+export type SettingDecl = z.infer<typeof settingDecl>;
+/** True for `{ reset: true }`. */
+export function isReset(v: SettingDecl): v is { reset: true } {
+  return typeof v === 'object' && !Array.isArray(v);
+}
 /** A postgres cluster as validated: the common keys and this engine's, defaults applied (inferred from the zod shape). */
 export type PostgresCluster = ClusterBase & z.infer<z.ZodObject<typeof clusterShape>>;
 
@@ -406,6 +543,10 @@ export function checkCluster(
   });
   c.databases.forEach((d, i) => {
     if (d.owner === PUBLIC) report(['databases', i, 'owner'], 'PUBLIC cannot own a database');
+    if (d.icuLocale !== undefined && d.localeProvider !== 'icu')
+      report(['databases', i, 'icuLocale'], 'an ICU locale needs localeProvider: icu');
+    if (d.localeProvider === 'icu' && d.icuLocale === undefined)
+      report(['databases', i, 'localeProvider'], 'localeProvider: icu needs icuLocale (e.g. en-US)');
   });
   c.schemas.forEach((s, i) => {
     if (s.owner === PUBLIC) report(['schemas', i, 'owner'], 'PUBLIC cannot own a schema');

@@ -19,7 +19,7 @@ import { roles, rolesFrom, type MemberRow } from '../../agents/postgres/roles.js
 import { schemas, schemasFrom, type SchemaRow } from '../../agents/postgres/schemas.js';
 import type { PgContext, PgFacts } from '../../agents/postgres/session.js';
 import { settings, settingsFrom, type SettingRow } from '../../agents/postgres/settings.js';
-import type { PostgresCluster } from '../../agents/postgres/spec.js';
+import { parseFunctionSignature, type PostgresCluster } from '../../agents/postgres/spec.js';
 import type { AnyKind, Change, Drift, Observation } from '../../src/engine.js';
 import { SpecError } from '../../src/errors.js';
 import { resolveSecret, Secret } from '../../src/secret.js';
@@ -410,4 +410,127 @@ test('databases: encoding differences are reported and wait, never fixed by drop
     [['recreate', 0]],
   );
   assert.match(r.changes[0]?.blocked ?? '', /never drops a database/);
+});
+
+test('settings: compared with the configured value (reset_val), not the shown one; archive_command without archive_mode is reported', () => {
+  const row = (w: string, v: string, r: string, extra: Partial<SettingRow> = {}): SettingRow => ({
+    w,
+    n: w,
+    v,
+    r,
+    u: null,
+    t: 'string',
+    c: 'sighup',
+    s: 'configuration file',
+    p: false,
+    file: r,
+    ferr: null,
+    auto: r,
+    sa: true,
+    ...extra,
+  });
+  const body = '    settings: { archive_command: "cp %p /a/%f", timezone: europe/berlin }';
+  const r = pass(body, {
+    settings: [row('archive_command', '(disabled)', 'cp %p /a/%f'), row('timezone', 'Europe/Berlin', 'europe/berlin')],
+  });
+  assert.deepEqual(
+    r.drift.map((d) => [d.id, d.field]),
+    [['archive_command', 'not_in_effect']],
+  );
+  assert.deepEqual(
+    r.changes.map((c) => [c.statements.length, c.needsHuman]),
+    [[0, 'SettingNotInEffect']],
+  );
+  assert.match(r.changes[0]?.blocked ?? '', /archive_mode is off, so archive_command does nothing/);
+  const withMode = pass(`    settings: { archive_command: "cp %p /a/%f", archive_mode: on }`, {
+    settings: [
+      row('archive_command', '(disabled)', 'cp %p /a/%f'),
+      row('archive_mode', 'off', 'off', { t: 'enum', c: 'postmaster', file: 'on', auto: 'on', p: true }),
+    ],
+  });
+  assert.deepEqual(
+    withMode.changes.map((c) => [c.action, c.needsHuman ?? null]),
+    [
+      ['set', null],
+      ['restart', null],
+    ],
+  );
+});
+
+test('settings `{ reset: true }`: ALTER SYSTEM RESET while postgresql.auto.conf sets it, then a reload or a restart, then nothing', () => {
+  const row = (auto: string | null, sa: boolean, p = false): SettingRow => ({
+    w: 'work_mem',
+    n: 'work_mem',
+    v: '8192',
+    r: '8192',
+    u: 'kB',
+    t: 'integer',
+    c: 'user',
+    s: sa ? 'configuration file' : 'default',
+    p,
+    file: auto,
+    ferr: null,
+    auto,
+    sa,
+  });
+  const body = '    settings: { work_mem: { reset: true } }';
+  assert.deepEqual(
+    pass(body, { settings: [row('8MB', true)] }).changes.map((c) => c.statements.map((s) => s.sql)),
+    [['ALTER SYSTEM RESET "work_mem"', 'SELECT pg_reload_conf()']],
+  );
+  assert.deepEqual(
+    pass(body, { settings: [row(null, true)] }).changes.map((c) => c.action),
+    ['reload'],
+  );
+  assert.deepEqual(
+    pass(body, { settings: [row(null, true, true)] }).changes.map((c) => c.action),
+    ['restart'],
+  );
+  assert.deepEqual(pass(body, { settings: [row(null, false)] }).drift, []);
+});
+
+test('column privileges: one GRANT per table and privilege set, columns listed, quoted', () => {
+  const body =
+    '    privileges:\n      - { database: ledger, role: reader, on: { table: books.accounts, columns: [id, "Bal ance"] }, privileges: [SELECT] }';
+  const objects = [
+    { t: 'schema' as const, s: null, n: 'books', a: null, o: 'app_owner', z: true, g: null, p: null, y: null },
+    { t: 'table' as const, s: 'books', n: 'accounts', a: null, o: 'app_owner', z: true, g: null, p: null, y: null },
+  ];
+  const r = pass(body, { roles: [role('reader'), role('app_owner')], databases: LEDGER, objects });
+  assert.deepEqual(
+    r.changes.map((c) => c.statements.map((s) => s.sql)),
+    [['GRANT SELECT ("id", "Bal ance") ON TABLE "books"."accounts" TO "reader"']],
+  );
+  const granted = pass(body, {
+    roles: [role('reader'), role('app_owner')],
+    databases: LEDGER,
+    objects: [
+      ...objects,
+      ...['id', 'Bal ance'].map((a) => ({
+        t: 'column' as const,
+        s: 'books',
+        n: 'accounts',
+        a,
+        o: 'app_owner',
+        z: false,
+        g: 'reader',
+        p: 'SELECT',
+        y: false,
+      })),
+    ],
+  });
+  assert.deepEqual(granted.drift, []);
+});
+
+test('function signatures: name as for tables, argument types split at top-level commas, anything else refused', () => {
+  assert.deepEqual(parseFunctionSignature('books.total(integer, numeric(10,2), text[])'), {
+    schema: 'books',
+    name: 'total',
+    args: ['integer', 'numeric(10,2)', 'text[]'],
+  });
+  assert.deepEqual(parseFunctionSignature('"My.Schema"."F(x)"()'), { schema: 'My.Schema', name: 'F(x)', args: [] });
+  assert.deepEqual(parseFunctionSignature('now()'), { schema: 'public', name: 'now', args: [] });
+  assert.match(JSON.stringify(parseFunctionSignature('books.total')), /expected a signature/);
+  assert.match(JSON.stringify(parseFunctionSignature('books.total(integer')), /expected a signature/);
+  assert.match(JSON.stringify(parseFunctionSignature('f(integer; drop)')), /is not an argument type/);
 });
