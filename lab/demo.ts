@@ -12,7 +12,7 @@ import { join, relative, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { engines } from '../agents/index.js';
 import { Daemon } from '../src/daemon.js';
-import { createLogger } from '../src/log.js';
+import { createLogger, flushLogs } from '../src/log.js';
 import { startHost, type LabHost } from './index.js';
 
 /** The demo's desired state: two MariaDB servers in one cluster. */
@@ -99,8 +99,9 @@ async function demo(perturb: boolean, [a1, a2]: [string, string]): Promise<numbe
     ]);
     hosts = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = started.find((r) => r.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
+    // A stop during start-up (the lab's own signal handler destroys servers still starting) is a stop, not an error.
     if (stopped !== undefined) return 0;
+    if (failed !== undefined) throw failed.reason;
     const pwFile = join(dir, 'app.password');
     await writeFile(pwFile, randomBytes(12).toString('base64url') + '\n', { mode: 0o600 });
     const file = join(dir, 'setpoint.yaml');
@@ -139,6 +140,8 @@ async function demo(perturb: boolean, [a1, a2]: [string, string]): Promise<numbe
     log.info('removing the demo servers and files…');
     await Promise.allSettled(hosts.map((h) => h.destroy()));
     await rm(dir, { recursive: true, force: true });
+    // Pending log lines go out while SIGPIPE is still handled: without a handler it would kill us on a closed pipe.
+    flushLogs();
     for (const sig of signals) process.off(sig, onSignal);
   }
 }
