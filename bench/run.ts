@@ -3,7 +3,8 @@
  * lab servers), and (re)writes bench/RESULTS.md from their bench/out/<name>.json.
  *
  *   npm run bench                  all of them
- *   npm run bench -- noop history  only these (RESULTS.md then keeps the others' last figures)
+ *   npm run bench -- noop history  only these (RESULTS.md then keeps the others' last figures: from
+ *                                  bench/out/<name>.json, or else as the last RESULTS.md has them)
  *   npm run bench -- --report      only rewrite RESULTS.md from bench/out (no build, no benchmark)
  */
 import { spawnSync } from 'node:child_process';
@@ -50,10 +51,26 @@ if (reportOnly && existsSync(runFile))
 else if (!reportOnly) writeFileSync(runFile, JSON.stringify({ ran, totalSeconds, full: only.length === 0 }) + '\n');
 
 const results: BenchResult[] = [];
-for (const name of ALL) {
+/** Sections of benchmarks with no bench/out/<name>.json here, kept as the last RESULTS.md has them. */
+const kept = new Map<number, { rows: string[]; section: string }>();
+const previous = existsSync(join(BENCH, 'RESULTS.md')) ? readFileSync(join(BENCH, 'RESULTS.md'), 'utf8') : '';
+const allFigures = previous.slice(previous.indexOf('## All figures'), previous.indexOf('\n## 1. ') + 1).split('\n');
+for (const [i, name] of ALL.entries()) {
   const f = join(OUT, `${name}.json`);
   if (existsSync(f)) results.push(JSON.parse(readFileSync(f, 'utf8')) as BenchResult);
+  else {
+    const n = i + 1;
+    const start = previous.indexOf(`\n## ${n}. `);
+    if (start === -1) continue;
+    const end = previous.indexOf('\n## ', start + 1);
+    kept.set(n, {
+      rows: allFigures.filter((l) => l.startsWith(`| ${n} | `)),
+      section: previous.slice(start + 1, end === -1 ? undefined : end + 1),
+    });
+  }
 }
+/** Figures and sections in number order, measured now or kept. */
+const numberOf = (r: BenchResult) => Number(r.title.split('.')[0]);
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 function md(t: Table): string {
@@ -79,13 +96,24 @@ out += full
 out += `- Each figure is a median of several runs, and each comparison (setpoint against its floor) is measured side by side in the same run: these machines are shared and noisy, so a ratio holds where an absolute time does not. Repetitions are scaled so the whole run takes about 20 minutes on this 2-core machine (a quarter of it Ansible, in the peer comparison): no-op passes 9 per N (interleaved with 9 floor replays), converge 3 alternating runs per engine, 30 edits, a 120 s fleet window (the issue's 5 minutes, shortened) and a 60 s window of the same fleet without SSH, 7 CLI runs per command, 100 SSH passes per target. Each section gives its own command.\n\n`;
 
 out += `## All figures\n\n| # | figure | value | target | floor | ratio | met |\n| --- | --- | --- | --- | --- | --- | --- |\n`;
-for (const r of results) {
+for (let n = 1; n <= ALL.length; n++) {
+  const r = results.find((x) => numberOf(x) === n);
+  if (r === undefined) {
+    for (const row of kept.get(n)?.rows ?? []) out += `${row}\n`;
+    continue;
+  }
   for (const f of r.figures) {
-    out += `| ${r.title.split('.')[0]} | ${cell(f.figure)} | ${cell(f.value)} | ${cell(f.target)} | ${cell(f.floor ?? '-')} | ${cell(f.ratio ?? '-')} | ${f.met === undefined ? '-' : f.met ? 'yes' : '**no**'} |\n`;
+    out += `| ${n} | ${cell(f.figure)} | ${cell(f.value)} | ${cell(f.target)} | ${cell(f.floor ?? '-')} | ${cell(f.ratio ?? '-')} | ${f.met === undefined ? '-' : f.met ? 'yes' : '**no**'} |\n`;
   }
 }
 out += '\n';
-for (const r of results) {
+for (let n = 1; n <= ALL.length; n++) {
+  const r = results.find((x) => numberOf(x) === n);
+  if (r === undefined) {
+    const k = kept.get(n);
+    if (k !== undefined) out += k.section.trimEnd() + '\n\n';
+    continue;
+  }
   out += `## ${r.title}\n\n`;
   out += `\`${r.command}\` — ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC, ${(r.durationMs / 1000).toFixed(0)} s.\n\n`;
   for (const p of r.method) out += `${p}\n\n`;
